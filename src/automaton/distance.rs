@@ -1,0 +1,118 @@
+//! Distance to acceptance, computed on the NFA.
+//!
+//! A DFA state is a set of NFA states, so the fewest bytes that complete it
+//! is the minimum, over its NFA states, of each one's distance to the match
+//! state. Those distances come from one backwards 0-1 BFS over the NFA
+//! (epsilon edges cost 0, byte edges 1): linear in the NFA, computed once per
+//! grammar. A generation tracks its NFA state set alongside its DFA state,
+//! which makes the token budget exact without exploring the DFA.
+
+use std::collections::VecDeque;
+
+use regex_automata::nfa::thompson::{State, NFA};
+use regex_automata::util::primitives::StateID;
+
+/// Per-NFA-state distances to the match state, in bytes.
+#[derive(Debug, Clone)]
+pub struct NfaDistances {
+    dist: Vec<u32>,
+}
+
+/// A set of NFA states (closed under epsilon moves), sorted.
+pub type NfaSet = Vec<StateID>;
+
+impl NfaDistances {
+    /// Computes the distances of every state of `nfa`.
+    pub fn new(nfa: &NFA) -> Self {
+        let n = nfa.states().len();
+        // Reverse adjacency: (predecessor, cost).
+        let mut rev: Vec<Vec<(u32, u8)>> = vec![Vec::new(); n];
+        let mut matches = Vec::new();
+        for (i, state) in nfa.states().iter().enumerate() {
+            let i = i as u32;
+            match state {
+                State::ByteRange { trans } => rev[trans.next.as_usize()].push((i, 1)),
+                State::Sparse(s) => s.transitions.iter().for_each(|t| rev[t.next.as_usize()].push((i, 1))),
+                State::Dense(d) => d.transitions.iter().for_each(|t| rev[t.as_usize()].push((i, 1))),
+                State::Look { next, .. } | State::Capture { next, .. } => rev[next.as_usize()].push((i, 0)),
+                State::Union { alternates } => alternates.iter().for_each(|a| rev[a.as_usize()].push((i, 0))),
+                State::BinaryUnion { alt1, alt2 } => {
+                    rev[alt1.as_usize()].push((i, 0));
+                    rev[alt2.as_usize()].push((i, 0));
+                }
+                State::Fail => {}
+                State::Match { .. } => matches.push(i),
+            }
+        }
+        let mut dist = vec![u32::MAX; n];
+        let mut queue = VecDeque::new();
+        for m in matches {
+            dist[m as usize] = 0;
+            queue.push_back(m);
+        }
+        while let Some(v) = queue.pop_front() {
+            let d = dist[v as usize];
+            for &(u, cost) in &rev[v as usize] {
+                let nd = d + cost as u32;
+                if nd < dist[u as usize] {
+                    dist[u as usize] = nd;
+                    if cost == 0 {
+                        queue.push_front(u);
+                    } else {
+                        queue.push_back(u);
+                    }
+                }
+            }
+        }
+        Self { dist }
+    }
+
+    /// The fewest bytes that complete a set.
+    pub fn of(&self, set: &[StateID]) -> u32 {
+        set.iter().map(|s| self.dist[s.as_usize()]).min().unwrap_or(u32::MAX)
+    }
+}
+
+/// The epsilon closure of `seeds`.
+pub fn closure(nfa: &NFA, seeds: &[StateID], scratch: &mut Vec<bool>) -> NfaSet {
+    scratch.clear();
+    scratch.resize(nfa.states().len(), false);
+    let mut stack: Vec<StateID> = seeds.to_vec();
+    let mut out = Vec::new();
+    while let Some(s) = stack.pop() {
+        if std::mem::replace(&mut scratch[s.as_usize()], true) {
+            continue;
+        }
+        match nfa.state(s) {
+            State::Look { next, .. } | State::Capture { next, .. } => stack.push(*next),
+            State::Union { alternates } => stack.extend(alternates.iter().copied()),
+            State::BinaryUnion { alt1, alt2 } => stack.extend([*alt1, *alt2]),
+            State::Fail => {}
+            _ => out.push(s),
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The set after reading `bytes`; empty when they are rejected.
+pub fn step(nfa: &NFA, set: &[StateID], bytes: &[u8], scratch: &mut Vec<bool>) -> NfaSet {
+    let mut current: NfaSet = set.to_vec();
+    for &b in bytes {
+        let mut next = Vec::new();
+        for &s in &current {
+            let target = match nfa.state(s) {
+                State::ByteRange { trans } => trans.matches_byte(b).then_some(trans.next),
+                State::Sparse(t) => t.matches_byte(b),
+                State::Dense(t) => t.matches_byte(b),
+                _ => None,
+            };
+            next.extend(target);
+        }
+        if next.is_empty() {
+            return next;
+        }
+        current = closure(nfa, &next, scratch);
+    }
+    current
+}

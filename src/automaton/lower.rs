@@ -1,0 +1,723 @@
+//! IR → Thompson NFA, built directly with `regex_automata`'s NFA builder.
+//!
+//! Construction runs backwards in continuation-passing style: every emitter
+//! takes the state that follows it (`next`) and returns its own start state.
+//! Two constructs that share a continuation can therefore share states, which
+//! keeps the NFA linear where a regex string would not be:
+//! - a separated list `[a, a, a]` holds one copy of `a` (a regex needs two);
+//! - optional properties in schema order share their suffix, so `n` optional
+//!   properties cost `O(n)` states, not `O(n²)`.
+//!
+//! `None` stands for the empty language; it propagates upwards so that the
+//! NFA never holds a state from which no match is reachable. That keeps the
+//! determinised automaton honest: a live state can always be completed.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use regex_automata::nfa::thompson::{Builder, Transition};
+use regex_automata::util::primitives::StateID;
+use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::utf8::Utf8Sequences;
+use serde_json::Value;
+
+use super::regex;
+use crate::schema::{
+    ArrayRule, CompileOptions, Ir, Node, NodeId, NumberRule, ObjectRule, SchemaError, StringRule, Typed,
+};
+
+type Built = Result<Option<StateID>, SchemaError>;
+
+/// `maxItems` above this (and above `minItems`) is lowered as this many.
+const MAX_UNROLL: usize = 128;
+/// `maxLength` above this (and above `minLength`) is lowered as this many.
+const MAX_UNROLL_CHARS: usize = 1024;
+
+pub(crate) struct Lowerer<'a> {
+    pub(crate) b: Builder,
+    ir: &'a Ir,
+    opts: &'a CompileOptions,
+    ref_depth: HashMap<NodeId, usize>,
+    deadline: Instant,
+    states: usize,
+    /// The pointer of the node being lowered, for errors.
+    at: String,
+}
+
+impl<'a> Lowerer<'a> {
+    pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
+        let mut b = Builder::new();
+        b.set_utf8(false);
+        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new() }
+    }
+
+    fn check(&mut self) -> Result<(), SchemaError> {
+        self.states += 1;
+        if self.states > self.opts.max_nfa_states {
+            return Err(SchemaError::too_large(&self.at, format!("the automaton needs more than {} NFA states", self.opts.max_nfa_states)));
+        }
+        if self.states % 4096 == 0 && Instant::now() > self.deadline {
+            return Err(SchemaError::too_large(&self.at, format!("compilation took longer than {} ms", self.opts.time_limit_ms)));
+        }
+        Ok(())
+    }
+
+    fn nfa_err(&self, e: impl std::fmt::Display) -> SchemaError {
+        SchemaError::too_large(&self.at, format!("NFA construction failed: {e}"))
+    }
+
+    // ---- primitives ---------------------------------------------------
+
+    fn range(&mut self, start: u8, end: u8, next: StateID) -> Result<StateID, SchemaError> {
+        self.check()?;
+        self.b.add_range(Transition { start, end, next }).map_err(|e| self.nfa_err(e))
+    }
+
+    pub(crate) fn lit(&mut self, bytes: &[u8], mut next: StateID) -> Result<StateID, SchemaError> {
+        for &byte in bytes.iter().rev() {
+            next = self.range(byte, byte, next)?;
+        }
+        Ok(next)
+    }
+
+    pub(crate) fn union(&mut self, alts: Vec<StateID>) -> Result<StateID, SchemaError> {
+        if alts.len() == 1 {
+            return Ok(alts[0]);
+        }
+        self.check()?;
+        self.b.add_union(alts).map_err(|e| self.nfa_err(e))
+    }
+
+    fn union_opt(&mut self, alts: Vec<Option<StateID>>) -> Built {
+        let alts: Vec<StateID> = alts.into_iter().flatten().collect();
+        if alts.is_empty() {
+            return Ok(None);
+        }
+        self.union(alts).map(Some)
+    }
+
+    /// A union whose alternatives are filled in later (for loops).
+    fn open_union(&mut self) -> Result<StateID, SchemaError> {
+        self.check()?;
+        self.b.add_union(vec![]).map_err(|e| self.nfa_err(e))
+    }
+
+    fn patch(&mut self, from: StateID, to: StateID) -> Result<(), SchemaError> {
+        self.b.patch(from, to).map_err(|e| self.nfa_err(e))
+    }
+
+    /// Optional whitespace, when the options allow it.
+    fn ws(&mut self, next: StateID) -> Result<StateID, SchemaError> {
+        let Some(max) = self.opts.whitespace else { return Ok(next) };
+        let mut state = next;
+        for _ in 0..max {
+            let space = self.range(b' ', b' ', state)?;
+            let newline = self.range(b'\n', b'\n', state)?;
+            state = self.union(vec![next, space, newline])?;
+        }
+        Ok(state)
+    }
+
+    /// Punctuation with optional whitespace after it.
+    fn punct(&mut self, byte: u8, next: StateID) -> Result<StateID, SchemaError> {
+        let after = self.ws(next)?;
+        self.range(byte, byte, after)
+    }
+
+    /// Scalar values in `[lo, hi]` as UTF-8 byte sequences.
+    fn utf8_ranges(&mut self, lo: char, hi: char, next: StateID, alts: &mut Vec<StateID>) -> Result<(), SchemaError> {
+        for seq in Utf8Sequences::new(lo, hi) {
+            let mut state = next;
+            for r in seq.as_slice().iter().rev() {
+                state = self.range(r.start, r.end, state)?;
+            }
+            alts.push(state);
+        }
+        Ok(())
+    }
+
+    /// One character of a set, as it appears inside a JSON string in
+    /// canonical form (`serde_json`'s escaping).
+    pub(crate) fn json_char(&mut self, ranges: &[(char, char)], next: StateID) -> Built {
+        let mut alts = Vec::new();
+        for &(lo, hi) in ranges {
+            // Literal part: U+0020..=U+10FFFF without '"' and '\'.
+            for (a, b) in [(' ', '!'), ('#', '['), (']', char::MAX)] {
+                let (l, h) = (lo.max(a), hi.min(b));
+                if l <= h {
+                    self.utf8_ranges(l, h, next, &mut alts)?;
+                }
+            }
+            // Escaped part.
+            for special in ['"', '\\'].into_iter().chain('\0'..='\x1f') {
+                if lo <= special && special <= hi {
+                    let escaped = serde_json::to_string(&special.to_string()).expect("string serialises");
+                    let inner = &escaped.as_bytes()[1..escaped.len() - 1];
+                    alts.push(self.lit(inner, next)?);
+                }
+            }
+        }
+        self.union_opt(alts.into_iter().map(Some).collect())
+    }
+
+    fn any_char(&mut self, next: StateID) -> Built {
+        self.json_char(&[('\0', char::MAX)], next)
+    }
+
+    /// `sub{min,max}` given an emitter for one `sub`.
+    fn repeat(
+        &mut self,
+        min: usize,
+        max: Option<usize>,
+        next: StateID,
+        one: &mut dyn FnMut(&mut Self, StateID) -> Built,
+    ) -> Built {
+        let mut state = match max {
+            None => {
+                let u = self.open_union();
+                let u = u?;
+                match one(self, u)? {
+                    Some(body) => {
+                        self.patch(u, body)?;
+                        self.patch(u, next)?;
+                        u
+                    }
+                    None => {
+                        self.patch(u, next)?;
+                        if min > 0 {
+                            return Ok(None);
+                        }
+                        u
+                    }
+                }
+            }
+            Some(max) => {
+                if max < min {
+                    return Ok(None);
+                }
+                let mut state = next;
+                for _ in min..max {
+                    match one(self, state)? {
+                        Some(body) => state = self.union(vec![body, next])?,
+                        None => break,
+                    }
+                }
+                state
+            }
+        };
+        for _ in 0..min {
+            match one(self, state)? {
+                Some(s) => state = s,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(state))
+    }
+
+    // ---- values -------------------------------------------------------
+
+    /// Lowers a node; `None` when it admits nothing here.
+    pub(crate) fn node(&mut self, id: NodeId, next: StateID) -> Built {
+        let saved = std::mem::replace(&mut self.at, self.ir.pointer(id).to_string());
+        let result = match self.ir.node(id) {
+            Node::Any => self.any_value(self.opts.any_value_depth, next),
+            Node::Never => Ok(None),
+            Node::Literals(values) => {
+                let mut alts = Vec::new();
+                for v in values {
+                    let text = canonical_literal(v);
+                    alts.push(Some(self.lit(text.as_bytes(), next)?));
+                }
+                self.union_opt(alts)
+            }
+            Node::AnyOf(ids) => {
+                let mut alts = Vec::new();
+                for &branch in ids {
+                    alts.push(self.node(branch, next)?);
+                }
+                self.union_opt(alts)
+            }
+            Node::Ref(target) => {
+                let depth = self.ref_depth.entry(*target).or_insert(0);
+                if *depth >= self.opts.max_recursion_depth {
+                    Ok(None)
+                } else {
+                    *depth += 1;
+                    let r = self.node(*target, next);
+                    *self.ref_depth.get_mut(target).expect("entry exists") -= 1;
+                    r
+                }
+            }
+            Node::Typed(t) => self.typed(t, next),
+        };
+        self.at = saved;
+        result
+    }
+
+    fn typed(&mut self, t: &Typed, next: StateID) -> Built {
+        let mut alts = Vec::new();
+        if t.null {
+            alts.push(Some(self.lit(b"null", next)?));
+        }
+        if t.boolean {
+            alts.push(Some(self.lit(b"true", next)?));
+            alts.push(Some(self.lit(b"false", next)?));
+        }
+        if let Some(rule) = &t.number {
+            alts.push(self.number(rule, next)?);
+        }
+        if let Some(rule) = &t.string {
+            alts.push(self.string(rule, next)?);
+        }
+        if let Some(rule) = &t.array {
+            alts.push(self.array(rule, next)?);
+        }
+        if let Some(rule) = &t.object {
+            alts.push(self.object(rule, next)?);
+        }
+        self.union_opt(alts)
+    }
+
+    /// Any JSON value, nested at most `depth` levels.
+    fn any_value(&mut self, depth: usize, next: StateID) -> Built {
+        let mut alts = vec![
+            Some(self.lit(b"null", next)?),
+            Some(self.lit(b"true", next)?),
+            Some(self.lit(b"false", next)?),
+            self.number(&NumberRule::default(), next)?,
+            self.string(&StringRule::default(), next)?,
+        ];
+        if depth > 0 {
+            // Arrays and objects of free values, one level shallower.
+            let close = self.punct(b']', next)?;
+            let after = self.open_union()?;
+            let item_then_after = self.any_value(depth - 1, after)?.expect("free values are never empty");
+            let comma = self.punct(b',', item_then_after)?;
+            self.patch(after, comma)?;
+            self.patch(after, close)?;
+            let first = self.union(vec![item_then_after, close])?;
+            alts.push(Some(self.punct(b'[', first)?));
+
+            let close = self.punct(b'}', next)?;
+            let after = self.open_union()?;
+            let value = self.any_value(depth - 1, after)?.expect("free values are never empty");
+            let colon = self.punct(b':', value)?;
+            let key = self.string(&StringRule::default(), colon)?.expect("free strings are never empty");
+            let comma = self.punct(b',', key)?;
+            self.patch(after, comma)?;
+            self.patch(after, close)?;
+            let first = self.union(vec![key, close])?;
+            alts.push(Some(self.punct(b'{', first)?));
+        }
+        self.union_opt(alts)
+    }
+
+    fn number(&mut self, rule: &NumberRule, next: StateID) -> Built {
+        if let Some(m) = rule.multiple_of {
+            if rule.minimum.is_some() || rule.maximum.is_some() {
+                return Err(SchemaError::inexact("multipleOf", &self.at, "`multipleOf` together with bounds is not supported"));
+            }
+            return self.multiple_of(m, next);
+        }
+        let bounded = rule.minimum.is_some() || rule.maximum.is_some();
+        let source = if !bounded {
+            if rule.integer {
+                r"-?(?:0|[1-9][0-9]{0,17})".to_string()
+            } else {
+                r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][+-]?[1-9][0-9]?)?".to_string()
+            }
+        } else {
+            let too_big = || SchemaError::inexact("minimum", &self.at, "bounds beyond ±1e30 are not supported");
+            let lo = match rule.minimum {
+                None => None,
+                Some(b) => Some(integer_bound(b.value, b.exclusive, true).ok_or_else(too_big)?),
+            };
+            let hi = match rule.maximum {
+                None => None,
+                Some(b) => Some(integer_bound(b.value, b.exclusive, false).ok_or_else(too_big)?),
+            };
+            if rule.integer {
+                let lo = lo.map(|(v, e)| if e { v + 1 } else { v });
+                let hi = hi.map(|(v, e)| if e { v - 1 } else { v });
+                match integer_range(lo, hi) {
+                    Some(re) => re,
+                    None => return Ok(None),
+                }
+            } else {
+                match regex::decimal_range(lo, hi) {
+                    Some(re) => re,
+                    None => {
+                        return Err(SchemaError::inexact(
+                            "minimum",
+                            &self.at,
+                            "no decimal with integer-rounded bounds lies in this range (non-integer bounds are rounded inwards)",
+                        ))
+                    }
+                }
+            }
+        };
+        let hir = regex::parse(&source).map_err(|e| SchemaError::too_large(&self.at, e))?;
+        self.hir(&hir, next)
+    }
+
+    /// Integers that are multiples of `m`: a remainder automaton, unrolled to
+    /// at most 18 digits.
+    fn multiple_of(&mut self, m: u64, next: StateID) -> Built {
+        const DIGITS: usize = 18;
+        let m = m as usize;
+        if m > 10_000 {
+            return Err(SchemaError::inexact("multipleOf", &self.at, "divisors above 10,000 are not supported"));
+        }
+        // layer[r]: having read k digits with remainder r; built from the last layer back.
+        let mut layer: Vec<Option<StateID>> = (0..m).map(|r| (r == 0).then_some(next)).collect();
+        for _ in 1..DIGITS {
+            let mut prev = Vec::with_capacity(m);
+            for r in 0..m {
+                let mut alts = Vec::new();
+                if r == 0 {
+                    alts.push(next);
+                }
+                for d in 0..10u8 {
+                    if let Some(target) = layer[(r * 10 + d as usize) % m] {
+                        alts.push(self.range(b'0' + d, b'0' + d, target)?);
+                    }
+                }
+                prev.push(if alts.is_empty() { None } else { Some(self.union(alts)?) });
+            }
+            layer = prev;
+        }
+        let mut firsts = vec![self.lit(b"0", next)?];
+        for d in 1..10u8 {
+            if let Some(target) = layer[d as usize % m] {
+                firsts.push(self.range(b'0' + d, b'0' + d, target)?);
+            }
+        }
+        let digits = self.union(firsts)?;
+        let minus = self.range(b'-', b'-', digits)?;
+        Ok(Some(self.union(vec![digits, minus])?))
+    }
+
+    fn string(&mut self, rule: &StringRule, next: StateID) -> Built {
+        let close = self.lit(b"\"", next)?;
+        let body = match (&rule.format, &rule.pattern) {
+            (Some(_), Some(_)) => {
+                return Err(SchemaError::inexact("pattern", &self.at, "`pattern` together with `format` is not supported"));
+            }
+            (Some(format), None) => {
+                let hir = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;
+                self.check_lengths(rule, regex::char_len(&hir), "format")?;
+                self.hir(&hir, close)?
+            }
+            (None, Some((pattern, at))) => {
+                let source = regex::ecma_to_rust(pattern).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                let hir = regex::parse(&source).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                let branches = regex::branches(&hir).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                let mut alts = Vec::new();
+                for branch in branches {
+                    let (lo, hi) = regex::char_len(&branch.hir);
+                    let unanchored = !branch.anchored_start || !branch.anchored_end;
+                    self.check_lengths(rule, (lo, if unanchored { None } else { hi }), "pattern")?;
+                    let tail = if branch.anchored_end { close } else { self.any_chars(close)? };
+                    let Some(mid) = self.hir(&branch.hir, tail)? else { continue };
+                    alts.push(Some(if branch.anchored_start { mid } else { self.any_chars(mid)? }));
+                }
+                self.union_opt(alts)?
+            }
+            (None, None) => {
+                // Very long bounded strings are unrolled only this far: a subset, so sound.
+                let max = rule.max_len.map(|m| m.min(MAX_UNROLL_CHARS.max(rule.min_len)));
+                self.repeat(rule.min_len, max, close, &mut |l, n| l.any_char(n))?
+            }
+        };
+        match body {
+            Some(body) => Ok(Some(self.lit(b"\"", body)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn any_chars(&mut self, next: StateID) -> Result<StateID, SchemaError> {
+        Ok(self.repeat(0, None, next, &mut |l, n| l.any_char(n))?.expect("a star is never empty"))
+    }
+
+    /// `minLength`/`maxLength` with a pattern or format is only accepted
+    /// when the regex already implies them (no intersection is needed).
+    fn check_lengths(&self, rule: &StringRule, (lo, hi): (usize, Option<usize>), with: &str) -> Result<(), SchemaError> {
+        let min_ok = lo >= rule.min_len;
+        let max_ok = match rule.max_len {
+            None => true,
+            Some(max) => hi.is_some_and(|h| h <= max),
+        };
+        if min_ok && max_ok {
+            return Ok(());
+        }
+        let keyword = if !min_ok { "minLength" } else { "maxLength" };
+        Err(SchemaError::inexact(keyword, &self.at, format!("length bounds together with `{with}` need an intersection of automata, which is not supported")))
+    }
+
+    /// Lowers a regex HIR; characters are JSON-escaped as inside a string.
+    pub(crate) fn hir(&mut self, hir: &Hir, next: StateID) -> Built {
+        match hir.kind() {
+            HirKind::Empty => Ok(Some(next)),
+            HirKind::Literal(lit) => {
+                let text = String::from_utf8_lossy(&lit.0).into_owned();
+                let mut state = next;
+                for c in text.chars().rev() {
+                    match self.json_char(&[(c, c)], state)? {
+                        Some(s) => state = s,
+                        None => return Ok(None),
+                    }
+                }
+                Ok(Some(state))
+            }
+            HirKind::Class(Class::Unicode(class)) => {
+                let ranges: Vec<(char, char)> = class.ranges().iter().map(|r| (r.start(), r.end())).collect();
+                self.json_char(&ranges, next)
+            }
+            HirKind::Class(Class::Bytes(class)) => {
+                let mut ranges = Vec::new();
+                for r in class.ranges() {
+                    if r.end() > 0x7f {
+                        return Err(SchemaError::inexact("pattern", &self.at, "byte classes beyond ASCII are not supported"));
+                    }
+                    ranges.push((r.start() as char, r.end() as char));
+                }
+                self.json_char(&ranges, next)
+            }
+            HirKind::Look(_) => Err(SchemaError::inexact("pattern", &self.at, "anchors inside the pattern are not supported")),
+            HirKind::Capture(c) => self.hir(&c.sub, next),
+            HirKind::Repetition(r) => {
+                let sub = (*r.sub).clone();
+                self.repeat(r.min as usize, r.max.map(|m| m as usize), next, &mut |l, n| l.hir(&sub, n))
+            }
+            HirKind::Concat(parts) => {
+                let mut state = next;
+                for part in parts.iter().rev() {
+                    match self.hir(part, state)? {
+                        Some(s) => state = s,
+                        None => return Ok(None),
+                    }
+                }
+                Ok(Some(state))
+            }
+            HirKind::Alternation(alts) => {
+                let mut out = Vec::new();
+                for alt in alts {
+                    out.push(self.hir(alt, next)?);
+                }
+                self.union_opt(out)
+            }
+        }
+    }
+
+    fn array(&mut self, rule: &ArrayRule, next: StateID) -> Built {
+        let close = self.punct(b']', next)?;
+        let (min, max) = (rule.min_items, rule.max_items);
+        let element = |i: usize| rule.prefix.get(i).copied().or(rule.items);
+        // Past `uniform`, every position behaves alike and can loop.
+        let uniform = rule.prefix.len().max(min);
+        let items_limit = if rule.items.is_none() { Some(rule.prefix.len()) } else { None };
+        let max = match (max, items_limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        // Very long bounded arrays are unrolled only this far: a subset, so sound.
+        .map(|m| m.min(MAX_UNROLL.max(min)));
+        if max.is_some_and(|m| m < min) {
+            return Ok(None);
+        }
+        // after[k]: k elements emitted, expecting ',' or ']'.
+        let last = max.unwrap_or(uniform.max(1));
+        let mut after: Option<StateID> = None;
+        if max.is_none() {
+            // A loop over `items` after `uniform` elements.
+            let u = self.open_union()?;
+            let items = rule.items.expect("unbounded arrays have items");
+            match self.node(items, u)? {
+                Some(elem) => {
+                    let comma = self.punct(b',', elem)?;
+                    self.patch(u, comma)?;
+                }
+                None => {}
+            }
+            self.patch(u, close)?;
+            after = Some(u);
+        }
+        let mut states: Vec<Option<StateID>> = vec![None; last + 1];
+        states[last] = if max.is_none() { after } else { Some(close) };
+        for k in (1..last).rev() {
+            let mut alts = Vec::new();
+            if k >= min {
+                alts.push(Some(close));
+            }
+            if let (Some(elem), Some(then)) = (element(k), states[k + 1]) {
+                let value = self.node(elem, then)?;
+                if let Some(value) = value {
+                    alts.push(Some(self.punct(b',', value)?));
+                }
+            }
+            states[k] = self.union_opt(alts)?;
+        }
+        let mut firsts = Vec::new();
+        if min == 0 {
+            firsts.push(Some(close));
+        }
+        if last >= 1 {
+            if let (Some(elem), Some(then)) = (element(0), states[1]) {
+                firsts.push(self.node(elem, then)?);
+            }
+        }
+        match self.union_opt(firsts)? {
+            Some(first) => Ok(Some(self.punct(b'[', first)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn object(&mut self, rule: &ObjectRule, next: StateID) -> Built {
+        let close = self.punct(b'}', next)?;
+        // Tail of additional properties: in "nothing emitted yet" mode (a)
+        // and "something emitted" mode (b).
+        let (mut tail_a, mut tail_b) = (close, close);
+        if let Some(additional) = rule.additional {
+            let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+            let u = self.open_union()?;
+            self.patch(u, close)?;
+            if let Some(value) = self.node(additional, u)? {
+                let colon = self.punct(b':', value)?;
+                let key_end = self.lit(b"\"", colon)?;
+                if let Some(key) = self.key_not_in(&declared, key_end)? {
+                    let key = self.lit(b"\"", key)?;
+                    let comma = self.punct(b',', key)?;
+                    self.patch(u, comma)?;
+                    tail_a = self.union(vec![key, close])?;
+                }
+            }
+            tail_b = u;
+        }
+        // Declared properties from last to first.
+        let (mut a, mut b) = (tail_a, tail_b);
+        for p in rule.properties.iter().rev() {
+            let key = serde_json::to_string(&p.name).expect("string serialises");
+            let Some(value) = self.node(p.node, b)? else {
+                if p.required {
+                    return Ok(None);
+                }
+                continue;
+            };
+            let colon = self.punct(b':', value)?;
+            let member = self.lit(key.as_bytes(), colon)?;
+            let comma = self.punct(b',', member)?;
+            if p.required {
+                a = member;
+                b = comma;
+            } else {
+                a = self.union(vec![member, a])?;
+                b = self.union(vec![comma, b])?;
+            }
+        }
+        Ok(Some(self.punct(b'{', a)?))
+    }
+
+    /// Key bodies (without quotes) that differ from every name in `names`:
+    /// the complement of a finite set, built over a character trie.
+    fn key_not_in(&mut self, names: &[&str], next: StateID) -> Built {
+        if names.is_empty() {
+            return Ok(Some(self.any_chars(next)?));
+        }
+        let rest = self.any_chars(next)?;
+        let words: Vec<Vec<char>> = names.iter().map(|n| n.chars().collect()).collect();
+        self.trie_complement(&words, 0, next, rest)
+    }
+
+    /// Strings that, having matched a shared prefix of length `depth` of
+    /// every word in `words`, do not complete to any of them.
+    fn trie_complement(&mut self, words: &[Vec<char>], depth: usize, next: StateID, rest: StateID) -> Built {
+        let mut alts = Vec::new();
+        // Stop here, unless a word ends here.
+        if !words.iter().any(|w| w.len() == depth) {
+            alts.push(next);
+        }
+        let mut children: Vec<char> = words.iter().filter_map(|w| w.get(depth).copied()).collect();
+        children.sort_unstable();
+        children.dedup();
+        // Diverge with a character no word continues with, then anything.
+        let mut gaps = Vec::new();
+        let mut from = '\0';
+        for &c in &children {
+            if c > from {
+                gaps.push((from, prev_char(c)));
+            }
+            from = next_char(c);
+        }
+        if !children.contains(&char::MAX) {
+            gaps.push((from, char::MAX));
+        }
+        let gaps: Vec<_> = gaps.into_iter().filter(|(a, b)| a <= b).collect();
+        if let Some(s) = self.json_char(&gaps, rest)? {
+            alts.push(s);
+        }
+        for c in children {
+            let sub: Vec<Vec<char>> = words.iter().filter(|w| w.get(depth) == Some(&c)).cloned().collect();
+            if let Some(after) = self.trie_complement(&sub, depth + 1, next, rest)? {
+                if let Some(s) = self.json_char(&[(c, c)], after)? {
+                    alts.push(s);
+                }
+            }
+        }
+        self.union_opt(alts.into_iter().map(Some).collect())
+    }
+}
+
+fn prev_char(c: char) -> char {
+    match c {
+        '\u{E000}' => '\u{D7FF}',
+        c => char::from_u32(c as u32 - 1).unwrap_or('\0'),
+    }
+}
+
+fn next_char(c: char) -> char {
+    match c {
+        '\u{D7FF}' => '\u{E000}',
+        char::MAX => char::MAX,
+        c => char::from_u32(c as u32 + 1).unwrap_or(char::MAX),
+    }
+}
+
+/// A bound rounded inwards to an integer: `(value, exclusive)`.
+fn integer_bound(v: f64, exclusive: bool, is_min: bool) -> Option<(i128, bool)> {
+    if !v.is_finite() || v.abs() > 1e30 {
+        return None;
+    }
+    if v.fract() == 0.0 {
+        return Some((v as i128, exclusive));
+    }
+    // Non-integer bound: the nearest integer inside the range, inclusive.
+    // For integers this is exact; for decimals it admits a subset.
+    Some(((if is_min { v.ceil() } else { v.floor() }) as i128, false))
+}
+
+/// Regex for integers in `[lo, hi]` (either side may be open).
+fn integer_range(lo: Option<i128>, hi: Option<i128>) -> Option<String> {
+    if let (Some(l), Some(h)) = (lo, hi) {
+        if l > h {
+            return None;
+        }
+    }
+    let mut alts = Vec::new();
+    // Non-negative part.
+    if hi.is_none_or(|h| h >= 0) {
+        let from = lo.map_or(0, |l| l.max(0)) as u128;
+        alts.push(regex::uint_range(from, hi.map(|h| h as u128)));
+    }
+    // Negative part: -m with m in [max(1, -hi), -lo].
+    if lo.is_none_or(|l| l < 0) {
+        let from = hi.map_or(1, |h| (-h).max(1)) as u128;
+        alts.push(format!("-{}", regex::uint_range(from, lo.map(|l| (-l) as u128))));
+    }
+    Some(format!("(?:{})", alts.join("|")))
+}
+
+/// The canonical text of a literal: compact `serde_json`, with integral
+/// numbers written as integers.
+pub(crate) fn canonical_literal(v: &Value) -> String {
+    serde_json::to_string(&crate::automaton::canonical_value(v)).expect("values serialise")
+}

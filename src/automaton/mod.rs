@@ -1,0 +1,172 @@
+//! IR → byte-level automaton.
+//!
+//! The IR is lowered straight into a Thompson NFA with `regex_automata`'s
+//! NFA builder (see `lower.rs` for why not through a regex string), and the
+//! NFA is determinised lazily by `regex_automata::hybrid`: compiling costs
+//! only the NFA, and DFA states are built as decoding visits them.
+//!
+//! # Recursion
+//! A recursive `$ref` is unrolled: each `$ref` target may be entered at most
+//! [`CompileOptions::max_recursion_depth`] times on one path (default 6);
+//! beyond that the recursive branch is dropped, so the language is a subset
+//! of the schema's and every output stays valid. The trade-off, measured on
+//! `grammars/search_products.schema.json` (the recursive filter tree; see the
+//! README's benchmark table for the current figures): each level of depth
+//! roughly doubles the NFA, because the `and` and `or` branches each hold a
+//! copy of the level below. A pushdown automaton would not pay this, but it
+//! would give up the per-state mask cache that makes the hot path a lookup.
+//!
+//! # Limits
+//! NFA size ([`CompileOptions::max_nfa_states`]) and wall-clock time
+//! ([`CompileOptions::time_limit_ms`]) end in a clean [`SchemaError`].
+//!
+//! ```
+//! use strictly::automaton::Grammar;
+//! use strictly::schema::CompileOptions;
+//! let schema = serde_json::json!({"type": "object", "properties": {"ok": {"type": "boolean"}},
+//!                                 "required": ["ok"], "additionalProperties": false});
+//! let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+//! assert!(g.matches(br#"{"ok":true}"#));
+//! assert!(!g.matches(br#"{"ok":1}"#));
+//! ```
+
+pub mod distance;
+mod lower;
+pub(crate) mod regex;
+
+use std::time::{Duration, Instant};
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::LazyStateID;
+use regex_automata::util::start;
+use regex_automata::{Anchored, MatchKind};
+use serde_json::Value;
+
+use crate::schema::{self, CompileOptions, Ir, Node, SchemaError, StringRule, Typed};
+
+/// Lazy-DFA cache capacity per grammar. States are built on demand; when the
+/// cache fills, it is cleared and rebuilt (see [`crate::constraint`]).
+pub const CACHE_CAPACITY: usize = 64 << 20;
+
+/// A compiled schema: a lazily determinised byte automaton whose matches are
+/// exactly the compact JSON texts the schema admits (in schema property order).
+#[derive(Debug, Clone)]
+pub struct Grammar {
+    dfa: DFA,
+    nfa_states: usize,
+    compile_time: Duration,
+}
+
+impl Grammar {
+    /// Compiles a JSON Schema.
+    ///
+    /// # Errors
+    /// Anything strictly cannot enforce exactly, or a size or time limit.
+    pub fn compile(schema: &Value, options: &CompileOptions) -> Result<Self, SchemaError> {
+        let started = Instant::now();
+        let ir = schema::compile(schema, options)?;
+        Self::from_ir(&ir, options, started)
+    }
+
+    /// Lowers an IR (already read) to an automaton.
+    pub fn from_ir(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
+        let deadline = started + Duration::from_millis(options.time_limit_ms);
+        let mut lowerer = lower::Lowerer::new(ir, options, deadline);
+        let nfa_err = |e: regex_automata::nfa::thompson::BuildError| SchemaError::too_large("", e.to_string());
+        lowerer.b.start_pattern().map_err(nfa_err)?;
+        let accept = lowerer.b.add_match().map_err(nfa_err)?;
+        let start = lowerer.node(ir.root(), accept)?.ok_or_else(|| {
+            SchemaError::new(
+                schema::SchemaErrorKind::Unsatisfiable {
+                    why: "no value is left within the recursion and size limits".into(),
+                },
+                "",
+            )
+        })?;
+        lowerer.b.finish_pattern(start).map_err(nfa_err)?;
+        let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
+        let nfa_states = nfa.states().len();
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(CACHE_CAPACITY)
+                    .minimum_cache_clear_count(None)
+                    .skip_cache_capacity_check(true),
+            )
+            .build_from_nfa(nfa)
+            .map_err(|e| SchemaError::too_large("", e.to_string()))?;
+        Ok(Self { dfa, nfa_states, compile_time: started.elapsed() })
+    }
+
+    /// The lazy DFA.
+    pub fn dfa(&self) -> &DFA {
+        &self.dfa
+    }
+
+    /// NFA states after compilation (a size measure).
+    pub fn nfa_states(&self) -> usize {
+        self.nfa_states
+    }
+
+    /// Wall-clock time from schema to automaton.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+
+    /// A fresh lazy-DFA cache for this grammar.
+    pub fn new_cache(&self) -> Cache {
+        self.dfa.create_cache()
+    }
+
+    /// The anchored start state.
+    pub fn start(&self, cache: &mut Cache) -> LazyStateID {
+        self.dfa
+            .start_state(cache, &start::Config::new().anchored(Anchored::Yes))
+            .expect("anchored start states never fail without look-behind")
+    }
+
+    /// Whether the bytes read so far form a complete instance.
+    pub fn is_accepting(&self, cache: &mut Cache, state: LazyStateID) -> bool {
+        self.dfa.next_eoi_state(cache, state).is_ok_and(|s| s.is_match())
+    }
+
+    /// Whether `text` is exactly one instance, in canonical form.
+    pub fn matches(&self, text: &[u8]) -> bool {
+        let mut cache = self.new_cache();
+        let mut state = self.start(&mut cache);
+        for &byte in text {
+            match self.dfa.next_state(&mut cache, state, byte) {
+                Ok(s) if !s.is_dead() => state = s,
+                _ => return false,
+            }
+        }
+        self.is_accepting(&mut cache, state)
+    }
+}
+
+/// Rewrites a value into the form the automaton produces: integral numbers
+/// as integers (`1.0` → `1`). Key order is left as it is.
+pub fn canonical_value(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 1e18 {
+                Value::from(f as i64)
+            } else {
+                v.clone()
+            }
+        }
+        Value::Array(items) => Value::Array(items.iter().map(canonical_value).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), canonical_value(v))).collect()),
+        _ => v.clone(),
+    }
+}
+
+/// Whether a string satisfies a string rule, decided by the same automaton
+/// construction (used to filter `enum` values against sibling keywords).
+pub(crate) fn string_admits(rule: &StringRule, s: &str) -> Result<bool, SchemaError> {
+    let ir = Ir::single(Node::Typed(Typed { string: Some(rule.clone()), ..Typed::default() }));
+    let grammar = Grammar::from_ir(&ir, &CompileOptions::default(), Instant::now())?;
+    Ok(grammar.matches(serde_json::to_string(s).expect("strings serialise").as_bytes()))
+}

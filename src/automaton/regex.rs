@@ -1,0 +1,344 @@
+//! Regular expressions inside JSON strings: ECMA-262 `pattern`s, and the
+//! fixed regexes for `format`s and numeric ranges.
+//!
+//! Patterns are parsed with `regex-syntax` after a small ECMA-to-Rust
+//! translation of the constructs whose meaning differs (`\d`, `\w`, `\s`, `.`).
+
+use regex_syntax::hir::{Hir, HirKind, Look};
+
+/// Translates the ECMA-262 constructs whose meaning differs in `regex-syntax`.
+pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
+    const SPACE: &str = r"\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(e) = chars.next() else { return Err("trailing backslash".into()) };
+                let (plain, negated) = match e {
+                    'd' => ("0-9", false),
+                    'D' => ("0-9", true),
+                    'w' => ("0-9A-Za-z_", false),
+                    'W' => ("0-9A-Za-z_", true),
+                    's' => (SPACE, false),
+                    'S' => (SPACE, true),
+                    '/' => {
+                        out.push('/');
+                        continue;
+                    }
+                    c if c.is_ascii_digit() && c != '0' => return Err("backreferences are not regular".into()),
+                    'b' | 'B' if !in_class => return Err("word boundaries are not supported".into()),
+                    'c' => {
+                        let Some(letter) = chars.next().filter(char::is_ascii_alphabetic) else {
+                            return Err("malformed `\\c` escape".into());
+                        };
+                        out.push_str(&format!("\\x{:02X}", (letter as u8) % 32));
+                        continue;
+                    }
+                    other => {
+                        out.push('\\');
+                        out.push(other);
+                        continue;
+                    }
+                };
+                match (in_class, negated) {
+                    (true, false) => out.push_str(plain),
+                    _ => out.push_str(&format!("[{}{}]", if negated { "^" } else { "" }, plain)),
+                }
+            }
+            '[' if !in_class => {
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    if chars.peek() == Some(&']') {
+                        chars.next();
+                        out.push_str(r"[\x{0}-\x{10FFFF}]");
+                        continue;
+                    }
+                    out.push_str("[^");
+                } else {
+                    if chars.peek() == Some(&']') {
+                        return Err("the empty class `[]` matches nothing".into());
+                    }
+                    out.push('[');
+                }
+                in_class = true;
+            }
+            '[' => out.push_str(r"\["),
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '.' if !in_class => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
+            '(' if !in_class && chars.peek() == Some(&'?') => {
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with("?=") || rest.starts_with("?!") || rest.starts_with("?<=") || rest.starts_with("?<!") {
+                    return Err("lookaround is not regular".into());
+                }
+                out.push('(');
+            }
+            '&' | '~' | '-' if in_class && chars.peek() == Some(&c) => {
+                // regex-syntax reads `&&`, `~~` and `--` in classes as set operations.
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a regex (Rust syntax) into HIR.
+pub(crate) fn parse(regex: &str) -> Result<Hir, String> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(true)
+        .utf8(true)
+        .nest_limit(100)
+        .build()
+        .parse(regex)
+        .map_err(|e| e.to_string().lines().last().unwrap_or("parse error").trim().to_string())
+}
+
+/// A pattern split into the branches of its top-level alternation, each with
+/// its anchors removed and noted. An unanchored side matches any text.
+pub(crate) struct Branch {
+    pub hir: Hir,
+    pub anchored_start: bool,
+    pub anchored_end: bool,
+}
+
+/// Splits a pattern HIR into anchored branches; lookarounds elsewhere are errors.
+pub(crate) fn branches(hir: &Hir) -> Result<Vec<Branch>, String> {
+    let alternatives: Vec<Hir> = match hir.kind() {
+        HirKind::Alternation(alts) => alts.clone(),
+        _ => vec![hir.clone()],
+    };
+    alternatives.into_iter().map(strip_anchors).collect()
+}
+
+fn strip_anchors(hir: Hir) -> Result<Branch, String> {
+    let mut parts: Vec<Hir> = match hir.kind() {
+        HirKind::Concat(parts) => parts.clone(),
+        _ => vec![hir],
+    };
+    let is = |h: &Hir, look: Look| matches!(h.kind(), HirKind::Look(l) if *l == look);
+    let anchored_start = parts.first().is_some_and(|h| is(h, Look::Start));
+    if anchored_start {
+        parts.remove(0);
+    }
+    let anchored_end = parts.last().is_some_and(|h| is(h, Look::End));
+    if anchored_end {
+        parts.pop();
+    }
+    let hir = Hir::concat(parts);
+    if hir.properties().look_set().len() > 0 {
+        return Err("anchors or boundaries inside the pattern are not supported".into());
+    }
+    Ok(Branch { hir, anchored_start, anchored_end })
+}
+
+/// Bounds on the number of characters a HIR matches.
+pub(crate) fn char_len(hir: &Hir) -> (usize, Option<usize>) {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => (0, Some(0)),
+        HirKind::Literal(lit) => {
+            let n = String::from_utf8_lossy(&lit.0).chars().count();
+            (n, Some(n))
+        }
+        HirKind::Class(_) => (1, Some(1)),
+        HirKind::Capture(c) => char_len(&c.sub),
+        HirKind::Repetition(r) => {
+            let (lo, hi) = char_len(&r.sub);
+            let min = lo.saturating_mul(r.min as usize);
+            let max = match (hi, r.max) {
+                (Some(0), _) => Some(0),
+                (Some(h), Some(m)) => Some(h.saturating_mul(m as usize)),
+                _ => None,
+            };
+            (min, max)
+        }
+        HirKind::Concat(parts) => parts.iter().map(char_len).fold((0, Some(0)), |(a, b), (c, d)| {
+            (a.saturating_add(c), b.zip(d).map(|(x, y)| x.saturating_add(y)))
+        }),
+        HirKind::Alternation(alts) => {
+            let lens: Vec<_> = alts.iter().map(char_len).collect();
+            let min = lens.iter().map(|l| l.0).min().unwrap_or(0);
+            let max = lens.iter().try_fold(0usize, |m, l| l.1.map(|x| m.max(x)));
+            (min, max)
+        }
+    }
+}
+
+/// Regexes for the supported `format`s. Each matches a subset of what RFC
+/// 3339 / 5321 / 4122 / 2673 / 4291 / 3986 / 1123 allow, chosen so that
+/// every match is valid: strictly only ever needs to produce valid values.
+pub(crate) fn format_regex(format: crate::schema::Format) -> &'static str {
+    use crate::schema::Format::*;
+    match format {
+        DateTime => concat!(
+            r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))",
+            r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)",
+            r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+        ),
+        Date => concat!(
+            r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))",
+            r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
+        ),
+        Time => r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])",
+        Email => r"[a-z0-9]{1,16}(?:[._+-][a-z0-9]{1,16}){0,2}@(?:[a-z0-9]{1,16}(?:-[a-z0-9]{1,16})?\.){1,3}[a-z]{2,8}",
+        Uuid => r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        Ipv4 => r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+        Ipv6 => concat!(
+            r"(?:(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}|(?:[0-9a-f]{1,4}:){1,7}:|(?:[0-9a-f]{1,4}:){1,6}:[0-9a-f]{1,4}",
+            r"|(?:[0-9a-f]{1,4}:){1,5}(?::[0-9a-f]{1,4}){1,2}|(?:[0-9a-f]{1,4}:){1,4}(?::[0-9a-f]{1,4}){1,3}",
+            r"|(?:[0-9a-f]{1,4}:){1,3}(?::[0-9a-f]{1,4}){1,4}|(?:[0-9a-f]{1,4}:){1,2}(?::[0-9a-f]{1,4}){1,5}",
+            r"|[0-9a-f]{1,4}:(?::[0-9a-f]{1,4}){1,6}|:(?:(?::[0-9a-f]{1,4}){1,7}|:))"
+        ),
+        Uri => r"(?:https?|ftp|urn|mailto|file)://[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,3}(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]{0,40}){0,8}(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]{0,60})?",
+        Hostname => r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,3}",
+    }
+}
+
+/// Regex for decimal strings (no sign, no leading zeros) of the integers in
+/// `[lo, hi]`; `hi == None` means up to 18 digits.
+pub(crate) fn uint_range(lo: u128, hi: Option<u128>) -> String {
+    const MAX_DIGITS: usize = 18;
+    let mut alts = Vec::new();
+    let hi_limit = hi.unwrap_or(10u128.pow(MAX_DIGITS as u32) - 1);
+    if lo > hi_limit {
+        return String::from(r"[^\x{0}-\x{10FFFF}]");
+    }
+    let mut start = lo;
+    while start <= hi_limit {
+        let digits = start.to_string().len();
+        let end_of_len = 10u128.pow(digits as u32) - 1;
+        let end = end_of_len.min(hi_limit);
+        alts.push(same_len(&start.to_string(), &end.to_string()));
+        start = end + 1;
+    }
+    format!("(?:{})", alts.join("|"))
+}
+
+/// Digit strings of one length between `a` and `b` inclusive.
+fn same_len(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        return String::new();
+    }
+    let (a0, b0) = (a.as_bytes()[0], b.as_bytes()[0]);
+    let (ar, br) = (&a[1..], &b[1..]);
+    if a0 == b0 {
+        return format!("{}{}", a0 as char, same_len(ar, br));
+    }
+    let n = ar.len();
+    let any = |n: usize| if n == 0 { String::new() } else { format!("[0-9]{{{n}}}") };
+    if ar.bytes().all(|c| c == b'0') && br.bytes().all(|c| c == b'9') {
+        return format!("[{}-{}]{}", a0 as char, b0 as char, any(n));
+    }
+    let mut alts = vec![format!("{}{}", a0 as char, same_len(ar, &"9".repeat(n)))];
+    if a0 + 1 < b0 {
+        alts.push(format!("[{}-{}]{}", (a0 + 1) as char, (b0 - 1) as char, any(n)));
+    }
+    alts.push(format!("{}{}", b0 as char, same_len(&"0".repeat(n), br)));
+    format!("(?:{})", alts.join("|"))
+}
+
+/// Regex for decimal numbers (no exponent) `x` with `lo ≤ x ≤ hi`, integer
+/// bounds, each inclusive or exclusive. `None` is unbounded.
+pub(crate) fn decimal_range(lo: Option<(i128, bool)>, hi: Option<(i128, bool)>) -> Option<String> {
+    let mut alts = Vec::new();
+    // Non-negative side: magnitudes in [max(lo, 0), hi].
+    let pos_lo = match lo {
+        Some((l, excl)) if l >= 0 => Some((l as u128, excl)),
+        _ => Some((0, false)),
+    };
+    let pos_ok = hi.is_none_or(|(h, excl)| h > 0 || (h == 0 && !excl));
+    if pos_ok {
+        if let Some(r) = magnitude(pos_lo.unwrap(), hi.map(|(h, e)| (h as u128, e))) {
+            alts.push(r);
+        }
+    }
+    // Negative side: x = -m, m > 0, -hi ≤ m ≤ -lo.
+    let neg_ok = lo.is_none_or(|(l, _)| l < 0);
+    if neg_ok {
+        let m_lo = match hi {
+            Some((h, excl)) if h < 0 => ((-h) as u128, excl),
+            _ => (0, true),
+        };
+        let m_hi = lo.map(|(l, e)| ((-l) as u128, e));
+        if let Some(r) = magnitude(m_lo, m_hi) {
+            alts.push(format!("-{r}"));
+        }
+    }
+    (!alts.is_empty()).then(|| format!("(?:{})", alts.join("|")))
+}
+
+/// Unsigned decimals `i(.f)?` whose value lies between the bounds.
+fn magnitude(lo: (u128, bool), hi: Option<(u128, bool)>) -> Option<String> {
+    const ANY_FRAC: &str = r"(?:\.[0-9]+)?";
+    const ZERO_FRAC: &str = r"(?:\.0+)?";
+    const NONZERO_FRAC: &str = r"\.[0-9]*[1-9][0-9]*";
+    let (p, p_excl) = lo;
+    let mut alts = Vec::new();
+    match hi {
+        Some((q, q_excl)) => {
+            if q < p || (q == p && (p_excl || q_excl)) {
+                return None;
+            }
+            if q == p {
+                return Some(format!("{p}{ZERO_FRAC}"));
+            }
+            alts.push(format!("{p}{}", if p_excl { NONZERO_FRAC } else { ANY_FRAC }));
+            if p + 1 < q {
+                alts.push(format!("{}{ANY_FRAC}", uint_range(p + 1, Some(q - 1))));
+            }
+            if !q_excl {
+                alts.push(format!("{q}{ZERO_FRAC}"));
+            }
+        }
+        None => {
+            alts.push(format!("{p}{}", if p_excl { NONZERO_FRAC } else { ANY_FRAC }));
+            alts.push(format!("{}{ANY_FRAC}", uint_range(p + 1, None)));
+        }
+    }
+    Some(format!("(?:{})", alts.join("|")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(re: &str) -> regex_automata::meta::Regex {
+        regex_automata::meta::Regex::new(&format!("^(?:{re})$")).unwrap()
+    }
+
+    #[test]
+    fn uint_range_matches_exactly_the_range() {
+        for (lo, hi) in [(0, 0), (0, 9), (3, 47), (10, 10), (95, 1234), (0, 1000), (7, 7000)] {
+            let re = full(&uint_range(lo, Some(hi)));
+            for x in 0..=hi + 200 {
+                assert_eq!(re.is_match(&x.to_string()), x >= lo && x <= hi, "{x} in [{lo},{hi}]");
+            }
+            assert!(!re.is_match("007"));
+        }
+    }
+
+    #[test]
+    fn decimal_range_respects_bounds() {
+        let re = full(&decimal_range(Some((-2, true)), Some((3, false))).unwrap());
+        for (s, ok) in [("-2", false), ("-1.5", true), ("-1.99", true), ("-2.0", false), ("0", true), ("3", true), ("3.0", true), ("3.01", false), ("2.999", true), ("-0.5", true), ("4", false)] {
+            assert_eq!(re.is_match(s), ok, "{s}");
+        }
+        let re = full(&decimal_range(Some((0, false)), Some((1, false))).unwrap());
+        for (s, ok) in [("0", true), ("0.5", true), ("1", true), ("1.5", false), ("-0.1", false)] {
+            assert_eq!(re.is_match(s), ok, "{s}");
+        }
+    }
+
+    #[test]
+    fn ecma_classes_are_ascii() {
+        let re = full(&ecma_to_rust(r"\d+\.\w").unwrap());
+        assert!(re.is_match("12.a"));
+        assert!(!re.is_match("١٢.a"));
+        assert!(ecma_to_rust("(?=a)").is_err());
+    }
+}

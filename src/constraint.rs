@@ -1,0 +1,502 @@
+//! Token-level constraint: a [`Grammar`] over a [`Vocabulary`].
+//!
+//! A [`TokenAutomaton`] is built once per (schema, vocabulary) and shared;
+//! it caches, per DFA state, the mask of allowed tokens, the bytes the state
+//! forces, and the distance to acceptance. A [`Constraint`] is one
+//! generation's cursor over it.
+//!
+//! # Costs
+//! A mask's first computation walks the token trie from the state, pruning
+//! every subtree the automaton rejects: its cost is the number of trie nodes
+//! that stay alive (about all of them inside a free string, a handful after
+//! `{`). Later visits are a hash lookup. The README's benchmark table gives
+//! the measured figures, first visits included.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strictly::{automaton::Grammar, constraint::{Constraint, TokenAutomaton}, schema::CompileOptions, vocab::Vocabulary};
+//! let grammar = Grammar::compile(&serde_json::json!({"enum": ["yes", "no"]}), &CompileOptions::default()).unwrap();
+//! let tokens = [&b"\"yes\""[..], b"\"", b"yes", b"no", b"\"no", b"maybe"];
+//! let vocab = Vocabulary::from_token_bytes(tokens.iter().map(|t| Some(t.to_vec())).chain([None]).collect(), Some(6));
+//! let automaton = Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab)));
+//! let mut c = Constraint::new(automaton);
+//! let mask = c.mask().unwrap();
+//! assert!(mask.contains(0) && mask.contains(1) && mask.contains(4) && !mask.contains(5) && !mask.contains(6));
+//! c.advance(4).unwrap();               // "no
+//! assert_eq!(c.forced_bytes().unwrap(), b"\"");
+//! c.advance(1).unwrap();               // "
+//! assert!(c.is_accepting().unwrap());
+//! assert!(c.mask().unwrap().contains(6)); // EOS only now
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use regex_automata::hybrid::dfa::Cache;
+use regex_automata::hybrid::LazyStateID;
+
+use crate::automaton::distance::{self, NfaDistances, NfaSet};
+use crate::automaton::Grammar;
+use crate::vocab::{ByteRecognizer, Vocabulary};
+
+/// A set of token ids, as a bitset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl TokenSet {
+    /// An empty set over `len` ids.
+    pub fn new(len: usize) -> Self {
+        Self { words: vec![0; len.div_ceil(64)], len }
+    }
+    /// Adds an id.
+    pub fn insert(&mut self, id: u32) {
+        self.words[id as usize / 64] |= 1 << (id % 64);
+    }
+    /// Whether an id is in the set.
+    pub fn contains(&self, id: u32) -> bool {
+        (id as usize) < self.len && self.words[id as usize / 64] & (1 << (id % 64)) != 0
+    }
+    /// Number of ids in the set.
+    pub fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|&w| w == 0)
+    }
+    /// The ids, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let bit = w.trailing_zeros();
+                w &= w - 1;
+                Some(i as u32 * 64 + bit)
+            })
+        })
+    }
+    /// The width (vocabulary size).
+    pub fn capacity(&self) -> usize {
+        self.len
+    }
+    /// The raw 64-bit words (bit `i` of word `i / 64` is id `i`).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+}
+
+/// Errors of a constraint.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConstraintError {
+    #[error("token {token} is not allowed here")]
+    Disallowed { token: u32 },
+    #[error("the generation is already finished")]
+    Finished,
+    #[error("the automaton cache thrashes: a single step needs more states than the cache holds")]
+    CacheThrash,
+}
+
+/// What the automaton knows about one DFA state.
+#[derive(Debug)]
+struct StateInfo {
+    mask: Arc<TokenSet>,
+    forced: Vec<u8>,
+}
+
+/// The lazy DFA's cache was cleared during an operation: the state ids it
+/// held are stale, and the operation must be redone from the byte history.
+struct Cleared;
+
+/// Mutable per-automaton caches, behind one lock.
+struct Engine {
+    cache: Cache,
+    /// Per-state knowledge, keyed by ids valid for `clears`.
+    states: HashMap<LazyStateID, Arc<StateInfo>>,
+    start: LazyStateID,
+    /// The cache's clear count that `states` and `start` belong to.
+    clears: usize,
+}
+
+impl Engine {
+    /// Drops everything keyed by stale ids after a cache clear.
+    fn sync(&mut self, grammar: &Grammar) {
+        if self.cache.clear_count() != self.clears {
+            self.states.clear();
+            self.start = grammar.start(&mut self.cache);
+            self.clears = self.cache.clear_count();
+        }
+    }
+}
+
+/// The bound on cached state masks; past it the cache starts afresh.
+pub const MAX_CACHED_STATES: usize = 20_000;
+
+/// A grammar joined with a vocabulary, with per-state caches shared by every
+/// generation that uses it.
+pub struct TokenAutomaton {
+    grammar: Grammar,
+    vocab: Arc<Vocabulary>,
+    classes: Vec<u8>,
+    engine: Mutex<Engine>,
+    distances: OnceLock<NfaDistances>,
+}
+
+impl std::fmt::Debug for TokenAutomaton {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAutomaton").field("nfa_states", &self.grammar.nfa_states()).finish()
+    }
+}
+
+/// Adapter: the lazy DFA as a [`ByteRecognizer`] for the trie walk. Stops
+/// the walk (rejects everything) as soon as the cache is cleared under it.
+struct DfaStep<'a> {
+    grammar: &'a Grammar,
+    cache: &'a mut Cache,
+    clears: usize,
+    cleared: bool,
+}
+
+impl ByteRecognizer for DfaStep<'_> {
+    type State = LazyStateID;
+    #[inline]
+    fn step(&mut self, state: LazyStateID, byte: u8) -> Option<LazyStateID> {
+        if self.cleared {
+            return None;
+        }
+        let next = self.grammar.dfa().next_state(self.cache, state, byte);
+        if self.cache.clear_count() != self.clears {
+            self.cleared = true;
+            return None;
+        }
+        match next {
+            Ok(s) if !s.is_dead() => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl TokenAutomaton {
+    /// Joins a grammar and a vocabulary.
+    pub fn new(grammar: Grammar, vocab: Arc<Vocabulary>) -> Self {
+        let mut cache = grammar.new_cache();
+        let start = grammar.start(&mut cache);
+        let clears = cache.clear_count();
+        let classes = grammar.dfa().byte_classes().representatives(0..=255).filter_map(|u| u.as_u8()).collect();
+        Self {
+            grammar,
+            vocab,
+            classes,
+            engine: Mutex::new(Engine { cache, states: HashMap::new(), start, clears }),
+            distances: OnceLock::new(),
+        }
+    }
+
+    /// The grammar.
+    pub fn grammar(&self) -> &Grammar {
+        &self.grammar
+    }
+
+    /// The vocabulary.
+    pub fn vocab(&self) -> &Arc<Vocabulary> {
+        &self.vocab
+    }
+
+    /// Number of DFA states whose mask is cached.
+    pub fn cached_states(&self) -> usize {
+        self.lock().states.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn nfa(&self) -> &regex_automata::nfa::thompson::NFA {
+        self.grammar.dfa().get_nfa()
+    }
+
+    fn distances(&self) -> &NfaDistances {
+        self.distances.get_or_init(|| NfaDistances::new(self.nfa()))
+    }
+
+    /// The NFA state set at the start.
+    fn nfa_start(&self) -> NfaSet {
+        distance::closure(self.nfa(), &[self.nfa().start_anchored()], &mut Vec::new())
+    }
+
+    /// Reads bytes from a state; `Ok(None)` when they are rejected.
+    fn step(&self, engine: &mut Engine, state: LazyStateID, bytes: &[u8]) -> Result<Option<LazyStateID>, Cleared> {
+        let clears = engine.cache.clear_count();
+        let mut s = state;
+        for &b in bytes {
+            let next = self.grammar.dfa().next_state(&mut engine.cache, s, b);
+            if engine.cache.clear_count() != clears {
+                return Err(Cleared);
+            }
+            match next {
+                Ok(n) if !n.is_dead() => s = n,
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(s))
+    }
+
+    fn accepting(&self, engine: &mut Engine, state: LazyStateID) -> bool {
+        self.grammar.is_accepting(&mut engine.cache, state)
+    }
+
+    /// Computes (or fetches) what is known of a state.
+    fn info(&self, engine: &mut Engine, state: LazyStateID) -> Result<Arc<StateInfo>, Cleared> {
+        if let Some(info) = engine.states.get(&state) {
+            return Ok(info.clone());
+        }
+        if engine.states.len() >= MAX_CACHED_STATES {
+            engine.states.clear();
+        }
+        let clears = engine.cache.clear_count();
+        let mut mask = TokenSet::new(self.vocab.len());
+        let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
+        self.vocab.trie().walk(&mut walker, state, |token, _| mask.insert(token));
+        if walker.cleared {
+            return Err(Cleared);
+        }
+        if self.accepting(engine, state) {
+            if let Some(eos) = self.vocab.eos() {
+                mask.insert(eos);
+            }
+        }
+        let forced = self.forced_from(engine, state)?;
+        let info = Arc::new(StateInfo { mask: Arc::new(mask), forced });
+        engine.states.insert(state, info.clone());
+        Ok(info)
+    }
+
+    /// Bytes that are the only way on from `state`.
+    fn forced_from(&self, engine: &mut Engine, mut state: LazyStateID) -> Result<Vec<u8>, Cleared> {
+        let clears = engine.cache.clear_count();
+        let mut forced = Vec::new();
+        while forced.len() < 256 && !self.accepting(engine, state) {
+            let mut live = None;
+            let mut count = 0;
+            for &b in &self.classes {
+                let next = self.grammar.dfa().next_state(&mut engine.cache, state, b);
+                if engine.cache.clear_count() != clears {
+                    return Err(Cleared);
+                }
+                if let Ok(n) = next {
+                    if !n.is_dead() {
+                        count += 1;
+                        live = Some((b, n));
+                    }
+                }
+            }
+            let (Some((byte, next)), 1) = (live, count) else { break };
+            // A class of several bytes is a choice, not a forced byte.
+            let unit = regex_automata::util::alphabet::Unit::u8(byte);
+            if self.grammar.dfa().byte_classes().elements(unit).count() != 1 {
+                break;
+            }
+            forced.push(byte);
+            state = next;
+        }
+        Ok(forced)
+    }
+}
+
+/// One generation's position in a [`TokenAutomaton`].
+#[derive(Debug)]
+pub struct Constraint {
+    automaton: Arc<TokenAutomaton>,
+    state: LazyStateID,
+    /// The DFA cache's clear count when `state` was computed: if the cache
+    /// has been cleared since, `state` is stale and is recomputed from `bytes`.
+    epoch: usize,
+    bytes: Vec<u8>,
+    /// The NFA state set after `bytes[..nfa_at]`, caught up lazily.
+    nfa_set: NfaSet,
+    nfa_at: usize,
+    finished: bool,
+}
+
+/// How many times an operation is retried after a cache clear.
+const RETRIES: usize = 4;
+
+impl Constraint {
+    /// Starts a generation.
+    pub fn new(automaton: Arc<TokenAutomaton>) -> Self {
+        let (state, epoch) = {
+            let mut engine = automaton.lock();
+            engine.sync(&automaton.grammar);
+            (engine.start, engine.clears)
+        };
+        let nfa_set = automaton.nfa_start();
+        Self { automaton, state, epoch, bytes: Vec::new(), nfa_set, nfa_at: 0, finished: false }
+    }
+
+    /// The automaton this constraint walks.
+    pub fn automaton(&self) -> &Arc<TokenAutomaton> {
+        &self.automaton
+    }
+
+    /// The bytes accepted so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether EOS was accepted.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Runs `op` on an up-to-date state, redoing it if the cache is cleared.
+    fn run<T>(&mut self, mut op: impl FnMut(&TokenAutomaton, &mut Engine, LazyStateID) -> Result<T, Cleared>) -> Result<T, ConstraintError> {
+        let automaton = self.automaton.clone();
+        let mut engine = automaton.lock();
+        for _ in 0..RETRIES {
+            engine.sync(&automaton.grammar);
+            if engine.clears != self.epoch {
+                let start = engine.start;
+                match automaton.step(&mut engine, start, &self.bytes) {
+                    Ok(Some(s)) => {
+                        self.state = s;
+                        self.epoch = engine.clears;
+                    }
+                    Ok(None) => unreachable!("accepted bytes stay accepted"),
+                    Err(Cleared) => continue,
+                }
+            }
+            let state = self.state;
+            if let Ok(v) = op(&automaton, &mut engine, state) {
+                return Ok(v);
+            }
+        }
+        Err(ConstraintError::CacheThrash)
+    }
+
+    /// The allowed tokens (EOS only in an accepting state). Cached per state.
+    pub fn mask(&mut self) -> Result<Arc<TokenSet>, ConstraintError> {
+        if self.finished {
+            return Err(ConstraintError::Finished);
+        }
+        self.run(|a, e, s| Ok(a.info(e, s)?.mask.clone()))
+    }
+
+    /// Accepts a token, or refuses it with an error (the state is unchanged).
+    pub fn advance(&mut self, token: u32) -> Result<(), ConstraintError> {
+        if self.finished {
+            return Err(ConstraintError::Finished);
+        }
+        let vocab = self.automaton.vocab.clone();
+        if Some(token) == vocab.eos() {
+            return if self.is_accepting()? {
+                self.finished = true;
+                Ok(())
+            } else {
+                Err(ConstraintError::Disallowed { token })
+            };
+        }
+        if vocab.is_special(token) {
+            return Err(ConstraintError::Disallowed { token });
+        }
+        let bytes = vocab.token_bytes(token);
+        match self.run(|a, e, s| a.step(e, s, bytes))? {
+            Some(next) => {
+                self.bytes.extend_from_slice(bytes);
+                self.state = next;
+                Ok(())
+            }
+            None => Err(ConstraintError::Disallowed { token }),
+        }
+    }
+
+    /// Whether the bytes so far are a complete instance.
+    pub fn is_accepting(&mut self) -> Result<bool, ConstraintError> {
+        self.run(|a, e, s| Ok(a.accepting(e, s)))
+    }
+
+    /// Whether nothing but EOS can follow (generation can stop here).
+    pub fn is_complete(&mut self) -> Result<bool, ConstraintError> {
+        if self.finished {
+            return Ok(true);
+        }
+        let eos = self.automaton.vocab.eos();
+        let mask = self.mask()?;
+        Ok(self.is_accepting()? && mask.iter().all(|t| Some(t) == eos))
+    }
+
+    /// The bytes that must come next, whatever the model does.
+    pub fn forced_bytes(&mut self) -> Result<Vec<u8>, ConstraintError> {
+        self.run(|a, e, s| Ok(a.info(e, s)?.forced.clone()))
+    }
+
+    /// The NFA state set after the bytes so far.
+    fn nfa_set(&mut self) -> &NfaSet {
+        if self.nfa_at < self.bytes.len() {
+            let nfa = self.automaton.nfa();
+            self.nfa_set = distance::step(nfa, &self.nfa_set, &self.bytes[self.nfa_at..], &mut Vec::new());
+            self.nfa_at = self.bytes.len();
+        }
+        &self.nfa_set
+    }
+
+    /// Bytes from here to the nearest complete instance.
+    pub fn distance_to_accept(&mut self) -> u32 {
+        let automaton = self.automaton.clone();
+        automaton.distances().of(self.nfa_set())
+    }
+
+    /// Bytes to the nearest complete instance after `token`, or `None`
+    /// when the token is not allowed.
+    fn distance_after(&mut self, token: u32, scratch: &mut Vec<bool>) -> Option<u32> {
+        let automaton = self.automaton.clone();
+        let set = distance::step(automaton.nfa(), self.nfa_set(), automaton.vocab.token_bytes(token), scratch);
+        (!set.is_empty()).then(|| automaton.distances().of(&set))
+    }
+
+    /// Whether `token` leaves room to finish within `remaining` tokens
+    /// (this one included), one token per byte in the worst case.
+    pub fn fits_budget(&mut self, token: u32, remaining: usize) -> Result<bool, ConstraintError> {
+        if Some(token) == self.automaton.vocab.eos() {
+            return self.is_accepting();
+        }
+        Ok(self.distance_after(token, &mut Vec::new()).is_some_and(|d| (d as usize) < remaining))
+    }
+
+    /// The allowed tokens that leave room to finish within `remaining`
+    /// tokens; if none does, those that get closest (the shortest completion).
+    pub fn mask_within_budget(&mut self, remaining: usize) -> Result<TokenSet, ConstraintError> {
+        let mask = self.mask()?;
+        let eos = self.automaton.vocab.eos();
+        let mut scratch = Vec::new();
+        let mut scored = Vec::new();
+        for t in mask.iter() {
+            if Some(t) == eos {
+                continue;
+            }
+            if let Some(d) = self.distance_after(t, &mut scratch) {
+                scored.push((t, d));
+            }
+        }
+        let mut set = TokenSet::new(mask.capacity());
+        if let Some(e) = eos.filter(|&e| mask.contains(e)) {
+            // Finishing is always within budget.
+            set.insert(e);
+            if remaining <= 1 {
+                return Ok(set);
+            }
+        }
+        let fits: Vec<u32> = scored.iter().filter(|(_, d)| (*d as usize) < remaining).map(|(t, _)| *t).collect();
+        if !fits.is_empty() {
+            fits.iter().for_each(|&t| set.insert(t));
+        } else if set.is_empty() {
+            let best = scored.iter().map(|(_, d)| *d).min().unwrap_or(u32::MAX);
+            scored.iter().filter(|(_, d)| *d == best).for_each(|(t, _)| set.insert(*t));
+        }
+        Ok(set)
+    }
+}

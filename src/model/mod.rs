@@ -1,0 +1,4 @@
+//! The model: where it comes from ([`resolve`]) and, with the `local`
+//! feature, how it is loaded and run.
+
+pub mod resolve;

@@ -1,0 +1,127 @@
+//! Errors raised while reading a JSON Schema into the IR.
+
+use std::fmt;
+
+/// A schema that strictly cannot enforce exactly, with the keyword and the
+/// JSON pointer (RFC 6901) of the schema object that holds it.
+///
+/// ```
+/// use strictly::schema::{compile, CompileOptions};
+/// let err = compile(&serde_json::json!({"not": {"type": "string"}}), &CompileOptions::default())
+///     .unwrap_err();
+/// assert_eq!(err.keyword(), Some("not"));
+/// assert_eq!(err.pointer(), "");
+/// assert_eq!(err.to_string(), "unsupported keyword `not` at `#`: negation cannot be enforced by a finite automaton");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SchemaError {
+    kind: SchemaErrorKind,
+    pointer: String,
+}
+
+/// What went wrong; see [`SchemaError::kind`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SchemaErrorKind {
+    /// A keyword of the JSON Schema vocabularies that strictly does not enforce.
+    Unsupported { keyword: String, why: String },
+    /// A keyword that is in no JSON Schema vocabulary strictly knows.
+    UnknownKeyword { keyword: String },
+    /// A supported keyword with a value or combination strictly cannot enforce exactly.
+    Inexact { keyword: String, why: String },
+    /// The schema is not a well-formed JSON Schema.
+    Malformed { keyword: String, why: String },
+    /// A `$ref` strictly cannot resolve (remote, or a dangling pointer).
+    BadRef { reference: String, why: String },
+    /// No instance can satisfy the schema.
+    Unsatisfiable { why: String },
+    /// The automaton would exceed its size or time limit.
+    TooLarge { why: String },
+}
+
+impl SchemaError {
+    pub(crate) fn new(kind: SchemaErrorKind, pointer: &str) -> Self {
+        Self { kind, pointer: pointer.to_string() }
+    }
+    pub(crate) fn unsupported(keyword: &str, pointer: &str, why: &str) -> Self {
+        Self::new(SchemaErrorKind::Unsupported { keyword: keyword.into(), why: why.into() }, pointer)
+    }
+    pub(crate) fn inexact(keyword: &str, pointer: &str, why: impl Into<String>) -> Self {
+        Self::new(SchemaErrorKind::Inexact { keyword: keyword.into(), why: why.into() }, pointer)
+    }
+    pub(crate) fn malformed(keyword: &str, pointer: &str, why: impl Into<String>) -> Self {
+        Self::new(SchemaErrorKind::Malformed { keyword: keyword.into(), why: why.into() }, pointer)
+    }
+    pub(crate) fn too_large(pointer: &str, why: impl Into<String>) -> Self {
+        Self::new(SchemaErrorKind::TooLarge { why: why.into() }, pointer)
+    }
+
+    /// The error's kind.
+    pub fn kind(&self) -> &SchemaErrorKind {
+        &self.kind
+    }
+
+    /// The JSON pointer of the schema object at fault (`""` is the root).
+    pub fn pointer(&self) -> &str {
+        &self.pointer
+    }
+
+    /// The keyword at fault, when there is one.
+    pub fn keyword(&self) -> Option<&str> {
+        match &self.kind {
+            SchemaErrorKind::Unsupported { keyword, .. }
+            | SchemaErrorKind::UnknownKeyword { keyword }
+            | SchemaErrorKind::Inexact { keyword, .. }
+            | SchemaErrorKind::Malformed { keyword, .. } => Some(keyword),
+            SchemaErrorKind::BadRef { .. } => Some("$ref"),
+            _ => None,
+        }
+    }
+
+    /// A short stable label for the error class, used in coverage reports.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            SchemaErrorKind::Unsupported { keyword, .. } => format!("unsupported:{keyword}"),
+            SchemaErrorKind::UnknownKeyword { .. } => "unknown-keyword".into(),
+            SchemaErrorKind::Inexact { keyword, .. } => format!("inexact:{keyword}"),
+            SchemaErrorKind::Malformed { keyword, .. } => format!("malformed:{keyword}"),
+            SchemaErrorKind::BadRef { .. } => "bad-ref".into(),
+            SchemaErrorKind::Unsatisfiable { .. } => "unsatisfiable".into(),
+            SchemaErrorKind::TooLarge { .. } => "too-large".into(),
+        }
+    }
+}
+
+impl fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = format!("#{}", self.pointer);
+        match &self.kind {
+            SchemaErrorKind::Unsupported { keyword, why } => {
+                write!(f, "unsupported keyword `{keyword}` at `{at}`: {why}")
+            }
+            SchemaErrorKind::UnknownKeyword { keyword } => write!(
+                f,
+                "unknown keyword `{keyword}` at `{at}`: not part of JSON Schema, so strictly cannot tell whether it constrains the value"
+            ),
+            SchemaErrorKind::Inexact { keyword, why } => {
+                write!(f, "cannot enforce `{keyword}` exactly at `{at}`: {why}")
+            }
+            SchemaErrorKind::Malformed { keyword, why } => {
+                write!(f, "malformed `{keyword}` at `{at}`: {why}")
+            }
+            SchemaErrorKind::BadRef { reference, why } => {
+                write!(f, "cannot resolve `$ref` \"{reference}\" at `{at}`: {why}")
+            }
+            SchemaErrorKind::Unsatisfiable { why } => {
+                write!(f, "schema at `{at}` is unsatisfiable: {why}")
+            }
+            SchemaErrorKind::TooLarge { why } => write!(f, "schema at `{at}` is too large: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+/// Escapes one reference token for a JSON pointer (RFC 6901).
+pub(crate) fn escape_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}

@@ -1,0 +1,260 @@
+//! JSON Schema → typed intermediate representation (IR).
+//!
+//! This is the first of two passes (the second, [`crate::automaton`], lowers
+//! the IR to a byte automaton). The reader accepts drafts 2020-12, 2019-09,
+//! 07, 06 and 04, resolves local `$ref`s (recursion included), merges `allOf`
+//! exactly where it can, and refuses everything it cannot enforce exactly with
+//! a [`SchemaError`] that names the keyword and its JSON pointer.
+//!
+//! ```
+//! use strictly::schema::{compile, CompileOptions, Node};
+//! let ir = compile(&serde_json::json!({"type": ["string", "null"], "maxLength": 3}),
+//!                  &CompileOptions::default()).unwrap();
+//! let Node::Typed(t) = ir.node(ir.root()) else { panic!() };
+//! assert!(t.null && t.string.as_ref().unwrap().max_len == Some(3));
+//! ```
+
+mod error;
+mod merge;
+mod reader;
+
+pub use error::{SchemaError, SchemaErrorKind};
+
+use serde_json::Value;
+
+/// Index of a node in an [`Ir`].
+pub type NodeId = usize;
+
+/// What to do with keywords that belong to no JSON Schema vocabulary
+/// (vendor extensions such as `x-order` or `markdownDescription`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownKeywords {
+    /// Refuse the schema (the default): nothing is dropped in silence.
+    #[default]
+    Reject,
+    /// Treat them as annotations, as JSON Schema validators do.
+    Ignore,
+}
+
+/// Options for reading a schema. Every field documents its default.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompileOptions {
+    /// Keywords outside JSON Schema. Default: [`UnknownKeywords::Reject`].
+    pub unknown_keywords: UnknownKeywords,
+    /// Accept a `oneOf` whose branches may overlap by treating it as `anyOf`.
+    /// Unsound (an instance matching two branches is invalid), so off by default.
+    pub lenient_one_of: bool,
+    /// How many times one recursive `$ref` may be entered on a path. Default 6.
+    pub max_recursion_depth: usize,
+    /// Nesting depth of free-form values (`{}` / `true` schemas). Default 3.
+    pub any_value_depth: usize,
+    /// Allow whitespace between tokens (up to this many bytes of `[ \n]`), or
+    /// `None` for compact output. Default `None`.
+    pub whitespace: Option<usize>,
+    /// NFA size limit in states. Default 2,000,000.
+    pub max_nfa_states: usize,
+    /// Wall-clock limit for one compilation, in milliseconds. Default 1,000.
+    pub time_limit_ms: u64,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            unknown_keywords: UnknownKeywords::Reject,
+            lenient_one_of: false,
+            max_recursion_depth: 6,
+            any_value_depth: 3,
+            whitespace: None,
+            max_nfa_states: 2_000_000,
+            time_limit_ms: 1_000,
+        }
+    }
+}
+
+/// The typed form of a schema: an arena of nodes and a root.
+#[derive(Debug, Clone)]
+pub struct Ir {
+    nodes: Vec<Node>,
+    pointers: Vec<String>,
+    root: NodeId,
+}
+
+impl Ir {
+    /// The root node.
+    pub fn root(&self) -> NodeId {
+        self.root
+    }
+    /// A node by id.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+    /// The JSON pointer a node was read from (for error messages).
+    pub fn pointer(&self, id: NodeId) -> &str {
+        &self.pointers[id]
+    }
+    /// An IR of one node (used to test a single rule).
+    pub(crate) fn single(node: Node) -> Self {
+        Self { nodes: vec![node], pointers: vec![String::new()], root: 0 }
+    }
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+    /// Whether the arena is empty (never, for a compiled schema).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+/// One schema, reduced to what the automaton enforces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// Any JSON value (`true`, `{}`).
+    Any,
+    /// No value (`false`); dropped from unions, an error where required.
+    Never,
+    /// Exactly one of these values (`enum`, `const`), in schema order.
+    Literals(Vec<Value>),
+    /// A union over JSON types, each with its own constraints.
+    Typed(Typed),
+    /// Any of these nodes (`anyOf`, disjoint `oneOf`, distributed `type`).
+    AnyOf(Vec<NodeId>),
+    /// A reference to another node; recursion goes through these.
+    Ref(NodeId),
+}
+
+/// The JSON types a node admits, with the constraints for each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Typed {
+    pub null: bool,
+    pub boolean: bool,
+    pub number: Option<NumberRule>,
+    pub string: Option<StringRule>,
+    pub array: Option<ArrayRule>,
+    pub object: Option<ObjectRule>,
+}
+
+impl Typed {
+    /// All types, unconstrained.
+    pub fn any() -> Self {
+        Self {
+            null: true,
+            boolean: true,
+            number: Some(NumberRule::default()),
+            string: Some(StringRule::default()),
+            array: Some(ArrayRule::default()),
+            object: Some(ObjectRule::default()),
+        }
+    }
+    /// Whether no type is admitted.
+    pub fn is_empty(&self) -> bool {
+        !self.null
+            && !self.boolean
+            && self.number.is_none()
+            && self.string.is_none()
+            && self.array.is_none()
+            && self.object.is_none()
+    }
+}
+
+/// A numeric bound; `exclusive` for `exclusiveMinimum`/`exclusiveMaximum`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bound {
+    pub value: f64,
+    pub exclusive: bool,
+}
+
+/// Constraints on numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NumberRule {
+    /// Only integers (`type: integer`, or `multipleOf` an integer).
+    pub integer: bool,
+    pub minimum: Option<Bound>,
+    pub maximum: Option<Bound>,
+    /// `multipleOf`, integers only.
+    pub multiple_of: Option<u64>,
+}
+
+/// String formats strictly enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    DateTime,
+    Date,
+    Time,
+    Email,
+    Uuid,
+    Ipv4,
+    Ipv6,
+    Uri,
+    Hostname,
+}
+
+impl Format {
+    /// Parses a `format` value; `None` for formats strictly cannot enforce.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "date-time" => Self::DateTime,
+            "date" => Self::Date,
+            "time" => Self::Time,
+            "email" => Self::Email,
+            "uuid" => Self::Uuid,
+            "ipv4" => Self::Ipv4,
+            "ipv6" => Self::Ipv6,
+            "uri" => Self::Uri,
+            "hostname" => Self::Hostname,
+            _ => return None,
+        })
+    }
+}
+
+/// Constraints on strings. Lengths count Unicode code points, as JSON Schema does.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StringRule {
+    pub min_len: usize,
+    pub max_len: Option<usize>,
+    /// `pattern`: an unanchored ECMA-262 regex, with the pointer it came from.
+    pub pattern: Option<(String, String)>,
+    pub format: Option<Format>,
+}
+
+/// Constraints on arrays.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ArrayRule {
+    /// `prefixItems` (or the array form of `items` in older drafts).
+    pub prefix: Vec<NodeId>,
+    /// Schema for items after the prefix; `None` means no further items.
+    pub items: Option<NodeId>,
+    pub min_items: usize,
+    pub max_items: Option<usize>,
+    /// Set when `items` is absent (any item allowed): lowered as a free value.
+    pub items_any: bool,
+}
+
+/// One declared property.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Property {
+    pub name: String,
+    pub node: NodeId,
+    pub required: bool,
+}
+
+/// Constraints on objects. Properties are emitted in this order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObjectRule {
+    pub properties: Vec<Property>,
+    /// Schema for other keys; `None` when `additionalProperties` is false.
+    pub additional: Option<NodeId>,
+    /// True when `additionalProperties` was absent or `true`.
+    pub additional_any: bool,
+}
+
+/// Reads a schema into the IR.
+///
+/// # Errors
+/// A [`SchemaError`] naming the keyword and pointer of anything strictly
+/// cannot enforce exactly.
+pub fn compile(schema: &Value, options: &CompileOptions) -> Result<Ir, SchemaError> {
+    reader::Reader::new(schema, options).read_root()
+}

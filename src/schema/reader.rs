@@ -1,0 +1,626 @@
+//! Reads a `serde_json::Value` schema into the [`Ir`](super::Ir).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::error::{escape_token, SchemaError, SchemaErrorKind};
+use super::merge;
+use super::{
+    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, Property,
+    StringRule, Typed, UnknownKeywords,
+};
+
+/// JSON Schema drafts, oldest first; only the differences strictly cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Draft {
+    D4,
+    D6,
+    D7,
+    D2019,
+    D2020,
+}
+
+impl Draft {
+    fn detect(root: &Value) -> Self {
+        let uri = root.get("$schema").and_then(Value::as_str).unwrap_or("");
+        if uri.contains("draft-04") {
+            Draft::D4
+        } else if uri.contains("draft-06") {
+            Draft::D6
+        } else if uri.contains("draft-07") {
+            Draft::D7
+        } else if uri.contains("2019-09") {
+            Draft::D2019
+        } else {
+            Draft::D2020
+        }
+    }
+}
+
+/// Keywords that only annotate: ignored.
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "examples",
+    "default",
+    "$comment",
+    "$schema",
+    "$id",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    // Containers for definitions; their contents are read when referenced.
+    "$defs",
+    "definitions",
+    // The content vocabulary is annotation-only in drafts 7 and 2020-12.
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
+    "$anchor",
+];
+
+/// Keywords strictly enforces.
+const SUPPORTED: &[&str] = &[
+    "type",
+    "enum",
+    "const",
+    "properties",
+    "required",
+    "additionalProperties",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+];
+
+/// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
+const REFUSED: &[(&str, &str)] = &[
+    ("not", "negation cannot be enforced by a finite automaton"),
+    ("if", "conditional schemas are not supported"),
+    ("then", "conditional schemas are not supported"),
+    ("else", "conditional schemas are not supported"),
+    ("dependentSchemas", "dependent schemas are not supported"),
+    ("dependentRequired", "dependent requirements are not supported"),
+    ("dependencies", "dependencies are not supported"),
+    ("uniqueItems", "uniqueness of items cannot be enforced by a finite automaton"),
+    ("contains", "`contains` is not supported"),
+    ("minContains", "`minContains` is not supported"),
+    ("maxContains", "`maxContains` is not supported"),
+    ("patternProperties", "pattern-keyed properties are not supported"),
+    ("propertyNames", "constraints on property names are not supported"),
+    ("minProperties", "property counts are not supported"),
+    ("maxProperties", "property counts are not supported"),
+    ("unevaluatedProperties", "unevaluated properties are not supported"),
+    ("unevaluatedItems", "unevaluated items are not supported"),
+    ("$dynamicRef", "dynamic references are not supported"),
+    ("$dynamicAnchor", "dynamic references are not supported"),
+    ("$recursiveRef", "recursive references (2019-09) are not supported"),
+    ("$recursiveAnchor", "recursive references (2019-09) are not supported"),
+    ("$vocabulary", "custom vocabularies are not supported"),
+];
+
+/// Keywords that constrain a value (as opposed to annotations), used to tell
+/// whether `$ref` has constraining siblings.
+fn constrains(keyword: &str) -> bool {
+    SUPPORTED.contains(&keyword) || REFUSED.iter().any(|(k, _)| *k == keyword)
+}
+
+pub(crate) struct Reader<'a> {
+    root: &'a Value,
+    draft: Draft,
+    options: &'a CompileOptions,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) pointers: Vec<String>,
+    /// Nodes already read, by the JSON pointer of their schema.
+    by_pointer: HashMap<String, NodeId>,
+    /// Nodes whose reading is under way (a `$ref` to one is recursive).
+    in_progress: Vec<bool>,
+    any: NodeId,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(root: &'a Value, options: &'a CompileOptions) -> Self {
+        let mut reader = Self {
+            root,
+            draft: Draft::detect(root),
+            options,
+            nodes: Vec::new(),
+            pointers: Vec::new(),
+            by_pointer: HashMap::new(),
+            in_progress: Vec::new(),
+            any: 0,
+        };
+        reader.any = reader.push(Node::Any, "");
+        reader
+    }
+
+    pub(crate) fn read_root(mut self) -> Result<Ir, SchemaError> {
+        let root = self.read_at("")?;
+        if matches!(self.nodes[root], Node::Never) {
+            return Err(SchemaError::new(
+                SchemaErrorKind::Unsatisfiable { why: "the schema admits no value".into() },
+                "",
+            ));
+        }
+        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root })
+    }
+
+    pub(crate) fn push(&mut self, node: Node, pointer: &str) -> NodeId {
+        self.nodes.push(node);
+        self.pointers.push(pointer.to_string());
+        self.in_progress.push(false);
+        self.nodes.len() - 1
+    }
+
+    pub(crate) fn is_in_progress(&self, id: NodeId) -> bool {
+        self.in_progress[id]
+    }
+
+    /// Reads the schema at a JSON pointer into the root document, memoised.
+    fn read_at(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
+        if let Some(&id) = self.by_pointer.get(pointer) {
+            return Ok(id);
+        }
+        let schema = self.root.pointer(pointer).ok_or_else(|| {
+            SchemaError::new(
+                SchemaErrorKind::BadRef {
+                    reference: format!("#{pointer}"),
+                    why: "no schema at that pointer".into(),
+                },
+                pointer,
+            )
+        })?;
+        let id = self.push(Node::Never, pointer);
+        self.by_pointer.insert(pointer.to_string(), id);
+        self.in_progress[id] = true;
+        let node = self.read_schema(schema, pointer)?;
+        self.nodes[id] = node;
+        self.in_progress[id] = false;
+        Ok(id)
+    }
+
+    /// Reads a subschema at `pointer` (a child of the document).
+    fn child(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
+        self.read_at(pointer)
+    }
+
+    fn read_schema(&mut self, schema: &Value, at: &str) -> Result<Node, SchemaError> {
+        let map = match schema {
+            Value::Bool(true) => return Ok(Node::Any),
+            Value::Bool(false) => return Ok(Node::Never),
+            Value::Object(map) => map,
+            _ => return Err(SchemaError::malformed("schema", at, "a schema must be an object or a boolean")),
+        };
+        self.check_keywords(map, at)?;
+
+        if let Some(reference) = map.get("$ref") {
+            let target = self.resolve_ref(reference, at)?;
+            let has_siblings = map.keys().any(|k| k != "$ref" && constrains(k));
+            // Before 2019-09, keywords beside `$ref` are ignored.
+            if !has_siblings || self.draft <= Draft::D7 {
+                return Ok(Node::Ref(target));
+            }
+            let mut rest = map.clone();
+            rest.remove("$ref");
+            let own = self.read_schema(&Value::Object(rest), at)?;
+            let own = self.push(own, at);
+            let target = self.push(Node::Ref(target), at);
+            return merge::intersect_all(self, &[target, own], at, "$ref");
+        }
+
+        let base = self.read_local(map, at)?;
+
+        // Applicators combine with the local constraints by intersection.
+        let mut parts = Vec::new();
+        if let Some(all) = map.get("allOf") {
+            for (i, _) in Self::array(all, "allOf", at)?.iter().enumerate() {
+                parts.push(self.child(&format!("{at}/allOf/{i}"))?);
+            }
+        }
+        let mut node = if parts.is_empty() {
+            base
+        } else {
+            let base = self.push(base, at);
+            parts.insert(0, base);
+            merge::intersect_all(self, &parts, at, "allOf")?
+        };
+        for key in ["anyOf", "oneOf"] {
+            let Some(branches) = map.get(key) else { continue };
+            let mut ids = Vec::new();
+            for (i, _) in Self::array(branches, key, at)?.iter().enumerate() {
+                ids.push(self.child(&format!("{at}/{key}/{i}"))?);
+            }
+            if key == "oneOf" && !self.options.lenient_one_of {
+                merge::check_disjoint(self, &ids, at)?;
+            }
+            let union = self.push(Node::AnyOf(ids), at);
+            node = if matches!(node, Node::Any) {
+                Node::Ref(union)
+            } else {
+                let own = self.push(node, at);
+                merge::intersect_all(self, &[own, union], at, key)?
+            };
+        }
+        Ok(node)
+    }
+
+    fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
+        for (keyword, value) in map {
+            let k = keyword.as_str();
+            if ANNOTATIONS.contains(&k) || SUPPORTED.contains(&k) {
+                continue;
+            }
+            if k == "id" && self.draft == Draft::D4 && value.is_string() {
+                continue;
+            }
+            if let Some((_, why)) = REFUSED.iter().find(|(r, _)| *r == k) {
+                if is_no_op(k, value, map) {
+                    continue;
+                }
+                return Err(SchemaError::unsupported(k, at, why));
+            }
+            if self.options.unknown_keywords == UnknownKeywords::Reject {
+                return Err(SchemaError::new(SchemaErrorKind::UnknownKeyword { keyword: k.into() }, at));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_ref(&mut self, reference: &Value, at: &str) -> Result<NodeId, SchemaError> {
+        let r = reference
+            .as_str()
+            .ok_or_else(|| SchemaError::malformed("$ref", at, "must be a string"))?;
+        let bad = |why: &str| {
+            SchemaError::new(SchemaErrorKind::BadRef { reference: r.into(), why: why.into() }, at)
+        };
+        let Some(fragment) = r.strip_prefix('#') else {
+            // A reference to the document's own `$id` is local.
+            let own_id = self.root.get("$id").or_else(|| self.root.get("id")).and_then(Value::as_str);
+            if let Some((base, frag)) = r.split_once('#') {
+                if Some(base) == own_id {
+                    return self.resolve_ref(&Value::String(format!("#{frag}")), at);
+                }
+            } else if Some(r) == own_id {
+                return self.read_at("");
+            }
+            return Err(bad("only local references (`#...`) are supported"));
+        };
+        let pointer = percent_decode(fragment).ok_or_else(|| bad("malformed percent-encoding"))?;
+        if !pointer.is_empty() && !pointer.starts_with('/') {
+            return Err(bad("anchors are not supported; use a JSON pointer"));
+        }
+        if self.root.pointer(&pointer).is_none() {
+            return Err(bad("no schema at that pointer"));
+        }
+        self.read_at(&pointer)
+    }
+
+    fn array<'v>(value: &'v Value, keyword: &str, at: &str) -> Result<&'v Vec<Value>, SchemaError> {
+        match value {
+            Value::Array(items) if !items.is_empty() => Ok(items),
+            _ => Err(SchemaError::malformed(keyword, at, "must be a non-empty array")),
+        }
+    }
+
+    /// Reads the keywords that apply to the value itself (not applicators).
+    fn read_local(&mut self, map: &Map<String, Value>, at: &str) -> Result<Node, SchemaError> {
+        let literals = self.read_literals(map, at)?;
+
+        let types = match map.get("type") {
+            None => None,
+            Some(Value::String(t)) => Some(vec![t.as_str()]),
+            Some(Value::Array(ts)) => Some(
+                ts.iter()
+                    .map(|t| t.as_str().ok_or_else(|| SchemaError::malformed("type", at, "must hold strings")))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(SchemaError::malformed("type", at, "must be a string or an array")),
+        };
+        let has = |t: &str| types.as_ref().is_none_or(|ts| ts.contains(&t));
+        if let Some(ts) = &types {
+            for t in ts {
+                if !["null", "boolean", "integer", "number", "string", "array", "object"].contains(t) {
+                    return Err(SchemaError::malformed("type", at, format!("unknown type \"{t}\"")));
+                }
+            }
+        }
+        let type_specific = map.keys().any(|k| TYPE_KEYWORDS.iter().any(|(kw, _)| kw == k));
+        if types.is_none() && !type_specific {
+            return Ok(match literals {
+                Some(values) => Node::Literals(values),
+                None => Node::Any,
+            });
+        }
+
+        let mut typed = Typed {
+            null: has("null"),
+            boolean: has("boolean"),
+            ..Typed::default()
+        };
+        if has("number") || has("integer") {
+            let mut rule = self.read_number(map, at)?;
+            rule.integer |= !has("number");
+            typed.number = Some(rule);
+        }
+        if has("string") {
+            typed.string = Some(self.read_string(map, at)?);
+        }
+        if has("array") {
+            typed.array = Some(self.read_array(map, at)?);
+        }
+        if has("object") {
+            typed.object = Some(self.read_object(map, at)?);
+        }
+        if let Some(values) = literals {
+            let kept = merge::filter_literals(self, values, &typed, at)?;
+            return Ok(if kept.is_empty() { Node::Never } else { Node::Literals(kept) });
+        }
+        Ok(if typed.is_empty() { Node::Never } else { Node::Typed(typed) })
+    }
+
+    fn read_literals(&self, map: &Map<String, Value>, at: &str) -> Result<Option<Vec<Value>>, SchemaError> {
+        let mut values = match map.get("enum") {
+            Some(Value::Array(vs)) => Some(vs.clone()),
+            Some(_) => return Err(SchemaError::malformed("enum", at, "must be an array")),
+            None => None,
+        };
+        if let Some(c) = map.get("const") {
+            values = Some(match values {
+                Some(vs) => vs.into_iter().filter(|v| json_equal(v, c)).collect(),
+                None => vec![c.clone()],
+            });
+        }
+        Ok(values)
+    }
+
+    fn read_number(&mut self, map: &Map<String, Value>, at: &str) -> Result<NumberRule, SchemaError> {
+        let num = |k: &str| -> Result<Option<f64>, SchemaError> {
+            match map.get(k) {
+                None => Ok(None),
+                Some(Value::Number(n)) => Ok(n.as_f64()),
+                Some(Value::Bool(_)) if self.draft == Draft::D4 && k.starts_with("exclusive") => Ok(None),
+                Some(_) => Err(SchemaError::malformed(k, at, "must be a number")),
+            }
+        };
+        let flag = |k: &str| self.draft == Draft::D4 && map.get(k) == Some(&Value::Bool(true));
+        let mut rule = NumberRule::default();
+        if let Some(v) = num("minimum")? {
+            rule.minimum = Some(Bound { value: v, exclusive: flag("exclusiveMinimum") });
+        }
+        if let Some(v) = num("maximum")? {
+            rule.maximum = Some(Bound { value: v, exclusive: flag("exclusiveMaximum") });
+        }
+        if let Some(v) = num("exclusiveMinimum")? {
+            rule.minimum = merge::tighter_min(rule.minimum, Bound { value: v, exclusive: true });
+        }
+        if let Some(v) = num("exclusiveMaximum")? {
+            rule.maximum = merge::tighter_max(rule.maximum, Bound { value: v, exclusive: true });
+        }
+        if let Some(m) = num("multipleOf")? {
+            if !(m > 0.0) {
+                return Err(SchemaError::malformed("multipleOf", at, "must be greater than 0"));
+            }
+            if m.fract() != 0.0 || m > 1e15 {
+                return Err(SchemaError::inexact("multipleOf", at, "only integer divisors are supported"));
+            }
+            rule.integer = true;
+            if m > 1.0 {
+                rule.multiple_of = Some(m as u64);
+            }
+        }
+        Ok(rule)
+    }
+
+    fn read_string(&mut self, map: &Map<String, Value>, at: &str) -> Result<StringRule, SchemaError> {
+        let mut rule = StringRule {
+            min_len: count(map, "minLength", at)?.unwrap_or(0),
+            max_len: count(map, "maxLength", at)?,
+            ..StringRule::default()
+        };
+        if let Some(p) = map.get("pattern") {
+            let p = p.as_str().ok_or_else(|| SchemaError::malformed("pattern", at, "must be a string"))?;
+            rule.pattern = Some((p.to_string(), at.to_string()));
+        }
+        if let Some(f) = map.get("format") {
+            let name = f.as_str().ok_or_else(|| SchemaError::malformed("format", at, "must be a string"))?;
+            rule.format = Some(Format::parse(name).ok_or_else(|| {
+                SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported"))
+            })?);
+        }
+        Ok(rule)
+    }
+
+    fn read_array(&mut self, map: &Map<String, Value>, at: &str) -> Result<ArrayRule, SchemaError> {
+        let mut rule = ArrayRule {
+            min_items: count(map, "minItems", at)?.unwrap_or(0),
+            max_items: count(map, "maxItems", at)?,
+            ..ArrayRule::default()
+        };
+        let tuple_form = matches!(map.get("items"), Some(Value::Array(_)));
+        let (prefix_key, rest_key) = if tuple_form {
+            ("items", "additionalItems")
+        } else {
+            ("prefixItems", "items")
+        };
+        if let Some(prefix) = map.get(prefix_key) {
+            let Value::Array(prefix) = prefix else {
+                return Err(SchemaError::malformed(prefix_key, at, "must be an array"));
+            };
+            for i in 0..prefix.len() {
+                rule.prefix.push(self.child(&format!("{at}/{prefix_key}/{i}"))?);
+            }
+        }
+        match map.get(rest_key) {
+            Some(_) => {
+                let id = self.child(&format!("{at}/{rest_key}"))?;
+                rule.items = (!matches!(self.nodes[id], Node::Never)).then_some(id);
+                rule.items_any = matches!(self.nodes[id], Node::Any);
+            }
+            None => {
+                rule.items = Some(self.any);
+                rule.items_any = true;
+            }
+        }
+        Ok(rule)
+    }
+
+    fn read_object(&mut self, map: &Map<String, Value>, at: &str) -> Result<ObjectRule, SchemaError> {
+        let required: Vec<String> = match map.get("required") {
+            None => Vec::new(),
+            Some(Value::Array(names)) => names
+                .iter()
+                .map(|n| n.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| SchemaError::malformed("required", at, "must be an array of strings"))?,
+            Some(Value::Bool(_)) if self.draft == Draft::D4 => Vec::new(),
+            Some(_) => return Err(SchemaError::malformed("required", at, "must be an array")),
+        };
+        let mut rule = ObjectRule::default();
+        match map.get("additionalProperties") {
+            None => {
+                rule.additional = Some(self.any);
+                rule.additional_any = true;
+            }
+            Some(_) => {
+                let id = self.child(&format!("{at}/additionalProperties"))?;
+                rule.additional_any = matches!(self.nodes[id], Node::Any);
+                rule.additional = (!matches!(self.nodes[id], Node::Never)).then_some(id);
+            }
+        }
+        if let Some(props) = map.get("properties") {
+            let Value::Object(props) = props else {
+                return Err(SchemaError::malformed("properties", at, "must be an object"));
+            };
+            for name in props.keys() {
+                let node = self.child(&format!("{at}/properties/{}", escape_token(name)))?;
+                let required = required.contains(name);
+                if matches!(self.nodes[node], Node::Never) {
+                    if required {
+                        return Err(SchemaError::new(
+                            SchemaErrorKind::Unsatisfiable {
+                                why: format!("required property \"{name}\" has a false schema"),
+                            },
+                            at,
+                        ));
+                    }
+                }
+                // A false property stays declared: its name is then excluded
+                // from additional properties, and the lowering never emits it.
+                rule.properties.push(Property { name: name.clone(), node, required });
+            }
+        }
+        for name in &required {
+            if rule.properties.iter().any(|p| &p.name == name)
+                || map.get("properties").and_then(|p| p.get(name)).is_some()
+            {
+                continue;
+            }
+            let node = rule.additional.ok_or_else(|| {
+                SchemaError::new(
+                    SchemaErrorKind::Unsatisfiable {
+                        why: format!("\"{name}\" is required but additionalProperties is false"),
+                    },
+                    at,
+                )
+            })?;
+            rule.properties.push(Property { name: name.clone(), node, required: true });
+        }
+        Ok(rule)
+    }
+}
+
+/// Keywords that only apply to one type, so that a schema without `type`
+/// that uses them still admits every other type.
+const TYPE_KEYWORDS: &[(&str, &str)] = &[
+    ("minimum", "number"),
+    ("maximum", "number"),
+    ("exclusiveMinimum", "number"),
+    ("exclusiveMaximum", "number"),
+    ("multipleOf", "number"),
+    ("minLength", "string"),
+    ("maxLength", "string"),
+    ("pattern", "string"),
+    ("format", "string"),
+    ("items", "array"),
+    ("prefixItems", "array"),
+    ("additionalItems", "array"),
+    ("minItems", "array"),
+    ("maxItems", "array"),
+    ("properties", "object"),
+    ("required", "object"),
+    ("additionalProperties", "object"),
+];
+
+/// Refused keywords whose value makes them a no-op.
+fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
+    match keyword {
+        "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
+        "minProperties" | "minContains" => value.as_u64() == Some(0),
+        "dependencies" | "dependentSchemas" | "dependentRequired" | "patternProperties" => {
+            value.as_object().is_some_and(Map::is_empty)
+        }
+        "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
+        "$vocabulary" | "$dynamicAnchor" | "$recursiveAnchor" => true,
+        // `then`/`else` without `if` have no effect.
+        "then" | "else" => !map.contains_key("if"),
+        _ => false,
+    }
+}
+
+fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result<Option<usize>, SchemaError> {
+    match map.get(keyword) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            let v = n.as_f64().unwrap_or(-1.0);
+            if v < 0.0 || v.fract() != 0.0 {
+                return Err(SchemaError::malformed(keyword, at, "must be a non-negative integer"));
+            }
+            Ok(Some(v.min(usize::MAX as f64) as usize))
+        }
+        Some(_) => Err(SchemaError::malformed(keyword, at, "must be a non-negative integer")),
+    }
+}
+
+/// JSON equality as JSON Schema defines it (1 == 1.0).
+pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

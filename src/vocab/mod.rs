@@ -1,0 +1,285 @@
+//! A tokenizer's vocabulary as exact bytes, and a byte trie to walk them.
+//!
+//! This module knows nothing of schemas: the trie is walked against any
+//! [`ByteRecognizer`], in the manner of llguidance's token trie.
+//!
+//! ```
+//! use strictly::vocab::{ByteRecognizer, Vocabulary};
+//! let vocab = Vocabulary::from_token_bytes(
+//!     vec![Some(b"a".to_vec()), Some(b"ab".to_vec()), Some(b"b".to_vec()), None], Some(3));
+//! // A recognizer for strings over {a}: "a" and nothing with a "b".
+//! struct OnlyA;
+//! impl ByteRecognizer for OnlyA {
+//!     type State = ();
+//!     fn step(&mut self, _: (), byte: u8) -> Option<()> { (byte == b'a').then_some(()) }
+//! }
+//! let mut allowed = vec![];
+//! vocab.trie().walk(&mut OnlyA, (), |token, _| allowed.push(token));
+//! assert_eq!(allowed, vec![0]);
+//! ```
+
+use std::collections::HashMap;
+
+/// Something that reads bytes one at a time; `None` rejects.
+pub trait ByteRecognizer {
+    type State: Copy;
+    fn step(&mut self, state: Self::State, byte: u8) -> Option<Self::State>;
+}
+
+/// Errors building a vocabulary.
+#[derive(Debug, thiserror::Error)]
+pub enum VocabError {
+    #[error("token {id} ({text:?}) has a character outside the byte-level alphabet")]
+    NotByteLevel { id: u32, text: String },
+    #[error("the vocabulary is empty")]
+    Empty,
+}
+
+/// Every token's bytes, special tokens apart, and the trie over them.
+#[derive(Debug, Clone)]
+pub struct Vocabulary {
+    bytes: Vec<Vec<u8>>,
+    special: Vec<bool>,
+    eos: Option<u32>,
+    trie: TokenTrie,
+}
+
+impl Vocabulary {
+    /// From each token's bytes, by id; `None` marks a special (control) token.
+    pub fn from_token_bytes(tokens: Vec<Option<Vec<u8>>>, eos: Option<u32>) -> Self {
+        let special: Vec<bool> = tokens.iter().map(Option::is_none).collect();
+        let bytes: Vec<Vec<u8>> = tokens.into_iter().map(Option::unwrap_or_default).collect();
+        let trie = TokenTrie::build(&bytes, &special);
+        Self { bytes, special, eos, trie }
+    }
+
+    /// From a `tokenizers` tokenizer: byte-level BPE (GPT-2 alphabet) or
+    /// SentencePiece with byte fallback (`▁` and `<0xXX>`).
+    ///
+    /// # Errors
+    /// When a byte-level token has a character outside the GPT-2 alphabet.
+    pub fn from_tokenizer(tokenizer: &tokenizers::Tokenizer, eos: Option<u32>) -> Result<Self, VocabError> {
+        let vocab = tokenizer.get_vocab(true);
+        if vocab.is_empty() {
+            return Err(VocabError::Empty);
+        }
+        let size = vocab.values().max().map_or(0, |m| *m as usize + 1);
+        let added = tokenizer.get_added_tokens_decoder();
+        let byte_level = vocab.keys().any(|t| t.contains('Ġ') || t.contains('Ċ'));
+        let decode = gpt2_char_to_byte();
+        let mut tokens: Vec<Option<Vec<u8>>> = vec![None; size];
+        for (text, &id) in &vocab {
+            if let Some(a) = added.get(&id) {
+                tokens[id as usize] = (!a.special).then(|| a.content.as_bytes().to_vec());
+                continue;
+            }
+            tokens[id as usize] = Some(if byte_level {
+                text.chars()
+                    .map(|c| decode.get(&c).copied().ok_or_else(|| VocabError::NotByteLevel { id, text: text.clone() }))
+                    .collect::<Result<Vec<u8>, _>>()?
+            } else if let Some(b) = byte_fallback(text) {
+                vec![b]
+            } else {
+                text.replace('▁', " ").into_bytes()
+            });
+        }
+        Ok(Self::from_token_bytes(tokens, eos))
+    }
+
+    /// Number of token ids (the logits' width).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether there are no tokens.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// A token's bytes (empty for special tokens).
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        self.bytes.get(id as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether a token is special (never produced by the grammar).
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special.get(id as usize).copied().unwrap_or(true)
+    }
+
+    /// The end-of-sequence token, when known.
+    pub fn eos(&self) -> Option<u32> {
+        self.eos
+    }
+
+    /// The trie of non-special tokens.
+    pub fn trie(&self) -> &TokenTrie {
+        &self.trie
+    }
+
+    /// Whether every single byte is a token of its own, so that any byte
+    /// string can be spelled with at most one token per byte.
+    pub fn covers_all_bytes(&self) -> bool {
+        let mut seen = [false; 256];
+        for (b, &s) in self.bytes.iter().zip(&self.special) {
+            if !s && b.len() == 1 {
+                seen[b[0] as usize] = true;
+            }
+        }
+        seen.iter().all(|&x| x)
+    }
+}
+
+/// `<0x0A>` → `0x0A`.
+fn byte_fallback(text: &str) -> Option<u8> {
+    let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
+    (hex.len() == 2).then(|| u8::from_str_radix(hex, 16).ok()).flatten()
+}
+
+/// GPT-2's byte ↔ printable-character table, inverted.
+pub(crate) fn gpt2_char_to_byte() -> HashMap<char, u8> {
+    let mut printable: Vec<u8> = (b'!'..=b'~').chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut map: HashMap<char, u8> = printable.iter().map(|&b| (b as char, b)).collect();
+    let mut n = 0u32;
+    for b in 0..=255u8 {
+        if !printable.contains(&b) {
+            map.insert(char::from_u32(256 + n).expect("valid char"), b);
+            printable.push(b);
+            n += 1;
+        }
+    }
+    map
+}
+
+/// A node of the flattened trie, in depth-first pre-order.
+#[derive(Debug, Clone, Copy)]
+struct TrieNode {
+    byte: u8,
+    depth: u16,
+    /// Token ending here, or `NO_TOKEN`.
+    token: u32,
+    /// Index one past this node's last descendant.
+    subtree_end: u32,
+}
+
+const NO_TOKEN: u32 = u32::MAX;
+
+/// Byte trie over the vocabulary, flattened so that skipping a subtree is one
+/// jump: a walk visits each live node once and prunes dead subtrees whole.
+#[derive(Debug, Clone)]
+pub struct TokenTrie {
+    nodes: Vec<TrieNode>,
+    /// Extra ids for tokens that share their bytes with another token.
+    duplicates: HashMap<u32, Vec<u32>>,
+    max_depth: usize,
+}
+
+impl TokenTrie {
+    fn build(bytes: &[Vec<u8>], special: &[bool]) -> Self {
+        let mut order: Vec<u32> = (0..bytes.len() as u32)
+            .filter(|&i| !special[i as usize] && !bytes[i as usize].is_empty())
+            .collect();
+        order.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]).then(a.cmp(&b)));
+        let mut nodes = vec![TrieNode { byte: 0, depth: 0, token: NO_TOKEN, subtree_end: 0 }];
+        let mut duplicates: HashMap<u32, Vec<u32>> = HashMap::new();
+        // Path of node indices from the root to the last inserted node.
+        let mut path: Vec<usize> = vec![0];
+        let mut prev: &[u8] = &[];
+        let mut max_depth = 0;
+        for id in order {
+            let word = bytes[id as usize].as_slice();
+            let common = word.iter().zip(prev).take_while(|(a, b)| a == b).count();
+            if common == word.len() && word.len() == prev.len() {
+                let owner = nodes[*path.last().expect("path")].token;
+                duplicates.entry(owner).or_default().push(id);
+                continue;
+            }
+            // Close the nodes that are not on the new word's path.
+            while path.len() > common + 1 {
+                let done = path.pop().expect("path");
+                nodes[done].subtree_end = nodes.len() as u32;
+            }
+            for (d, &byte) in word.iter().enumerate().skip(common) {
+                nodes.push(TrieNode { byte, depth: (d + 1) as u16, token: NO_TOKEN, subtree_end: 0 });
+                path.push(nodes.len() - 1);
+            }
+            nodes[*path.last().expect("path")].token = id;
+            max_depth = max_depth.max(word.len());
+            prev = word;
+        }
+        let end = nodes.len() as u32;
+        for idx in path {
+            nodes[idx].subtree_end = end;
+        }
+        Self { nodes, duplicates, max_depth }
+    }
+
+    /// Number of nodes, the root included.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the trie holds no token.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.len() <= 1
+    }
+
+    /// Calls `on_token(id, state)` for every token the recognizer reads whole,
+    /// with the recognizer's state after its last byte.
+    pub fn walk<R: ByteRecognizer>(&self, recognizer: &mut R, start: R::State, mut on_token: impl FnMut(u32, R::State)) {
+        let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1);
+        stack.push(start);
+        let nodes = &self.nodes;
+        let mut i = 1;
+        while i < nodes.len() {
+            let node = nodes[i];
+            let depth = node.depth as usize;
+            stack.truncate(depth);
+            match recognizer.step(stack[depth - 1], node.byte) {
+                None => i = node.subtree_end as usize,
+                Some(next) => {
+                    if node.token != NO_TOKEN {
+                        on_token(node.token, next);
+                        if let Some(extra) = self.duplicates.get(&node.token) {
+                            for &id in extra {
+                                on_token(id, next);
+                            }
+                        }
+                    }
+                    stack.push(next);
+                    i += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Prefix(&'static [u8]);
+    impl ByteRecognizer for Prefix {
+        type State = usize;
+        fn step(&mut self, at: usize, byte: u8) -> Option<usize> {
+            (self.0.get(at) == Some(&byte)).then_some(at + 1)
+        }
+    }
+
+    #[test]
+    fn walk_finds_exactly_the_prefix_tokens() {
+        let words: Vec<&[u8]> = vec![b"a", b"ab", b"abc", b"b", b"abd", b"ab", b"c", b"abcd"];
+        let vocab = Vocabulary::from_token_bytes(words.iter().map(|w| Some(w.to_vec())).collect(), None);
+        let mut found = vec![];
+        vocab.trie().walk(&mut Prefix(b"abcd"), 0, |t, _| found.push(t));
+        found.sort();
+        assert_eq!(found, vec![0, 1, 2, 5, 7]);
+    }
+
+    #[test]
+    fn gpt2_alphabet_is_a_bijection() {
+        let map = gpt2_char_to_byte();
+        assert_eq!(map.len(), 256);
+        assert_eq!(map[&'Ġ'], b' ');
+        assert_eq!(map[&'Ċ'], b'\n');
+    }
+}
