@@ -1,1 +1,14 @@
+//! strictly: JSON-Schema-constrained decoding and support routing.
 
+pub mod schema;
+pub mod automaton;
+pub mod vocab;
+pub mod constraint;
+pub mod tokenizer;
+pub mod coverage;
+pub mod model;
+
+pub mod routing;
+pub mod rules;
+pub mod kommunicate;
+pub mod audit;

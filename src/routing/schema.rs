@@ -1,0 +1,89 @@
+//! The deployment schema: the JSON Schema the decoder enforces, derived from the config.
+//!
+//! The seed schema (`grammars/support_classification.schema.json`) uses free strings for the
+//! targets. Here the targets become enums of the configured ids, so a constrained model can only
+//! name teams and agents that exist, and each action gets its own branch so that the targets
+//! always fit the action:
+//!
+//! | branch | `action` | `assignTo` | `assignTeam` |
+//! |---|---|---|---|
+//! | 1 | `"answer"` | `null` | `null` |
+//! | 2 | `"handoff_agent"` | agent email | `null` |
+//! | 3 | `"handoff_team"` | `null` | team id |
+//! | 4 | `"default_fallback"` | `null` | `null` |
+//! | 5 | refusal object `{"refusal": "..."}` | | |
+//!
+//! (Branch 2 is left out when the config has no agents.) `action` is the first property of
+//! every classification branch, so the decoder's branch point between the actions is one token
+//! position, and the probabilities there are the model's confidence in each action.
+//!
+//! **`customerMessage` is dropped.** The seed schema makes the model echo the message. For a
+//! 135M model that costs one generated token per message token (a 2,000-character message is
+//! about 500 tokens, i.e. seconds on a CPU, against ~30 for the rest of the object), adds nothing
+//! the caller does not already have, and the copy can drift or be truncated. It would also make
+//! the model repeat injected text into its own output.
+//!
+//! Only these keywords are used: `type`, `enum`, `const`, `properties`, `required`,
+//! `additionalProperties`, `anyOf`, `minLength`, `maxLength`, `minimum`, `maximum`.
+
+use serde_json::{json, Value};
+
+use super::{Action, RoutingConfig};
+
+/// Maximum length of `reason`, in characters.
+pub const REASON_MAX_CHARS: usize = 80;
+/// Maximum length of a refusal's text, in characters.
+pub const REFUSAL_MAX_CHARS: usize = 120;
+
+/// The schema every model output must match for this deployment (draft 2020-12).
+///
+/// ```
+/// use strictly::routing::{deployment_schema, RoutingConfig};
+///
+/// let cfg = RoutingConfig::load("config/routing.example.toml")?;
+/// let schema = deployment_schema(&cfg);
+/// let team_branch = &schema["anyOf"][2]["properties"];
+/// assert_eq!(team_branch["action"]["const"], "handoff_team");
+/// assert_eq!(team_branch["assignTeam"]["enum"][0], "54515931");
+/// # Ok::<(), strictly::routing::ConfigError>(())
+/// ```
+pub fn deployment_schema(cfg: &RoutingConfig) -> Value {
+    let null = json!({ "type": "null" });
+    let teams = json!({ "type": "string", "enum": cfg.teams.iter().map(|t| t.id.as_str()).collect::<Vec<_>>() });
+    let agents = json!({ "type": "string", "enum": cfg.agents.iter().map(|a| a.email.as_str()).collect::<Vec<_>>() });
+
+    let mut branches: Vec<Value> = Action::ALL
+        .into_iter()
+        .filter(|&action| action != Action::HandoffAgent || !cfg.agents.is_empty())
+        .map(|action| {
+            let (assign_to, assign_team) = match action {
+                Action::HandoffAgent => (&agents, &null),
+                Action::HandoffTeam => (&null, &teams),
+                Action::Answer | Action::DefaultFallback => (&null, &null),
+            };
+            json!({
+                "type": "object",
+                "properties": {
+                    "action": { "const": action.as_str() },
+                    "assignTo": assign_to,
+                    "assignTeam": assign_team,
+                    "reason": { "type": "string", "minLength": 1, "maxLength": REASON_MAX_CHARS },
+                    "confidence": { "type": "number", "minimum": 0, "maximum": 1 }
+                },
+                "required": ["action", "assignTo", "assignTeam", "reason", "confidence"],
+                "additionalProperties": false
+            })
+        })
+        .collect();
+    branches.push(json!({
+        "type": "object",
+        "properties": { "refusal": { "type": "string", "minLength": 1, "maxLength": REFUSAL_MAX_CHARS } },
+        "required": ["refusal"],
+        "additionalProperties": false
+    }));
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "SupportRouting",
+        "anyOf": branches
+    })
+}
