@@ -150,16 +150,26 @@ pub fn run(records: &[Record], vocab: Arc<Vocabulary>, config: &CoverageConfig) 
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<(usize, SchemaOutcome)>> = Mutex::new(Vec::with_capacity(records.len()));
+    let progress = indicatif::ProgressBar::new(records.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} schemas {elapsed} (eta {eta}) {msg}").expect("valid template"),
+    );
     std::thread::scope(|scope| {
         for _ in 0..config.threads.max(1) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(record) = records.get(i) else { break };
+                let t0 = Instant::now();
                 let outcome = check_schema(record, i, &vocab, config);
+                if t0.elapsed().as_secs_f64() > 20.0 {
+                    progress.println(format!("slow: {} took {:.0} s", record.id, t0.elapsed().as_secs_f64()));
+                }
                 outcomes.lock().expect("no panics while holding the lock").push((i, outcome));
+                progress.inc(1);
             });
         }
     });
+    progress.finish_and_clear();
     let mut outcomes = outcomes.into_inner().expect("threads joined");
     outcomes.sort_by_key(|(i, _)| *i);
     let outcomes: Vec<SchemaOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();

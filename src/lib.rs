@@ -7,8 +7,13 @@ pub mod constraint;
 pub mod tokenizer;
 pub mod coverage;
 pub mod model;
+pub mod chat;
+pub mod backend;
+#[cfg(feature = "local")]
+pub mod decode;
 
 pub mod routing;
 pub mod rules;
 pub mod kommunicate;
 pub mod audit;
+pub mod route;

@@ -45,6 +45,101 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Route one support message: prints the Kommunicate payload.
+    Route {
+        /// The customer's message.
+        message: String,
+        /// Routing config (TOML).
+        #[arg(long, default_value = "config/routing.example.toml")]
+        config: PathBuf,
+        /// Add the reason, the confidences and the rules that fired.
+        #[arg(long)]
+        explain: bool,
+        /// Print the whole routing record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Message id for the audit log (generated when absent).
+        #[arg(long)]
+        id: Option<String>,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Generate JSON that matches a schema, with the local model.
+    Generate {
+        /// The JSON Schema file.
+        #[arg(long)]
+        schema: PathBuf,
+        /// System prompt.
+        #[arg(long)]
+        system: Option<String>,
+        /// The user's message.
+        #[arg(long)]
+        prompt: String,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Print the whole generation record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Add timings and the share of forced tokens.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+/// Options shared by the commands that run the local model.
+#[derive(clap::Args, Clone)]
+struct ModelArgs {
+    /// GGUF model (default: the resolved default model).
+    #[arg(long, env = "STRICTLY_MODEL")]
+    model: Option<PathBuf>,
+    /// Token cap of the output.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// Sampling temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Sampler seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// CPU threads for the model (default: the machine's cores).
+    #[arg(long, env = "STRICTLY_THREADS")]
+    threads: Option<usize>,
+    /// Re-quantize weights at load: keep, q8-0 or q4-0.
+    #[arg(long, default_value = "q8-0")]
+    requantize: String,
+    /// Disable batched fast-forward of forced tokens.
+    #[arg(long)]
+    no_fast_forward: bool,
+}
+
+impl ModelArgs {
+    fn load(&self) -> Result<(Arc<strictly::model::local::LocalModel>, strictly::decode::DecodeOptions), Box<dyn std::error::Error>> {
+        if let Some(n) = self.threads {
+            // candle reads these when its thread pool starts.
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        }
+        let requantize = match self.requantize.as_str() {
+            "keep" => strictly::model::local::Requantize::Keep,
+            "q8-0" | "q8_0" => strictly::model::local::Requantize::Q8_0,
+            "q4-0" | "q4_0" => strictly::model::local::Requantize::Q4_0,
+            other => return Err(format!("--requantize must be keep, q8-0 or q4-0, not {other}").into()),
+        };
+        let path = strictly::model::resolve::resolve(self.model.as_deref())?;
+        let model = strictly::model::local::LocalModel::load(&path, &strictly::model::local::LoadOptions { requantize })?;
+        let options = strictly::decode::DecodeOptions {
+            max_tokens: self.max_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            seed: self.seed,
+            fast_forward: !self.no_fast_forward,
+            ..Default::default()
+        };
+        Ok((Arc::new(model), options))
+    }
 }
 
 fn main() -> ExitCode {
@@ -81,6 +176,66 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             let ok = report.total.false_accepts == 0 && report.total.walks_valid + report.total.walks_unchecked == report.total.walks;
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Route { message, config, explain, json, id, model } => {
+            let config = strictly::routing::RoutingConfig::load(&config)?;
+            let (model, options) = model.load()?;
+            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let router = strictly::route::Router::new(config, backend, true)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+            let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&routed)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&routed.payload)?);
+            }
+            if explain && !json {
+                let d = &routed.decision;
+                let fmt = |p: Option<f32>| p.map_or("-".to_string(), |p| format!("{p:.2}"));
+                eprintln!("action: {:?} -> {:?}", d.model_action, d.action);
+                eprintln!("reason: {}", d.reason.as_deref().unwrap_or("-"));
+                eprintln!("confidence: {} from token probabilities, {} self-reported", fmt(d.model_confidence), fmt(d.reported_confidence));
+                let alts: Vec<String> = routed.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
+                eprintln!("alternatives: {}", if alts.is_empty() { "-".into() } else { alts.join(", ") });
+                let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
+                eprintln!("rules fired: {}", if rules.is_empty() { "none".into() } else { rules.join(", ") });
+                if let Some(e) = &routed.backend_error {
+                    eprintln!("backend error: {e}");
+                }
+                eprintln!("latency: {:.0} ms; audit id {}", routed.latency_ms, routed.message_id);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate { schema, system, prompt, model, json, verbose } => {
+            let text = std::fs::read_to_string(&schema).map_err(|e| format!("cannot read {}: {e}", schema.display()))?;
+            let schema_value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", schema.display()))?;
+            let (model, options) = model.load()?;
+            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let mut messages = Vec::new();
+            if let Some(system) = system {
+                messages.push(strictly::chat::ChatMessage { role: strictly::chat::Role::System, content: system });
+            }
+            messages.push(strictly::chat::ChatMessage { role: strictly::chat::Role::User, content: prompt });
+            let spec = strictly::backend::SchemaSpec { name: "output".into(), schema: schema_value };
+            let started = std::time::Instant::now();
+            let generation = backend.generate(&messages, &spec)?;
+            let total_ms = started.elapsed().as_secs_f64() * 1e3;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&generation)?);
+            } else {
+                println!("{}", generation.text);
+            }
+            if verbose {
+                let t = &generation.timings;
+                let n = generation.tokens.len();
+                eprintln!(
+                    "prompt {} tokens, output {} tokens ({} forced, {:.0}%), stop {:?}; prefill {:.0} ms, decode {:.0} ms ({:.1} ms/token, mask {:.2} ms total), {} forward passes, total {:.0} ms",
+                    generation.prompt_tokens, n, generation.forced_tokens(),
+                    100.0 * generation.forced_tokens() as f64 / n.max(1) as f64, generation.stop,
+                    t.prefill_ms, t.decode_ms, t.decode_ms / n.max(1) as f64, t.mask_ms, t.forward_passes, total_ms
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -140,6 +140,7 @@ impl<'a> Lowerer<'a> {
     /// canonical form (`serde_json`'s escaping).
     pub(crate) fn json_char(&mut self, ranges: &[(char, char)], next: StateID) -> Built {
         let mut alts = Vec::new();
+        let mut escapes: Vec<Vec<u8>> = Vec::new();
         for &(lo, hi) in ranges {
             // Literal part: U+0020..=U+10FFFF without '"' and '\'.
             for (a, b) in [(' ', '!'), ('#', '['), (']', char::MAX)] {
@@ -148,16 +149,40 @@ impl<'a> Lowerer<'a> {
                     self.utf8_ranges(l, h, next, &mut alts)?;
                 }
             }
-            // Escaped part.
+            // Escaped part, collected for one shared trie below.
             for special in ['"', '\\'].into_iter().chain('\0'..='\x1f') {
                 if lo <= special && special <= hi {
                     let escaped = serde_json::to_string(&special.to_string()).expect("string serialises");
-                    let inner = &escaped.as_bytes()[1..escaped.len() - 1];
-                    alts.push(self.lit(inner, next)?);
+                    escapes.push(escaped.as_bytes()[1..escaped.len() - 1].to_vec());
                 }
             }
         }
+        escapes.sort();
+        escapes.dedup();
+        if !escapes.is_empty() {
+            alts.push(self.byte_trie(&escapes, 0, next)?);
+        }
         self.union_opt(alts.into_iter().map(Some).collect())
+    }
+
+    /// A trie of sorted, distinct byte strings (none a prefix of another),
+    /// from `depth` on, each leaf leading to `next`.
+    fn byte_trie(&mut self, words: &[Vec<u8>], depth: usize, next: StateID) -> Result<StateID, SchemaError> {
+        let mut alts = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let byte = words[i][depth];
+            let j = i + words[i..].iter().take_while(|w| w[depth] == byte).count();
+            let group = &words[i..j];
+            let child = if group.len() == 1 && group[0].len() == depth + 1 {
+                next
+            } else {
+                self.byte_trie(group, depth + 1, next)?
+            };
+            alts.push(self.range(byte, byte, child)?);
+            i = j;
+        }
+        self.union(alts)
     }
 
     fn any_char(&mut self, next: StateID) -> Built {
@@ -527,31 +552,42 @@ impl<'a> Lowerer<'a> {
         }
         // after[k]: k elements emitted, expecting ',' or ']'.
         let last = max.unwrap_or(uniform.max(1));
-        let mut after: Option<StateID> = None;
+        let mut states: Vec<Option<StateID>> = vec![None; last + 1];
+        // For unbounded arrays, positions from `last` on loop through one
+        // shared copy of `items` whose continuation is the loop itself.
+        let mut shared: Option<(StateID, Option<StateID>)> = None;
         if max.is_none() {
-            // A loop over `items` after `uniform` elements.
             let u = self.open_union()?;
             let items = rule.items.expect("unbounded arrays have items");
-            match self.node(items, u)? {
-                Some(elem) => {
-                    let comma = self.punct(b',', elem)?;
-                    self.patch(u, comma)?;
-                }
-                None => {}
+            let elem = self.node(items, u)?;
+            if let Some(elem) = elem {
+                let comma = self.punct(b',', elem)?;
+                self.patch(u, comma)?;
             }
             self.patch(u, close)?;
-            after = Some(u);
+            states[last] = Some(u);
+            shared = Some((u, elem));
+        } else {
+            states[last] = Some(close);
         }
-        let mut states: Vec<Option<StateID>> = vec![None; last + 1];
-        states[last] = if max.is_none() { after } else { Some(close) };
+        // An element at position k followed by state `then`, reusing the
+        // shared copy when it is the same node with the same continuation.
+        let mut element_then = |l: &mut Self, k: usize, then: StateID| -> Built {
+            let Some(node) = element(k) else { return Ok(None) };
+            if let Some((u, elem)) = shared {
+                if then == u && Some(node) == rule.items {
+                    return Ok(elem);
+                }
+            }
+            l.node(node, then)
+        };
         for k in (1..last).rev() {
             let mut alts = Vec::new();
             if k >= min {
                 alts.push(Some(close));
             }
-            if let (Some(elem), Some(then)) = (element(k), states[k + 1]) {
-                let value = self.node(elem, then)?;
-                if let Some(value) = value {
+            if let Some(then) = states[k + 1] {
+                if let Some(value) = element_then(self, k, then)? {
                     alts.push(Some(self.punct(b',', value)?));
                 }
             }
@@ -562,8 +598,8 @@ impl<'a> Lowerer<'a> {
             firsts.push(Some(close));
         }
         if last >= 1 {
-            if let (Some(elem), Some(then)) = (element(0), states[1]) {
-                firsts.push(self.node(elem, then)?);
+            if let Some(then) = states[1] {
+                firsts.push(element_then(self, 0, then)?);
             }
         }
         match self.union_opt(firsts)? {

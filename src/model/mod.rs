@@ -2,3 +2,6 @@
 //! feature, how it is loaded and run.
 
 pub mod resolve;
+
+#[cfg(feature = "local")]
+pub mod local;

@@ -7,7 +7,6 @@
 //! schema wants, with the route's configured reason and a confidence of
 //! [`EXAMPLE_CONFIDENCE`].
 
-use serde::Serialize;
 use serde_json::json;
 
 use super::retrieve::ExampleIndex;
@@ -17,26 +16,7 @@ use super::{Action, RoutingConfig};
 /// so high, but not 1.0, which would teach the model to always claim certainty.
 pub const EXAMPLE_CONFIDENCE: f64 = 0.9;
 
-/// Who speaks a [`ChatMessage`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Instructions.
-    System,
-    /// The customer (or an example customer message).
-    User,
-    /// The model (or an example answer).
-    Assistant,
-}
-
-/// One turn of a chat prompt; serializes as `{"role":"user","content":"..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChatMessage {
-    /// The speaker.
-    pub role: Role,
-    /// The text.
-    pub content: String,
-}
+pub use crate::chat::{ChatMessage, Role};
 
 /// Builds chat prompts for one deployment. Construct once, then call [`build`](Self::build)
 /// per message.

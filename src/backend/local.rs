@@ -1,0 +1,130 @@
+//! The local backend: a GGUF model decoding under strictly's token mask.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::{Backend, BackendError, BranchPoint, Reply, SchemaSpec, Usage};
+use crate::automaton::Grammar;
+use crate::chat::{self, ChatMessage};
+use crate::constraint::TokenAutomaton;
+use crate::decode::{self, DecodeOptions, Generation};
+use crate::model::local::{LocalModel, Session};
+use crate::schema::CompileOptions;
+
+/// A KV cache after a prompt prefix, reused while the prefix matches.
+struct PrefixCache {
+    ids: Vec<u32>,
+    session: Session,
+}
+
+/// Decodes locally; compiled schemas and the system-prompt KV cache are kept.
+pub struct LocalBackend {
+    model: Arc<LocalModel>,
+    options: DecodeOptions,
+    compile: CompileOptions,
+    automata: Mutex<HashMap<String, Arc<TokenAutomaton>>>,
+    prefix: Mutex<Option<PrefixCache>>,
+    /// Reuse the system prompt's KV cache across requests. Default true.
+    pub prefix_cache: bool,
+}
+
+impl LocalBackend {
+    /// A backend over a loaded model.
+    pub fn new(model: Arc<LocalModel>, options: DecodeOptions) -> Self {
+        Self {
+            model,
+            options,
+            compile: CompileOptions::default(),
+            automata: Mutex::new(HashMap::new()),
+            prefix: Mutex::new(None),
+            prefix_cache: true,
+        }
+    }
+
+    /// The model.
+    pub fn local_model(&self) -> &Arc<LocalModel> {
+        &self.model
+    }
+
+    /// The token automaton for a schema, compiled once.
+    pub fn automaton(&self, schema: &SchemaSpec) -> Result<Arc<TokenAutomaton>, BackendError> {
+        let key = schema.schema.to_string();
+        let mut automata = self.automata.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(a) = automata.get(&key) {
+            return Ok(a.clone());
+        }
+        let grammar = Grammar::compile(&schema.schema, &self.compile)?;
+        let automaton = Arc::new(TokenAutomaton::new(grammar, self.model.tokenizer().vocab().clone()));
+        automata.insert(key, automaton.clone());
+        Ok(automaton)
+    }
+
+    /// A session positioned after the prompt's system turn, from the cache
+    /// when it matches, and the ids still to feed.
+    fn session_for(&self, ids: &[u32], system_len: usize) -> Result<(Session, Vec<u32>), BackendError> {
+        let model_err = |e: crate::model::local::ModelError| BackendError::Model(e.to_string());
+        if !self.prefix_cache || system_len == 0 || system_len >= ids.len() {
+            return Ok((self.model.session(), ids.to_vec()));
+        }
+        let prefix = &ids[..system_len];
+        let mut cache = self.prefix.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.as_ref().is_none_or(|c| c.ids != prefix) {
+            let mut session = self.model.session();
+            session.feed(prefix).map_err(model_err)?;
+            *cache = Some(PrefixCache { ids: prefix.to_vec(), session });
+        }
+        let session = cache.as_ref().expect("just filled").session.clone();
+        Ok((session, ids[system_len..].to_vec()))
+    }
+
+    /// Runs one generation, returning the raw decoding record.
+    pub fn generate(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Generation, BackendError> {
+        let automaton = self.automaton(schema)?;
+        let tokenizer = self.model.tokenizer();
+        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
+        let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
+        decode::generate(&mut session, &pending, tokenizer, &automaton, &self.options).map_err(|e| BackendError::Model(e.to_string()))
+    }
+}
+
+impl Backend for LocalBackend {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    fn model(&self) -> &str {
+        self.model.name()
+    }
+
+    async fn complete(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Reply, BackendError> {
+        let started = Instant::now();
+        let generation = self.generate(messages, schema)?;
+        let value: serde_json::Value = serde_json::from_str(&generation.text).map_err(|e| BackendError::Parse(e.to_string()))?;
+        let mut offset = 0;
+        let mut branches = Vec::new();
+        for t in &generation.tokens {
+            if !t.alternatives.is_empty() {
+                branches.push(BranchPoint {
+                    offset,
+                    chosen: t.text.clone(),
+                    alternatives: t.alternatives.iter().map(|a| (a.text.clone(), a.prob)).collect(),
+                });
+            }
+            offset += self.model.tokenizer().vocab().token_bytes(t.token).len();
+        }
+        let usage = Usage {
+            prompt_tokens: generation.prompt_tokens,
+            completion_tokens: generation.tokens.len(),
+            forced_tokens: generation.forced_tokens(),
+        };
+        Ok(Reply::Json {
+            value,
+            text: generation.text.clone(),
+            usage,
+            latency_ms: started.elapsed().as_secs_f64() * 1e3,
+            branches,
+            logprob: generation.tokens.iter().map(|t| t.logprob as f64).sum(),
+        })
+    }
+}

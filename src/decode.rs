@@ -1,0 +1,286 @@
+//! The masked decoding loop (feature `local`).
+//!
+//! Each step: if the constraint forces bytes, feed their canonical tokens in
+//! one batched forward pass (fast-forward); otherwise set every disallowed
+//! logit to −∞ *before* sampling, pick a token (greedy by default), and check
+//! it against the token budget so the output always finishes as valid JSON.
+//! Per-token log-probabilities are taken under the masked distribution, and
+//! the alternatives at every branch point are kept for the rule layer.
+//!
+//! Fast-forward feeds the tokens the tokenizer itself would produce for the
+//! forced bytes, minus the last one (which might merge with what follows),
+//! so the model never sees a tokenization it was not trained on.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::constraint::{Constraint, ConstraintError, TokenAutomaton, TokenSet};
+use crate::model::local::{ModelError, Session};
+use crate::tokenizer::GgufTokenizer;
+
+/// Sampling and stopping options.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Token cap; the constraint's budget keeps the output complete within it. Default 256.
+    pub max_tokens: usize,
+    /// 0 means greedy (the default).
+    pub temperature: f32,
+    /// Nucleus sampling mass; 1.0 (the default) disables it.
+    pub top_p: f32,
+    /// Seed of the sampler. Default 0.
+    pub seed: u64,
+    /// Feed forced tokens in one batch. Default true.
+    pub fast_forward: bool,
+    /// Alternatives kept per branch point. Default 8.
+    pub alternatives: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, fast_forward: true, alternatives: 8 }
+    }
+}
+
+/// Errors while decoding.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Constraint(#[from] ConstraintError),
+    #[error("the constraint allows no token before the value is complete")]
+    Stuck,
+    #[error("output is not UTF-8: {0}")]
+    Utf8(#[from] std::string::FromUtf8Error),
+}
+
+/// One alternative at a branch point.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alternative {
+    pub token: u32,
+    pub text: String,
+    pub prob: f32,
+}
+
+/// One generated token.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedToken {
+    pub token: u32,
+    pub text: String,
+    /// Log-probability under the masked distribution (0 when forced).
+    pub logprob: f32,
+    /// Fed by fast-forward or the only allowed token.
+    pub forced: bool,
+    /// The most likely allowed tokens, when more than one was allowed.
+    pub alternatives: Vec<Alternative>,
+}
+
+/// Why decoding stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The value is complete and nothing but EOS may follow.
+    Complete,
+    /// The model chose EOS in an accepting state.
+    Eos,
+    /// The token cap was reached (the value is complete: the budget sees to it).
+    MaxTokens,
+}
+
+/// Timings of one generation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub mask_ms: f64,
+    pub forward_passes: usize,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    pub text: String,
+    pub tokens: Vec<GeneratedToken>,
+    pub prompt_tokens: usize,
+    pub stop: StopReason,
+    pub timings: Timings,
+}
+
+impl Generation {
+    /// Tokens fed by fast-forward or forced by the mask.
+    pub fn forced_tokens(&self) -> usize {
+        self.tokens.iter().filter(|t| t.forced).count()
+    }
+}
+
+/// Runs constrained decoding from a session that has consumed the prompt
+/// up to (not including) `pending`, which is fed first.
+pub fn generate(
+    session: &mut Session,
+    pending: &[u32],
+    tokenizer: &GgufTokenizer,
+    automaton: &Arc<TokenAutomaton>,
+    options: &DecodeOptions,
+) -> Result<Generation, DecodeError> {
+    let mut timings = Timings::default();
+    let mut rng = SmallRng::seed_from_u64(options.seed);
+    let mut constraint = Constraint::new(automaton.clone());
+    let eos = tokenizer.eos();
+    session.ensure_room(pending.len() + options.max_tokens)?;
+
+    let t0 = Instant::now();
+    let mut logits = session.feed(pending)?;
+    let prompt_tokens = session.position();
+    timings.prefill_ms = t0.elapsed().as_secs_f64() * 1e3;
+    timings.forward_passes += 1;
+    let decode_start = Instant::now();
+    let mut out: Vec<GeneratedToken> = Vec::new();
+    let stop = loop {
+        let used = out.len();
+        let remaining = options.max_tokens - used;
+        let t_mask = Instant::now();
+        let mask = constraint.mask()?;
+        timings.mask_ms += t_mask.elapsed().as_secs_f64() * 1e3;
+        let only_eos = mask.count() == 1 && eos.is_some_and(|e| mask.contains(e));
+        if only_eos {
+            break StopReason::Complete;
+        }
+        if remaining == 0 {
+            break StopReason::MaxTokens;
+        }
+        if options.fast_forward {
+            let forced = fast_forward_tokens(&mut constraint, tokenizer, remaining)?;
+            if !forced.is_empty() {
+                for &t in &forced {
+                    constraint.advance(t)?;
+                    out.push(GeneratedToken { token: t, text: token_text(tokenizer, t), logprob: 0.0, forced: true, alternatives: Vec::new() });
+                }
+                logits = session.feed(&forced)?;
+                timings.forward_passes += 1;
+                continue;
+            }
+        }
+        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &logits, remaining, options, &mut rng, tokenizer)?;
+        if Some(token) == eos {
+            constraint.advance(token)?;
+            break StopReason::Eos;
+        }
+        constraint.advance(token)?;
+        let single = alternatives.is_empty();
+        out.push(GeneratedToken { token, text: token_text(tokenizer, token), logprob, forced: single, alternatives });
+        // Feed the token unless the value is now complete.
+        if constraint.is_complete()? {
+            break StopReason::Complete;
+        }
+        logits = session.feed(&[token])?;
+        timings.forward_passes += 1;
+    };
+    timings.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
+    let bytes: Vec<u8> = out.iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
+    Ok(Generation { text: String::from_utf8(bytes)?, tokens: out, prompt_tokens, stop, timings })
+}
+
+fn token_text(tokenizer: &GgufTokenizer, token: u32) -> String {
+    String::from_utf8_lossy(tokenizer.vocab().token_bytes(token)).into_owned()
+}
+
+/// The canonical tokens for the forced bytes, minus the last (which could
+/// merge with what follows), each checked against the constraint and budget.
+fn fast_forward_tokens(constraint: &mut Constraint, tokenizer: &GgufTokenizer, remaining: usize) -> Result<Vec<u32>, DecodeError> {
+    let forced = constraint.forced_bytes()?;
+    if forced.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text = match std::str::from_utf8(&forced) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&forced[..e.valid_up_to()]).expect("valid prefix"),
+    };
+    let mut tokens = tokenizer.encode_plain(text).map_err(ModelError::from)?;
+    tokens.pop();
+    // Every forced token must spell the forced bytes exactly.
+    let spelled: Vec<u8> = tokens.iter().flat_map(|&t| tokenizer.vocab().token_bytes(t).to_vec()).collect();
+    if !forced.starts_with(&spelled) || tokens.len() >= remaining {
+        return Ok(Vec::new());
+    }
+    Ok(tokens)
+}
+
+type Choice = (u32, f32, Vec<Alternative>);
+
+/// Picks a token from the masked logits, honouring the token budget.
+fn choose(
+    constraint: &mut Constraint,
+    mask: &TokenSet,
+    logits: &[f32],
+    remaining: usize,
+    options: &DecodeOptions,
+    rng: &mut SmallRng,
+    tokenizer: &GgufTokenizer,
+) -> Result<Choice, DecodeError> {
+    let choice = pick(mask, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)?;
+    if constraint.fits_budget(choice.0, remaining)? {
+        return Ok(choice);
+    }
+    let within = constraint.mask_within_budget(remaining)?;
+    pick(&within, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)
+}
+
+/// Masked softmax, then greedy or seeded sampling.
+fn pick(mask: &TokenSet, logits: &[f32], options: &DecodeOptions, rng: &mut SmallRng, tokenizer: &GgufTokenizer) -> Option<Choice> {
+    let allowed: Vec<u32> = mask.iter().filter(|&t| (t as usize) < logits.len()).collect();
+    if allowed.is_empty() {
+        return None;
+    }
+    let max = allowed.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = allowed.iter().map(|&t| (logits[t as usize] - max).exp()).collect();
+    let z: f32 = exps.iter().sum();
+    let probs: Vec<f32> = exps.iter().map(|e| e / z).collect();
+    let index = if options.temperature <= 0.0 {
+        (0..allowed.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(b.cmp(&a)))?
+    } else {
+        sample(&allowed, logits, options, rng)?
+    };
+    let alternatives = if allowed.len() > 1 {
+        let mut order: Vec<usize> = (0..allowed.len()).collect();
+        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        order
+            .into_iter()
+            .take(options.alternatives)
+            .map(|i| Alternative { token: allowed[i], text: token_text(tokenizer, allowed[i]), prob: probs[i] })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Some((allowed[index], probs[index].max(f32::MIN_POSITIVE).ln(), alternatives))
+}
+
+fn sample(allowed: &[u32], logits: &[f32], options: &DecodeOptions, rng: &mut SmallRng) -> Option<usize> {
+    let t = options.temperature;
+    let max = allowed.iter().map(|&i| logits[i as usize] / t).fold(f32::NEG_INFINITY, f32::max);
+    let mut weighted: Vec<(usize, f32)> = allowed.iter().enumerate().map(|(i, &tok)| (i, (logits[tok as usize] / t - max).exp())).collect();
+    let z: f32 = weighted.iter().map(|w| w.1).sum();
+    weighted.iter_mut().for_each(|w| w.1 /= z);
+    if options.top_p < 1.0 {
+        weighted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut mass = 0.0;
+        let keep = weighted.iter().take_while(|w| {
+            let inside = mass < options.top_p;
+            mass += w.1;
+            inside
+        }).count().max(1);
+        weighted.truncate(keep);
+    }
+    let total: f32 = weighted.iter().map(|w| w.1).sum();
+    let mut x = rng.random::<f32>() * total;
+    for (i, w) in &weighted {
+        if x < *w {
+            return Some(*i);
+        }
+        x -= w;
+    }
+    weighted.last().map(|w| w.0)
+}

@@ -1,0 +1,30 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use strictly::tokenizer::GgufTokenizer;
+
+/// `../shared` from the project root.
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+/// The default model, resolved once per test binary (fetched on first use).
+pub fn model_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| strictly::model::resolve::resolve(None).unwrap_or_else(|e| panic!("{e}"))).clone()
+}
+
+/// The default model's tokenizer, built from its GGUF metadata.
+pub fn tokenizer() -> Arc<GgufTokenizer> {
+    static TOK: OnceLock<Arc<GgufTokenizer>> = OnceLock::new();
+    TOK.get_or_init(|| Arc::new(GgufTokenizer::from_gguf(&model_path()).expect("tokenizer builds"))).clone()
+}
+
+/// A schema file from `grammars/`.
+pub fn grammar(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("grammars").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).expect("grammar exists")).expect("grammar is JSON")
+}

@@ -1,0 +1,62 @@
+//! MaskBench (8,494 real-world schemas): the automaton rejects every invalid
+//! instance of every schema it accepts, and seeded random walks over the real
+//! SmolLM2 vocabulary produce values the independent `jsonschema` crate accepts.
+
+mod common;
+
+use std::sync::Arc;
+
+use strictly::automaton::Grammar;
+use strictly::constraint::TokenAutomaton;
+use strictly::coverage::{self, read_records, serializations};
+use strictly::schema::{self, CompileOptions};
+
+fn records() -> Vec<coverage::Record> {
+    read_records(&common::shared().join("data/maskbench/maskbench-dev.jsonl.gz")).expect("maskbench readable")
+}
+
+#[test]
+fn every_invalid_instance_of_an_accepted_schema_is_rejected() {
+    let options = CompileOptions::default();
+    let (mut accepted, mut invalid, mut false_accepts) = (0, 0, Vec::new());
+    let records = records();
+    for r in &records {
+        let started = std::time::Instant::now();
+        let Ok((ir, grammar)) = schema::compile(&r.schema, &options).and_then(|ir| Grammar::from_ir(&ir, &options, started).map(|g| (ir, g))) else {
+            continue;
+        };
+        accepted += 1;
+        for t in r.tests.iter().filter(|t| !t.valid) {
+            invalid += 1;
+            if serializations(&ir, &t.data).iter().any(|s| grammar.matches(s.as_bytes())) {
+                false_accepts.push(format!("{}: {}", r.id, t.data));
+            }
+        }
+    }
+    assert!(false_accepts.is_empty(), "{} false accepts:\n{}", false_accepts.len(), false_accepts.join("\n"));
+    // A floor against silent coverage loss (the coverage command reports the exact share).
+    assert!(accepted * 100 >= records.len() * 70, "only {accepted} of {} schemas accepted", records.len());
+    assert!(invalid > 10_000, "only {invalid} invalid instances were checked");
+}
+
+#[test]
+fn random_walks_on_a_fixed_sample_are_valid() {
+    let vocab = common::tokenizer().vocab().clone();
+    let options = CompileOptions::default();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for (i, r) in records().iter().enumerate().filter(|(i, _)| i % 40 == 0) {
+        let Ok(grammar) = Grammar::compile(&r.schema, &options) else { continue };
+        let Ok(validator) = coverage::validator(&r.schema) else { continue };
+        let automaton = Arc::new(TokenAutomaton::new(grammar, vocab.clone()));
+        match coverage::random_walk(&automaton, 200, i as u64, &mut Vec::new()) {
+            Ok(text) => match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v) if validator.is_valid(&v) => checked += 1,
+                _ => failures.push(format!("{}: {text}", r.id)),
+            },
+            Err(e) => failures.push(format!("{}: {e}", r.id)),
+        }
+    }
+    assert!(failures.is_empty(), "invalid walks:\n{}", failures.join("\n"));
+    assert!(checked >= 120, "only {checked} walks were checked");
+}

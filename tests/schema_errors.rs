@@ -1,0 +1,84 @@
+//! Exact error messages for what strictly refuses: keyword and JSON pointer.
+
+use serde_json::json;
+use strictly::automaton::Grammar;
+use strictly::schema::{CompileOptions, UnknownKeywords};
+
+fn error(schema: serde_json::Value) -> String {
+    Grammar::compile(&schema, &CompileOptions::default()).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn unsupported_keywords_name_keyword_and_pointer() {
+    let cases = [
+        (json!({"not": {"type": "string"}}), "unsupported keyword `not` at `#`: negation cannot be enforced by a finite automaton"),
+        (
+            json!({"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": true}}}),
+            "unsupported keyword `uniqueItems` at `#/properties/tags`: uniqueness of items cannot be enforced by a finite automaton",
+        ),
+        (
+            json!({"$defs": {"a/b": {"if": {"type": "string"}, "then": {"minLength": 2}}}, "$ref": "#/$defs/a~1b"}),
+            "unsupported keyword `if` at `#/$defs/a~1b`: conditional schemas are not supported",
+        ),
+        (
+            json!({"type": "object", "patternProperties": {"^x-": {}}}),
+            "unsupported keyword `patternProperties` at `#`: pattern-keyed properties are not supported",
+        ),
+        (
+            json!({"type": "string", "format": "iri-reference"}),
+            "unsupported keyword `format` at `#`: format \"iri-reference\" is not supported",
+        ),
+        (
+            json!({"type": "object", "x-order": 3}),
+            "unknown keyword `x-order` at `#`: not part of JSON Schema, so strictly cannot tell whether it constrains the value",
+        ),
+        (
+            json!({"oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]}),
+            "unsupported keyword `oneOf` at `#`: branches 0 and 1 may both match one value, and exclusivity cannot be enforced (use anyOf, or the lenient option)",
+        ),
+        (
+            json!({"type": "string", "pattern": "^(?=a)b$"}),
+            "cannot enforce `pattern` exactly at `#`: lookaround is not regular",
+        ),
+        (
+            json!({"type": "string", "pattern": "^[a-z]+$", "maxLength": 5}),
+            "cannot enforce `maxLength` exactly at `#`: length bounds together with `pattern` need an intersection of automata, which is not supported",
+        ),
+        (json!({"$ref": "https://example.com/s.json"}), "cannot resolve `$ref` \"https://example.com/s.json\" at `#`: only local references (`#...`) are supported"),
+        (json!({"$ref": "#/$defs/missing"}), "cannot resolve `$ref` \"#/$defs/missing\" at `#`: no schema at that pointer"),
+        (json!({"type": "strnig"}), "malformed `type` at `#`: unknown type \"strnig\""),
+        (json!(false), "schema at `#` is unsatisfiable: the schema admits no value"),
+        (
+            json!({"type": "object", "required": ["id"], "additionalProperties": false}),
+            "schema at `#` is unsatisfiable: \"id\" is required but additionalProperties is false",
+        ),
+    ];
+    for (schema, expected) in cases {
+        assert_eq!(error(schema.clone()), expected, "for {schema}");
+    }
+}
+
+#[test]
+fn lenient_options_are_explicit() {
+    let schema = json!({"x-order": 3, "oneOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]});
+    let mut options = CompileOptions { unknown_keywords: UnknownKeywords::Ignore, ..CompileOptions::default() };
+    assert!(Grammar::compile(&schema, &options).is_err(), "oneOf stays refused without lenient_one_of");
+    options.lenient_one_of = true;
+    assert!(Grammar::compile(&schema, &options).is_ok());
+}
+
+#[test]
+fn size_limit_is_a_clean_error() {
+    let schema = json!({"type": "array", "items": {"type": "string", "maxLength": 1000}, "minItems": 100});
+    let options = CompileOptions { max_nfa_states: 10_000, ..CompileOptions::default() };
+    let e = Grammar::compile(&schema, &options).expect_err("too large");
+    assert!(e.to_string().contains("too large"), "{e}");
+}
+
+#[test]
+fn malformed_input_never_panics() {
+    for schema in [json!(null), json!(3), json!("x"), json!([]), json!({"type": 5}), json!({"properties": []}), json!({"enum": 1}),
+                   json!({"anyOf": []}), json!({"minLength": -1}), json!({"pattern": "("}), json!({"$ref": 7}), json!({"multipleOf": 0})] {
+        assert!(Grammar::compile(&schema, &CompileOptions::default()).is_err(), "{schema} must be an error");
+    }
+}
