@@ -37,7 +37,7 @@ use regex_automata::hybrid::LazyStateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet};
 use crate::automaton::Grammar;
-use crate::vocab::{ByteRecognizer, Vocabulary};
+use crate::vocab::{ByteRecognizer, ByteSet, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,8 +260,9 @@ impl TokenAutomaton {
         }
         let clears = engine.cache.clear_count();
         let mut mask = TokenSet::new(self.vocab.len());
+        let loops = self.loop_bytes(engine, state)?;
         let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
-        self.vocab.trie().walk(&mut walker, state, |token, _| mask.insert(token));
+        self.vocab.trie().walk_with_loop(&mut walker, state, &loops, |token, _| mask.insert(token));
         if walker.cleared {
             return Err(Cleared);
         }
@@ -274,6 +275,31 @@ impl TokenAutomaton {
         let info = Arc::new(StateInfo { mask: Arc::new(mask), forced });
         engine.states.insert(state, info.clone());
         Ok(info)
+    }
+
+    /// The bytes in the same equivalence class as `byte`.
+    fn class_bytes(&self, byte: u8) -> impl Iterator<Item = u8> + '_ {
+        let classes = self.grammar.dfa().byte_classes();
+        let class = regex_automata::util::alphabet::Unit::u8(classes.get(byte));
+        classes.elements(class).filter_map(|u| u.as_u8())
+    }
+
+    /// The bytes on which `state` steps to itself.
+    fn loop_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<ByteSet, Cleared> {
+        let clears = engine.cache.clear_count();
+        let mut set = [0u64; 4];
+        for &rep in &self.classes {
+            let next = self.grammar.dfa().next_state(&mut engine.cache, state, rep);
+            if engine.cache.clear_count() != clears {
+                return Err(Cleared);
+            }
+            if next.is_ok_and(|n| n == state) {
+                for b in self.class_bytes(rep) {
+                    set[(b / 64) as usize] |= 1 << (b % 64);
+                }
+            }
+        }
+        Ok(set)
     }
 
     /// Bytes that are the only way on from `state`.
@@ -297,8 +323,7 @@ impl TokenAutomaton {
             }
             let (Some((byte, next)), 1) = (live, count) else { break };
             // A class of several bytes is a choice, not a forced byte.
-            let unit = regex_automata::util::alphabet::Unit::u8(byte);
-            if self.grammar.dfa().byte_classes().elements(unit).count() != 1 {
+            if self.class_bytes(byte).count() != 1 {
                 break;
             }
             forced.push(byte);
@@ -500,3 +525,4 @@ impl Constraint {
         Ok(set)
     }
 }
+

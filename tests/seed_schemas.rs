@@ -78,3 +78,52 @@ fn walks_over_the_real_vocabulary_are_valid() {
         }
     }
 }
+
+/// A plain recognizer over the grammar's DFA, with none of the constraint's
+/// shortcuts (no loop skipping, no caching).
+struct PlainDfa<'a> {
+    grammar: &'a Grammar,
+    cache: regex_automata::hybrid::dfa::Cache,
+}
+
+impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {
+    type State = regex_automata::hybrid::LazyStateID;
+    fn step(&mut self, s: Self::State, b: u8) -> Option<Self::State> {
+        self.grammar.dfa().next_state(&mut self.cache, s, b).ok().filter(|n| !n.is_dead())
+    }
+}
+
+#[test]
+fn cached_masks_equal_a_plain_trie_walk() {
+    let vocab = common::tokenizer().vocab().clone();
+    for name in ["support_classification.schema.json", "search_products.schema.json"] {
+        let schema = common::grammar(name);
+        let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+        let automaton = Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone()));
+        for seed in 0..3 {
+            let text = random_walk(&automaton, 80, seed, &mut Vec::new()).unwrap();
+            // Replay the walk's text byte by byte, comparing masks at each token boundary we can reach.
+            let mut c = strictly::constraint::Constraint::new(automaton.clone());
+            let ids = common::tokenizer().encode_plain(&text).unwrap();
+            let mut plain = PlainDfa { grammar: &grammar, cache: grammar.new_cache() };
+            let mut state = grammar.start(&mut plain.cache);
+            for id in ids {
+                let mask = c.mask().unwrap();
+                let mut expected = std::collections::BTreeSet::new();
+                vocab.trie().walk(&mut plain, state, |t, _| {
+                    expected.insert(t);
+                });
+                let got: std::collections::BTreeSet<u32> = mask.iter().filter(|&t| Some(t) != vocab.eos()).collect();
+                let extra: Vec<_> = got.difference(&expected).take(5).map(|&t| format!("{:x?}", vocab.token_bytes(t))).collect();
+                let missing: Vec<_> = expected.difference(&got).take(5).map(|&t| String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()).collect();
+                assert!(got == expected, "{name}: masks differ after {:?}: extra {extra:?}, missing {missing:?}", String::from_utf8_lossy(c.bytes()));
+                if c.advance(id).is_err() {
+                    break;
+                }
+                for &b in vocab.token_bytes(id) {
+                    state = grammar.dfa().next_state(&mut plain.cache, state, b).unwrap();
+                }
+            }
+        }
+    }
+}

@@ -572,7 +572,7 @@ impl<'a> Lowerer<'a> {
         }
         // An element at position k followed by state `then`, reusing the
         // shared copy when it is the same node with the same continuation.
-        let mut element_then = |l: &mut Self, k: usize, then: StateID| -> Built {
+        let element_then = |l: &mut Self, k: usize, then: StateID| -> Built {
             let Some(node) = element(k) else { return Ok(None) };
             if let Some((u, elem)) = shared {
                 if then == u && Some(node) == rule.items {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 /// Something that reads bytes one at a time; `None` rejects.
 pub trait ByteRecognizer {
-    type State: Copy;
+    type State: Copy + PartialEq;
     fn step(&mut self, state: Self::State, byte: u8) -> Option<Self::State>;
 }
 
@@ -159,6 +159,18 @@ struct TrieNode {
     token: u32,
     /// Index one past this node's last descendant.
     subtree_end: u32,
+    /// The subtree's tokens are `order[first_token..subtree token end]`,
+    /// where the end is the next subtree's `first_token`.
+    first_token: u32,
+}
+
+/// A set of bytes as four 64-bit words.
+pub type ByteSet = [u64; 4];
+
+/// Whether every byte of `a` is in `b`.
+#[inline]
+fn subset(a: &ByteSet, b: &ByteSet) -> bool {
+    (a[0] & !b[0]) | (a[1] & !b[1]) | (a[2] & !b[2]) | (a[3] & !b[3]) == 0
 }
 
 const NO_TOKEN: u32 = u32::MAX;
@@ -168,6 +180,11 @@ const NO_TOKEN: u32 = u32::MAX;
 #[derive(Debug, Clone)]
 pub struct TokenTrie {
     nodes: Vec<TrieNode>,
+    /// Bytes that occur in each node's subtree, this node's byte included.
+    subtree_bytes: Vec<ByteSet>,
+    /// Token ids in trie order (duplicates included), so a subtree's
+    /// tokens are one contiguous slice.
+    order: Vec<u32>,
     /// Extra ids for tokens that share their bytes with another token.
     duplicates: HashMap<u32, Vec<u32>>,
     max_depth: usize,
@@ -179,7 +196,7 @@ impl TokenTrie {
             .filter(|&i| !special[i as usize] && !bytes[i as usize].is_empty())
             .collect();
         order.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]).then(a.cmp(&b)));
-        let mut nodes = vec![TrieNode { byte: 0, depth: 0, token: NO_TOKEN, subtree_end: 0 }];
+        let mut nodes = vec![TrieNode { byte: 0, depth: 0, token: NO_TOKEN, subtree_end: 0, first_token: 0 }];
         let mut duplicates: HashMap<u32, Vec<u32>> = HashMap::new();
         // Path of node indices from the root to the last inserted node.
         let mut path: Vec<usize> = vec![0];
@@ -199,7 +216,7 @@ impl TokenTrie {
                 nodes[done].subtree_end = nodes.len() as u32;
             }
             for (d, &byte) in word.iter().enumerate().skip(common) {
-                nodes.push(TrieNode { byte, depth: (d + 1) as u16, token: NO_TOKEN, subtree_end: 0 });
+                nodes.push(TrieNode { byte, depth: (d + 1) as u16, token: NO_TOKEN, subtree_end: 0, first_token: 0 });
                 path.push(nodes.len() - 1);
             }
             nodes[*path.last().expect("path")].token = id;
@@ -210,7 +227,33 @@ impl TokenTrie {
         for idx in path {
             nodes[idx].subtree_end = end;
         }
-        Self { nodes, duplicates, max_depth }
+        // Token order, subtree byte sets (children come after parents, so a
+        // reverse sweep folds each node into its parent).
+        let mut order = Vec::new();
+        for node in nodes.iter_mut() {
+            node.first_token = order.len() as u32;
+            if node.token != NO_TOKEN {
+                order.push(node.token);
+                order.extend(duplicates.get(&node.token).into_iter().flatten().copied());
+            }
+        }
+        let mut subtree_bytes = vec![[0u64; 4]; nodes.len()];
+        let mut parents = vec![0usize; nodes.len()];
+        let mut stack: Vec<usize> = vec![0];
+        for i in 1..nodes.len() {
+            stack.truncate(nodes[i].depth as usize);
+            parents[i] = *stack.last().expect("root stays");
+            stack.push(i);
+        }
+        for i in (1..nodes.len()).rev() {
+            let b = nodes[i].byte;
+            subtree_bytes[i][(b / 64) as usize] |= 1 << (b % 64);
+            let (own, parent) = (subtree_bytes[i], parents[i]);
+            for w in 0..4 {
+                subtree_bytes[parent][w] |= own[w];
+            }
+        }
+        Self { nodes, subtree_bytes, order, duplicates, max_depth }
     }
 
     /// Number of nodes, the root included.
@@ -225,7 +268,21 @@ impl TokenTrie {
 
     /// Calls `on_token(id, state)` for every token the recognizer reads whole,
     /// with the recognizer's state after its last byte.
-    pub fn walk<R: ByteRecognizer>(&self, recognizer: &mut R, start: R::State, mut on_token: impl FnMut(u32, R::State)) {
+    pub fn walk<R: ByteRecognizer>(&self, recognizer: &mut R, start: R::State, on_token: impl FnMut(u32, R::State)) {
+        self.walk_with_loop(recognizer, start, &[0; 4], on_token);
+    }
+
+    /// Like [`walk`](Self::walk), given the bytes on which `start` loops to
+    /// itself: a subtree whose bytes all loop is accepted whole, without
+    /// stepping the recognizer (inside a free JSON string, most of the trie).
+    pub fn walk_with_loop<R: ByteRecognizer>(
+        &self,
+        recognizer: &mut R,
+        start: R::State,
+        start_loop: &ByteSet,
+        mut on_token: impl FnMut(u32, R::State),
+    ) {
+        let skipping = start_loop.iter().any(|&w| w != 0);
         let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1);
         stack.push(start);
         let nodes = &self.nodes;
@@ -234,7 +291,17 @@ impl TokenTrie {
             let node = nodes[i];
             let depth = node.depth as usize;
             stack.truncate(depth);
-            match recognizer.step(stack[depth - 1], node.byte) {
+            let parent = stack[depth - 1];
+            if skipping && parent == start && subset(&self.subtree_bytes[i], start_loop) {
+                let end = node.subtree_end as usize;
+                let last = self.nodes.get(end).map_or(self.order.len(), |n| n.first_token as usize);
+                for &t in &self.order[node.first_token as usize..last] {
+                    on_token(t, start);
+                }
+                i = end;
+                continue;
+            }
+            match recognizer.step(parent, node.byte) {
                 None => i = node.subtree_end as usize,
                 Some(next) => {
                     if node.token != NO_TOKEN {
