@@ -17,3 +17,4 @@ pub mod rules;
 pub mod kommunicate;
 pub mod audit;
 pub mod route;
+pub mod eval;

@@ -64,6 +64,25 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
     },
+    /// Evaluate routing on a labelled CSV; writes report.md, report.json and confusion.svg.
+    Eval {
+        /// `id,source,text,intent,category,expected_action,expected_team,expected_agent`
+        csv: PathBuf,
+        /// Routing config (TOML).
+        #[arg(long, default_value = "config/routing.example.toml")]
+        config: PathBuf,
+        /// Only N rows, spread evenly over the file.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output folder (the audit log of the run goes there too).
+        #[arg(long, default_value = "out/eval")]
+        out: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
     /// Generate JSON that matches a schema, with the local model.
     Generate {
         /// The JSON Schema file.
@@ -204,6 +223,33 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 }
                 eprintln!("latency: {:.0} ms; audit id {}", routed.latency_ms, routed.message_id);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { csv, config, limit, out, json, model } => {
+            let rows = strictly::eval::sample(strictly::eval::read_rows(&csv)?, limit);
+            let mut config = strictly::routing::RoutingConfig::load(&config)?;
+            config.audit.path = out.join("audit.jsonl");
+            let (model, options) = model.load()?;
+            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let router = strictly::route::Router::new(config, backend, true)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+            let progress = indicatif::ProgressBar::new(rows.len() as u64);
+            progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {elapsed} (eta {eta}) {msg}")?);
+            let mut exact = 0;
+            let report = runtime.block_on(strictly::eval::evaluate(&router, &rows, |i, r| {
+                exact += r.exact as usize;
+                progress.set_message(format!("exact {:.1}%", 100.0 * exact as f64 / (i + 1) as f64));
+                progress.inc(1);
+            }))?;
+            progress.finish_and_clear();
+            strictly::eval::write_reports(&report, &out)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", strictly::eval::markdown(&report));
+                println!("\nreports in {}", out.display());
+            }
+            println!("{}", strictly::eval::total_line(&report));
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate { schema, system, prompt, model, json, verbose } => {

@@ -1,0 +1,307 @@
+//! `strictly eval`: routing accuracy on a labelled CSV.
+//!
+//! The CSV has the columns `id,source,text,intent,category,expected_action,
+//! expected_team,expected_agent`. Every message goes through the same
+//! [`Router`] a deployment uses (its audit log goes to the output folder), and
+//! every model output is checked against the deployment schema by the
+//! independent `jsonschema` crate.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Backend;
+use crate::route::Router;
+use crate::routing::Action;
+use crate::rules::Target;
+
+/// One labelled row.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Row {
+    pub id: String,
+    pub source: String,
+    pub text: String,
+    #[serde(default)]
+    pub intent: String,
+    #[serde(default)]
+    pub category: String,
+    pub expected_action: String,
+    #[serde(default)]
+    pub expected_team: String,
+    #[serde(default)]
+    pub expected_agent: String,
+}
+
+impl Row {
+    /// The expected target in the rules' terms.
+    pub fn expected_target(&self) -> String {
+        match self.expected_action.as_str() {
+            "handoff_team" => format!("team:{}", self.expected_team),
+            "handoff_agent" => format!("agent:{}", self.expected_agent),
+            "default_fallback" => "default".into(),
+            _ => "none".into(),
+        }
+    }
+}
+
+/// Errors of an evaluation.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("cannot read {path}: {why}")]
+    Read { path: String, why: String },
+    #[error("cannot write {path}: {why}")]
+    Write { path: String, why: String },
+    #[error("routing failed: {0}")]
+    Route(#[from] crate::route::RouteError),
+}
+
+/// Reads the labelled CSV.
+pub fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
+    let err = |why: String| EvalError::Read { path: path.display().to_string(), why };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    reader.deserialize().collect::<Result<Vec<Row>, _>>().map_err(|e| err(e.to_string()))
+}
+
+/// `n` rows spread evenly over the file (all of them when `n` is larger).
+pub fn sample(rows: Vec<Row>, n: Option<usize>) -> Vec<Row> {
+    match n {
+        Some(n) if n < rows.len() => (0..n).map(|i| rows[i * rows.len() / n].clone()).collect(),
+        _ => rows,
+    }
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowResult {
+    pub id: String,
+    pub source: String,
+    pub expected_action: String,
+    pub expected_target: String,
+    pub action: String,
+    pub target: String,
+    pub exact: bool,
+    pub valid: bool,
+    pub refused: bool,
+    pub rules: Vec<String>,
+    pub model_confidence: Option<f32>,
+    pub latency_ms: f64,
+}
+
+/// Precision and recall of one action.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ActionScore {
+    pub support: usize,
+    pub predicted: usize,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// The evaluation's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub rows: usize,
+    pub exact_pct: f64,
+    pub exact_by_source: BTreeMap<String, f64>,
+    pub fallback_recall_clinc_pct: f64,
+    pub valid_pct: f64,
+    pub refusals: usize,
+    pub latency_p50_ms: f64,
+    pub latency_p95_ms: f64,
+    pub per_action: BTreeMap<String, ActionScore>,
+    /// `confusion[expected][predicted]`.
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    pub rules_fired: BTreeMap<String, usize>,
+    pub backend: String,
+    pub model: String,
+    pub results: Vec<RowResult>,
+}
+
+fn target_label(t: &Target) -> String {
+    match t {
+        Target::None => "none".into(),
+        Target::Agent(a) => format!("agent:{a}"),
+        Target::Team(id) => format!("team:{id}"),
+        Target::DefaultRouting => "default".into(),
+    }
+}
+
+/// Routes every row and scores the decisions. `on_row` sees each result.
+pub async fn evaluate<B: Backend>(
+    router: &Router<B>,
+    rows: &[Row],
+    mut on_row: impl FnMut(usize, &RowResult),
+) -> Result<EvalReport, EvalError> {
+    let validator = crate::coverage::validator(&router.schema().schema).ok();
+    let mut results = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let routed = router.route(&row.text, Some(&row.id)).await?;
+        let d = &routed.decision;
+        let refused = d.rules.iter().any(|r| matches!(r.as_str(), "refusal" | "prompt_injection"));
+        let valid = match (&routed.output, &validator) {
+            (Some(v), Some(val)) => val.is_valid(v),
+            // A refusal short-circuited before the model produced output.
+            (None, _) => routed.backend_error.is_none(),
+            (Some(_), None) => false,
+        };
+        let action = d.action.as_str().to_string();
+        let target = target_label(&d.target);
+        let result = RowResult {
+            id: row.id.clone(),
+            source: row.source.clone(),
+            expected_action: row.expected_action.clone(),
+            expected_target: row.expected_target(),
+            exact: action == row.expected_action && target == row.expected_target(),
+            action,
+            target,
+            valid,
+            refused,
+            rules: d.rules.iter().map(|r| r.as_str().to_string()).collect(),
+            model_confidence: d.model_confidence,
+            latency_ms: routed.latency_ms,
+        };
+        on_row(i, &result);
+        results.push(result);
+    }
+    Ok(score(results, router.backend().name(), router.backend().model()))
+}
+
+fn pct(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
+}
+
+/// Aggregates row results into a report.
+pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport {
+    let n = results.len();
+    let mut by_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for r in &results {
+        let e = by_source.entry(r.source.clone()).or_default();
+        e.0 += r.exact as usize;
+        e.1 += 1;
+    }
+    let clinc: Vec<&RowResult> = results.iter().filter(|r| r.source == "clinc").collect();
+    let mut per_action = BTreeMap::new();
+    let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for a in Action::ALL {
+        let name = a.as_str().to_string();
+        let support = results.iter().filter(|r| r.expected_action == name).count();
+        let predicted = results.iter().filter(|r| r.action == name).count();
+        let hits = results.iter().filter(|r| r.action == name && r.expected_action == name).count();
+        per_action.insert(name.clone(), ActionScore { support, predicted, precision: pct(hits, predicted), recall: pct(hits, support) });
+        let row = confusion.entry(name.clone()).or_default();
+        for b in Action::ALL {
+            row.insert(b.as_str().into(), results.iter().filter(|r| r.expected_action == name && r.action == b.as_str()).count());
+        }
+    }
+    let mut rules_fired = BTreeMap::new();
+    for r in &results {
+        for rule in &r.rules {
+            *rules_fired.entry(rule.clone()).or_insert(0) += 1;
+        }
+    }
+    let mut latencies: Vec<f64> = results.iter().map(|r| r.latency_ms).collect();
+    latencies.sort_by(f64::total_cmp);
+    let q = |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+    EvalReport {
+        rows: n,
+        exact_pct: pct(results.iter().filter(|r| r.exact).count(), n),
+        exact_by_source: by_source.into_iter().map(|(k, (a, b))| (k, pct(a, b))).collect(),
+        fallback_recall_clinc_pct: pct(clinc.iter().filter(|r| r.action == "default_fallback").count(), clinc.len()),
+        valid_pct: pct(results.iter().filter(|r| r.valid).count(), n),
+        refusals: results.iter().filter(|r| r.refused).count(),
+        latency_p50_ms: q(0.5),
+        latency_p95_ms: q(0.95),
+        per_action,
+        confusion,
+        rules_fired,
+        backend: backend.into(),
+        model: model.into(),
+        results,
+    }
+}
+
+/// The closing summary line.
+pub fn total_line(r: &EvalReport) -> String {
+    format!(
+        "TOTAL exact={:.1}% fallback_recall={:.1}% valid={:.1}% p50_ms={:.0} p95_ms={:.0}",
+        r.exact_pct, r.fallback_recall_clinc_pct, r.valid_pct, r.latency_p50_ms, r.latency_p95_ms
+    )
+}
+
+/// The Markdown report.
+pub fn markdown(r: &EvalReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Routing evaluation\n\nbackend `{}`, model `{}`, {} messages\n", r.backend, r.model, r.rows);
+    let _ = writeln!(s, "| metric | value |\n|---|---|");
+    let _ = writeln!(s, "| exact routing (action and target) | {:.1}% |", r.exact_pct);
+    for (src, v) in &r.exact_by_source {
+        let _ = writeln!(s, "| exact routing, {src} rows | {v:.1}% |");
+    }
+    let _ = writeln!(s, "| default_fallback recall, clinc rows | {:.1}% |", r.fallback_recall_clinc_pct);
+    let _ = writeln!(s, "| schema-valid outputs | {:.1}% |", r.valid_pct);
+    let _ = writeln!(s, "| refusals | {} |", r.refusals);
+    let _ = writeln!(s, "| latency p50 / p95 | {:.0} / {:.0} ms |\n", r.latency_p50_ms, r.latency_p95_ms);
+    let _ = writeln!(s, "| action | support | predicted | precision | recall |\n|---|---|---|---|---|");
+    for (a, sc) in &r.per_action {
+        let _ = writeln!(s, "| {a} | {} | {} | {:.1}% | {:.1}% |", sc.support, sc.predicted, sc.precision, sc.recall);
+    }
+    let _ = writeln!(s, "\nConfusion (rows: expected, columns: decided)\n");
+    let names: Vec<&String> = r.confusion.keys().collect();
+    let _ = writeln!(s, "| | {} |\n|---|{}", names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(names.len()));
+    for (e, row) in &r.confusion {
+        let _ = writeln!(s, "| {e} | {} |", names.iter().map(|n| row[*n].to_string()).collect::<Vec<_>>().join(" | "));
+    }
+    let _ = writeln!(s, "\nRules fired: {}", r.rules_fired.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(s, "\n![confusion matrix](confusion.svg)");
+    s
+}
+
+/// The confusion matrix as an SVG heat map.
+pub fn confusion_svg(r: &EvalReport) -> String {
+    let names: Vec<&String> = r.confusion.keys().collect();
+    let cell = 90;
+    let (left, top) = (150, 110);
+    let size = names.len() * cell;
+    let max = r.confusion.values().flat_map(|row| row.values()).copied().max().unwrap_or(1).max(1);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        left + size + 20,
+        top + size + 40
+    );
+    let _ = writeln!(s, "<text x=\"{}\" y=\"20\" font-size=\"14\">Confusion: rows expected, columns decided ({} messages)</text>", 10, r.rows);
+    for (j, n) in names.iter().enumerate() {
+        let x = left + j * cell + cell / 2;
+        let _ = writeln!(s, "<text x=\"{x}\" y=\"{}\" text-anchor=\"end\" transform=\"rotate(-35 {x} {})\">{n}</text>", top - 8, top - 8);
+    }
+    for (i, e) in names.iter().enumerate() {
+        let y = top + i * cell;
+        let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{e}</text>", left - 8, y + cell / 2 + 4);
+        for (j, p) in names.iter().enumerate() {
+            let v = r.confusion[*e][*p];
+            let shade = 255 - (200 * v / max) as u32;
+            let colour = if i == j { format!("rgb({shade},255,{shade})") } else { format!("rgb(255,{shade},{shade})") };
+            let x = left + j * cell;
+            let _ = writeln!(s, "<rect x=\"{x}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{colour}\" stroke=\"#999\"/>");
+            let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"16\">{v}</text>", x + cell / 2, y + cell / 2 + 5);
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Writes `report.md`, `report.json` and `confusion.svg` into `dir`.
+pub fn write_reports(r: &EvalReport, dir: &Path) -> Result<(), EvalError> {
+    let err = |p: &Path, e: std::io::Error| EvalError::Write { path: p.display().to_string(), why: e.to_string() };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    let files = [
+        ("report.md", markdown(r)),
+        ("report.json", serde_json::to_string_pretty(r).expect("reports serialise")),
+        ("confusion.svg", confusion_svg(r)),
+    ];
+    for (name, body) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, body).map_err(|e| err(&path, e))?;
+    }
+    Ok(())
+}
