@@ -33,15 +33,18 @@ pub struct DecodeOptions {
     pub top_p: f32,
     /// Seed of the sampler. Default 0.
     pub seed: u64,
-    /// Feed forced tokens in one batch. Default true.
+    /// Skip sampling for forced tokens (the tokenizer's own tokens for them). Default true.
     pub fast_forward: bool,
+    /// Feed fast-forwarded tokens in one batched forward pass; when false,
+    /// one pass per token (the reference the equivalence test compares with). Default true.
+    pub batch_forced: bool,
     /// Alternatives kept per branch point. Default 8.
     pub alternatives: usize,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, fast_forward: true, alternatives: 8 }
+        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, fast_forward: true, batch_forced: true, alternatives: 8 }
     }
 }
 
@@ -77,6 +80,9 @@ pub struct GeneratedToken {
     pub forced: bool,
     /// The most likely allowed tokens, when more than one was allowed.
     pub alternatives: Vec<Alternative>,
+    /// Log-probability gap between the best and second-best allowed token
+    /// (infinite when only one was allowed): small gaps are near-ties.
+    pub margin: f32,
 }
 
 /// Why decoding stopped.
@@ -157,10 +163,17 @@ pub fn generate(
             if !forced.is_empty() {
                 for &t in &forced {
                     constraint.advance(t)?;
-                    out.push(GeneratedToken { token: t, text: token_text(tokenizer, t), logprob: 0.0, forced: true, alternatives: Vec::new() });
+                    out.push(GeneratedToken { token: t, text: token_text(tokenizer, t), logprob: 0.0, forced: true, alternatives: Vec::new(), margin: f32::INFINITY });
                 }
-                logits = session.feed(&forced)?;
-                timings.forward_passes += 1;
+                if options.batch_forced {
+                    logits = session.feed(&forced)?;
+                    timings.forward_passes += 1;
+                } else {
+                    for &t in &forced {
+                        logits = session.feed(&[t])?;
+                        timings.forward_passes += 1;
+                    }
+                }
                 continue;
             }
         }
@@ -171,7 +184,11 @@ pub fn generate(
         }
         constraint.advance(token)?;
         let single = alternatives.is_empty();
-        out.push(GeneratedToken { token, text: token_text(tokenizer, token), logprob, forced: single, alternatives });
+        let margin = match &alternatives[..] {
+            [a, b, ..] => a.prob.ln() - b.prob.ln(),
+            _ => f32::INFINITY,
+        };
+        out.push(GeneratedToken { token, text: token_text(tokenizer, token), logprob, forced: single, alternatives, margin });
         // Feed the token unless the value is now complete.
         if constraint.is_complete()? {
             break StopReason::Complete;
