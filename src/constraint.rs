@@ -494,16 +494,33 @@ impl Constraint {
 
     /// The allowed tokens that leave room to finish within `remaining`
     /// tokens; if none does, those that get closest (the shortest completion).
+    ///
+    /// Tokens are grouped by the DFA state they lead to (a DFA state is one
+    /// NFA state set, so one distance): only one token per group is stepped
+    /// through the NFA.
     pub fn mask_within_budget(&mut self, remaining: usize) -> Result<TokenSet, ConstraintError> {
         let mask = self.mask()?;
         let eos = self.automaton.vocab.eos();
+        let ends: Vec<(u32, LazyStateID)> = self.run(|a, e, s| {
+            let clears = e.cache.clear_count();
+            let mut walker = DfaStep { grammar: &a.grammar, cache: &mut e.cache, clears, cleared: false };
+            let mut ends = Vec::new();
+            a.vocab.trie().walk(&mut walker, s, |t, end| ends.push((t, end)));
+            if walker.cleared { Err(Cleared) } else { Ok(ends) }
+        })?;
         let mut scratch = Vec::new();
-        let mut scored = Vec::new();
-        for t in mask.iter() {
-            if Some(t) == eos {
-                continue;
-            }
-            if let Some(d) = self.distance_after(t, &mut scratch) {
+        let mut by_state: HashMap<LazyStateID, Option<u32>> = HashMap::new();
+        let mut scored = Vec::with_capacity(ends.len());
+        for (t, end) in ends {
+            let d = match by_state.get(&end) {
+                Some(&d) => d,
+                None => {
+                    let d = self.distance_after(t, &mut scratch);
+                    by_state.insert(end, d);
+                    d
+                }
+            };
+            if let Some(d) = d {
                 scored.push((t, d));
             }
         }

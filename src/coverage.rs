@@ -338,6 +338,9 @@ pub fn random_walk(automaton: &Arc<TokenAutomaton>, budget: usize, seed: u64, ma
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut c = Constraint::new(automaton.clone());
     let eos = automaton.vocab().eos();
+    // A schema whose shortest instance is longer than the budget gets the
+    // room it needs (one token per byte, plus slack), so every walk can finish.
+    let budget = budget.max(c.distance_to_accept() as usize + 64);
     for used in 0..budget {
         let remaining = budget - used;
         let t0 = Instant::now();
@@ -371,10 +374,12 @@ pub fn random_walk(automaton: &Arc<TokenAutomaton>, budget: usize, seed: u64, ma
     String::from_utf8(c.bytes().to_vec()).map_err(|e| format!("not UTF-8: {e}"))
 }
 
-/// The canonical serializations of an instance the automaton should accept:
-/// compact JSON in the instance's own key order, and in schema order.
+/// The serializations of an instance the automaton should accept: compact
+/// JSON in the instance's own key order, and in schema order. Integral floats
+/// are written as integers (`1.0` → `1`) only where the draft makes them
+/// integers (not draft-04, where `1.0` is not an integer).
 pub fn serializations(ir: &Ir, value: &Value) -> Vec<String> {
-    let value = canonical_value(value);
+    let value = if ir.integral_floats_are_integers() { canonical_value(value) } else { value.clone() };
     let mut out = vec![serde_json::to_string(&value).unwrap_or_default()];
     let ordered = serde_json::to_string(&schema_order(ir, ir.root(), &value, 0)).unwrap_or_default();
     if ordered != out[0] {

@@ -69,28 +69,34 @@ fn seed_messages_give_valid_output_and_batching_changes_nothing() {
     let spec = SchemaSpec { name: "support".into(), schema: schema.clone() };
     let v = validator(&schema).unwrap();
     let system = seed_file("support_system_prompt.txt");
-    let fast = LocalBackend::new(model(), DecodeOptions { max_tokens: 96, ..DecodeOptions::default() });
-    let mut slow = LocalBackend::new(model(), DecodeOptions { max_tokens: 96, batch_forced: false, ..DecodeOptions::default() });
-    slow.prefix_cache = false;
-    let mut diverged = 0;
+    let options = DecodeOptions { max_tokens: 96, ..DecodeOptions::default() };
+    let fast = LocalBackend::new(model(), options.clone());
+    let mut uncached = LocalBackend::new(model(), options.clone());
+    uncached.prefix_cache = false;
+    let mut single = LocalBackend::new(model(), DecodeOptions { batch_forced: false, ..options });
+    single.prefix_cache = false;
     for message in seed_file("support_messages.txt").lines().filter(|l| !l.trim().is_empty()) {
         let a = fast.generate(&messages(&system, message), &spec).unwrap();
         let value: serde_json::Value = serde_json::from_str(&a.text).unwrap_or_else(|e| panic!("{message}: {e}: {}", a.text));
         assert!(v.is_valid(&value), "{message}: {}", a.text);
-        let b = slow.generate(&messages(&system, message), &spec).unwrap();
-        assert!(a.timings.forward_passes <= b.timings.forward_passes);
-        // The batched and single-token paths use different quantized kernels
-        // (f32 GEMM vs Q8 dot products), so logits differ in the last bits.
-        // Outputs must agree token for token until a near-tie, if any.
-        if let Some(i) = a.tokens.iter().zip(&b.tokens).position(|(x, y)| x.token != y.token) {
-            let gap = a.tokens[i].margin.min(b.tokens[i].margin);
-            assert!(gap < 0.05, "{message:?}: outputs diverge at token {i} with a margin of {gap} nats:\n{}\n{}", a.text, b.text);
-            diverged += 1;
+        // The prefix cache changes nothing, bit for bit.
+        let b = uncached.generate(&messages(&system, message), &spec).unwrap();
+        assert_eq!(a.text, b.text, "the prefix cache changed the output for {message:?}");
+        // One pass per forced token instead of one batch: candle runs batched
+        // and single-token passes through different quantized kernels, so the
+        // logits differ in the last bits. The two must agree token for token
+        // until a near-tie (a gap under 0.15 nats), and on the action.
+        let c = single.generate(&messages(&system, message), &spec).unwrap();
+        assert!(a.timings.forward_passes < c.timings.forward_passes, "batching saves forward passes");
+        if let Some(i) = a.tokens.iter().zip(&c.tokens).position(|(x, y)| x.token != y.token) {
+            let gap = a.tokens[i].margin.min(c.tokens[i].margin);
+            assert!(gap < 0.15, "{message:?}: outputs diverge at token {i} with a margin of {gap} nats:\n{}\n{}", a.text, c.text);
+            let action = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok().map(|v| v["action"].clone());
+            assert_eq!(action(&a.text), action(&c.text), "{message:?}: the action changed");
         } else {
-            assert_eq!(a.text, b.text, "{message:?}");
+            assert_eq!(a.text, c.text, "{message:?}");
         }
     }
-    assert!(diverged <= 2, "{diverged} of 8 outputs diverged at near-ties");
 }
 
 #[test]

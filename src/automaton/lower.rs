@@ -347,7 +347,7 @@ impl<'a> Lowerer<'a> {
         let bounded = rule.minimum.is_some() || rule.maximum.is_some();
         let source = if !bounded {
             if rule.integer {
-                r"-?(?:0|[1-9][0-9]{0,17})".to_string()
+                r"(?:0|-?[1-9][0-9]{0,17})".to_string()
             } else {
                 r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?(?:[eE][+-]?[1-9][0-9]?)?".to_string()
             }
@@ -417,8 +417,11 @@ impl<'a> Lowerer<'a> {
                 firsts.push(self.range(b'0' + d, b'0' + d, target)?);
             }
         }
+        // "-0" is excluded: serde_json reads it as the float -0.0, which
+        // draft-04 validators do not count as an integer.
+        let nonzero = self.union(firsts[1..].to_vec())?;
+        let minus = self.range(b'-', b'-', nonzero)?;
         let digits = self.union(firsts)?;
-        let minus = self.range(b'-', b'-', digits)?;
         Ok(Some(self.union(vec![digits, minus])?))
     }
 

@@ -79,6 +79,7 @@ pub struct Ir {
     nodes: Vec<Node>,
     pointers: Vec<String>,
     root: NodeId,
+    draft4: bool,
 }
 
 impl Ir {
@@ -96,7 +97,11 @@ impl Ir {
     }
     /// An IR of one node (used to test a single rule).
     pub(crate) fn single(node: Node) -> Self {
-        Self { nodes: vec![node], pointers: vec![String::new()], root: 0 }
+        Self { nodes: vec![node], pointers: vec![String::new()], root: 0, draft4: false }
+    }
+    /// Whether `1.0` counts as an integer (every draft but 04).
+    pub fn integral_floats_are_integers(&self) -> bool {
+        !self.draft4
     }
     /// Number of nodes.
     pub fn len(&self) -> usize {

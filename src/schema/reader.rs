@@ -157,7 +157,7 @@ impl<'a> Reader<'a> {
                 "",
             ));
         }
-        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root })
+        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root, draft4: self.draft == Draft::D4 })
     }
 
     pub(crate) fn push(&mut self, node: Node, pointer: &str) -> NodeId {
