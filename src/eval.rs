@@ -180,7 +180,7 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
         e.0 += r.exact as usize;
         e.1 += 1;
     }
-    let clinc: Vec<&RowResult> = results.iter().filter(|r| r.source == "clinc").collect();
+    let clinc: Vec<&RowResult> = results.iter().filter(|r| r.source.starts_with("clinc")).collect();
     let mut per_action = BTreeMap::new();
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for a in Action::ALL {

@@ -154,7 +154,7 @@ fn requantized_gguf(
     names.sort();
     for name in names {
         let t = content.tensor(file, name, device)?;
-        let keep = t.shape().dims().len() < 2 || t.dtype() == dtype || name.starts_with("token_embd") || t.shape().dims()[t.shape().dims().len() - 1] % dtype.block_size() != 0;
+        let keep = t.shape().dims().len() < 2 || t.dtype() == dtype || t.shape().dims()[t.shape().dims().len() - 1] % dtype.block_size() != 0;
         let t = if keep { t } else { QTensor::quantize(&t.dequantize(device)?, dtype)? };
         tensors.push((name.clone(), t));
     }
