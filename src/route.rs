@@ -16,7 +16,7 @@ use crate::audit::{AuditError, AuditLog, AuditRecord};
 use crate::backend::{Backend, BranchPoint, Reply, SchemaSpec};
 use crate::kommunicate::KommunicatePayload;
 use crate::routing::{deployment_schema, sanitize_message, Action, PromptBuilder, RoutingConfig};
-use crate::rules::{decide, looks_like_injection, Decision, ModelVerdict};
+use crate::rules::{decide, looks_like_injection, Decision, ModelVerdict, Rule, Target};
 
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,10 @@ impl<B: Backend> Router<B> {
                 }
             }
         };
-        let decision = decide(&self.config, message, &verdict);
+        let mut decision = decide(&self.config, message, &verdict);
+        if self.config.rules.low_confidence_uses_examples && decision.rules.contains(&Rule::LowConfidence) {
+            self.apply_examples_vote(message, &mut decision);
+        }
         let record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
         if let Some(log) = &self.audit {
             log.append(&record)?;
@@ -120,6 +123,33 @@ impl<B: Backend> Router<B> {
             backend_error,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+impl<B: Backend> Router<B> {
+    /// Replaces a low-confidence decision's target with the route the five
+    /// most similar example phrases vote for (weighted by similarity).
+    fn apply_examples_vote(&self, message: &str, decision: &mut Decision) {
+        let mut votes: Vec<(Target, f32)> = Vec::new();
+        for (answer, score) in self.prompt.nearest(message, 5) {
+            let Ok(v) = serde_json::from_str::<Value>(answer) else { continue };
+            let target = match v["action"].as_str() {
+                Some("handoff_team") => Target::Team(v["assignTeam"].as_str().unwrap_or_default().into()),
+                Some("handoff_agent") => Target::Agent(v["assignTo"].as_str().unwrap_or_default().into()),
+                Some("answer") => Target::None,
+                _ => Target::DefaultRouting,
+            };
+            match votes.iter_mut().find(|(t, _)| *t == target) {
+                Some(entry) => entry.1 += score,
+                None => votes.push((target, score)),
+            }
+        }
+        if let Some((target, _)) = votes.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
+            decision.action = target.action();
+            decision.reply = self.config.replies.for_action(decision.action).to_string();
+            decision.target = target;
+            decision.rules.push(Rule::ExamplesVote);
+        }
     }
 }
 

@@ -135,6 +135,10 @@ pub struct RuleSwitches {
     /// `handoff_agent` without an agent goes to the team in `assignTeam` if that is valid;
     /// when `false` it goes straight to default routing.
     pub agent_missing_uses_team: bool,
+    /// Below the confidence threshold, take the route that the configured
+    /// example phrases most similar to the message vote for (similarity-
+    /// weighted, 5 nearest) instead of `low_confidence_team`. Default `false`.
+    pub low_confidence_uses_examples: bool,
 }
 
 impl Default for RuleSwitches {
@@ -143,6 +147,7 @@ impl Default for RuleSwitches {
             prompt_injection: true,
             prefer_token_probability: true,
             agent_missing_uses_team: true,
+            low_confidence_uses_examples: false,
         }
     }
 }

@@ -109,6 +109,8 @@ pub enum Rule {
     AnswerWithTarget,
     /// The model chose `default_fallback`.
     DefaultFallback,
+    /// Low confidence: the nearest example phrases chose the route.
+    ExamplesVote,
 }
 
 impl Rule {
@@ -126,6 +128,7 @@ impl Rule {
             Rule::BothTargets => "both_targets",
             Rule::AnswerWithTarget => "answer_with_target",
             Rule::DefaultFallback => "default_fallback",
+            Rule::ExamplesVote => "examples_vote",
         }
     }
 }
