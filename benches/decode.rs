@@ -69,7 +69,7 @@ fn main() {
     println!("## (a) tokens per second, same prompt\n");
     println!("| weights | load ms | unconstrained ms/token | constrained ms/token | constrained / unconstrained tok/s |");
     println!("|---|---:|---:|---:|---:|");
-    for requantize in [Requantize::Q8_0, Requantize::Q4_0, Requantize::Keep] {
+    for requantize in [Requantize::Q4_0, Requantize::Q8_0, Requantize::Keep] {
         let t0 = Instant::now();
         let model = Arc::new(LocalModel::load(&path, &LoadOptions { requantize }).unwrap());
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -41,17 +41,19 @@ pub enum ModelError {
 pub enum Requantize {
     /// Keep the file's formats.
     Keep,
-    /// Q8_0: fast SIMD kernels on x86, about 1.8x the Q4_1 file in memory.
-    #[default]
+    /// Q8_0: the fastest SIMD kernels (10.6 ms/token here), but `generate`
+    /// then peaks at 434 MB resident.
     Q8_0,
-    /// Q4_0: SIMD kernels, smaller, a little less accurate.
+    /// Q4_0 (the default): SIMD kernels, 9% slower than Q8_0 (11.5 ms/token),
+    /// and `generate` peaks at 300 MB resident, under the 400 MB budget.
+    #[default]
     Q4_0,
 }
 
 /// How to load a model.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// Default [`Requantize::Q8_0`] (see the README's decoding benchmark).
+    /// Default [`Requantize::Q4_0`] (see the README's decoding benchmark).
     pub requantize: Requantize,
 }
 
