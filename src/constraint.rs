@@ -260,9 +260,9 @@ impl TokenAutomaton {
         }
         let clears = engine.cache.clear_count();
         let mut mask = TokenSet::new(self.vocab.len());
-        let loops = self.loop_bytes(engine, state)?;
+        let (run_bytes, run) = self.run_bytes(engine, state)?;
         let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
-        self.vocab.trie().walk_with_loop(&mut walker, state, &loops, |token, _| mask.insert(token));
+        self.vocab.trie().walk_with_run(&mut walker, state, &run_bytes, run, |token, _| mask.insert(token));
         if walker.cleared {
             return Err(Cleared);
         }
@@ -284,22 +284,62 @@ impl TokenAutomaton {
         classes.elements(class).filter_map(|u| u.as_u8())
     }
 
-    /// The bytes on which `state` steps to itself.
-    fn loop_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<ByteSet, Cleared> {
+    /// The largest set of bytes that all lead from `state` to one state, and
+    /// how many such bytes in a row keep the automaton alive (`usize::MAX`
+    /// when the set loops `state` to itself). Inside a JSON string the set is
+    /// the plain characters and the run is the room left before `maxLength`.
+    fn run_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<(ByteSet, usize), Cleared> {
         let clears = engine.cache.clear_count();
-        let mut set = [0u64; 4];
-        for &rep in &self.classes {
-            let next = self.grammar.dfa().next_state(&mut engine.cache, state, rep);
+        let step = |engine: &mut Engine, s: LazyStateID, b: u8| -> Result<Option<LazyStateID>, Cleared> {
+            let next = self.grammar.dfa().next_state(&mut engine.cache, s, b);
             if engine.cache.clear_count() != clears {
                 return Err(Cleared);
             }
-            if next.is_ok_and(|n| n == state) {
-                for b in self.class_bytes(rep) {
-                    set[(b / 64) as usize] |= 1 << (b % 64);
+            Ok(next.ok().filter(|n| !n.is_dead()))
+        };
+        // Group the live classes by successor; keep the largest group.
+        let mut groups: Vec<(LazyStateID, Vec<u8>, usize)> = Vec::new();
+        for &rep in &self.classes {
+            if let Some(next) = step(engine, state, rep)? {
+                let size = self.class_bytes(rep).count();
+                match groups.iter_mut().find(|g| g.0 == next) {
+                    Some(g) => {
+                        g.1.push(rep);
+                        g.2 += size;
+                    }
+                    None => groups.push((next, vec![rep], size)),
                 }
             }
         }
-        Ok(set)
+        let Some((first, reps, _)) = groups.into_iter().max_by_key(|g| g.2) else { return Ok(([0; 4], 0)) };
+        let mut set = [0u64; 4];
+        for &rep in &reps {
+            for b in self.class_bytes(rep) {
+                set[(b / 64) as usize] |= 1 << (b % 64);
+            }
+        }
+        if first == state {
+            return Ok((set, usize::MAX));
+        }
+        // Follow the chain while every class of the set agrees on one live successor.
+        let limit = self.vocab.trie().max_token_len();
+        let (mut run, mut current) = (1, first);
+        while run < limit {
+            let Some(next) = step(engine, current, reps[0])? else { break };
+            let mut agree = true;
+            for &rep in &reps[1..] {
+                if step(engine, current, rep)? != Some(next) {
+                    agree = false;
+                    break;
+                }
+            }
+            if !agree {
+                break;
+            }
+            run += 1;
+            current = next;
+        }
+        Ok((set, run))
     }
 
     /// Bytes that are the only way on from `state`.

@@ -96,11 +96,18 @@ impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {
 #[test]
 fn cached_masks_equal_a_plain_trie_walk() {
     let vocab = common::tokenizer().vocab().clone();
-    for name in ["support_classification.schema.json", "search_products.schema.json"] {
-        let schema = common::grammar(name);
+    let bounded = json!({"type": "object", "properties": {"reason": {"type": "string", "minLength": 2, "maxLength": 12},
+        "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{0,3}$"}, "n": {"type": "integer", "maximum": 99}},
+        "required": ["reason", "code", "n"], "additionalProperties": false});
+    let schemas = [
+        ("support_classification", common::grammar("support_classification.schema.json")),
+        ("search_products", common::grammar("search_products.schema.json")),
+        ("bounded strings", bounded),
+    ];
+    for (name, schema) in schemas {
         let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
         let automaton = Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone()));
-        for seed in 0..3 {
+        for seed in 0..6 {
             let text = random_walk(&automaton, 80, seed, &mut Vec::new()).unwrap();
             // Replay the walk's text byte by byte, comparing masks at each token boundary we can reach.
             let mut c = strictly::constraint::Constraint::new(automaton.clone());

@@ -182,6 +182,8 @@ pub struct TokenTrie {
     nodes: Vec<TrieNode>,
     /// Bytes that occur in each node's subtree, this node's byte included.
     subtree_bytes: Vec<ByteSet>,
+    /// The longest token (in bytes) in each node's subtree.
+    subtree_depth: Vec<u16>,
     /// Token ids in trie order (duplicates included), so a subtree's
     /// tokens are one contiguous slice.
     order: Vec<u32>,
@@ -245,15 +247,24 @@ impl TokenTrie {
             parents[i] = *stack.last().expect("root stays");
             stack.push(i);
         }
+        let mut subtree_depth: Vec<u16> = nodes.iter().map(|n| if n.token != NO_TOKEN { n.depth } else { 0 }).collect();
         for i in (1..nodes.len()).rev() {
             let b = nodes[i].byte;
+            let deepest = subtree_depth[i];
+            let up = &mut subtree_depth[parents[i]];
+            *up = (*up).max(deepest);
             subtree_bytes[i][(b / 64) as usize] |= 1 << (b % 64);
             let (own, parent) = (subtree_bytes[i], parents[i]);
             for w in 0..4 {
                 subtree_bytes[parent][w] |= own[w];
             }
         }
-        Self { nodes, subtree_bytes, order, duplicates, max_depth }
+        Self { nodes, subtree_bytes, subtree_depth, order, duplicates, max_depth }
+    }
+
+    /// The longest token, in bytes.
+    pub fn max_token_len(&self) -> usize {
+        self.max_depth
     }
 
     /// Number of nodes, the root included.
@@ -269,30 +280,43 @@ impl TokenTrie {
     /// Calls `on_token(id, state)` for every token the recognizer reads whole,
     /// with the recognizer's state after its last byte.
     pub fn walk<R: ByteRecognizer>(&self, recognizer: &mut R, start: R::State, on_token: impl FnMut(u32, R::State)) {
-        self.walk_with_loop(recognizer, start, &[0; 4], on_token);
+        self.walk_with_run(recognizer, start, &[0; 4], 0, on_token);
     }
 
-    /// Like [`walk`](Self::walk), given the bytes on which `start` loops to
-    /// itself: a subtree whose bytes all loop is accepted whole, without
-    /// stepping the recognizer (inside a free JSON string, most of the trie).
-    pub fn walk_with_loop<R: ByteRecognizer>(
+    /// Like [`walk`](Self::walk), given a byte set on which the recognizer,
+    /// from `start`, stays alive for at least `run` bytes whatever those bytes
+    /// are (inside a JSON string: plain characters, up to the room left).
+    /// A subtree reached by run bytes only, whose own bytes all lie in the set
+    /// and whose tokens are at most `run` bytes long, is accepted whole,
+    /// without stepping the recognizer; for those tokens `on_token` receives
+    /// `start` as the state.
+    pub fn walk_with_run<R: ByteRecognizer>(
         &self,
         recognizer: &mut R,
         start: R::State,
-        start_loop: &ByteSet,
+        run_bytes: &ByteSet,
+        run: usize,
         mut on_token: impl FnMut(u32, R::State),
     ) {
-        let skipping = start_loop.iter().any(|&w| w != 0);
+        let skipping = run > 0 && run_bytes.iter().any(|&w| w != 0);
         let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1);
         stack.push(start);
+        // on_run[d]: the path to depth d is made of run bytes only.
+        let mut on_run: Vec<bool> = Vec::with_capacity(self.max_depth + 1);
+        on_run.push(true);
         let nodes = &self.nodes;
         let mut i = 1;
         while i < nodes.len() {
             let node = nodes[i];
             let depth = node.depth as usize;
             stack.truncate(depth);
+            on_run.truncate(depth);
             let parent = stack[depth - 1];
-            if skipping && parent == start && subset(&self.subtree_bytes[i], start_loop) {
+            if skipping
+                && on_run[depth - 1]
+                && self.subtree_depth[i] as usize <= run
+                && subset(&self.subtree_bytes[i], run_bytes)
+            {
                 let end = node.subtree_end as usize;
                 let last = self.nodes.get(end).map_or(self.order.len(), |n| n.first_token as usize);
                 for &t in &self.order[node.first_token as usize..last] {
@@ -313,6 +337,7 @@ impl TokenTrie {
                         }
                     }
                     stack.push(next);
+                    on_run.push(on_run[depth - 1] && run_bytes[(node.byte / 64) as usize] & (1 << (node.byte % 64)) != 0);
                     i += 1;
                 }
             }
