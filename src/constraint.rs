@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use regex_automata::hybrid::dfa::Cache;
 use regex_automata::hybrid::LazyStateID;
 
-use crate::automaton::distance::{self, NfaDistances, NfaSet};
+use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
 use crate::vocab::{ByteRecognizer, ByteSet, Vocabulary};
 
@@ -207,11 +207,6 @@ impl TokenAutomaton {
         &self.vocab
     }
 
-    /// Number of DFA states whose mask is cached.
-    pub fn cached_states(&self) -> usize {
-        self.lock().states.len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Engine> {
         self.engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -226,7 +221,7 @@ impl TokenAutomaton {
 
     /// The NFA state set at the start.
     fn nfa_start(&self) -> NfaSet {
-        distance::closure(self.nfa(), &[self.nfa().start_anchored()], &mut Vec::new())
+        distance::closure(self.nfa(), &[self.nfa().start_anchored()], &mut Visited::default())
     }
 
     /// Reads bytes from a state; `Ok(None)` when they are rejected.
@@ -385,6 +380,7 @@ pub struct Constraint {
     /// The NFA state set after `bytes[..nfa_at]`, caught up lazily.
     nfa_set: NfaSet,
     nfa_at: usize,
+    visited: Visited,
     finished: bool,
 }
 
@@ -400,7 +396,7 @@ impl Constraint {
             (engine.start, engine.clears)
         };
         let nfa_set = automaton.nfa_start();
-        Self { automaton, state, epoch, bytes: Vec::new(), nfa_set, nfa_at: 0, finished: false }
+        Self { automaton, state, epoch, bytes: Vec::new(), nfa_set, nfa_at: 0, visited: Visited::default(), finished: false }
     }
 
     /// The automaton this constraint walks.
@@ -503,7 +499,7 @@ impl Constraint {
     fn nfa_set(&mut self) -> &NfaSet {
         if self.nfa_at < self.bytes.len() {
             let nfa = self.automaton.nfa();
-            self.nfa_set = distance::step(nfa, &self.nfa_set, &self.bytes[self.nfa_at..], &mut Vec::new());
+            self.nfa_set = distance::step(nfa, &self.nfa_set, &self.bytes[self.nfa_at..], &mut self.visited);
             self.nfa_at = self.bytes.len();
         }
         &self.nfa_set
@@ -517,9 +513,10 @@ impl Constraint {
 
     /// Bytes to the nearest complete instance after `token`, or `None`
     /// when the token is not allowed.
-    fn distance_after(&mut self, token: u32, scratch: &mut Vec<bool>) -> Option<u32> {
+    fn distance_after(&mut self, token: u32) -> Option<u32> {
         let automaton = self.automaton.clone();
-        let set = distance::step(automaton.nfa(), self.nfa_set(), automaton.vocab.token_bytes(token), scratch);
+        self.nfa_set();
+        let set = distance::step(automaton.nfa(), &self.nfa_set, automaton.vocab.token_bytes(token), &mut self.visited);
         (!set.is_empty()).then(|| automaton.distances().of(&set))
     }
 
@@ -529,7 +526,7 @@ impl Constraint {
         if Some(token) == self.automaton.vocab.eos() {
             return self.is_accepting();
         }
-        Ok(self.distance_after(token, &mut Vec::new()).is_some_and(|d| (d as usize) < remaining))
+        Ok(self.distance_after(token).is_some_and(|d| (d as usize) < remaining))
     }
 
     /// The allowed tokens that leave room to finish within `remaining`
@@ -548,14 +545,13 @@ impl Constraint {
             a.vocab.trie().walk(&mut walker, s, |t, end| ends.push((t, end)));
             if walker.cleared { Err(Cleared) } else { Ok(ends) }
         })?;
-        let mut scratch = Vec::new();
         let mut by_state: HashMap<LazyStateID, Option<u32>> = HashMap::new();
         let mut scored = Vec::with_capacity(ends.len());
         for (t, end) in ends {
             let d = match by_state.get(&end) {
                 Some(&d) => d,
                 None => {
-                    let d = self.distance_after(t, &mut scratch);
+                    let d = self.distance_after(t);
                     by_state.insert(end, d);
                     d
                 }

@@ -73,14 +73,36 @@ impl NfaDistances {
     }
 }
 
+/// A visited set over NFA states that is emptied in O(1): each use takes a
+/// new stamp instead of clearing a buffer as large as the NFA.
+#[derive(Debug, Clone, Default)]
+pub struct Visited {
+    stamp: u32,
+    marks: Vec<u32>,
+}
+
+impl Visited {
+    fn reset(&mut self, states: usize) {
+        if self.marks.len() != states || self.stamp == u32::MAX {
+            self.marks = vec![0; states];
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+    }
+
+    /// Marks a state; `true` if it was already marked since the last reset.
+    fn visit(&mut self, s: StateID) -> bool {
+        std::mem::replace(&mut self.marks[s.as_usize()], self.stamp) == self.stamp
+    }
+}
+
 /// The epsilon closure of `seeds`.
-pub fn closure(nfa: &NFA, seeds: &[StateID], scratch: &mut Vec<bool>) -> NfaSet {
-    scratch.clear();
-    scratch.resize(nfa.states().len(), false);
+pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
+    visited.reset(nfa.states().len());
     let mut stack: Vec<StateID> = seeds.to_vec();
     let mut out = Vec::new();
     while let Some(s) = stack.pop() {
-        if std::mem::replace(&mut scratch[s.as_usize()], true) {
+        if visited.visit(s) {
             continue;
         }
         match nfa.state(s) {
@@ -96,7 +118,7 @@ pub fn closure(nfa: &NFA, seeds: &[StateID], scratch: &mut Vec<bool>) -> NfaSet 
 }
 
 /// The set after reading `bytes`; empty when they are rejected.
-pub fn step(nfa: &NFA, set: &[StateID], bytes: &[u8], scratch: &mut Vec<bool>) -> NfaSet {
+pub fn step(nfa: &NFA, set: &[StateID], bytes: &[u8], visited: &mut Visited) -> NfaSet {
     let mut current: NfaSet = set.to_vec();
     for &b in bytes {
         let mut next = Vec::new();
@@ -112,7 +134,7 @@ pub fn step(nfa: &NFA, set: &[StateID], bytes: &[u8], scratch: &mut Vec<bool>) -
         if next.is_empty() {
             return next;
         }
-        current = closure(nfa, &next, scratch);
+        current = closure(nfa, &next, visited);
     }
     current
 }
