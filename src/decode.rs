@@ -262,11 +262,16 @@ fn pick(mask: &TokenSet, logits: &[f32], options: &DecodeOptions, rng: &mut Smal
         sample(&allowed, logits, options, rng)?
     };
     let alternatives = if allowed.len() > 1 {
+        // Only the top few are kept: select them, then sort just those.
         let mut order: Vec<usize> = (0..allowed.len()).collect();
+        let keep = options.alternatives.min(order.len());
+        if keep > 0 && keep < order.len() {
+            order.select_nth_unstable_by(keep - 1, |&a, &b| probs[b].total_cmp(&probs[a]));
+        }
+        order.truncate(keep);
         order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
         order
             .into_iter()
-            .take(options.alternatives)
             .map(|i| Alternative { token: allowed[i], text: token_text(tokenizer, allowed[i]), prob: probs[i] })
             .collect()
     } else {
