@@ -466,13 +466,6 @@ fn branch_fits(ir: &Ir, id: NodeId, value: &Value, depth: usize) -> bool {
     }
 }
 
-/// Walk-independent helper for tests: a random walk with a fresh automaton.
-pub fn walk_schema(schema: &Value, vocab: Arc<Vocabulary>, budget: usize, seed: u64) -> Result<String, String> {
-    let grammar = Grammar::compile(schema, &CompileOptions::default()).map_err(|e| e.to_string())?;
-    let automaton = Arc::new(TokenAutomaton::new(grammar, vocab));
-    random_walk(&automaton, budget, seed, &mut Vec::new())
-}
-
 /// The plain-text report; its last line is the `TOTAL` summary.
 pub fn render(report: &Report) -> String {
     use std::fmt::Write;

@@ -194,11 +194,6 @@ impl<'a> Reader<'a> {
         Ok(id)
     }
 
-    /// Reads a subschema at `pointer` (a child of the document).
-    fn child(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
-        self.read_at(pointer)
-    }
-
     fn read_schema(&mut self, schema: &Value, at: &str) -> Result<Node, SchemaError> {
         let map = match schema {
             Value::Bool(true) => return Ok(Node::Any),
@@ -229,7 +224,7 @@ impl<'a> Reader<'a> {
         let mut parts = Vec::new();
         if let Some(all) = map.get("allOf") {
             for (i, _) in Self::array(all, "allOf", at)?.iter().enumerate() {
-                parts.push(self.child(&format!("{at}/allOf/{i}"))?);
+                parts.push(self.read_at(&format!("{at}/allOf/{i}"))?);
             }
         }
         let mut node = if parts.is_empty() {
@@ -243,7 +238,7 @@ impl<'a> Reader<'a> {
             let Some(branches) = map.get(key) else { continue };
             let mut ids = Vec::new();
             for (i, _) in Self::array(branches, key, at)?.iter().enumerate() {
-                ids.push(self.child(&format!("{at}/{key}/{i}"))?);
+                ids.push(self.read_at(&format!("{at}/{key}/{i}"))?);
             }
             if key == "oneOf" && !self.options.lenient_one_of {
                 merge::check_disjoint(self, &ids, at)?;
@@ -462,12 +457,12 @@ impl<'a> Reader<'a> {
                 return Err(SchemaError::malformed(prefix_key, at, "must be an array"));
             };
             for i in 0..prefix.len() {
-                rule.prefix.push(self.child(&format!("{at}/{prefix_key}/{i}"))?);
+                rule.prefix.push(self.read_at(&format!("{at}/{prefix_key}/{i}"))?);
             }
         }
         match map.get(rest_key) {
             Some(_) => {
-                let id = self.child(&format!("{at}/{rest_key}"))?;
+                let id = self.read_at(&format!("{at}/{rest_key}"))?;
                 rule.items = (!matches!(self.nodes[id], Node::Never)).then_some(id);
                 rule.items_any = matches!(self.nodes[id], Node::Any);
             }
@@ -497,7 +492,7 @@ impl<'a> Reader<'a> {
                 rule.additional_any = true;
             }
             Some(_) => {
-                let id = self.child(&format!("{at}/additionalProperties"))?;
+                let id = self.read_at(&format!("{at}/additionalProperties"))?;
                 rule.additional_any = matches!(self.nodes[id], Node::Any);
                 rule.additional = (!matches!(self.nodes[id], Node::Never)).then_some(id);
             }
@@ -507,7 +502,7 @@ impl<'a> Reader<'a> {
                 return Err(SchemaError::malformed("properties", at, "must be an object"));
             };
             for name in props.keys() {
-                let node = self.child(&format!("{at}/properties/{}", escape_token(name)))?;
+                let node = self.read_at(&format!("{at}/properties/{}", escape_token(name)))?;
                 let required = required.contains(name);
                 if matches!(self.nodes[node], Node::Never) {
                     if required {

@@ -115,18 +115,6 @@ impl Vocabulary {
     pub fn trie(&self) -> &TokenTrie {
         &self.trie
     }
-
-    /// Whether every single byte is a token of its own, so that any byte
-    /// string can be spelled with at most one token per byte.
-    pub fn covers_all_bytes(&self) -> bool {
-        let mut seen = [false; 256];
-        for (b, &s) in self.bytes.iter().zip(&self.special) {
-            if !s && b.len() == 1 {
-                seen[b[0] as usize] = true;
-            }
-        }
-        seen.iter().all(|&x| x)
-    }
 }
 
 /// `<0x0A>` → `0x0A`.
