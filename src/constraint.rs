@@ -63,6 +63,10 @@ impl TokenSet {
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
+    /// Number of ids the set ranges over (the vocabulary size).
+    pub fn universe(&self) -> usize {
+        self.len
+    }
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.words.iter().all(|&w| w == 0)

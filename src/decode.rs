@@ -165,12 +165,14 @@ pub fn generate(
                     constraint.advance(t)?;
                     out.push(GeneratedToken { token: t, text: token_text(tokenizer, t), logprob: 0.0, forced: true, alternatives: Vec::new(), margin: f32::INFINITY });
                 }
+                let allowed = sparse_allowed(&mut constraint, &mut timings)?;
                 if options.batch_forced {
-                    logits = session.feed(&forced)?;
+                    logits = session.feed_allowed(&forced, allowed.as_deref())?;
                     timings.forward_passes += 1;
                 } else {
-                    for &t in &forced {
-                        logits = session.feed(&[t])?;
+                    for (i, &t) in forced.iter().enumerate() {
+                        let last = i + 1 == forced.len();
+                        logits = session.feed_allowed(&[t], if last { allowed.as_deref() } else { None })?;
                         timings.forward_passes += 1;
                     }
                 }
@@ -193,13 +195,29 @@ pub fn generate(
         if constraint.is_complete()? {
             break StopReason::Complete;
         }
-        logits = session.feed(&[token])?;
+        let allowed = sparse_allowed(&mut constraint, &mut timings)?;
+        logits = session.feed_allowed(&[token], allowed.as_deref())?;
         timings.forward_passes += 1;
     };
     timings.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
     let bytes: Vec<u8> = out.iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
     Ok(Generation { text: String::from_utf8(bytes)?, tokens: out, prompt_tokens, stop, timings })
 }
+
+/// The tokens the next step allows, when they are few enough that computing
+/// only their logits beats the whole output layer (one dot product per
+/// allowed token against a matmul over the vocabulary). The mask is cached
+/// per state, so the lookup is repeated for free at the top of the loop.
+fn sparse_allowed(constraint: &mut Constraint, timings: &mut Timings) -> Result<Option<Vec<u32>>, DecodeError> {
+    let t = Instant::now();
+    let mask = constraint.mask()?;
+    timings.mask_ms += t.elapsed().as_secs_f64() * 1e3;
+    let sparse = mask.count() <= mask.universe() / SPARSE_HEAD_FRACTION;
+    Ok(sparse.then(|| mask.iter().collect()))
+}
+
+/// Masks allowing at most 1/8 of the vocabulary use the sparse output layer.
+const SPARSE_HEAD_FRACTION: usize = 8;
 
 fn token_text(tokenizer: &GgufTokenizer, token: u32) -> String {
     String::from_utf8_lossy(tokenizer.vocab().token_bytes(token)).into_owned()

@@ -74,7 +74,7 @@ impl LocalBackend {
             session.feed(prefix).map_err(model_err)?;
             *cache = Some(PrefixCache { ids: prefix.to_vec(), session });
         }
-        let session = cache.as_ref().expect("just filled").session.clone();
+        let session = cache.as_ref().expect("just filled").session.fork().map_err(model_err)?;
         Ok((session, ids[system_len..].to_vec()))
     }
 

@@ -2,21 +2,21 @@
 //!
 //! Loading reads the GGUF with candle's `gguf_file`, optionally re-quantizes
 //! the weights (candle's CPU kernels are fastest on Q8_0/Q4_0; SmolLM2 ships
-//! as Q4_1, see [`Requantize`]), and builds candle-transformers' quantized
-//! llama. The tokenizer comes from the same file's metadata
+//! as Q4_1, see [`Requantize`]), and builds the transformer of
+//! [`super::llama`]. The tokenizer comes from the same file's metadata
 //! ([`GgufTokenizer`]).
 //!
-//! A [`Session`] owns a KV cache. Sessions are cheap to fork (the cache
-//! tensors are reference-counted and never mutated in place), which is how
+//! A [`Session`] owns a KV cache. [`Session::fork`] copies it, which is how
 //! the prompt prefix cache works: prefill the shared system prompt once,
 //! then fork a session per request.
 
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::{Device, Tensor};
-use candle_transformers::models::quantized_llama::{ModelWeights, MAX_SEQ_LEN};
+use candle_core::Device;
+
+use super::llama::{KvCache, Weights};
 
 use crate::tokenizer::{GgufTokenizer, TokenizerError};
 
@@ -66,12 +66,14 @@ impl Default for LoadOptions {
 /// A loaded model and its tokenizer.
 #[derive(Debug, Clone)]
 pub struct LocalModel {
-    weights: ModelWeights,
+    weights: Arc<Weights>,
     tokenizer: GgufTokenizer,
     path: PathBuf,
     name: String,
-    context: usize,
 }
+
+/// Architectures whose GGUFs load through [`Weights`].
+const ARCHITECTURES: &[&str] = &["llama", "qwen2"];
 
 impl LocalModel {
     /// Loads a GGUF model.
@@ -80,39 +82,23 @@ impl LocalModel {
         let tokenizer = GgufTokenizer::from_gguf(path)?;
         let mut file = std::fs::File::open(path).map_err(io)?;
         let content = gguf_file::Content::read(&mut file)?;
-        let arch = content
-            .metadata
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
-            .unwrap_or_default();
-        if arch != "llama" {
+        let text = |key: &str| content.metadata.get(key).and_then(|v| v.to_string().ok()).cloned();
+        let arch = text("general.architecture").unwrap_or_default();
+        if !ARCHITECTURES.contains(&arch.as_str()) {
             return Err(ModelError::Architecture(arch));
         }
-        let name = content
-            .metadata
-            .get("general.name")
-            .and_then(|v| v.to_string().ok())
-            .cloned()
+        let name = text("general.name")
             .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-        let trained = content
-            .metadata
-            .get("llama.context_length")
-            .and_then(|v| v.to_u32().ok())
-            .map_or(MAX_SEQ_LEN, |n| n as usize);
-        let device = Device::Cpu;
-        let weights = match options.requantize {
-            Requantize::Keep => ModelWeights::from_gguf(content, &mut file, &device)?,
-            target => {
-                let dtype = if target == Requantize::Q8_0 { GgmlDType::Q8_0 } else { GgmlDType::Q4_0 };
-                let bytes = requantized_gguf(&content, &mut file, dtype, &device)?;
-                drop(content);
-                let mut cursor = Cursor::new(bytes);
-                let content = gguf_file::Content::read(&mut cursor)?;
-                ModelWeights::from_gguf(content, &mut cursor, &device)?
-            }
+        let target = match options.requantize {
+            Requantize::Keep => None,
+            Requantize::Q8_0 => Some(GgmlDType::Q8_0),
+            Requantize::Q4_0 => Some(GgmlDType::Q4_0),
         };
-        Ok(Self { weights, tokenizer, path: path.to_path_buf(), name, context: trained.min(MAX_SEQ_LEN) })
+        let weights = Weights::from_gguf(&content, &arch, |name| {
+            let t = content.tensor(&mut file, name, &Device::Cpu)?;
+            requantized(t, target)
+        })?;
+        Ok(Self { weights: Arc::new(weights), tokenizer, path: path.to_path_buf(), name })
     }
 
     /// The tokenizer.
@@ -130,77 +116,73 @@ impl LocalModel {
         &self.path
     }
 
-    /// Positions the model can attend to (candle's rope tables stop at 4096).
+    /// Positions the model can attend to: the trained context, at most 4,096
+    /// (the RoPE tables' length).
     pub fn context(&self) -> usize {
-        self.context
+        self.weights.hp.context
     }
 
     /// A fresh session with an empty KV cache.
     pub fn session(&self) -> Session {
-        let mut weights = self.weights.clone();
-        weights.clear_kv_cache();
-        Session { weights, pos: 0, context: self.context }
+        Session { weights: self.weights.clone(), cache: KvCache::new() }
     }
 }
 
-/// Re-encodes a GGUF in memory with 2-D weight matrices in `dtype`.
-/// Embeddings and norms are left as they are (candle dequantizes embeddings).
-fn requantized_gguf(
-    content: &gguf_file::Content,
-    file: &mut std::fs::File,
-    dtype: GgmlDType,
-    device: &Device,
-) -> Result<Vec<u8>, ModelError> {
-    let mut tensors: Vec<(String, QTensor)> = Vec::new();
-    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
-    names.sort();
-    for name in names {
-        let t = content.tensor(file, name, device)?;
-        let keep = t.shape().dims().len() < 2 || t.dtype() == dtype || t.shape().dims()[t.shape().dims().len() - 1] % dtype.block_size() != 0;
-        let t = if keep { t } else { QTensor::quantize(&t.dequantize(device)?, dtype)? };
-        tensors.push((name.clone(), t));
+/// Re-quantizes a 2-D weight matrix to `target` when its rows split into
+/// whole blocks; vectors (norms, biases) stay as they are.
+fn requantized(t: QTensor, target: Option<GgmlDType>) -> candle_core::Result<QTensor> {
+    let Some(dtype) = target else { return Ok(t) };
+    let dims = t.shape().dims();
+    if dims.len() < 2 || t.dtype() == dtype || dims[dims.len() - 1] % dtype.block_size() != 0 {
+        return Ok(t);
     }
-    let metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    let mut out = Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &metadata, &refs)?;
-    Ok(out.into_inner())
+    QTensor::quantize(&t.dequantize(&Device::Cpu)?, dtype)
 }
 
 /// A KV cache over a model, advanced by feeding tokens.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Session {
-    weights: ModelWeights,
-    pos: usize,
-    context: usize,
+    weights: Arc<Weights>,
+    cache: KvCache,
 }
 
 impl Session {
     /// Positions consumed so far.
     pub fn position(&self) -> usize {
-        self.pos
+        self.cache.len()
+    }
+
+    /// An independent session at the same position: the prompt prefix cache
+    /// forks the session that consumed the system prompt once per request.
+    pub fn fork(&self) -> Result<Self, ModelError> {
+        Ok(Self { weights: self.weights.clone(), cache: self.cache.fork()? })
     }
 
     /// Feeds tokens in one batched forward pass and returns the logits that
     /// follow the last one.
     pub fn feed(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        self.feed_allowed(tokens, None)
+    }
+
+    /// Like [`Session::feed`], but when `allowed` is given only those tokens'
+    /// logits are computed; every other entry is `-inf`. The decoder passes
+    /// the next step's mask when it allows few tokens.
+    pub fn feed_allowed(&mut self, tokens: &[u32], allowed: Option<&[u32]>) -> Result<Vec<f32>, ModelError> {
         if tokens.is_empty() {
             return Err(ModelError::Candle(candle_core::Error::Msg("feed() needs at least one token".into())));
         }
-        if self.pos + tokens.len() > self.context {
-            return Err(ModelError::ContextFull { needed: self.pos + tokens.len(), limit: self.context });
-        }
-        let input = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
-        let logits = self.weights.forward(&input, self.pos)?;
-        self.pos += tokens.len();
-        Ok(logits.squeeze(0)?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?)
+        self.ensure_room(tokens.len())?;
+        Ok(self.weights.forward(tokens, &mut self.cache, allowed)?)
     }
 
-    /// Checks that `n` more positions fit.
-    pub fn ensure_room(&self, n: usize) -> Result<(), ModelError> {
-        if self.pos + n > self.context {
-            return Err(ModelError::ContextFull { needed: self.pos + n, limit: self.context });
+    /// Checks that `n` more positions fit, and makes room for them.
+    pub fn ensure_room(&mut self, n: usize) -> Result<(), ModelError> {
+        let needed = self.position() + n;
+        let limit = self.weights.hp.context;
+        if needed > limit {
+            return Err(ModelError::ContextFull { needed, limit });
         }
+        self.cache.reserve(&self.weights, needed)?;
         Ok(())
     }
 }

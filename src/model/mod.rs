@@ -4,4 +4,6 @@
 pub mod resolve;
 
 #[cfg(feature = "local")]
+mod llama;
+#[cfg(feature = "local")]
 pub mod local;
