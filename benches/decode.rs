@@ -5,10 +5,16 @@
 //! cargo bench --bench decode            # writes bench-out/decode.json
 //! ```
 //!
-//! (a) tokens per second, unconstrained vs constrained, on the same prompt;
+//! (a) tokens per second, unconstrained vs constrained, on the same prompt,
+//!     beside candle-transformers' quantized llama on the same weights;
 //! (b) per-message latency and validity for the 8 seed messages with the
 //!     seed's support schema, prompt prefix cached, beside llama.cpp's JSON-
-//!     schema mode from `benches/llamacpp/last-run.json` (same GGUF, 2 threads).
+//!     schema mode (same GGUF, 2 threads).
+//!
+//! llama.cpp runs first, in the same run, when its venv exists
+//! (`bash benches/llamacpp/setup.sh`); it writes
+//! `benches/llamacpp/last-run.json`, which is read back. Without the venv the
+//! last recorded run is shown and marked as such.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -53,9 +59,56 @@ fn unconstrained_ms_per_token(model: &LocalModel, prompt: &[u32], n: usize) -> f
     t0.elapsed().as_secs_f64() * 1e3 / n as f64
 }
 
+/// llama.cpp's plain-decode prompt (`PLAIN_PROMPT` in benches/llamacpp/bench.py).
+const PLAIN_SYSTEM: &str = "You are a helpful assistant.";
+const PLAIN_USER: &str = "Write a detailed, step-by-step guide for a customer who wants to return a broken kettle bought online: what to check first, how to contact support, how to pack the item, and what happens with the refund.";
+
+/// The same measurement on candle-transformers' quantized llama (the
+/// implementation `strictly::model` replaced), loaded from the same file.
+fn reference_ms_per_token(path: &Path, prompt: &[u32], n: usize) -> f64 {
+    use candle_core::quantized::gguf_file;
+    use candle_core::{Device, Tensor};
+    use candle_transformers::models::quantized_llama::ModelWeights;
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let mut model = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+    let run = |model: &mut ModelWeights, ids: &[u32], pos: usize| -> Vec<f32> {
+        let input = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        model.forward(&input, pos).unwrap().squeeze(0).unwrap().to_vec1().unwrap()
+    };
+    let mut logits = run(&mut model, prompt, 0);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let next = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i as u32).unwrap();
+        logits = run(&mut model, &[next], prompt.len() + i);
+    }
+    t0.elapsed().as_secs_f64() * 1e3 / n as f64
+}
+
+/// Runs the llama.cpp anchor now if its venv exists; returns its report and
+/// whether it comes from this run.
+fn llama_cpp_anchor() -> (Option<serde_json::Value>, bool) {
+    let python = root().join(".venv-bench/bin/python");
+    let out = root().join("benches/llamacpp/last-run.json");
+    let fresh = python.exists()
+        && std::process::Command::new(&python)
+            .arg(root().join("benches/llamacpp/bench.py"))
+            .arg("--json")
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+    let report = std::fs::read_to_string(out).ok().and_then(|s| serde_json::from_str(&s).ok());
+    (report, fresh)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
+    }
+    println!("## llama.cpp anchor\n");
+    let (llama, llama_fresh) = llama_cpp_anchor();
+    if !llama_fresh {
+        println!("(no .venv-bench: showing the last recorded llama.cpp run, not this one)\n");
     }
     let path = strictly::model::resolve::resolve(None).expect("model");
     let system = read("benches/seed/support_system_prompt.txt");
@@ -63,12 +116,11 @@ fn main() {
     let spec = SchemaSpec { name: "support".into(), schema: schema.clone() };
     let v = validator(&schema).unwrap();
     let messages: Vec<String> = read("benches/seed/support_messages.txt").lines().filter(|l| !l.is_empty()).map(String::from).collect();
-    let llama = std::fs::read_to_string(root().join("benches/llamacpp/last-run.json")).ok().and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok());
     let mut report = serde_json::json!({ "threads": std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()) });
 
     println!("## (a) tokens per second, same prompt\n");
-    println!("| weights | load ms | unconstrained ms/token | constrained ms/token | constrained / unconstrained tok/s |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| weights | load ms | unconstrained ms/token, llama.cpp's prompt | unconstrained ms/token | constrained ms/token | constrained / unconstrained tok/s |");
+    println!("|---|---:|---:|---:|---:|---:|");
     for requantize in [Requantize::Q4_0, Requantize::Q8_0, Requantize::Keep] {
         let t0 = Instant::now();
         let model = Arc::new(LocalModel::load(&path, &LoadOptions { requantize }).unwrap());
@@ -79,6 +131,9 @@ fn main() {
         )
         .unwrap();
         let free = median((0..3).map(|_| unconstrained_ms_per_token(&model, &prompt.ids, 64)).collect());
+        // llama.cpp's plain-decode prompt and length (benches/llamacpp/bench.py), for the ratio.
+        let plain_prompt = chat::render(model.tokenizer(), &[ChatMessage { role: Role::System, content: PLAIN_SYSTEM.into() }, ChatMessage { role: Role::User, content: PLAIN_USER.into() }]).unwrap();
+        let plain = median((0..3).map(|_| unconstrained_ms_per_token(&model, &plain_prompt.ids, 128)).collect());
         // Constrained: per generated token, forward passes and masks included.
         let backend = LocalBackend::new(model.clone(), DecodeOptions { max_tokens: 64, ..DecodeOptions::default() });
         let msgs = [ChatMessage { role: Role::System, content: system.clone() }, ChatMessage { role: Role::User, content: messages[0].clone() }];
@@ -91,8 +146,20 @@ fn main() {
                 })
                 .collect(),
         );
-        println!("| {requantize:?} | {load_ms:.0} | {free:.2} | {constrained:.2} | {:.2} |", free / constrained);
-        report[format!("{requantize:?}")] = serde_json::json!({ "load_ms": load_ms, "unconstrained_ms_per_token": free, "constrained_ms_per_token": constrained });
+        println!("| {requantize:?} | {load_ms:.0} | {plain:.2} | {free:.2} | {constrained:.2} | {:.2} |", free / constrained);
+        report[format!("{requantize:?}")] = serde_json::json!({ "load_ms": load_ms, "plain_prompt_ms_per_token": plain, "unconstrained_ms_per_token": free, "constrained_ms_per_token": constrained });
+        if requantize == Requantize::Keep {
+            let reference = median((0..3).map(|_| reference_ms_per_token(&path, &plain_prompt.ids, 128)).collect());
+            println!("| Keep, candle-transformers' quantized_llama | | {reference:.2} | | | |");
+            report["candle_transformers_keep_plain_ms_per_token"] = serde_json::json!(reference);
+        }
+    }
+    if let Some(theirs) = llama.as_ref().and_then(|l| l["plain"]["median_decode_ms_per_token"].as_f64()) {
+        println!("| llama.cpp, the file's Q4_1 | | {theirs:.2} | | | |");
+        for w in ["Q4_0", "Q8_0"] {
+            let ours = report[w]["plain_prompt_ms_per_token"].as_f64().unwrap_or(f64::NAN);
+            println!("\nunconstrained, {w}: {:.2}x llama.cpp's ms/token on the same prompt", ours / theirs);
+        }
     }
 
     println!("\n## (b) the 8 seed messages, support schema, prompt cached, cap 256 tokens\n");
@@ -123,6 +190,7 @@ fn main() {
     if let Some(l) = &llama {
         println!("llama.cpp plain decode on its own run: {:.2} ms/token", l["plain"]["median_decode_ms_per_token"].as_f64().unwrap_or(f64::NAN));
     }
+    report["llama_cpp_from_this_run"] = serde_json::json!(llama_fresh);
     report["seed_messages"] = serde_json::json!({ "rows": rows, "median_ms": m_ours, "llama_cpp_median_ms": m_theirs, "valid": valid, "llama_cpp_valid": llama_valid });
     report["peak_rss_mb"] = serde_json::json!(strictly::coverage::peak_rss_mb());
     std::fs::create_dir_all(root().join("bench-out")).unwrap();

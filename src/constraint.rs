@@ -37,7 +37,7 @@ use regex_automata::hybrid::LazyStateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::vocab::{ByteRecognizer, ByteSet, Vocabulary};
+use crate::vocab::{ByteRecognizer, ByteSet, Visit, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +125,9 @@ struct Engine {
     start: LazyStateID,
     /// The cache's clear count that `states` and `start` belong to.
     clears: usize,
+    /// Tokens made only of a run's bytes (see [`TokenTrie::run_tokens`]), by
+    /// run; they do not depend on DFA state ids, so they survive clears.
+    run_sets: HashMap<(ByteSet, usize), Arc<TokenSet>>,
 }
 
 impl Engine {
@@ -196,7 +199,7 @@ impl TokenAutomaton {
             grammar,
             vocab,
             classes,
-            engine: Mutex::new(Engine { cache, states: HashMap::new(), start, clears }),
+            engine: Mutex::new(Engine { cache, states: HashMap::new(), start, clears, run_sets: HashMap::new() }),
             distances: OnceLock::new(),
         }
     }
@@ -258,10 +261,30 @@ impl TokenAutomaton {
             engine.states.clear();
         }
         let clears = engine.cache.clear_count();
-        let mut mask = TokenSet::new(self.vocab.len());
         let (run_bytes, run) = self.run_bytes(engine, state)?;
+        // The tokens a run accepts whole are the same for every state with
+        // that run: fetch them, then walk only what lies outside the run.
+        let trie = self.vocab.trie();
+        let run = run.min(trie.max_token_len());
+        if engine.run_sets.len() >= MAX_RUN_SETS {
+            engine.run_sets.clear();
+        }
+        let run_set = engine
+            .run_sets
+            .entry((run_bytes, run))
+            .or_insert_with(|| {
+                let mut set = TokenSet::new(self.vocab.len());
+                trie.run_tokens(&run_bytes, run, |t| set.insert(t));
+                Arc::new(set)
+            })
+            .clone();
+        let mut mask = TokenSet::clone(&run_set);
         let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
-        self.vocab.trie().walk_with_run(&mut walker, state, &run_bytes, run, |token, _| mask.insert(token));
+        trie.walk_runs(&mut walker, state, &run_bytes, run, |visit| {
+            if let Visit::Token(token, _) = visit {
+                mask.insert(token);
+            }
+        });
         if walker.cleared {
             return Err(Cleared);
         }
@@ -387,6 +410,10 @@ pub struct Constraint {
     visited: Visited,
     finished: bool,
 }
+
+/// Distinct runs whose token sets are kept (a schema has a handful: one per
+/// kind of string body and length bound).
+const MAX_RUN_SETS: usize = 256;
 
 /// How many times an operation is retried after a cache clear.
 const RETRIES: usize = 4;

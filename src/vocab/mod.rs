@@ -286,6 +286,44 @@ impl TokenTrie {
         run: usize,
         mut on_token: impl FnMut(u32, R::State),
     ) {
+        self.walk_runs(recognizer, start, run_bytes, run, |visit| match visit {
+            Visit::Token(token, state) => on_token(token, state),
+            Visit::Run(tokens) => tokens.iter().for_each(|&t| on_token(t, start)),
+        });
+    }
+
+    /// The tokens [`walk_with_run`](Self::walk_with_run) accepts whole for
+    /// these run bytes, without stepping a recognizer: those made only of
+    /// `run_bytes` and at most `run` bytes long, found through subtrees whose
+    /// every byte is a run byte. They depend on the vocabulary and the run
+    /// only, so a caller can compute them once and reuse them for every
+    /// state with the same run (see [`walk_runs`](Self::walk_runs)).
+    pub fn run_tokens(&self, run_bytes: &ByteSet, run: usize, mut on_token: impl FnMut(u32)) {
+        struct RunOnly<'a>(&'a ByteSet);
+        impl ByteRecognizer for RunOnly<'_> {
+            type State = ();
+            fn step(&mut self, _: (), byte: u8) -> Option<()> {
+                (self.0[(byte / 64) as usize] & (1 << (byte % 64)) != 0).then_some(())
+            }
+        }
+        self.walk_runs(&mut RunOnly(run_bytes), (), run_bytes, run, |visit| {
+            if let Visit::Run(tokens) = visit {
+                tokens.iter().for_each(|&t| on_token(t));
+            }
+        });
+    }
+
+    /// The walk behind [`walk_with_run`](Self::walk_with_run): subtrees
+    /// accepted whole are reported as one [`Visit::Run`] slice, so a caller
+    /// that already holds [`run_tokens`](Self::run_tokens) can skip them.
+    pub fn walk_runs<R: ByteRecognizer>(
+        &self,
+        recognizer: &mut R,
+        start: R::State,
+        run_bytes: &ByteSet,
+        run: usize,
+        mut visit: impl FnMut(Visit<'_, R::State>),
+    ) {
         let skipping = run > 0 && run_bytes.iter().any(|&w| w != 0);
         let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1);
         stack.push(start);
@@ -307,9 +345,7 @@ impl TokenTrie {
             {
                 let end = node.subtree_end as usize;
                 let last = self.nodes.get(end).map_or(self.order.len(), |n| n.first_token as usize);
-                for &t in &self.order[node.first_token as usize..last] {
-                    on_token(t, start);
-                }
+                visit(Visit::Run(&self.order[node.first_token as usize..last]));
                 i = end;
                 continue;
             }
@@ -317,10 +353,10 @@ impl TokenTrie {
                 None => i = node.subtree_end as usize,
                 Some(next) => {
                     if node.token != NO_TOKEN {
-                        on_token(node.token, next);
+                        visit(Visit::Token(node.token, next));
                         if let Some(extra) = self.duplicates.get(&node.token) {
                             for &id in extra {
-                                on_token(id, next);
+                                visit(Visit::Token(id, next));
                             }
                         }
                     }
@@ -331,6 +367,16 @@ impl TokenTrie {
             }
         }
     }
+}
+
+/// What [`TokenTrie::walk_runs`] reports.
+#[derive(Debug)]
+pub enum Visit<'a, S> {
+    /// A token the recognizer accepted, with the state after it.
+    Token(u32, S),
+    /// Tokens accepted whole as run bytes; the recognizer stays where it
+    /// started (a self-loop) or moves along the run.
+    Run(&'a [u32]),
 }
 
 #[cfg(test)]
