@@ -141,6 +141,16 @@ fn validation_errors_name_the_offending_item() {
             "confidence_threshold NaN is outside [0, 1]".into(),
         ),
         (
+            "vote of no phrases",
+            format!("{BASE}\n[vote]\nk = 0\n"),
+            "[vote] needs k >= 1 and min_similarity in [0, 1], got k = 0, min_similarity = 0".into(),
+        ),
+        (
+            "similarity above 1",
+            format!("{BASE}\n[vote]\nmin_similarity = 1.2\n"),
+            "[vote] needs k >= 1 and min_similarity in [0, 1], got k = 5, min_similarity = 1.2".into(),
+        ),
+        (
             "unknown low-confidence team",
             BASE.replace(r#"low_confidence_team = "1""#, r#"low_confidence_team = "9""#),
             "low_confidence_team `9` is not a defined team id".into(),

@@ -69,7 +69,11 @@ pub struct RoutingConfig {
     pub prompt: PromptSettings,
     /// Where and how decisions are logged.
     pub audit: AuditSettings,
-    /// Example phrases per route, used as few-shot examples.
+    /// How the example phrases vote on a route.
+    #[serde(default)]
+    pub vote: VoteSettings,
+    /// Example phrases per route: few-shot examples for the model, and the voters of the
+    /// examples' vote.
     #[serde(default)]
     pub examples: Vec<ExampleRoute>,
 }
@@ -136,8 +140,8 @@ pub struct RuleSwitches {
     /// when `false` it goes straight to default routing.
     pub agent_missing_uses_team: bool,
     /// Below the confidence threshold, take the route that the configured
-    /// example phrases most similar to the message vote for (similarity-
-    /// weighted, 5 nearest) instead of `low_confidence_team`. Default `false`.
+    /// example phrases most similar to the message vote for (see [`VoteSettings`])
+    /// instead of `low_confidence_team`. Default `false`.
     pub low_confidence_uses_examples: bool,
 }
 
@@ -167,6 +171,27 @@ impl Default for PromptSettings {
         PromptSettings {
             few_shot: 5,
             max_message_chars: 2000,
+        }
+    }
+}
+
+/// How the example phrases vote (`[vote]`): the `k` phrases most similar to the message add
+/// their similarities to their routes' tallies, and the heaviest route wins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoteSettings {
+    /// How many of the nearest phrases vote; at least 1, default 5.
+    pub k: usize,
+    /// When the nearest phrase is less similar than this (in `[0, 1]`), the message is out of
+    /// scope: default routing instead of a vote. Default `0`, never.
+    pub min_similarity: f32,
+}
+
+impl Default for VoteSettings {
+    fn default() -> Self {
+        VoteSettings {
+            k: 5,
+            min_similarity: 0.0,
         }
     }
 }
@@ -216,6 +241,14 @@ pub enum ConfigError {
     /// `confidence_threshold` is not in `[0, 1]`.
     #[error("confidence_threshold {0} is outside [0, 1]")]
     ThresholdOutOfRange(f32),
+    /// `[vote] k` is 0 or `min_similarity` is outside `[0, 1]`.
+    #[error("[vote] needs k >= 1 and min_similarity in [0, 1], got k = {k}, min_similarity = {min_similarity}")]
+    BadVote {
+        /// The configured `k`.
+        k: usize,
+        /// The configured `min_similarity`.
+        min_similarity: f32,
+    },
     /// A team has an empty or blank id.
     #[error("team `{0}` has an empty id")]
     EmptyTeamId(String),
@@ -290,6 +323,10 @@ impl RoutingConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ConfigError::ThresholdOutOfRange(self.confidence_threshold));
+        }
+        let VoteSettings { k, min_similarity } = self.vote;
+        if k == 0 || !(0.0..=1.0).contains(&min_similarity) {
+            return Err(ConfigError::BadVote { k, min_similarity });
         }
         let mut ids = HashSet::new();
         for team in &self.teams {

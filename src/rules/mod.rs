@@ -7,9 +7,11 @@
 //! 2. `refusal` — the backend refused, or the output is a `{"refusal": ...}` object: default routing.
 //! 3. `malformed_output` — no output, or an object that is not a well-formed classification
 //!    (missing key, wrong type, unknown action, confidence outside `[0, 1]`): default routing.
-//! 4. `low_confidence` — the confidence is below the threshold: the low-confidence team.
-//!    The confidence is the decoder's probability of the chosen action when the backend reports
-//!    it (and `prefer_token_probability` is on), else the self-reported `confidence`.
+//! 4. `low_confidence` — the confidence is below the threshold: the low-confidence team, or,
+//!    when [`decide_with`] is given an [`ExampleVote`] and `low_confidence_uses_examples` is
+//!    on, the examples' vote (below). The confidence is the decoder's probability of the
+//!    chosen action when the backend reports it (and `prefer_token_probability` is on), else
+//!    the self-reported `confidence`.
 //! 5. By action:
 //!    - `answer`: the bot replies; a target, if any, is ignored (`answer_with_target`);
 //!    - `default_fallback`: default routing (`default_fallback`);
@@ -20,15 +22,22 @@
 //!    - `handoff_team` without a team: default routing (`team_missing`);
 //!    - a team or agent that is not configured: default routing (`unknown_team`, `unknown_agent`).
 //!
+//! The examples' vote, when it is asked (low confidence as above, or no model at all:
+//! [`decide_with`] without a verdict):
+//! - `out_of_scope` — no example phrase is similar enough to the message: default routing;
+//! - `examples_vote` — the route the nearest phrases vote for.
+//!
 //! "Default routing" is `KM_ASSIGN_TO: ""`: Kommunicate's conversation rules pick a human.
 //! Empty or blank `assignTo`/`assignTeam` strings count as null (free-string backends use them).
 
+mod examples;
 mod injection;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::routing::{Action, RoutingConfig};
+pub use examples::{Ballot, ExampleVote};
 pub use injection::looks_like_injection;
 
 /// What a backend returned for one message: the constrained output plus decoder statistics.
@@ -109,8 +118,10 @@ pub enum Rule {
     AnswerWithTarget,
     /// The model chose `default_fallback`.
     DefaultFallback,
-    /// Low confidence: the nearest example phrases chose the route.
+    /// The nearest example phrases chose the route.
     ExamplesVote,
+    /// The examples were asked, and no phrase is similar enough to the message.
+    OutOfScope,
 }
 
 impl Rule {
@@ -129,6 +140,7 @@ impl Rule {
             Rule::AnswerWithTarget => "answer_with_target",
             Rule::DefaultFallback => "default_fallback",
             Rule::ExamplesVote => "examples_vote",
+            Rule::OutOfScope => "out_of_scope",
         }
     }
 }
@@ -187,6 +199,39 @@ struct Classification<'a> {
 /// # Ok::<(), strictly::routing::ConfigError>(())
 /// ```
 pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Decision {
+    decide_with(cfg, message, Some(verdict), None)
+}
+
+/// [`decide`], with the examples' vote: `examples` decides low-confidence messages (when
+/// `low_confidence_uses_examples` is on), and every message when no model was asked
+/// (`verdict` is `None`). Without a verdict or examples, the decision is `malformed_output`.
+///
+/// ```
+/// use strictly::routing::RoutingConfig;
+/// use strictly::rules::{decide_with, ExampleVote, Rule, Target};
+///
+/// let cfg = RoutingConfig::load("config/routing.example.toml")?;
+/// let examples = ExampleVote::new(&cfg);
+/// let d = decide_with(&cfg, "my password reset link never arrives", None, Some(&examples));
+/// assert_eq!(d.target, Target::Team("98234710".into()));
+/// assert_eq!(d.rules, [Rule::ExamplesVote]);
+/// let d = decide_with(&cfg, "who painted the Mona Lisa?", None, Some(&examples));
+/// assert_eq!(d.target, Target::DefaultRouting);
+/// # Ok::<(), strictly::routing::ConfigError>(())
+/// ```
+pub fn decide_with(
+    cfg: &RoutingConfig,
+    message: &str,
+    verdict: Option<&ModelVerdict>,
+    examples: Option<&ExampleVote>,
+) -> Decision {
+    let mut rules = Vec::new();
+    let target = route(cfg, message, verdict, examples, &mut rules).unwrap_or_else(|rule| {
+        rules.push(rule);
+        Target::DefaultRouting
+    });
+    let none = ModelVerdict::default();
+    let verdict = verdict.unwrap_or(&none);
     let output = verdict.output.as_ref();
     let field = |key: &str| {
         output
@@ -194,11 +239,6 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let mut rules = Vec::new();
-    let target = route(cfg, message, verdict, &mut rules).unwrap_or_else(|rule| {
-        rules.push(rule);
-        Target::DefaultRouting
-    });
     let action = target.action();
     Decision {
         action,
@@ -226,12 +266,17 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
 fn route(
     cfg: &RoutingConfig,
     message: &str,
-    verdict: &ModelVerdict,
+    verdict: Option<&ModelVerdict>,
+    examples: Option<&ExampleVote>,
     rules: &mut Vec<Rule>,
 ) -> Result<Target, Rule> {
     if cfg.rules.prompt_injection && looks_like_injection(message) {
         return Err(Rule::PromptInjection);
     }
+    let Some(verdict) = verdict else {
+        let vote = examples.and_then(|e| vote(e, message, rules));
+        return vote.unwrap_or(Err(Rule::MalformedOutput));
+    };
     let output = verdict.output.as_ref();
     if verdict.refusal.is_some()
         || output
@@ -249,7 +294,10 @@ fn route(
     };
     if confidence.is_nan() || confidence < cfg.confidence_threshold {
         rules.push(Rule::LowConfidence);
-        return Ok(Target::Team(cfg.low_confidence_team.clone()));
+        let vote = examples
+            .filter(|_| cfg.rules.low_confidence_uses_examples)
+            .and_then(|e| vote(e, message, rules));
+        return vote.unwrap_or_else(|| Ok(Target::Team(cfg.low_confidence_team.clone())));
     }
     let agent = |email: &str| {
         cfg.agent(email)
@@ -281,6 +329,25 @@ fn route(
         (Action::HandoffTeam, None, Some(id)) => team(id),
         (Action::HandoffTeam, _, None) => Err(Rule::TeamMissing),
     }
+}
+
+/// The examples' verdict: out of scope (default routing), or the route they vote for (a vote
+/// for default routing is an `Err` too, like every rule that ends in default routing).
+/// `None` when there are no example phrases.
+fn vote(
+    examples: &ExampleVote,
+    message: &str,
+    rules: &mut Vec<Rule>,
+) -> Option<Result<Target, Rule>> {
+    let ballot = examples.vote(message)?;
+    Some(match ballot.target {
+        _ if ballot.out_of_scope => Err(Rule::OutOfScope),
+        Target::DefaultRouting => Err(Rule::ExamplesVote),
+        target => {
+            rules.push(Rule::ExamplesVote);
+            Ok(target)
+        }
+    })
 }
 
 /// Reads a classification object strictly: every key present with the right type. Extra keys
