@@ -150,12 +150,12 @@ fn validation_errors_name_the_offending_item() {
         (
             "vote of no phrases",
             format!("{BASE}\n[vote]\nk = 0\n"),
-            "[vote] needs k >= 1 and min_similarity in [0, 1], got k = 0, min_similarity = 0".into(),
+            "[vote] needs k >= 1 and min_support in [0, 1], got k = 0, min_support = 0".into(),
         ),
         (
             "similarity above 1",
-            format!("{BASE}\n[vote]\nmin_similarity = 1.2\n"),
-            "[vote] needs k >= 1 and min_similarity in [0, 1], got k = 5, min_similarity = 1.2".into(),
+            format!("{BASE}\n[vote]\nmin_support = 1.2\n"),
+            "[vote] needs k >= 1 and min_support in [0, 1], got k = 5, min_support = 1.2".into(),
         ),
         (
             "unknown low-confidence team",

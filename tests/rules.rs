@@ -125,7 +125,7 @@ fn each_rule_fires_on_its_cases() {
 #[test]
 fn the_examples_vote_at_low_confidence_and_without_a_model() {
     let mut cfg = config();
-    cfg.vote.min_similarity = 0.2;
+    cfg.vote.min_support = 0.01;
     let examples = ExampleVote::new(&cfg);
     let unsure = local(out("answer", Value::Null, Value::Null, 0.9), Some(0.3));
     let sure = local(out("answer", Value::Null, Value::Null, 0.9), Some(0.9));

@@ -176,22 +176,23 @@ impl Default for PromptSettings {
 }
 
 /// How the example phrases vote (`[vote]`): the `k` phrases most similar to the message add
-/// their similarities to their routes' tallies, and the heaviest route wins.
+/// their squared similarities to their routes' tallies, and the heaviest route wins. See
+/// [`ExampleVote`](crate::rules::ExampleVote).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoteSettings {
     /// How many of the nearest phrases vote; at least 1, default 5.
     pub k: usize,
-    /// When the nearest phrase is less similar than this (in `[0, 1]`), the message is out of
-    /// scope: default routing instead of a vote. Default `0`, never.
-    pub min_similarity: f32,
+    /// When the winner's tally over `k` (its support, in `[0, 1]`) is below this, the message
+    /// is out of scope: default routing instead of the winner. Default `0`, never.
+    pub min_support: f32,
 }
 
 impl Default for VoteSettings {
     fn default() -> Self {
         VoteSettings {
             k: 5,
-            min_similarity: 0.0,
+            min_support: 0.0,
         }
     }
 }
@@ -241,13 +242,13 @@ pub enum ConfigError {
     /// `confidence_threshold` is not in `[0, 1]`.
     #[error("confidence_threshold {0} is outside [0, 1]")]
     ThresholdOutOfRange(f32),
-    /// `[vote] k` is 0 or `min_similarity` is outside `[0, 1]`.
-    #[error("[vote] needs k >= 1 and min_similarity in [0, 1], got k = {k}, min_similarity = {min_similarity}")]
+    /// `[vote] k` is 0 or `min_support` is outside `[0, 1]`.
+    #[error("[vote] needs k >= 1 and min_support in [0, 1], got k = {k}, min_support = {min_support}")]
     BadVote {
         /// The configured `k`.
         k: usize,
-        /// The configured `min_similarity`.
-        min_similarity: f32,
+        /// The configured `min_support`.
+        min_support: f32,
     },
     /// A team has an empty or blank id.
     #[error("team `{0}` has an empty id")]
@@ -324,9 +325,9 @@ impl RoutingConfig {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ConfigError::ThresholdOutOfRange(self.confidence_threshold));
         }
-        let VoteSettings { k, min_similarity } = self.vote;
-        if k == 0 || !(0.0..=1.0).contains(&min_similarity) {
-            return Err(ConfigError::BadVote { k, min_similarity });
+        let VoteSettings { k, min_support } = self.vote;
+        if k == 0 || !(0.0..=1.0).contains(&min_support) {
+            return Err(ConfigError::BadVote { k, min_support });
         }
         let mut ids = HashSet::new();
         for team in &self.teams {
