@@ -102,6 +102,7 @@ fn defaults_apply_when_sections_are_omitted() {
             && cfg.rules.prefer_token_probability
             && cfg.rules.agent_missing_uses_team
     );
+    assert_eq!((cfg.vote.k, cfg.vote.min_support), (5, 0.0));
     assert_eq!(
         (cfg.prompt.few_shot, cfg.prompt.max_message_chars),
         (5, 2000)
