@@ -60,7 +60,7 @@ impl<B: Backend> Router<B> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
-        let examples = config.rules.low_confidence_uses_examples.then(|| ExampleVote::new(&config));
+        let examples = config.rules.uses_examples().then(|| ExampleVote::new(&config));
         Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
     }
 
@@ -92,7 +92,8 @@ impl<B: Backend> Router<B> {
                 model: self.backend.model().into(),
                 ..ModelVerdict::default()
             }
-        } else if !self.ask_model {
+        } else if !self.ask_model || self.out_of_scope(message) {
+            // Out-of-scope messages are not worth a model call either; the rules say why.
             ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() }
         } else {
             let text = sanitize_message(message, self.config.prompt.max_message_chars);
@@ -129,6 +130,14 @@ impl<B: Backend> Router<B> {
             backend_error,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+impl<B: Backend> Router<B> {
+    /// The examples find the message out of scope, and the config lets that decide.
+    fn out_of_scope(&self, message: &str) -> bool {
+        let vote = || self.examples.as_ref().and_then(|e| e.vote(message));
+        self.config.rules.out_of_scope_uses_examples && vote().is_some_and(|b| b.out_of_scope)
     }
 }
 

@@ -123,9 +123,10 @@ fn each_rule_fires_on_its_cases() {
 }
 
 #[test]
-fn the_examples_vote_at_low_confidence_and_without_a_model() {
+fn the_examples_vote_on_low_confidence_out_of_scope_and_without_a_model() {
     let mut cfg = config();
     cfg.vote.min_support = 0.01;
+    cfg.rules.out_of_scope_uses_examples = false;
     let examples = ExampleVote::new(&cfg);
     let unsure = local(out("answer", Value::Null, Value::Null, 0.9), Some(0.3));
     let sure = local(out("answer", Value::Null, Value::Null, 0.9), Some(0.9));
@@ -147,6 +148,17 @@ fn the_examples_vote_at_low_confidence_and_without_a_model() {
     }
     let d = decide_with(&cfg, message, None, None);
     assert_eq!(d.rules, [Rule::MalformedOutput], "no model and no examples");
+
+    // Out of scope before the model, only when switched on, and only for unrelated messages.
+    let unrelated = "qqqq zzzz";
+    let d = decide_with(&cfg, unrelated, Some(&sure), Some(&examples));
+    assert_eq!((d.target, d.rules), (Target::None, vec![]), "switch off: the model");
+    cfg.rules.out_of_scope_uses_examples = true;
+    let d = decide_with(&cfg, unrelated, Some(&sure), Some(&examples));
+    check(&cfg, "out of scope", &d);
+    assert_eq!((d.target, d.rules), (Target::DefaultRouting, vec![Rule::OutOfScope]));
+    let d = decide_with(&cfg, message, Some(&sure), Some(&examples));
+    assert_eq!((d.target, d.rules), (Target::None, vec![]), "in scope: the model");
 }
 
 #[test]

@@ -143,6 +143,17 @@ pub struct RuleSwitches {
     /// example phrases most similar to the message vote for (see [`VoteSettings`])
     /// instead of `low_confidence_team`. Default `false`.
     pub low_confidence_uses_examples: bool,
+    /// When the example phrases' vote finds the message out of scope (support below
+    /// [`VoteSettings::min_support`]), route it by default routing without asking the model,
+    /// whatever the model would say. Default `false`.
+    pub out_of_scope_uses_examples: bool,
+}
+
+impl RuleSwitches {
+    /// Whether any rule asks the examples' vote.
+    pub fn uses_examples(&self) -> bool {
+        self.low_confidence_uses_examples || self.out_of_scope_uses_examples
+    }
 }
 
 impl Default for RuleSwitches {
@@ -152,6 +163,7 @@ impl Default for RuleSwitches {
             prefer_token_probability: true,
             agent_missing_uses_team: true,
             low_confidence_uses_examples: false,
+            out_of_scope_uses_examples: false,
         }
     }
 }

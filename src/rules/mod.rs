@@ -4,6 +4,9 @@
 //! [`Decision::rules`] by a stable [`Rule`] name:
 //!
 //! 1. `prompt_injection` — the message trips [`looks_like_injection`] (if enabled): default routing.
+//! 1b. `out_of_scope` — with [`decide_with`]'s examples and `out_of_scope_uses_examples` on: no
+//!    route's example phrases are near the message (the vote's support is below
+//!    `[vote] min_support`): default routing, whatever the model said.
 //! 2. `refusal` — the backend refused, or the output is a `{"refusal": ...}` object: default routing.
 //! 3. `malformed_output` — no output, or an object that is not a well-formed classification
 //!    (missing key, wrong type, unknown action, confidence outside `[0, 1]`): default routing.
@@ -23,8 +26,8 @@
 //!    - a team or agent that is not configured: default routing (`unknown_team`, `unknown_agent`).
 //!
 //! The examples' vote, when it is asked (low confidence as above, or no model at all:
-//! [`decide_with`] without a verdict):
-//! - `out_of_scope` — no example phrase is similar enough to the message: default routing;
+//! [`decide_with`] without a verdict, after rule 1):
+//! - `out_of_scope` — the vote's support is below `[vote] min_support`: default routing;
 //! - `examples_vote` — the route the nearest phrases vote for.
 //!
 //! "Default routing" is `KM_ASSIGN_TO: ""`: Kommunicate's conversation rules pick a human.
@@ -202,8 +205,9 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
     decide_with(cfg, message, Some(verdict), None)
 }
 
-/// [`decide`], with the examples' vote: `examples` decides low-confidence messages (when
-/// `low_confidence_uses_examples` is on), and every message when no model was asked
+/// [`decide`], with the examples' vote: `examples` screens out-of-scope messages (when
+/// `out_of_scope_uses_examples` is on), decides low-confidence ones (when
+/// `low_confidence_uses_examples` is on), and decides every message when no model was asked
 /// (`verdict` is `None`). Without a verdict or examples, the decision is `malformed_output`.
 ///
 /// ```
@@ -273,10 +277,13 @@ fn route(
     if cfg.rules.prompt_injection && looks_like_injection(message) {
         return Err(Rule::PromptInjection);
     }
+    let ballot = examples.and_then(|e| e.vote(message));
     let Some(verdict) = verdict else {
-        let vote = examples.and_then(|e| vote(e, message, rules));
-        return vote.unwrap_or(Err(Rule::MalformedOutput));
+        return ballot.map_or(Err(Rule::MalformedOutput), |b| vote(b, rules));
     };
+    if cfg.rules.out_of_scope_uses_examples && ballot.as_ref().is_some_and(|b| b.out_of_scope) {
+        return Err(Rule::OutOfScope);
+    }
     let output = verdict.output.as_ref();
     if verdict.refusal.is_some()
         || output
@@ -294,10 +301,10 @@ fn route(
     };
     if confidence.is_nan() || confidence < cfg.confidence_threshold {
         rules.push(Rule::LowConfidence);
-        let vote = examples
-            .filter(|_| cfg.rules.low_confidence_uses_examples)
-            .and_then(|e| vote(e, message, rules));
-        return vote.unwrap_or_else(|| Ok(Target::Team(cfg.low_confidence_team.clone())));
+        return match ballot {
+            Some(b) if cfg.rules.low_confidence_uses_examples => vote(b, rules),
+            _ => Ok(Target::Team(cfg.low_confidence_team.clone())),
+        };
     }
     let agent = |email: &str| {
         cfg.agent(email)
@@ -333,21 +340,15 @@ fn route(
 
 /// The examples' verdict: out of scope (default routing), or the route they vote for (a vote
 /// for default routing is an `Err` too, like every rule that ends in default routing).
-/// `None` when there are no example phrases.
-fn vote(
-    examples: &ExampleVote,
-    message: &str,
-    rules: &mut Vec<Rule>,
-) -> Option<Result<Target, Rule>> {
-    let ballot = examples.vote(message)?;
-    Some(match ballot.target {
+fn vote(ballot: Ballot, rules: &mut Vec<Rule>) -> Result<Target, Rule> {
+    match ballot.target {
         _ if ballot.out_of_scope => Err(Rule::OutOfScope),
         Target::DefaultRouting => Err(Rule::ExamplesVote),
         target => {
             rules.push(Rule::ExamplesVote);
             Ok(target)
         }
-    })
+    }
 }
 
 /// Reads a classification object strictly: every key present with the right type. Extra keys
