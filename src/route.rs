@@ -6,6 +6,11 @@
 //! to a Kommunicate payload, and appends an audit line (flushed) before it
 //! returns. A backend failure is not lost: it becomes a default-routing
 //! decision with the rule `malformed_output`, and is audited like any other.
+//!
+//! The configured example phrases take part when the config asks (see
+//! [`ExampleVote`]): they screen out-of-scope messages before the model is
+//! called, and vote on low-confidence ones. [`Router::examples_only`] asks no
+//! model at all: the vote routes every message.
 
 use std::time::Instant;
 
