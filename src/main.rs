@@ -80,7 +80,7 @@ enum Command {
         half: Option<strictly::eval::Half>,
         /// `local`: the model, then the rules (the examples screen out-of-scope messages and
         /// vote at low confidence, if the config says so). `examples`: no model; the
-        /// examples' vote routes every message (3,594 rows in about a second).
+        /// examples' vote routes every message (3,594 rows in seconds, mostly fsyncing the audit log).
         #[arg(long, value_enum, default_value = "local")]
         backend: EvalBackend,
         /// Output folder (the audit log of the run goes there too).
