@@ -64,6 +64,23 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
     reader.deserialize().collect::<Result<Vec<Row>, _>>().map_err(|e| err(e.to_string()))
 }
 
+/// One half of a file's rows, by position: tune on one, check on the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Half {
+    /// Rows 0, 2, 4, ... (the first data row is row 0).
+    Even,
+    /// Rows 1, 3, 5, ...
+    Odd,
+}
+
+/// The rows of one half (all of them for `None`).
+pub fn half(rows: Vec<Row>, half: Option<Half>) -> Vec<Row> {
+    let Some(half) = half else { return rows };
+    let parity = (half == Half::Odd) as usize;
+    rows.into_iter().enumerate().filter(|(i, _)| i % 2 == parity).map(|(_, r)| r).collect()
+}
+
 /// `n` rows spread evenly over the file (all of them when `n` is larger).
 pub fn sample(rows: Vec<Row>, n: Option<usize>) -> Vec<Row> {
     match n {
@@ -77,6 +94,7 @@ pub fn sample(rows: Vec<Row>, n: Option<usize>) -> Vec<Row> {
 pub struct RowResult {
     pub id: String,
     pub source: String,
+    pub intent: String,
     pub expected_action: String,
     pub expected_target: String,
     pub action: String,
@@ -104,6 +122,8 @@ pub struct EvalReport {
     pub rows: usize,
     pub exact_pct: f64,
     pub exact_by_source: BTreeMap<String, f64>,
+    /// `(exact %, rows)` per labelled intent.
+    pub exact_by_intent: BTreeMap<String, (f64, usize)>,
     pub fallback_recall_clinc_pct: f64,
     pub valid_pct: f64,
     pub refusals: usize,
@@ -150,6 +170,7 @@ pub async fn evaluate<B: Backend>(
         let result = RowResult {
             id: row.id.clone(),
             source: row.source.clone(),
+            intent: row.intent.clone(),
             expected_action: row.expected_action.clone(),
             expected_target: row.expected_target(),
             exact: action == row.expected_action && target == row.expected_target(),
@@ -174,11 +195,13 @@ fn pct(a: usize, b: usize) -> f64 {
 /// Aggregates row results into a report.
 pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport {
     let n = results.len();
-    let mut by_source: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let (mut by_source, mut by_intent) = (BTreeMap::new(), BTreeMap::new());
     for r in &results {
-        let e = by_source.entry(r.source.clone()).or_default();
-        e.0 += r.exact as usize;
-        e.1 += 1;
+        for (map, key) in [(&mut by_source, &r.source), (&mut by_intent, &r.intent)] {
+            let e: &mut (usize, usize) = map.entry(key.clone()).or_default();
+            e.0 += r.exact as usize;
+            e.1 += 1;
+        }
     }
     let clinc: Vec<&RowResult> = results.iter().filter(|r| r.source.starts_with("clinc")).collect();
     let mut per_action = BTreeMap::new();
@@ -207,6 +230,7 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
         rows: n,
         exact_pct: pct(results.iter().filter(|r| r.exact).count(), n),
         exact_by_source: by_source.into_iter().map(|(k, (a, b))| (k, pct(a, b))).collect(),
+        exact_by_intent: by_intent.into_iter().map(|(k, (a, b))| (k, (pct(a, b), b))).collect(),
         fallback_recall_clinc_pct: pct(clinc.iter().filter(|r| r.action == "default_fallback").count(), clinc.len()),
         valid_pct: pct(results.iter().filter(|r| r.valid).count(), n),
         refusals: results.iter().filter(|r| r.refused).count(),
@@ -245,6 +269,10 @@ pub fn markdown(r: &EvalReport) -> String {
     let _ = writeln!(s, "| action | support | predicted | precision | recall |\n|---|---|---|---|---|");
     for (a, sc) in &r.per_action {
         let _ = writeln!(s, "| {a} | {} | {} | {:.1}% | {:.1}% |", sc.support, sc.predicted, sc.precision, sc.recall);
+    }
+    let _ = writeln!(s, "\n| intent | rows | exact |\n|---|---|---|");
+    for (intent, (v, n)) in &r.exact_by_intent {
+        let _ = writeln!(s, "| {intent} | {n} | {v:.1}% |");
     }
     let _ = writeln!(s, "\nConfusion (rows: expected, columns: decided)\n");
     let names: Vec<&String> = r.confusion.keys().collect();

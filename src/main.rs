@@ -71,9 +71,18 @@ enum Command {
         /// Routing config (TOML).
         #[arg(long, default_value = "config/routing.example.toml")]
         config: PathBuf,
-        /// Only N rows, spread evenly over the file.
+        /// Only N rows, spread evenly over the file (or over the --half).
         #[arg(long)]
         limit: Option<usize>,
+        /// Only the rows at even (0, 2, 4, ...) or odd positions in the file: tune on one half,
+        /// check on the other.
+        #[arg(long, value_enum)]
+        half: Option<strictly::eval::Half>,
+        /// `local`: the model, then the rules (the examples screen out-of-scope messages and
+        /// vote at low confidence, if the config says so). `examples`: no model; the
+        /// examples' vote routes every message (3,594 rows in seconds, mostly fsyncing the audit log).
+        #[arg(long, value_enum, default_value = "local")]
+        backend: EvalBackend,
         /// Output folder (the audit log of the run goes there too).
         #[arg(long, default_value = "out/eval")]
         out: PathBuf,
@@ -103,6 +112,13 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+}
+
+/// What routes the messages of `strictly eval`.
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum EvalBackend {
+    Local,
+    Examples,
 }
 
 /// Options shared by the commands that run the local model.
@@ -159,6 +175,24 @@ impl ModelArgs {
         };
         Ok((Arc::new(model), options))
     }
+}
+
+/// Routes every row with a progress bar.
+fn evaluate<B: strictly::backend::Backend>(
+    router: &strictly::route::Router<B>,
+    rows: &[strictly::eval::Row],
+) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let progress = indicatif::ProgressBar::new(rows.len() as u64);
+    progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {elapsed} (eta {eta}) {msg}")?);
+    let mut exact = 0;
+    let report = runtime.block_on(strictly::eval::evaluate(router, rows, |i, r| {
+        exact += r.exact as usize;
+        progress.set_message(format!("exact {:.1}%", 100.0 * exact as f64 / (i + 1) as f64));
+        progress.inc(1);
+    }))?;
+    progress.finish_and_clear();
+    Ok(report)
 }
 
 fn main() -> ExitCode {
@@ -225,23 +259,19 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { csv, config, limit, out, json, model } => {
-            let rows = strictly::eval::sample(strictly::eval::read_rows(&csv)?, limit);
+        Command::Eval { csv, config, limit, half, backend, out, json, model } => {
+            let rows = strictly::eval::read_rows(&csv)?;
+            let rows = strictly::eval::sample(strictly::eval::half(rows, half), limit);
             let mut config = strictly::routing::RoutingConfig::load(&config)?;
             config.audit.path = out.join("audit.jsonl");
-            let (model, options) = model.load()?;
-            let backend = strictly::backend::local::LocalBackend::new(model, options);
-            let router = strictly::route::Router::new(config, backend, true)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-            let progress = indicatif::ProgressBar::new(rows.len() as u64);
-            progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {elapsed} (eta {eta}) {msg}")?);
-            let mut exact = 0;
-            let report = runtime.block_on(strictly::eval::evaluate(&router, &rows, |i, r| {
-                exact += r.exact as usize;
-                progress.set_message(format!("exact {:.1}%", 100.0 * exact as f64 / (i + 1) as f64));
-                progress.inc(1);
-            }))?;
-            progress.finish_and_clear();
+            let report = match backend {
+                EvalBackend::Local => {
+                    let (model, options) = model.load()?;
+                    let backend = strictly::backend::local::LocalBackend::new(model, options);
+                    evaluate(&strictly::route::Router::new(config, backend, true)?, &rows)?
+                }
+                EvalBackend::Examples => evaluate(&strictly::route::Router::examples_only(config, true)?, &rows)?,
+            };
             strictly::eval::write_reports(&report, &out)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

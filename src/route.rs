@@ -6,6 +6,11 @@
 //! to a Kommunicate payload, and appends an audit line (flushed) before it
 //! returns. A backend failure is not lost: it becomes a default-routing
 //! decision with the rule `malformed_output`, and is audited like any other.
+//!
+//! The configured example phrases take part when the config asks (see
+//! [`ExampleVote`]): they screen out-of-scope messages before the model is
+//! called, and vote on low-confidence ones. [`Router::examples_only`] asks no
+//! model at all: the vote routes every message.
 
 use std::time::Instant;
 
@@ -13,10 +18,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::{AuditError, AuditLog, AuditRecord};
-use crate::backend::{Backend, BranchPoint, Reply, SchemaSpec};
+use crate::backend::{Backend, BackendError, BranchPoint, Reply, SchemaSpec};
+use crate::chat::ChatMessage;
 use crate::kommunicate::KommunicatePayload;
 use crate::routing::{deployment_schema, sanitize_message, Action, PromptBuilder, RoutingConfig};
-use crate::rules::{decide, looks_like_injection, Decision, ModelVerdict, Rule, Target};
+use crate::rules::{decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict};
 
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,10 @@ pub struct Router<B: Backend> {
     prompt: PromptBuilder,
     schema: SchemaSpec,
     backend: B,
+    /// The examples' vote, when the config or the router's kind asks for it.
+    examples: Option<ExampleVote>,
+    /// `false` for an examples-only router.
+    ask_model: bool,
     audit: Option<AuditLog>,
 }
 
@@ -55,7 +65,8 @@ impl<B: Backend> Router<B> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
-        Ok(Self { config, prompt, schema, backend, audit })
+        let examples = config.rules.uses_examples().then(|| ExampleVote::new(&config));
+        Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
     }
 
     /// The deployment schema the backend must follow.
@@ -86,6 +97,9 @@ impl<B: Backend> Router<B> {
                 model: self.backend.model().into(),
                 ..ModelVerdict::default()
             }
+        } else if !self.ask_model || self.out_of_scope(message) {
+            // Out-of-scope messages are not worth a model call either; the rules say why.
+            ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() }
         } else {
             let text = sanitize_message(message, self.config.prompt.max_message_chars);
             let messages = self.prompt.build(&text);
@@ -106,10 +120,8 @@ impl<B: Backend> Router<B> {
                 }
             }
         };
-        let mut decision = decide(&self.config, message, &verdict);
-        if self.config.rules.low_confidence_uses_examples && decision.rules.contains(&Rule::LowConfidence) {
-            self.apply_examples_vote(message, &mut decision);
-        }
+        let asked = self.ask_model.then_some(&verdict);
+        let decision = decide_with(&self.config, message, asked, self.examples.as_ref());
         let record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
         if let Some(log) = &self.audit {
             log.append(&record)?;
@@ -127,29 +139,40 @@ impl<B: Backend> Router<B> {
 }
 
 impl<B: Backend> Router<B> {
-    /// Replaces a low-confidence decision's target with the route the five
-    /// most similar example phrases vote for (weighted by similarity).
-    fn apply_examples_vote(&self, message: &str, decision: &mut Decision) {
-        let mut votes: Vec<(Target, f32)> = Vec::new();
-        for (answer, score) in self.prompt.nearest(message, 5) {
-            let Ok(v) = serde_json::from_str::<Value>(answer) else { continue };
-            let target = match v["action"].as_str() {
-                Some("handoff_team") => Target::Team(v["assignTeam"].as_str().unwrap_or_default().into()),
-                Some("handoff_agent") => Target::Agent(v["assignTo"].as_str().unwrap_or_default().into()),
-                Some("answer") => Target::None,
-                _ => Target::DefaultRouting,
-            };
-            match votes.iter_mut().find(|(t, _)| *t == target) {
-                Some(entry) => entry.1 += score,
-                None => votes.push((target, score)),
-            }
-        }
-        if let Some((target, _)) = votes.into_iter().max_by(|a, b| a.1.total_cmp(&b.1)) {
-            decision.action = target.action();
-            decision.reply = self.config.replies.for_action(decision.action).to_string();
-            decision.target = target;
-            decision.rules.push(Rule::ExamplesVote);
-        }
+    /// The examples find the message out of scope, and the config lets that decide.
+    fn out_of_scope(&self, message: &str) -> bool {
+        let vote = || self.examples.as_ref().and_then(|e| e.vote(message));
+        self.config.rules.out_of_scope_uses_examples && vote().is_some_and(|b| b.out_of_scope)
+    }
+}
+
+/// The backend of an examples-only router ([`Router::examples_only`]): it is never asked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoModel;
+
+impl Backend for NoModel {
+    fn name(&self) -> &str {
+        "examples"
+    }
+
+    fn model(&self) -> &str {
+        "none"
+    }
+
+    async fn complete(&self, _: &[ChatMessage], _: &SchemaSpec) -> Result<Reply, BackendError> {
+        Err(BackendError::Model("an examples-only router asks no model".into()))
+    }
+}
+
+impl Router<NoModel> {
+    /// A router that asks no model: every message goes by the examples' vote (after the
+    /// injection rule), in microseconds. For deployments without a model, and to measure the
+    /// examples on their own.
+    pub fn examples_only(config: RoutingConfig, audit: bool) -> Result<Self, RouteError> {
+        let mut router = Router::new(config, NoModel, audit)?;
+        router.examples = Some(ExampleVote::new(&router.config));
+        router.ask_model = false;
+        Ok(router)
     }
 }
 

@@ -60,7 +60,8 @@ fn example_config_loads() {
         "technical support"
     );
     assert_eq!(cfg.audit.redact, Redaction::Digits);
-    // Every route of the policy has examples, 5 to 11 phrases each (answer covers 11 intents).
+    // Every route of the policy has examples: one entry per intent of the policy table (27),
+    // 8 to 12 phrases each, and the out-of-scope entry.
     let mut routes: Vec<(Action, Option<&str>, usize)> = Vec::new();
     for ex in &cfg.examples {
         match routes
@@ -83,7 +84,13 @@ fn example_config_loads() {
             (Action::DefaultFallback, None),
         ]
     );
-    assert!(routes.iter().all(|r| (5..=11).contains(&r.2)), "{routes:?}");
+    let (in_scope, out_of_scope): (Vec<_>, Vec<_>) = cfg
+        .examples
+        .iter()
+        .partition(|ex| ex.action != Action::DefaultFallback);
+    assert_eq!(in_scope.len(), 27);
+    assert!(in_scope.iter().all(|ex| (8..=12).contains(&ex.phrases.len())));
+    assert!(out_of_scope.iter().map(|ex| ex.phrases.len()).sum::<usize>() >= 20);
 }
 
 #[test]
@@ -95,6 +102,7 @@ fn defaults_apply_when_sections_are_omitted() {
             && cfg.rules.prefer_token_probability
             && cfg.rules.agent_missing_uses_team
     );
+    assert_eq!((cfg.vote.k, cfg.vote.min_support), (5, 0.0));
     assert_eq!(
         (cfg.prompt.few_shot, cfg.prompt.max_message_chars),
         (5, 2000)
@@ -139,6 +147,16 @@ fn validation_errors_name_the_offending_item() {
             "threshold NaN",
             BASE.replace("low_confidence_team", "confidence_threshold = nan\nlow_confidence_team"),
             "confidence_threshold NaN is outside [0, 1]".into(),
+        ),
+        (
+            "vote of no phrases",
+            format!("{BASE}\n[vote]\nk = 0\n"),
+            "[vote] needs k >= 1 and min_support in [0, 1], got k = 0, min_support = 0".into(),
+        ),
+        (
+            "similarity above 1",
+            format!("{BASE}\n[vote]\nmin_support = 1.2\n"),
+            "[vote] needs k >= 1 and min_support in [0, 1], got k = 5, min_support = 1.2".into(),
         ),
         (
             "unknown low-confidence team",

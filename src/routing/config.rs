@@ -69,7 +69,11 @@ pub struct RoutingConfig {
     pub prompt: PromptSettings,
     /// Where and how decisions are logged.
     pub audit: AuditSettings,
-    /// Example phrases per route, used as few-shot examples.
+    /// How the example phrases vote on a route.
+    #[serde(default)]
+    pub vote: VoteSettings,
+    /// Example phrases per route: few-shot examples for the model, and the voters of the
+    /// examples' vote.
     #[serde(default)]
     pub examples: Vec<ExampleRoute>,
 }
@@ -136,9 +140,20 @@ pub struct RuleSwitches {
     /// when `false` it goes straight to default routing.
     pub agent_missing_uses_team: bool,
     /// Below the confidence threshold, take the route that the configured
-    /// example phrases most similar to the message vote for (similarity-
-    /// weighted, 5 nearest) instead of `low_confidence_team`. Default `false`.
+    /// example phrases most similar to the message vote for (see [`VoteSettings`])
+    /// instead of `low_confidence_team`. Default `false`.
     pub low_confidence_uses_examples: bool,
+    /// When the example phrases' vote finds the message out of scope (support below
+    /// [`VoteSettings::min_support`]), route it by default routing without asking the model,
+    /// whatever the model would say. Default `false`.
+    pub out_of_scope_uses_examples: bool,
+}
+
+impl RuleSwitches {
+    /// Whether any rule asks the examples' vote.
+    pub fn uses_examples(&self) -> bool {
+        self.low_confidence_uses_examples || self.out_of_scope_uses_examples
+    }
 }
 
 impl Default for RuleSwitches {
@@ -148,6 +163,7 @@ impl Default for RuleSwitches {
             prefer_token_probability: true,
             agent_missing_uses_team: true,
             low_confidence_uses_examples: false,
+            out_of_scope_uses_examples: false,
         }
     }
 }
@@ -167,6 +183,28 @@ impl Default for PromptSettings {
         PromptSettings {
             few_shot: 5,
             max_message_chars: 2000,
+        }
+    }
+}
+
+/// How the example phrases vote (`[vote]`): the `k` phrases most similar to the message add
+/// their squared similarities to their routes' tallies, and the heaviest route wins. See
+/// [`ExampleVote`](crate::rules::ExampleVote).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoteSettings {
+    /// How many of the nearest phrases vote; at least 1, default 5.
+    pub k: usize,
+    /// When the winner's tally over `k` (its support, in `[0, 1]`) is below this, the message
+    /// is out of scope: default routing instead of the winner. Default `0`, never.
+    pub min_support: f32,
+}
+
+impl Default for VoteSettings {
+    fn default() -> Self {
+        VoteSettings {
+            k: 5,
+            min_support: 0.0,
         }
     }
 }
@@ -216,6 +254,14 @@ pub enum ConfigError {
     /// `confidence_threshold` is not in `[0, 1]`.
     #[error("confidence_threshold {0} is outside [0, 1]")]
     ThresholdOutOfRange(f32),
+    /// `[vote] k` is 0 or `min_support` is outside `[0, 1]`.
+    #[error("[vote] needs k >= 1 and min_support in [0, 1], got k = {k}, min_support = {min_support}")]
+    BadVote {
+        /// The configured `k`.
+        k: usize,
+        /// The configured `min_support`.
+        min_support: f32,
+    },
     /// A team has an empty or blank id.
     #[error("team `{0}` has an empty id")]
     EmptyTeamId(String),
@@ -290,6 +336,10 @@ impl RoutingConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ConfigError::ThresholdOutOfRange(self.confidence_threshold));
+        }
+        let VoteSettings { k, min_support } = self.vote;
+        if k == 0 || !(0.0..=1.0).contains(&min_support) {
+            return Err(ConfigError::BadVote { k, min_support });
         }
         let mut ids = HashSet::new();
         for team in &self.teams {

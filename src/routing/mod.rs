@@ -19,12 +19,14 @@
 
 pub mod config;
 pub mod prompt;
-mod retrieve;
+pub(crate) mod retrieve;
 pub mod schema;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team};
+pub use config::{
+    Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings,
+};
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
 pub use schema::deployment_schema;
 

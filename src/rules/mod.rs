@@ -4,12 +4,17 @@
 //! [`Decision::rules`] by a stable [`Rule`] name:
 //!
 //! 1. `prompt_injection` — the message trips [`looks_like_injection`] (if enabled): default routing.
+//! 1b. `out_of_scope` — with [`decide_with`]'s examples and `out_of_scope_uses_examples` on: no
+//!    route's example phrases are near the message (the vote's support is below
+//!    `[vote] min_support`): default routing, whatever the model said.
 //! 2. `refusal` — the backend refused, or the output is a `{"refusal": ...}` object: default routing.
 //! 3. `malformed_output` — no output, or an object that is not a well-formed classification
 //!    (missing key, wrong type, unknown action, confidence outside `[0, 1]`): default routing.
-//! 4. `low_confidence` — the confidence is below the threshold: the low-confidence team.
-//!    The confidence is the decoder's probability of the chosen action when the backend reports
-//!    it (and `prefer_token_probability` is on), else the self-reported `confidence`.
+//! 4. `low_confidence` — the confidence is below the threshold: the low-confidence team, or,
+//!    when [`decide_with`] is given an [`ExampleVote`] and `low_confidence_uses_examples` is
+//!    on, the examples' vote (below). The confidence is the decoder's probability of the
+//!    chosen action when the backend reports it (and `prefer_token_probability` is on), else
+//!    the self-reported `confidence`.
 //! 5. By action:
 //!    - `answer`: the bot replies; a target, if any, is ignored (`answer_with_target`);
 //!    - `default_fallback`: default routing (`default_fallback`);
@@ -20,15 +25,22 @@
 //!    - `handoff_team` without a team: default routing (`team_missing`);
 //!    - a team or agent that is not configured: default routing (`unknown_team`, `unknown_agent`).
 //!
+//! The examples' vote, when it is asked (low confidence as above, or no model at all:
+//! [`decide_with`] without a verdict, after rule 1):
+//! - `out_of_scope` — the vote's support is below `[vote] min_support`: default routing;
+//! - `examples_vote` — the route the nearest phrases vote for.
+//!
 //! "Default routing" is `KM_ASSIGN_TO: ""`: Kommunicate's conversation rules pick a human.
 //! Empty or blank `assignTo`/`assignTeam` strings count as null (free-string backends use them).
 
+mod examples;
 mod injection;
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::routing::{Action, RoutingConfig};
+pub use examples::{Ballot, ExampleVote};
 pub use injection::looks_like_injection;
 
 /// What a backend returned for one message: the constrained output plus decoder statistics.
@@ -109,8 +121,10 @@ pub enum Rule {
     AnswerWithTarget,
     /// The model chose `default_fallback`.
     DefaultFallback,
-    /// Low confidence: the nearest example phrases chose the route.
+    /// The nearest example phrases chose the route.
     ExamplesVote,
+    /// The examples were asked, and no phrase is similar enough to the message.
+    OutOfScope,
 }
 
 impl Rule {
@@ -129,6 +143,7 @@ impl Rule {
             Rule::AnswerWithTarget => "answer_with_target",
             Rule::DefaultFallback => "default_fallback",
             Rule::ExamplesVote => "examples_vote",
+            Rule::OutOfScope => "out_of_scope",
         }
     }
 }
@@ -187,6 +202,40 @@ struct Classification<'a> {
 /// # Ok::<(), strictly::routing::ConfigError>(())
 /// ```
 pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Decision {
+    decide_with(cfg, message, Some(verdict), None)
+}
+
+/// [`decide`], with the examples' vote: `examples` screens out-of-scope messages (when
+/// `out_of_scope_uses_examples` is on), decides low-confidence ones (when
+/// `low_confidence_uses_examples` is on), and decides every message when no model was asked
+/// (`verdict` is `None`). Without a verdict or examples, the decision is `malformed_output`.
+///
+/// ```
+/// use strictly::routing::RoutingConfig;
+/// use strictly::rules::{decide_with, ExampleVote, Rule, Target};
+///
+/// let cfg = RoutingConfig::load("config/routing.example.toml")?;
+/// let examples = ExampleVote::new(&cfg);
+/// let d = decide_with(&cfg, "my password reset link never arrives", None, Some(&examples));
+/// assert_eq!(d.target, Target::Team("98234710".into()));
+/// assert_eq!(d.rules, [Rule::ExamplesVote]);
+/// let d = decide_with(&cfg, "who painted the Mona Lisa?", None, Some(&examples));
+/// assert_eq!(d.target, Target::DefaultRouting);
+/// # Ok::<(), strictly::routing::ConfigError>(())
+/// ```
+pub fn decide_with(
+    cfg: &RoutingConfig,
+    message: &str,
+    verdict: Option<&ModelVerdict>,
+    examples: Option<&ExampleVote>,
+) -> Decision {
+    let mut rules = Vec::new();
+    let target = route(cfg, message, verdict, examples, &mut rules).unwrap_or_else(|rule| {
+        rules.push(rule);
+        Target::DefaultRouting
+    });
+    let none = ModelVerdict::default();
+    let verdict = verdict.unwrap_or(&none);
     let output = verdict.output.as_ref();
     let field = |key: &str| {
         output
@@ -194,11 +243,6 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
             .and_then(Value::as_str)
             .map(str::to_owned)
     };
-    let mut rules = Vec::new();
-    let target = route(cfg, message, verdict, &mut rules).unwrap_or_else(|rule| {
-        rules.push(rule);
-        Target::DefaultRouting
-    });
     let action = target.action();
     Decision {
         action,
@@ -226,11 +270,19 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
 fn route(
     cfg: &RoutingConfig,
     message: &str,
-    verdict: &ModelVerdict,
+    verdict: Option<&ModelVerdict>,
+    examples: Option<&ExampleVote>,
     rules: &mut Vec<Rule>,
 ) -> Result<Target, Rule> {
     if cfg.rules.prompt_injection && looks_like_injection(message) {
         return Err(Rule::PromptInjection);
+    }
+    let ballot = examples.and_then(|e| e.vote(message));
+    let Some(verdict) = verdict else {
+        return ballot.map_or(Err(Rule::MalformedOutput), |b| vote(b, rules));
+    };
+    if cfg.rules.out_of_scope_uses_examples && ballot.as_ref().is_some_and(|b| b.out_of_scope) {
+        return Err(Rule::OutOfScope);
     }
     let output = verdict.output.as_ref();
     if verdict.refusal.is_some()
@@ -249,7 +301,10 @@ fn route(
     };
     if confidence.is_nan() || confidence < cfg.confidence_threshold {
         rules.push(Rule::LowConfidence);
-        return Ok(Target::Team(cfg.low_confidence_team.clone()));
+        return match ballot {
+            Some(b) if cfg.rules.low_confidence_uses_examples => vote(b, rules),
+            _ => Ok(Target::Team(cfg.low_confidence_team.clone())),
+        };
     }
     let agent = |email: &str| {
         cfg.agent(email)
@@ -280,6 +335,19 @@ fn route(
         (Action::HandoffAgent, None, _) => Err(Rule::AgentMissing),
         (Action::HandoffTeam, None, Some(id)) => team(id),
         (Action::HandoffTeam, _, None) => Err(Rule::TeamMissing),
+    }
+}
+
+/// The examples' verdict: out of scope (default routing), or the route they vote for (a vote
+/// for default routing is an `Err` too, like every rule that ends in default routing).
+fn vote(ballot: Ballot, rules: &mut Vec<Rule>) -> Result<Target, Rule> {
+    match ballot.target {
+        _ if ballot.out_of_scope => Err(Rule::OutOfScope),
+        Target::DefaultRouting => Err(Rule::ExamplesVote),
+        target => {
+            rules.push(Rule::ExamplesVote);
+            Ok(target)
+        }
     }
 }
 
