@@ -96,6 +96,9 @@ pub struct AuditRecord {
     pub model_confidence: Option<f32>,
     /// Self-reported confidence.
     pub reported_confidence: Option<f32>,
+    /// The examples' support for their route, when they were asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub examples_support: Option<f32>,
     /// Rules that fired.
     pub rules: Vec<Rule>,
     /// Backend name.
@@ -124,6 +127,7 @@ impl AuditRecord {
             action: decision.action,
             target: decision.target.clone(),
             model_confidence: decision.model_confidence,
+            examples_support: decision.examples_support,
             reported_confidence: decision.reported_confidence,
             rules: decision.rules.clone(),
             backend: verdict.backend.clone(),

@@ -65,7 +65,7 @@ impl<B: Backend> Router<B> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
-        let examples = config.rules.uses_examples().then(|| ExampleVote::new(&config));
+        let examples = (config.rules.uses_examples() || config.vote.decide_at.is_some()).then(|| ExampleVote::new(&config));
         Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
     }
 
@@ -89,6 +89,7 @@ impl<B: Backend> Router<B> {
         let started = Instant::now();
         let mut backend_error = None;
         let mut alternatives = Vec::new();
+        let examples_decide = self.examples_decide(message);
         let verdict = if self.config.rules.prompt_injection && looks_like_injection(message) {
             // Injection attempts are refused without asking the model.
             ModelVerdict {
@@ -97,8 +98,9 @@ impl<B: Backend> Router<B> {
                 model: self.backend.model().into(),
                 ..ModelVerdict::default()
             }
-        } else if !self.ask_model || self.out_of_scope(message) {
-            // Out-of-scope messages are not worth a model call either; the rules say why.
+        } else if !self.ask_model || self.out_of_scope(message) || examples_decide {
+            // Out-of-scope messages are not worth a model call either, nor are messages the
+            // examples agree on when the config lets them decide; the rules say why.
             ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() }
         } else {
             let text = sanitize_message(message, self.config.prompt.max_message_chars);
@@ -120,7 +122,7 @@ impl<B: Backend> Router<B> {
                 }
             }
         };
-        let asked = self.ask_model.then_some(&verdict);
+        let asked = (self.ask_model && !examples_decide).then_some(&verdict);
         let decision = decide_with(&self.config, message, asked, self.examples.as_ref());
         let record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
         if let Some(log) = &self.audit {
@@ -139,6 +141,14 @@ impl<B: Backend> Router<B> {
 }
 
 impl<B: Backend> Router<B> {
+    /// The examples' vote has the support the config's `[vote] decide_at` asks for to route
+    /// without the model.
+    fn examples_decide(&self, message: &str) -> bool {
+        let Some(at) = self.config.vote.decide_at else { return false };
+        let vote = || self.examples.as_ref().and_then(|e| e.vote(message));
+        vote().is_some_and(|b| !b.out_of_scope && b.support >= at)
+    }
+
     /// The examples find the message out of scope, and the config lets that decide.
     fn out_of_scope(&self, message: &str) -> bool {
         let vote = || self.examples.as_ref().and_then(|e| e.vote(message));

@@ -59,3 +59,24 @@ fn hostile_messages_are_routed_audited_and_never_panic() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// With `[vote] decide_at`, a message the examples agree on is routed by them without a model
+/// call (the decision carries no model confidence and names the vote); one they leave open
+/// still goes to the model.
+#[test]
+fn the_examples_settle_what_they_agree_on_and_the_model_the_rest() {
+    let dir = std::env::temp_dir().join(format!("strictly-cascade-{}", std::process::id()));
+    let r = router(&dir.join("audit.jsonl"));
+    assert!(r.config().vote.decide_at.is_some(), "the example config uses the cascade");
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let settled = rt.block_on(r.route("I forgot my password and can't reset it", None)).unwrap();
+    let support = settled.decision.examples_support.unwrap();
+    assert!(support >= r.config().vote.decide_at.unwrap(), "support {support}");
+    assert!(settled.output.is_none() && settled.decision.model_confidence.is_none(), "no model call");
+    assert_eq!(settled.decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["examples_vote"]);
+    let open = rt.block_on(r.route("the order thing is weird can you check", None)).unwrap();
+    let support = open.decision.examples_support.unwrap();
+    assert!(support < r.config().vote.decide_at.unwrap() && support >= r.config().vote.min_support, "support {support}");
+    assert!(open.output.is_some(), "the model decides what the examples leave open");
+    let _ = std::fs::remove_dir_all(dir);
+}

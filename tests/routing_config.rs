@@ -159,6 +159,11 @@ fn validation_errors_name_the_offending_item() {
             "[vote] needs k >= 1 and min_support in [0, 1], got k = 5, min_support = 1.2".into(),
         ),
         (
+            "cascade support above 1",
+            format!("{BASE}\n[vote]\ndecide_at = 1.5\n"),
+            "[vote] decide_at 1.5 is outside [0, 1]".into(),
+        ),
+        (
             "unknown low-confidence team",
             BASE.replace(r#"low_confidence_team = "1""#, r#"low_confidence_team = "9""#),
             "low_confidence_team `9` is not a defined team id".into(),

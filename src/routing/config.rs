@@ -198,6 +198,10 @@ pub struct VoteSettings {
     /// When the winner's tally over `k` (its support, in `[0, 1]`) is below this, the message
     /// is out of scope: default routing instead of the winner. Default `0`, never.
     pub min_support: f32,
+    /// When the winner's support is at least this, the vote routes the message and the model
+    /// is not asked: a cascade, where the model decides what the examples leave open. Unset
+    /// (the default): the model is asked about every in-scope message.
+    pub decide_at: Option<f32>,
 }
 
 impl Default for VoteSettings {
@@ -205,6 +209,7 @@ impl Default for VoteSettings {
         VoteSettings {
             k: 5,
             min_support: 0.0,
+            decide_at: None,
         }
     }
 }
@@ -254,6 +259,9 @@ pub enum ConfigError {
     /// `confidence_threshold` is not in `[0, 1]`.
     #[error("confidence_threshold {0} is outside [0, 1]")]
     ThresholdOutOfRange(f32),
+    /// `[vote] decide_at` is outside `[0, 1]`.
+    #[error("[vote] decide_at {0} is outside [0, 1]")]
+    BadDecideAt(f32),
     /// `[vote] k` is 0 or `min_support` is outside `[0, 1]`.
     #[error("[vote] needs k >= 1 and min_support in [0, 1], got k = {k}, min_support = {min_support}")]
     BadVote {
@@ -337,9 +345,12 @@ impl RoutingConfig {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ConfigError::ThresholdOutOfRange(self.confidence_threshold));
         }
-        let VoteSettings { k, min_support } = self.vote;
+        let VoteSettings { k, min_support, decide_at } = self.vote;
         if k == 0 || !(0.0..=1.0).contains(&min_support) {
             return Err(ConfigError::BadVote { k, min_support });
+        }
+        if let Some(at) = decide_at.filter(|at| !(0.0..=1.0).contains(at)) {
+            return Err(ConfigError::BadDecideAt(at));
         }
         let mut ids = HashSet::new();
         for team in &self.teams {

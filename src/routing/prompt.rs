@@ -79,13 +79,6 @@ impl PromptBuilder {
         }
     }
 
-    /// The `k` examples most similar to `message`, most similar first: the
-    /// example answer (compact JSON) and the similarity in `[0, 1]`.
-    pub fn nearest(&self, message: &str, k: usize) -> Vec<(&str, f32)> {
-        let message = sanitize_message(message, self.max_message_chars);
-        self.index.top_k(&message, k).into_iter().map(|(i, score)| (self.examples[i].1.as_str(), score)).collect()
-    }
-
     /// The static system prompt, identical for every message.
     pub fn system_prompt(&self) -> &str {
         &self.system

@@ -167,6 +167,8 @@ pub struct Decision {
     pub model_confidence: Option<f32>,
     /// The model's self-reported `confidence`.
     pub reported_confidence: Option<f32>,
+    /// The examples' vote: the winner's support in `[0, 1]`, when the examples were asked.
+    pub examples_support: Option<f32>,
     /// The rules that fired, in order.
     pub rules: Vec<Rule>,
     /// The bot's message for the final action, from the config's `[replies]`.
@@ -260,6 +262,7 @@ pub fn decide_with(
             .and_then(|o| o.get("confidence"))
             .and_then(Value::as_f64)
             .map(|c| c as f32),
+        examples_support: examples.and_then(|e| e.vote(message)).map(|b| b.support),
         rules,
         reply: cfg.replies.for_action(action).to_owned(),
     }
