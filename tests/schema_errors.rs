@@ -21,12 +21,16 @@ fn unsupported_keywords_name_keyword_and_pointer() {
             "unsupported keyword `if` at `#/$defs/a~1b`: conditional schemas are not supported",
         ),
         (
-            json!({"type": "object", "patternProperties": {"^x-": {}}}),
-            "unsupported keyword `patternProperties` at `#`: pattern-keyed properties are not supported",
+            json!({"type": "object", "patternProperties": {"^(?=x)": {}}}),
+            "cannot enforce `patternProperties` exactly at `#`: lookaround is not regular",
         ),
         (
-            json!({"type": "string", "format": "iri-reference"}),
-            "unsupported keyword `format` at `#`: format \"iri-reference\" is not supported",
+            json!({"allOf": [{"patternProperties": {"^x-": {}}}, {"patternProperties": {"^y-": {}}}]}),
+            "cannot enforce `allOf` exactly at `#`: it intersects `patternProperties` with other constraints on undeclared keys",
+        ),
+        (
+            json!({"type": "string", "format": "uri-template"}),
+            "unsupported keyword `format` at `#`: format \"uri-template\" is not supported",
         ),
         (
             json!({"type": "object", "x-order": 3}),

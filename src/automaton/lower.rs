@@ -22,6 +22,8 @@ use regex_syntax::utf8::Utf8Sequences;
 use serde_json::Value;
 
 use super::regex;
+
+mod product;
 use crate::schema::{
     ArrayRule, CompileOptions, Ir, Node, NodeId, NumberRule, ObjectRule, SchemaError, StringRule, Typed,
 };
@@ -616,8 +618,37 @@ impl<'a> Lowerer<'a> {
         // Tail of additional properties: in "nothing emitted yet" mode (a)
         // and "something emitted" mode (b).
         let (mut tail_a, mut tail_b) = (close, close);
-        if let Some(additional) = rule.additional {
-            let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+        let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+        if !rule.patterns.is_empty() {
+            // Keys of the patterns only: keys that match none would take
+            // `additionalProperties`, and leaving them out is a sound subset.
+            let u = self.open_union()?;
+            self.patch(u, close)?;
+            let regexes = rule
+                .patterns
+                .iter()
+                .map(|p| regex::full_match(&p.pattern).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = product::Product { regexes: &regexes, excluded: &declared, min_chars: 0, max_chars: None };
+            // A key that matches one pattern takes its schema; one that matches
+            // several takes the intersection of all (a sound subset).
+            let mut value_of = |l: &mut Self, mask: u64| -> Built {
+                let node = match mask.count_ones() {
+                    1 => Some(rule.patterns[mask.trailing_zeros() as usize].node),
+                    _ => rule.patterns_all,
+                };
+                let Some(value) = node.map(|n| l.node(n, u)).transpose()?.flatten() else { return Ok(None) };
+                let colon = l.punct(b':', value)?;
+                Ok(Some(l.lit(b"\"", colon)?))
+            };
+            if let Some(key) = self.product(&spec, &mut value_of)? {
+                let key = self.lit(b"\"", key)?;
+                let comma = self.punct(b',', key)?;
+                self.patch(u, comma)?;
+                tail_a = self.union(vec![key, close])?;
+            }
+            tail_b = u;
+        } else if let Some(additional) = rule.additional {
             let u = self.open_union()?;
             self.patch(u, close)?;
             if let Some(value) = self.node(additional, u)? {

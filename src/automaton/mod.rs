@@ -163,6 +163,16 @@ pub fn canonical_value(v: &Value) -> Value {
     }
 }
 
+/// Checks that a `patternProperties` pattern can be lowered.
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    regex::full_match(pattern).map(|_| ())
+}
+
+/// Whether a property name matches a pattern (ECMA-262, unanchored).
+pub(crate) fn pattern_matches(pattern: &str, name: &str) -> Result<bool, String> {
+    regex::pattern_matches(pattern, name)
+}
+
 /// Whether a string satisfies a string rule, decided by the same automaton
 /// construction (used to filter `enum` values against sibling keywords).
 pub(crate) fn string_admits(rule: &StringRule, s: &str) -> Result<bool, SchemaError> {

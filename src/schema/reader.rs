@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use super::error::{escape_token, SchemaError, SchemaErrorKind};
 use super::merge;
 use super::{
-    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, Property,
-    StringRule, Typed, UnknownKeywords,
+    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
+    Property, StringRule, Typed, UnknownKeywords,
 };
 
 /// JSON Schema drafts, oldest first; only the differences strictly cares about.
@@ -86,6 +86,7 @@ const SUPPORTED: &[&str] = &[
     "exclusiveMinimum",
     "exclusiveMaximum",
     "multipleOf",
+    "patternProperties",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
@@ -101,7 +102,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("contains", "`contains` is not supported"),
     ("minContains", "`minContains` is not supported"),
     ("maxContains", "`maxContains` is not supported"),
-    ("patternProperties", "pattern-keyed properties are not supported"),
     ("propertyNames", "constraints on property names are not supported"),
     ("minProperties", "property counts are not supported"),
     ("maxProperties", "property counts are not supported"),
@@ -418,6 +418,21 @@ impl<'a> Reader<'a> {
                 rule.multiple_of = Some(m as u64);
             }
         }
+        // OpenAPI's integer formats, enforced as a sound restriction (JSON
+        // Schema itself gives them no meaning). Unbounded integers are
+        // emitted with at most 18 digits, which `int64` already contains;
+        // `int32` bounds are skipped beside `multipleOf`, which takes none.
+        match map.get("format").and_then(Value::as_str) {
+            Some("int64") => rule.integer = true,
+            Some("int32") => {
+                rule.integer = true;
+                if rule.multiple_of.is_none() {
+                    rule.minimum = merge::tighter_min(rule.minimum, Bound { value: -2_147_483_648.0, exclusive: false });
+                    rule.maximum = merge::tighter_max(rule.maximum, Bound { value: 2_147_483_647.0, exclusive: false });
+                }
+            }
+            _ => {}
+        }
         Ok(rule)
     }
 
@@ -433,9 +448,15 @@ impl<'a> Reader<'a> {
         }
         if let Some(f) = map.get("format") {
             let name = f.as_str().ok_or_else(|| SchemaError::malformed("format", at, "must be a string"))?;
-            rule.format = Some(Format::parse(name).ok_or_else(|| {
-                SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported"))
-            })?);
+            rule.format = match Format::parse(name) {
+                Some(format) => Some(format),
+                // A name no draft defines is an annotation to a validator, as
+                // unknown as an unknown keyword: ignored only when those are.
+                None if self.options.unknown_keywords == UnknownKeywords::Ignore && !Format::is_standard(name) => None,
+                None => {
+                    return Err(SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported")));
+                }
+            };
         }
         Ok(rule)
     }
@@ -497,12 +518,33 @@ impl<'a> Reader<'a> {
                 rule.additional = (!matches!(self.nodes[id], Node::Never)).then_some(id);
             }
         }
+        if let Some(patterns) = map.get("patternProperties") {
+            let Value::Object(patterns) = patterns else {
+                return Err(SchemaError::malformed("patternProperties", at, "must be an object"));
+            };
+            for pattern in patterns.keys() {
+                crate::automaton::check_pattern(pattern).map_err(|e| SchemaError::inexact("patternProperties", at, e))?;
+                let node = self.read_at(&format!("{at}/patternProperties/{}", escape_token(pattern)))?;
+                rule.patterns.push(PatternProperty { pattern: pattern.clone(), pointer: at.to_string(), node });
+            }
+            if rule.patterns.len() > 1 {
+                let nodes: Vec<NodeId> = rule.patterns.iter().map(|p| p.node).collect();
+                // Only a sound choice for keys that match several patterns:
+                // without a common value, such keys are left out.
+                rule.patterns_all = match merge::intersect_all(self, &nodes, at, "patternProperties") {
+                    Ok(Node::Never) | Err(_) => None,
+                    Ok(node) => Some(self.push(node, at)),
+                };
+            }
+        }
         if let Some(props) = map.get("properties") {
             let Value::Object(props) = props else {
                 return Err(SchemaError::malformed("properties", at, "must be an object"));
             };
             for name in props.keys() {
                 let node = self.read_at(&format!("{at}/properties/{}", escape_token(name)))?;
+                // A declared name that matches patterns takes their schemas too.
+                let node = merge::with_matching_patterns(self, &rule, name, node, at)?;
                 let required = required.contains(name);
                 if matches!(self.nodes[node], Node::Never) {
                     if required {
@@ -525,7 +567,7 @@ impl<'a> Reader<'a> {
             {
                 continue;
             }
-            let node = rule.additional.ok_or_else(|| {
+            let node = merge::undeclared(self, &rule, name, at)?.ok_or_else(|| {
                 SchemaError::new(
                     SchemaErrorKind::Unsatisfiable {
                         why: format!("\"{name}\" is required but additionalProperties is false"),
@@ -559,6 +601,7 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("properties", "object"),
     ("required", "object"),
     ("additionalProperties", "object"),
+    ("patternProperties", "object"),
 ];
 
 /// Refused keywords whose value makes them a no-op.
@@ -566,7 +609,7 @@ fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     match keyword {
         "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
         "minProperties" | "minContains" => value.as_u64() == Some(0),
-        "dependencies" | "dependentSchemas" | "dependentRequired" | "patternProperties" => {
+        "dependencies" | "dependentSchemas" | "dependentRequired" => {
             value.as_object().is_some_and(Map::is_empty)
         }
         "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
