@@ -180,3 +180,25 @@ fn standard_formats_are_sound_subsets() {
         check(schema, &CompileOptions::default(), &[], &[json!(1)]);
     }
 }
+
+#[test]
+fn pattern_with_length_bounds_is_an_intersection() {
+    let schema = json!({"type": "string", "pattern": "^[a-z]+(-[a-z]+)*$", "minLength": 3, "maxLength": 6});
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!("abc"), json!("ab-cd"), json!("abcdef")],
+        &[json!("ab"), json!("abcdefg"), json!("ab-"), json!("a-b-c-d")],
+    );
+    // Unanchored, with characters that need escapes and multi-byte ones.
+    let schema = json!({"type": "string", "pattern": "\"", "maxLength": 3});
+    check(schema, &CompileOptions::default(), &[json!("\""), json!("é\"\n")], &[json!("abc"), json!("\"abc")]);
+}
+
+#[test]
+fn pattern_with_format_is_an_intersection() {
+    let schema = json!({"type": "string", "format": "date", "pattern": "^2024-"});
+    check(schema, &CompileOptions::default(), &[json!("2024-02-29"), json!("2024-12-31")], &[json!("2023-01-01"), json!("2024-13-01")]);
+    let schema = json!({"type": "string", "format": "email", "maxLength": 12});
+    check(schema, &CompileOptions::default(), &[json!("ab@cd.org")], &[json!("abcdefgh@example.org")]);
+}
