@@ -202,3 +202,69 @@ fn pattern_with_format_is_an_intersection() {
     let schema = json!({"type": "string", "format": "email", "maxLength": 12});
     check(schema, &CompileOptions::default(), &[json!("ab@cd.org")], &[json!("abcdefgh@example.org")]);
 }
+
+#[test]
+fn not_of_type_enum_and_const() {
+    let d = CompileOptions::default();
+    check(json!({"not": {"type": ["string", "object"]}}), &d, &[json!(1), json!(null), json!([1])], &[json!("a"), json!({})]);
+    check(
+        json!({"type": "string", "not": {"enum": ["intramural", "a\"b"]}}),
+        &d,
+        &[json!("intra"), json!("intramurals"), json!("")],
+        &[json!("intramural"), json!("a\"b"), json!(3)],
+    );
+    check(
+        json!({"not": {"enum": [1, 2.5, true, null, "x"]}}),
+        &d,
+        &[json!(0), json!(2), json!(3), json!(false), json!("y"), json!([])],
+        &[json!(1), json!(2.5), json!(true), json!(null), json!("x")],
+    );
+    check(json!({"type": "integer", "not": {"const": 0}}), &d, &[json!(-1), json!(1)], &[json!(0)]);
+    assert!(Grammar::compile(&json!({"not": {"enum": [[1]]}}), &d).is_err());
+}
+
+#[test]
+fn not_required_and_not_properties() {
+    let d = CompileOptions::default();
+    check(
+        json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "not": {"required": ["a", "b"]}}),
+        &d,
+        &[json!({}), json!({"a": 1}), json!({"b": 2, "c": 3})],
+        &[json!({"a": 1, "b": 2}), json!({"a": "x"})],
+    );
+    check(
+        json!({"type": "object", "not": {"anyOf": [{"required": ["x"]}, {"required": ["y"]}]}}),
+        &d,
+        &[json!({}), json!({"z": 1})],
+        &[json!({"x": 1}), json!({"y": 1}), json!({"x": 1, "y": 2})],
+    );
+    check(
+        json!({"not": {"properties": {"kind": {"const": "a"}}}}),
+        &d,
+        &[json!({"kind": "b"}), json!({"kind": 1})],
+        &[json!({"kind": "a"}), json!({}), json!(3), json!("s")],
+    );
+}
+
+#[test]
+fn not_of_bounds_double_negation_and_refs() {
+    let d = CompileOptions::default();
+    check(json!({"type": "number", "not": {"minimum": 3}}), &d, &[json!(2), json!(2.5)], &[json!(3), json!(4)]);
+    check(json!({"type": "string", "not": {"maxLength": 2}}), &d, &[json!("abc")], &[json!("ab"), json!("")]);
+    check(json!({"type": "array", "not": {"minItems": 2}}), &d, &[json!([]), json!([1])], &[json!([1, 2])]);
+    check(json!({"not": {"not": {"type": "boolean"}}}), &d, &[json!(true)], &[json!(1), json!("x")]);
+    check(
+        json!({"$defs": {"s": {"type": "string"}}, "not": {"$ref": "#/$defs/s"}}),
+        &d,
+        &[json!(1), json!(null)],
+        &[json!("x")],
+    );
+    check(
+        json!({"$schema": "http://json-schema.org/draft-04/schema#", "type": "number", "not": {"minimum": 3, "exclusiveMinimum": true}}),
+        &d,
+        &[json!(3), json!(2)],
+        &[json!(3.5), json!(4)],
+    );
+    check(json!({"not": false}), &d, &[json!(1), json!("s")], &[]);
+    assert!(Grammar::compile(&json!({"not": {}}), &d).is_err(), "`not: {{}}` admits nothing");
+}

@@ -440,6 +440,16 @@ impl<'a> Lowerer<'a> {
     fn string(&mut self, rule: &StringRule, next: StateID) -> Built {
         let close = self.lit(b"\"", next)?;
         let body = match (&rule.format, &rule.pattern) {
+            _ if !rule.excluded.is_empty() => {
+                let mut regexes = Vec::new();
+                if let Some(format) = rule.format {
+                    regexes.push(regex::parse(regex::format_regex(format)).map_err(|e| SchemaError::too_large(&self.at, e))?);
+                }
+                let pattern = rule.pattern.as_ref().map_or("", |(p, _)| p.as_str());
+                let at = rule.pattern.as_ref().map_or(self.at.clone(), |(_, at)| at.clone());
+                regexes.push(regex::full_match(pattern).map_err(|e| SchemaError::inexact("pattern", &at, e))?);
+                self.string_product(rule, regexes, close)?
+            }
             (None, None) => {
                 // Very long bounded strings are unrolled only this far: a subset, so sound.
                 let max = rule.max_len.map(|m| m.min(MAX_UNROLL_CHARS.max(rule.min_len)));
@@ -494,7 +504,8 @@ impl<'a> Lowerer<'a> {
     fn string_product(&mut self, rule: &StringRule, regexes: Vec<Hir>, close: StateID) -> Built {
         let all = (1u64 << regexes.len()) - 1;
         let max_chars = rule.max_len.map(|m| m.min(MAX_PRODUCT_CHARS.max(rule.min_len)));
-        let spec = product::Product { regexes: &regexes, excluded: &[], min_chars: rule.min_len, max_chars };
+        let excluded: Vec<&str> = rule.excluded.iter().map(String::as_str).collect();
+        let spec = product::Product { regexes: &regexes, excluded: &excluded, min_chars: rule.min_len, max_chars };
         self.product(&spec, &mut |_, mask| Ok((mask == all).then_some(close)))
     }
 

@@ -96,6 +96,10 @@ impl Grammar {
             )
             .build_from_nfa(nfa)
             .map_err(|e| SchemaError::too_large("", e.to_string()))?;
+        // The lowering checks the deadline as it goes; this covers the rest.
+        if Instant::now() > deadline {
+            return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
+        }
         Ok(Self { dfa, nfa_states, compile_time: started.elapsed() })
     }
 

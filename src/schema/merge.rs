@@ -147,7 +147,14 @@ fn intersect_string(a: StringRule, b: StringRule, at: &str, kw: &str) -> Result<
         }
         (x, y) => x.or(y),
     };
+    let mut excluded = a.excluded;
+    for word in b.excluded {
+        if !excluded.contains(&word) {
+            excluded.push(word);
+        }
+    }
     Ok(StringRule {
+        excluded,
         min_len: a.min_len.max(b.min_len),
         max_len: match (a.max_len, b.max_len) {
             (Some(x), Some(y)) => Some(x.min(y)),

@@ -16,6 +16,7 @@
 
 mod error;
 mod merge;
+mod negate;
 mod reader;
 
 pub use error::{SchemaError, SchemaErrorKind};
@@ -247,6 +248,8 @@ pub struct StringRule {
     /// `pattern`: an unanchored ECMA-262 regex, with the pointer it came from.
     pub pattern: Option<(String, String)>,
     pub format: Option<Format>,
+    /// Values the string must not take (`not` with `enum`/`const`).
+    pub excluded: Vec<String>,
 }
 
 /// Constraints on arrays.

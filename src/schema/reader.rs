@@ -39,7 +39,7 @@ impl Draft {
 }
 
 /// Keywords that only annotate: ignored.
-const ANNOTATIONS: &[&str] = &[
+pub(super) const ANNOTATIONS: &[&str] = &[
     "title",
     "description",
     "examples",
@@ -87,11 +87,11 @@ const SUPPORTED: &[&str] = &[
     "exclusiveMaximum",
     "multipleOf",
     "patternProperties",
+    "not",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
 const REFUSED: &[(&str, &str)] = &[
-    ("not", "negation cannot be enforced by a finite automaton"),
     ("if", "conditional schemas are not supported"),
     ("then", "conditional schemas are not supported"),
     ("else", "conditional schemas are not supported"),
@@ -116,13 +116,13 @@ const REFUSED: &[(&str, &str)] = &[
 
 /// Keywords that constrain a value (as opposed to annotations), used to tell
 /// whether `$ref` has constraining siblings.
-fn constrains(keyword: &str) -> bool {
+pub(super) fn constrains(keyword: &str) -> bool {
     SUPPORTED.contains(&keyword) || REFUSED.iter().any(|(k, _)| *k == keyword)
 }
 
 pub(crate) struct Reader<'a> {
-    root: &'a Value,
-    draft: Draft,
+    pub(super) root: &'a Value,
+    pub(super) draft: Draft,
     options: &'a CompileOptions,
     pub(crate) nodes: Vec<Node>,
     pub(crate) pointers: Vec<String>,
@@ -130,7 +130,7 @@ pub(crate) struct Reader<'a> {
     by_pointer: HashMap<String, NodeId>,
     /// Nodes whose reading is under way (a `$ref` to one is recursive).
     in_progress: Vec<bool>,
-    any: NodeId,
+    pub(super) any: NodeId,
 }
 
 impl<'a> Reader<'a> {
@@ -172,7 +172,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the schema at a JSON pointer into the root document, memoised.
-    fn read_at(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
+    pub(super) fn read_at(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
         if let Some(&id) = self.by_pointer.get(pointer) {
             return Ok(id);
         }
@@ -227,6 +227,10 @@ impl<'a> Reader<'a> {
                 parts.push(self.read_at(&format!("{at}/allOf/{i}"))?);
             }
         }
+        if map.contains_key("not") {
+            let complement = self.negate(&format!("{at}/not"), at, 0)?;
+            parts.push(self.push(complement, at));
+        }
         let mut node = if parts.is_empty() {
             base
         } else {
@@ -254,7 +258,7 @@ impl<'a> Reader<'a> {
         Ok(node)
     }
 
-    fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
+    pub(super) fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
         for (keyword, value) in map {
             let k = keyword.as_str();
             if ANNOTATIONS.contains(&k) || SUPPORTED.contains(&k) {
@@ -277,6 +281,12 @@ impl<'a> Reader<'a> {
     }
 
     fn resolve_ref(&mut self, reference: &Value, at: &str) -> Result<NodeId, SchemaError> {
+        let pointer = self.ref_pointer(reference, at)?;
+        self.read_at(&pointer)
+    }
+
+    /// The JSON pointer a local `$ref` names.
+    pub(super) fn ref_pointer(&self, reference: &Value, at: &str) -> Result<String, SchemaError> {
         let r = reference
             .as_str()
             .ok_or_else(|| SchemaError::malformed("$ref", at, "must be a string"))?;
@@ -288,10 +298,10 @@ impl<'a> Reader<'a> {
             let own_id = self.root.get("$id").or_else(|| self.root.get("id")).and_then(Value::as_str);
             if let Some((base, frag)) = r.split_once('#') {
                 if Some(base) == own_id {
-                    return self.resolve_ref(&Value::String(format!("#{frag}")), at);
+                    return self.ref_pointer(&Value::String(format!("#{frag}")), at);
                 }
             } else if Some(r) == own_id {
-                return self.read_at("");
+                return Ok(String::new());
             }
             return Err(bad("only local references (`#...`) are supported"));
         };
@@ -302,7 +312,7 @@ impl<'a> Reader<'a> {
         if self.root.pointer(&pointer).is_none() {
             return Err(bad("no schema at that pointer"));
         }
-        self.read_at(&pointer)
+        Ok(pointer)
     }
 
     fn array<'v>(value: &'v Value, keyword: &str, at: &str) -> Result<&'v Vec<Value>, SchemaError> {
@@ -605,7 +615,7 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
 ];
 
 /// Refused keywords whose value makes them a no-op.
-fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
+pub(super) fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     match keyword {
         "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
         "minProperties" | "minContains" => value.as_u64() == Some(0),
@@ -620,7 +630,7 @@ fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     }
 }
 
-fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result<Option<usize>, SchemaError> {
+pub(super) fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result<Option<usize>, SchemaError> {
     match map.get(keyword) {
         None => Ok(None),
         Some(Value::Number(n)) => {
