@@ -268,3 +268,25 @@ fn not_of_bounds_double_negation_and_refs() {
     check(json!({"not": false}), &d, &[json!(1), json!("s")], &[]);
     assert!(Grammar::compile(&json!({"not": {}}), &d).is_err(), "`not: {{}}` admits nothing");
 }
+
+#[test]
+fn overlapping_one_of_branches_are_made_exclusive() {
+    let d = CompileOptions::default();
+    // Objects told apart by which key is present: exact.
+    check(
+        json!({"oneOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]}),
+        &d,
+        &[json!({"a": 1}), json!({"b": 1}), json!({"a": 1, "c": 2})],
+        &[json!({"a": 1, "b": 2}), json!({}), json!(1)],
+    );
+    // A string branch and a pattern branch: the overlap is left out.
+    check(
+        json!({"oneOf": [{"type": "string", "maxLength": 3}, {"type": "string", "minLength": 2}]}),
+        &d,
+        &[json!("a"), json!("abcd")],
+        &[json!("ab"), json!("abc"), json!(1)],
+    );
+    // Branches without a complement strictly can build are still refused.
+    let err = Grammar::compile(&json!({"oneOf": [{"type": "string", "pattern": "a"}, {"type": "string", "pattern": "b"}]}), &d).unwrap_err();
+    assert_eq!(err.keyword(), Some("oneOf"));
+}

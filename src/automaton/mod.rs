@@ -86,16 +86,7 @@ impl Grammar {
         lowerer.b.finish_pattern(start).map_err(nfa_err)?;
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
-        let dfa = DFA::builder()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::All)
-                    .cache_capacity(CACHE_CAPACITY)
-                    .minimum_cache_clear_count(None)
-                    .skip_cache_capacity_check(true),
-            )
-            .build_from_nfa(nfa)
-            .map_err(|e| SchemaError::too_large("", e.to_string()))?;
+        let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
         // The lowering checks the deadline as it goes; this covers the rest.
         if Instant::now() > deadline {
             return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
@@ -147,6 +138,23 @@ impl Grammar {
         }
         self.is_accepting(&mut cache, state)
     }
+}
+
+/// A lazy DFA over an NFA: all matches (no leftmost pruning), and a cache
+/// that is never cleared behind the caller's back.
+pub(crate) fn lazy_dfa(
+    nfa: regex_automata::nfa::thompson::NFA,
+    cache_capacity: usize,
+) -> Result<DFA, regex_automata::hybrid::BuildError> {
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::All)
+                .cache_capacity(cache_capacity)
+                .minimum_cache_clear_count(None)
+                .skip_cache_capacity_check(true),
+        )
+        .build_from_nfa(nfa)
 }
 
 /// Rewrites a value into the form the automaton produces: integral numbers

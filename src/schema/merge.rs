@@ -35,6 +35,7 @@ pub(crate) fn intersect_all(r: &mut Reader, ids: &[NodeId], at: &str, keyword: &
 }
 
 fn intersect(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Node, SchemaError> {
+    r.check_budget(at)?;
     Ok(match (a, b) {
         (Node::Any, x) | (x, Node::Any) => x,
         (Node::Never, _) | (_, Node::Never) => Node::Never,
@@ -420,28 +421,32 @@ fn number_admits(rule: &NumberRule, x: f64) -> bool {
     true
 }
 
-/// Proves that no value matches two branches of a `oneOf`, or refuses it.
-pub(crate) fn check_disjoint(r: &mut Reader, ids: &[NodeId], at: &str) -> Result<(), SchemaError> {
+/// The pairs of `oneOf` branches that strictly cannot prove disjoint.
+pub(crate) fn overlapping_pairs(r: &mut Reader, ids: &[NodeId], at: &str) -> Result<Vec<(usize, usize)>, SchemaError> {
+    let mut pairs = Vec::new();
     for (i, &a) in ids.iter().enumerate() {
-        for &b in &ids[i + 1..] {
+        for (j, &b) in ids.iter().enumerate().skip(i + 1) {
             let na = resolve(r, a, at, "oneOf")?;
             let nb = resolve(r, b, at, "oneOf")?;
             if !disjoint(r, &na, &nb, at, 0)? {
-                return Err(SchemaError::new(
-                    SchemaErrorKind::Unsupported {
-                        keyword: "oneOf".into(),
-                        why: format!(
-                            "branches {} and {} may both match one value, and exclusivity cannot be enforced (use anyOf, or the lenient option)",
-                            ids.iter().position(|x| *x == a).unwrap_or(0),
-                            ids.iter().position(|x| *x == b).unwrap_or(0)
-                        ),
-                    },
-                    at,
-                ));
+                pairs.push((i, j));
             }
         }
     }
-    Ok(())
+    Ok(pairs)
+}
+
+/// The refusal of a `oneOf` whose branches `i` and `j` may overlap.
+pub(crate) fn overlap_error(i: usize, j: usize, at: &str) -> SchemaError {
+    SchemaError::new(
+        SchemaErrorKind::Unsupported {
+            keyword: "oneOf".into(),
+            why: format!(
+                "branches {i} and {j} may both match one value, and exclusivity cannot be enforced (use anyOf, or the lenient option)"
+            ),
+        },
+        at,
+    )
 }
 
 fn disjoint(r: &mut Reader, a: &Node, b: &Node, at: &str, depth: usize) -> Result<bool, SchemaError> {

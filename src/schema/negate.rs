@@ -22,15 +22,31 @@ use super::merge;
 use super::reader::{constrains, count, is_no_op, json_equal, Draft, Reader, ANNOTATIONS};
 use super::{ArrayRule, Bound, Node, NodeId, NumberRule, ObjectRule, Property, StringRule, Typed};
 
+/// How to treat a keyword whose complement cannot be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Complement {
+    /// Refuse the schema (for `not`).
+    Exact,
+    /// Leave that keyword's complement out. The complement of a conjunction
+    /// is the union of its keywords' complements, so dropping some gives a
+    /// subset of the true complement: sound wherever a subset of the
+    /// complement is acceptable (carving the overlap out of `oneOf` branches).
+    Subset,
+}
+
 /// `$ref`s and nested `not`s followed before giving up.
 const MAX_DEPTH: usize = 8;
+/// Schemas negated in one compilation before giving up.
+const MAX_NEGATIONS: usize = 2_000;
 
 impl Reader<'_> {
     /// The complement of the schema at `pointer`; errors name `holder`,
     /// the schema whose `not` is being read.
-    pub(super) fn negate(&mut self, pointer: &str, holder: &str, depth: usize) -> Result<Node, SchemaError> {
+    pub(super) fn negate(&mut self, pointer: &str, holder: &str, mode: Complement, depth: usize) -> Result<Node, SchemaError> {
         let refuse = |why: String| SchemaError::unsupported("not", holder, &why);
-        if depth > MAX_DEPTH {
+        self.check_budget(holder)?;
+        self.negations += 1;
+        if depth > MAX_DEPTH || self.negations > MAX_NEGATIONS {
             return Err(refuse("negations nest too deeply".into()));
         }
         let schema = self.root.pointer(pointer).ok_or_else(|| refuse(format!("no schema at `#{pointer}`")))?;
@@ -39,13 +55,15 @@ impl Reader<'_> {
             Value::Object(map) => map,
             _ => return Err(SchemaError::malformed("not", holder, "must be a schema")),
         };
-        self.check_keywords(map, pointer)?;
+        if mode == Complement::Exact {
+            self.check_keywords(map, pointer)?;
+        }
         if let Some(reference) = map.get("$ref") {
-            if self.draft > Draft::D7 && map.keys().any(|k| k != "$ref" && constrains(k)) {
+            if mode == Complement::Exact && self.draft > Draft::D7 && map.keys().any(|k| k != "$ref" && constrains(k)) {
                 return Err(refuse("the negation of `$ref` with sibling keywords is not supported".into()));
             }
             let target = self.ref_pointer(reference, pointer)?;
-            return self.negate(&target, holder, depth + 1);
+            return self.negate(&target, holder, mode, depth + 1);
         }
         let mut alternatives = Vec::new();
         for (keyword, value) in map {
@@ -53,7 +71,11 @@ impl Reader<'_> {
             if ANNOTATIONS.contains(&k) || !constrains(k) || is_no_op(k, value, map) {
                 continue;
             }
-            let node = self.negate_keyword(k, value, map, pointer, holder, depth)?;
+            let node = match self.negate_keyword(k, value, map, pointer, holder, mode, depth) {
+                Ok(node) => node,
+                Err(_) if mode == Complement::Subset => continue,
+                Err(e) => return Err(e),
+            };
             if node != Node::Never {
                 alternatives.push(self.push(node, pointer));
             }
@@ -72,6 +94,7 @@ impl Reader<'_> {
         map: &Map<String, Value>,
         at: &str,
         holder: &str,
+        mode: Complement,
         depth: usize,
     ) -> Result<Node, SchemaError> {
         let refuse = |why: String| SchemaError::unsupported("not", holder, &why);
@@ -134,7 +157,7 @@ impl Reader<'_> {
                 };
                 let mut branches = Vec::new();
                 for name in props.keys() {
-                    let node = self.negate(&format!("{at}/properties/{}", escape_token(name)), holder, depth + 1)?;
+                    let node = self.negate(&format!("{at}/properties/{}", escape_token(name)), holder, mode, depth + 1)?;
                     if node == Node::Never {
                         continue;
                     }
@@ -189,7 +212,7 @@ impl Reader<'_> {
                 };
                 let mut complements = Vec::new();
                 for i in 0..parts.len() {
-                    let node = self.negate(&format!("{at}/{k}/{i}"), holder, depth + 1)?;
+                    let node = self.negate(&format!("{at}/{k}/{i}"), holder, mode, depth + 1)?;
                     complements.push(self.push(node, at));
                 }
                 if k == "allOf" {
@@ -200,6 +223,36 @@ impl Reader<'_> {
             }
             _ => return Err(refuse(format!("the negation of `{k}` is not supported"))),
         })
+    }
+
+    /// `oneOf` branches made exclusive where strictly could not prove them
+    /// disjoint: branch `i` becomes `i` minus (a subset of the complement
+    /// of) every branch it may overlap. Each value then matches exactly one
+    /// original branch; values in a dropped part are not emitted (a sound
+    /// subset). `None` (refuse) when an intersection fails or nothing is left.
+    pub(super) fn exclusive_branches(&mut self, ids: &[NodeId], overlaps: &[(usize, usize)], at: &str) -> Option<Vec<NodeId>> {
+        let mut out = Vec::new();
+        for (i, &id) in ids.iter().enumerate() {
+            let mut parts = vec![id];
+            for &(a, b) in overlaps {
+                let other = match (a == i, b == i) {
+                    (true, _) => b,
+                    (_, true) => a,
+                    _ => continue,
+                };
+                let complement = self.negate(&format!("{at}/oneOf/{other}"), at, Complement::Subset, 0).unwrap_or(Node::Never);
+                parts.push(self.push(complement, at));
+            }
+            if parts.len() == 1 {
+                out.push(id);
+                continue;
+            }
+            match merge::intersect_all(self, &parts, at, "oneOf").ok()? {
+                Node::Never => {}
+                node => out.push(self.push(node, at)),
+            }
+        }
+        (!out.is_empty()).then_some(out)
     }
 
     /// Every value, as a [`Typed`] (arrays and objects of free values).

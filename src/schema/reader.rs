@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::error::{escape_token, SchemaError, SchemaErrorKind};
 use super::merge;
+use super::negate::Complement;
 use super::{
     ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
     Property, StringRule, Typed, UnknownKeywords,
@@ -37,6 +38,9 @@ impl Draft {
         }
     }
 }
+
+/// Schema nodes one reading may create.
+const MAX_NODES: usize = 200_000;
 
 /// Keywords that only annotate: ignored.
 pub(super) const ANNOTATIONS: &[&str] = &[
@@ -131,6 +135,9 @@ pub(crate) struct Reader<'a> {
     /// Nodes whose reading is under way (a `$ref` to one is recursive).
     in_progress: Vec<bool>,
     pub(super) any: NodeId,
+    /// Schemas negated so far (bounded: see `negate.rs`).
+    pub(super) negations: usize,
+    started: std::time::Instant,
 }
 
 impl<'a> Reader<'a> {
@@ -144,6 +151,8 @@ impl<'a> Reader<'a> {
             by_pointer: HashMap::new(),
             in_progress: Vec::new(),
             any: 0,
+            negations: 0,
+            started: std::time::Instant::now(),
         };
         reader.any = reader.push(Node::Any, "");
         reader
@@ -165,6 +174,18 @@ impl<'a> Reader<'a> {
         self.pointers.push(pointer.to_string());
         self.in_progress.push(false);
         self.nodes.len() - 1
+    }
+
+    /// Refuses a schema whose reading outgrows the node or time limits
+    /// (intersections and complements can multiply nodes).
+    pub(crate) fn check_budget(&self, at: &str) -> Result<(), SchemaError> {
+        if self.nodes.len() > MAX_NODES {
+            return Err(SchemaError::too_large(at, format!("reading needs more than {MAX_NODES} schema nodes")));
+        }
+        if self.started.elapsed().as_millis() > u128::from(self.options.time_limit_ms) {
+            return Err(SchemaError::too_large(at, format!("compilation took longer than {} ms", self.options.time_limit_ms)));
+        }
+        Ok(())
     }
 
     pub(crate) fn is_in_progress(&self, id: NodeId) -> bool {
@@ -228,7 +249,7 @@ impl<'a> Reader<'a> {
             }
         }
         if map.contains_key("not") {
-            let complement = self.negate(&format!("{at}/not"), at, 0)?;
+            let complement = self.negate(&format!("{at}/not"), at, Complement::Exact, 0)?;
             parts.push(self.push(complement, at));
         }
         let mut node = if parts.is_empty() {
@@ -245,7 +266,10 @@ impl<'a> Reader<'a> {
                 ids.push(self.read_at(&format!("{at}/{key}/{i}"))?);
             }
             if key == "oneOf" && !self.options.lenient_one_of {
-                merge::check_disjoint(self, &ids, at)?;
+                let overlaps = merge::overlapping_pairs(self, &ids, at)?;
+                if let Some(&(i, j)) = overlaps.first() {
+                    ids = self.exclusive_branches(&ids, &overlaps, at).ok_or_else(|| merge::overlap_error(i, j, at))?;
+                }
             }
             let union = self.push(Node::AnyOf(ids), at);
             node = if matches!(node, Node::Any) {

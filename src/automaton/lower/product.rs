@@ -16,7 +16,7 @@ use regex_automata::hybrid::LazyStateID;
 use regex_automata::nfa::thompson;
 use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
-use regex_automata::{Anchored, MatchKind};
+use regex_automata::Anchored;
 use regex_syntax::hir::Hir;
 
 use super::{Built, Lowerer};
@@ -94,16 +94,7 @@ impl Lowerer<'_> {
         let mut start = Vec::new();
         for hir in spec.regexes {
             let nfa = thompson::Compiler::new().build_from_hir(hir).map_err(|e| too_large(self, e.to_string()))?;
-            let dfa = DFA::builder()
-                .configure(
-                    DFA::config()
-                        .match_kind(MatchKind::All)
-                        .cache_capacity(CACHE_BYTES)
-                        .minimum_cache_clear_count(None)
-                        .skip_cache_capacity_check(true),
-                )
-                .build_from_nfa(nfa)
-                .map_err(|e| too_large(self, e.to_string()))?;
+            let dfa = crate::automaton::lazy_dfa(nfa, CACHE_BYTES).map_err(|e| too_large(self, e.to_string()))?;
             let mut cache = dfa.create_cache();
             let s = dfa
                 .start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes))
