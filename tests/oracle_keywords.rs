@@ -232,6 +232,8 @@ fn not_required_and_not_properties() {
         &[json!({}), json!({"a": 1}), json!({"b": 2, "c": 3})],
         &[json!({"a": 1, "b": 2}), json!({"a": "x"})],
     );
+    // Values that are not objects satisfy `required`, so its complement lacks them.
+    check(json!({"not": {"required": ["a"]}}), &d, &[json!({}), json!({"b": 1})], &[json!(5), json!("s"), json!([]), json!({"a": 1})]);
     check(
         json!({"type": "object", "not": {"anyOf": [{"required": ["x"]}, {"required": ["y"]}]}}),
         &d,
@@ -278,6 +280,16 @@ fn overlapping_one_of_branches_are_made_exclusive() {
         &d,
         &[json!({"a": 1}), json!({"b": 1}), json!({"a": 1, "c": 2})],
         &[json!({"a": 1, "b": 2}), json!({}), json!(1)],
+    );
+    // Branches without `type`: every non-object matches both, so none is emitted.
+    check(
+        json!({"oneOf": [
+            {"properties": {"first": {"type": "string"}}, "required": ["first"]},
+            {"properties": {"price": {"type": "integer"}}, "additionalProperties": false}
+        ]}),
+        &d,
+        &[json!({"first": "a", "price": "x"}), json!({"price": 1}), json!({})],
+        &[json!("s"), json!(1), json!(null), json!({"first": 1})],
     );
     // A string branch and a pattern branch: the overlap is left out.
     check(

@@ -8,7 +8,7 @@
 //!   `integer` alone drops the non-integral numbers too);
 //! - `enum`/`const` → every other value: the other types, strings minus the
 //!   listed words, numbers in the open intervals between the listed ones;
-//! - `required` → objects lacking one of the names (and every non-object);
+//! - `required` → objects lacking one of the names;
 //! - `properties` → objects that have one of the names with a value in the
 //!   complement of its schema;
 //! - bounds (`minimum`, `maxLength`, `minItems`, …) → the opposite bound;
@@ -145,9 +145,9 @@ impl Reader<'_> {
                 let mut branches = Vec::new();
                 for name in names {
                     let name = name.as_str().ok_or_else(|| SchemaError::malformed("required", at, "must be an array of strings"))?;
-                    let mut t = self.all_types();
-                    t.object = Some(self.object_with(Property { name: name.to_string(), node: never, required: false }));
-                    branches.push(self.push(Node::Typed(t), at));
+                    // Only objects can lack a name: every other value satisfies `required`.
+                    let object = self.object_with(Property { name: name.to_string(), node: never, required: false });
+                    branches.push(self.push(Node::Typed(Typed { object: Some(object), ..Typed::default() }), at));
                 }
                 union(branches)
             }
