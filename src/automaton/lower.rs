@@ -22,6 +22,8 @@ use regex_syntax::utf8::Utf8Sequences;
 use serde_json::Value;
 
 use super::regex;
+
+mod product;
 use crate::schema::{
     ArrayRule, CompileOptions, Ir, Node, NodeId, NumberRule, ObjectRule, SchemaError, StringRule, Typed,
 };
@@ -32,6 +34,9 @@ type Built = Result<Option<StateID>, SchemaError>;
 const MAX_UNROLL: usize = 128;
 /// `maxLength` above this (and above `minLength`) is lowered as this many.
 const MAX_UNROLL_CHARS: usize = 1024;
+/// The same for strings that are also bound by a `pattern` or `format`,
+/// whose lengths are counted in a product automaton.
+const MAX_PRODUCT_CHARS: usize = 256;
 
 pub(crate) struct Lowerer<'a> {
     pub(crate) b: Builder,
@@ -56,7 +61,14 @@ impl<'a> Lowerer<'a> {
         if self.states > self.opts.max_nfa_states {
             return Err(SchemaError::too_large(&self.at, format!("the automaton needs more than {} NFA states", self.opts.max_nfa_states)));
         }
-        if self.states % 4096 == 0 && Instant::now() > self.deadline {
+        if self.states % 4096 == 0 {
+            self.check_deadline()?;
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&self) -> Result<(), SchemaError> {
+        if Instant::now() > self.deadline {
             return Err(SchemaError::too_large(&self.at, format!("compilation took longer than {} ms", self.opts.time_limit_ms)));
         }
         Ok(())
@@ -428,33 +440,55 @@ impl<'a> Lowerer<'a> {
     fn string(&mut self, rule: &StringRule, next: StateID) -> Built {
         let close = self.lit(b"\"", next)?;
         let body = match (&rule.format, &rule.pattern) {
-            (Some(_), Some(_)) => {
-                return Err(SchemaError::inexact("pattern", &self.at, "`pattern` together with `format` is not supported"));
-            }
-            (Some(format), None) => {
-                let hir = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;
-                self.check_lengths(rule, regex::char_len(&hir), "format")?;
-                self.hir(&hir, close)?
-            }
-            (None, Some((pattern, at))) => {
-                let source = regex::ecma_to_rust(pattern).map_err(|e| SchemaError::inexact("pattern", at, e))?;
-                let hir = regex::parse(&source).map_err(|e| SchemaError::inexact("pattern", at, e))?;
-                let branches = regex::branches(&hir).map_err(|e| SchemaError::inexact("pattern", at, e))?;
-                let mut alts = Vec::new();
-                for branch in branches {
-                    let (lo, hi) = regex::char_len(&branch.hir);
-                    let unanchored = !branch.anchored_start || !branch.anchored_end;
-                    self.check_lengths(rule, (lo, if unanchored { None } else { hi }), "pattern")?;
-                    let tail = if branch.anchored_end { close } else { self.any_chars(close)? };
-                    let Some(mid) = self.hir(&branch.hir, tail)? else { continue };
-                    alts.push(Some(if branch.anchored_start { mid } else { self.any_chars(mid)? }));
+            _ if !rule.excluded.is_empty() => {
+                let mut regexes = Vec::new();
+                if let Some(format) = rule.format {
+                    regexes.push(regex::parse(regex::format_regex(format)).map_err(|e| SchemaError::too_large(&self.at, e))?);
                 }
-                self.union_opt(alts)?
+                let pattern = rule.pattern.as_ref().map_or("", |(p, _)| p.as_str());
+                let at = rule.pattern.as_ref().map_or(self.at.clone(), |(_, at)| at.clone());
+                regexes.push(regex::full_match(pattern).map_err(|e| SchemaError::inexact("pattern", &at, e))?);
+                self.string_product(rule, regexes, close)?
             }
             (None, None) => {
                 // Very long bounded strings are unrolled only this far: a subset, so sound.
                 let max = rule.max_len.map(|m| m.min(MAX_UNROLL_CHARS.max(rule.min_len)));
                 self.repeat(rule.min_len, max, close, &mut |l, n| l.any_char(n))?
+            }
+            (Some(format), None) => {
+                let hir = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;
+                if self.lengths_implied(rule, regex::char_len(&hir)) {
+                    self.hir(&hir, close)?
+                } else {
+                    self.string_product(rule, vec![hir], close)?
+                }
+            }
+            (None, Some((pattern, at))) => {
+                let source = regex::ecma_to_rust(pattern).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                let hir = regex::parse(&source).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                let branches = regex::branches(&hir).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                let implied = branches.iter().all(|branch| {
+                    let (lo, hi) = regex::char_len(&branch.hir);
+                    let unanchored = !branch.anchored_start || !branch.anchored_end;
+                    self.lengths_implied(rule, (lo, if unanchored { None } else { hi }))
+                });
+                if implied {
+                    let mut alts = Vec::new();
+                    for branch in branches {
+                        let tail = if branch.anchored_end { close } else { self.any_chars(close)? };
+                        let Some(mid) = self.hir(&branch.hir, tail)? else { continue };
+                        alts.push(Some(if branch.anchored_start { mid } else { self.any_chars(mid)? }));
+                    }
+                    self.union_opt(alts)?
+                } else {
+                    let hir = regex::full_match(pattern).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                    self.string_product(rule, vec![hir], close)?
+                }
+            }
+            (Some(format), Some((pattern, at))) => {
+                let format = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;
+                let pattern = regex::full_match(pattern).map_err(|e| SchemaError::inexact("pattern", at, e))?;
+                self.string_product(rule, vec![format, pattern], close)?
             }
         };
         match body {
@@ -463,23 +497,26 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// String bodies matching every one of `regexes` (whole-string HIRs)
+    /// within the length bounds: an intersection, built as a product.
+    /// `maxLength` above [`MAX_PRODUCT_CHARS`] (and `minLength`) is lowered
+    /// as that many characters: a subset, so sound.
+    fn string_product(&mut self, rule: &StringRule, regexes: Vec<Hir>, close: StateID) -> Built {
+        let all = (1u64 << regexes.len()) - 1;
+        let max_chars = rule.max_len.map(|m| m.min(MAX_PRODUCT_CHARS.max(rule.min_len)));
+        let excluded: Vec<&str> = rule.excluded.iter().map(String::as_str).collect();
+        let spec = product::Product { regexes: &regexes, excluded: &excluded, min_chars: rule.min_len, max_chars };
+        self.product(&spec, &mut |_, mask| Ok((mask == all).then_some(close)))
+    }
+
     fn any_chars(&mut self, next: StateID) -> Result<StateID, SchemaError> {
         Ok(self.repeat(0, None, next, &mut |l, n| l.any_char(n))?.expect("a star is never empty"))
     }
 
-    /// `minLength`/`maxLength` with a pattern or format is only accepted
-    /// when the regex already implies them (no intersection is needed).
-    fn check_lengths(&self, rule: &StringRule, (lo, hi): (usize, Option<usize>), with: &str) -> Result<(), SchemaError> {
-        let min_ok = lo >= rule.min_len;
-        let max_ok = match rule.max_len {
-            None => true,
-            Some(max) => hi.is_some_and(|h| h <= max),
-        };
-        if min_ok && max_ok {
-            return Ok(());
-        }
-        let keyword = if !min_ok { "minLength" } else { "maxLength" };
-        Err(SchemaError::inexact(keyword, &self.at, format!("length bounds together with `{with}` need an intersection of automata, which is not supported")))
+    /// Whether a regex matching `lo..=hi` characters already keeps to the
+    /// rule's `minLength`/`maxLength`.
+    fn lengths_implied(&self, rule: &StringRule, (lo, hi): (usize, Option<usize>)) -> bool {
+        lo >= rule.min_len && rule.max_len.is_none_or(|max| hi.is_some_and(|h| h <= max))
     }
 
     /// Lowers a regex HIR; characters are JSON-escaped as inside a string.
@@ -616,8 +653,37 @@ impl<'a> Lowerer<'a> {
         // Tail of additional properties: in "nothing emitted yet" mode (a)
         // and "something emitted" mode (b).
         let (mut tail_a, mut tail_b) = (close, close);
-        if let Some(additional) = rule.additional {
-            let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+        let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+        if !rule.patterns.is_empty() {
+            // Keys of the patterns only: keys that match none would take
+            // `additionalProperties`, and leaving them out is a sound subset.
+            let u = self.open_union()?;
+            self.patch(u, close)?;
+            let regexes = rule
+                .patterns
+                .iter()
+                .map(|p| regex::full_match(&p.pattern).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = product::Product { regexes: &regexes, excluded: &declared, min_chars: 0, max_chars: None };
+            // A key that matches one pattern takes its schema; one that matches
+            // several takes the intersection of all (a sound subset).
+            let mut value_of = |l: &mut Self, mask: u64| -> Built {
+                let node = match mask.count_ones() {
+                    1 => Some(rule.patterns[mask.trailing_zeros() as usize].node),
+                    _ => rule.patterns_all,
+                };
+                let Some(value) = node.map(|n| l.node(n, u)).transpose()?.flatten() else { return Ok(None) };
+                let colon = l.punct(b':', value)?;
+                Ok(Some(l.lit(b"\"", colon)?))
+            };
+            if let Some(key) = self.product(&spec, &mut value_of)? {
+                let key = self.lit(b"\"", key)?;
+                let comma = self.punct(b',', key)?;
+                self.patch(u, comma)?;
+                tail_a = self.union(vec![key, close])?;
+            }
+            tail_b = u;
+        } else if let Some(additional) = rule.additional {
             let u = self.open_union()?;
             self.patch(u, close)?;
             if let Some(value) = self.node(additional, u)? {

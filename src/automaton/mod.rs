@@ -86,16 +86,11 @@ impl Grammar {
         lowerer.b.finish_pattern(start).map_err(nfa_err)?;
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
-        let dfa = DFA::builder()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::All)
-                    .cache_capacity(CACHE_CAPACITY)
-                    .minimum_cache_clear_count(None)
-                    .skip_cache_capacity_check(true),
-            )
-            .build_from_nfa(nfa)
-            .map_err(|e| SchemaError::too_large("", e.to_string()))?;
+        let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
+        // The lowering checks the deadline as it goes; this covers the rest.
+        if Instant::now() > deadline {
+            return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
+        }
         Ok(Self { dfa, nfa_states, compile_time: started.elapsed() })
     }
 
@@ -145,6 +140,23 @@ impl Grammar {
     }
 }
 
+/// A lazy DFA over an NFA: all matches (no leftmost pruning), and a cache
+/// that is never cleared behind the caller's back.
+pub(crate) fn lazy_dfa(
+    nfa: regex_automata::nfa::thompson::NFA,
+    cache_capacity: usize,
+) -> Result<DFA, regex_automata::hybrid::BuildError> {
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::All)
+                .cache_capacity(cache_capacity)
+                .minimum_cache_clear_count(None)
+                .skip_cache_capacity_check(true),
+        )
+        .build_from_nfa(nfa)
+}
+
 /// Rewrites a value into the form the automaton produces: integral numbers
 /// as integers (`1.0` → `1`). Key order is left as it is.
 pub fn canonical_value(v: &Value) -> Value {
@@ -161,6 +173,16 @@ pub fn canonical_value(v: &Value) -> Value {
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), canonical_value(v))).collect()),
         _ => v.clone(),
     }
+}
+
+/// Checks that a `patternProperties` pattern can be lowered.
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    regex::full_match(pattern).map(|_| ())
+}
+
+/// Whether a property name matches a pattern (ECMA-262, unanchored).
+pub(crate) fn pattern_matches(pattern: &str, name: &str) -> Result<bool, String> {
+    regex::pattern_matches(pattern, name)
 }
 
 /// Whether a string satisfies a string rule, decided by the same automaton

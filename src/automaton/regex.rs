@@ -4,7 +4,7 @@
 //! Patterns are parsed with `regex-syntax` after a small ECMA-to-Rust
 //! translation of the constructs whose meaning differs (`\d`, `\w`, `\s`, `.`).
 
-use regex_syntax::hir::{Hir, HirKind, Look};
+use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 
 /// Translates the ECMA-262 constructs whose meaning differs in `regex-syntax`.
 pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
@@ -137,6 +137,38 @@ fn strip_anchors(hir: Hir) -> Result<Branch, String> {
     Ok(Branch { hir, anchored_start, anchored_end })
 }
 
+/// A pattern as one HIR that matches whole strings: an unanchored side of a
+/// branch matches any text there.
+pub(crate) fn full_match(pattern: &str) -> Result<Hir, String> {
+    let hir = parse(&ecma_to_rust(pattern)?)?;
+    let any = Hir::repetition(Repetition {
+        min: 0,
+        max: None,
+        greedy: true,
+        sub: Box::new(Hir::class(Class::Unicode(ClassUnicode::new([ClassUnicodeRange::new('\0', char::MAX)])))),
+    });
+    let mut alternatives = Vec::new();
+    for branch in branches(&hir)? {
+        let mut parts = Vec::new();
+        if !branch.anchored_start {
+            parts.push(any.clone());
+        }
+        parts.push(branch.hir);
+        if !branch.anchored_end {
+            parts.push(any.clone());
+        }
+        alternatives.push(Hir::concat(parts));
+    }
+    Ok(Hir::alternation(alternatives))
+}
+
+/// Whether a string matches an ECMA-262 pattern (unanchored), read the way
+/// the lowering reads it.
+pub(crate) fn pattern_matches(pattern: &str, text: &str) -> Result<bool, String> {
+    let regex = regex_automata::meta::Regex::new(&ecma_to_rust(pattern)?).map_err(|e| e.to_string())?;
+    Ok(regex.is_match(text))
+}
+
 /// Bounds on the number of characters a HIR matches.
 pub(crate) fn char_len(hir: &Hir) -> (usize, Option<usize>) {
     match hir.kind() {
@@ -196,6 +228,10 @@ pub(crate) fn format_regex(format: crate::schema::Format) -> &'static str {
         ),
         Uri => r"(?:https?|ftp|urn|mailto|file)://[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,3}(?::[1-9][0-9]{0,3})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@-]{0,40}){0,8}(?:\?[A-Za-z0-9._~!$&'()*+,;=:@/?-]{0,60})?",
         Hostname => r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?){0,3}",
+        UriReference => format_regex(Uri),
+        JsonPointer => r"(?:/[A-Za-z0-9._-]{0,40}){0,8}",
+        Regex => r"[A-Za-z0-9_ ]{0,40}",
+        Duration => r"P(?:[1-9][0-9]{0,3}[YMWD]|T[1-9][0-9]{0,3}[HMS]|[1-9][0-9]{0,3}DT[1-9][0-9]{0,3}[HMS])",
     }
 }
 

@@ -7,11 +7,11 @@ use std::fmt;
 ///
 /// ```
 /// use strictly::schema::{compile, CompileOptions};
-/// let err = compile(&serde_json::json!({"not": {"type": "string"}}), &CompileOptions::default())
+/// let err = compile(&serde_json::json!({"not": {"pattern": "^a"}}), &CompileOptions::default())
 ///     .unwrap_err();
 /// assert_eq!(err.keyword(), Some("not"));
 /// assert_eq!(err.pointer(), "");
-/// assert_eq!(err.to_string(), "unsupported keyword `not` at `#`: negation cannot be enforced by a finite automaton");
+/// assert_eq!(err.to_string(), "unsupported keyword `not` at `#`: the negation of `pattern` is not supported");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct SchemaError {

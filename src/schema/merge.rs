@@ -35,6 +35,7 @@ pub(crate) fn intersect_all(r: &mut Reader, ids: &[NodeId], at: &str, keyword: &
 }
 
 fn intersect(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Node, SchemaError> {
+    r.check_budget(at)?;
     Ok(match (a, b) {
         (Node::Any, x) | (x, Node::Any) => x,
         (Node::Never, _) | (_, Node::Never) => Node::Never,
@@ -147,7 +148,14 @@ fn intersect_string(a: StringRule, b: StringRule, at: &str, kw: &str) -> Result<
         }
         (x, y) => x.or(y),
     };
+    let mut excluded = a.excluded;
+    for word in b.excluded {
+        if !excluded.contains(&word) {
+            excluded.push(word);
+        }
+    }
     Ok(StringRule {
+        excluded,
         min_len: a.min_len.max(b.min_len),
         max_len: match (a.max_len, b.max_len) {
             (Some(x), Some(y)) => Some(x.min(y)),
@@ -221,8 +229,14 @@ fn intersect_object(r: &mut Reader, a: ObjectRule, b: ObjectRule, at: &str, kw: 
         let pa = a.properties.iter().find(|p| p.name == name);
         let pb = b.properties.iter().find(|p| p.name == name);
         let required = pa.is_some_and(|p| p.required) || pb.is_some_and(|p| p.required);
-        let na = pa.map(|p| p.node).or(a.additional);
-        let nb = pb.map(|p| p.node).or(b.additional);
+        let na = match pa {
+            Some(p) => Some(p.node),
+            None => undeclared(r, &a, &name, at)?,
+        };
+        let nb = match pb {
+            Some(p) => Some(p.node),
+            None => undeclared(r, &b, &name, at)?,
+        };
         let node = match (na, nb) {
             (Some(x), Some(y)) => intersect_nodes(r, x, y, at, kw)?,
             _ => None,
@@ -242,7 +256,70 @@ fn intersect_object(r: &mut Reader, a: ObjectRule, b: ObjectRule, at: &str, kw: 
         (Some(x), Some(y)) => intersect_nodes(r, x, y, at, kw)?,
         _ => None,
     };
-    Ok(Some(ObjectRule { properties: props, additional, additional_any: a.additional_any && b.additional_any }))
+    // Pattern-keyed properties survive an intersection exactly when the other
+    // side takes any value under any undeclared key, or has the same patterns.
+    let (patterns, patterns_all) = if b.patterns.is_empty() && (a.patterns.is_empty() || b.additional_any) {
+        (a.patterns, a.patterns_all)
+    } else if a.patterns.is_empty() && a.additional_any || a.patterns == b.patterns {
+        (b.patterns, b.patterns_all)
+    } else {
+        return Err(SchemaError::inexact(kw, at, "it intersects `patternProperties` with other constraints on undeclared keys"));
+    };
+    Ok(Some(ObjectRule {
+        properties: props,
+        additional,
+        additional_any: a.additional_any && b.additional_any,
+        patterns,
+        patterns_all,
+    }))
+}
+
+/// The node of an undeclared property name: the intersection of the
+/// patterns it matches, or else `additionalProperties` (`None` if false).
+pub(crate) fn undeclared(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<Option<NodeId>, SchemaError> {
+    let matching = matching_patterns(rule, name)?;
+    if matching.is_empty() {
+        return Ok(rule.additional);
+    }
+    let node = intersect_all(r, &matching, at, "patternProperties")?;
+    Ok(Some(r.push(node, at)))
+}
+
+/// A declared property's node, intersected with the patterns its name matches.
+pub(crate) fn with_matching_patterns(r: &mut Reader, rule: &ObjectRule, name: &str, node: NodeId, at: &str) -> Result<NodeId, SchemaError> {
+    let mut ids = matching_patterns(rule, name)?;
+    if ids.is_empty() {
+        return Ok(node);
+    }
+    ids.insert(0, node);
+    let node = intersect_all(r, &ids, at, "patternProperties")?;
+    Ok(r.push(node, at))
+}
+
+fn matching_patterns(rule: &ObjectRule, name: &str) -> Result<Vec<NodeId>, SchemaError> {
+    let mut ids = Vec::new();
+    for p in &rule.patterns {
+        if crate::automaton::pattern_matches(&p.pattern, name).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e))? {
+            ids.push(p.node);
+        }
+    }
+    Ok(ids)
+}
+
+/// The node a key takes under an object rule (`None`: the key is forbidden).
+fn key_node(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<Option<NodeId>, SchemaError> {
+    match rule.properties.iter().find(|p| p.name == name) {
+        Some(p) => Ok(Some(p.node)),
+        None => undeclared(r, rule, name, at),
+    }
+}
+
+/// Whether an object rule forbids a key.
+fn forbids(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<bool, SchemaError> {
+    Ok(match key_node(r, rule, name, at)? {
+        None => true,
+        Some(id) => matches!(r.nodes[id], Node::Never),
+    })
 }
 
 /// Keeps the literals that satisfy the other keywords of their schema.
@@ -309,8 +386,7 @@ fn admits(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, 
                         }
                     }
                     for (k, v) in map {
-                        let id = rule.properties.iter().find(|p| &p.name == k).map(|p| p.node).or(rule.additional);
-                        let Some(id) = id else { return Ok(false) };
+                        let Some(id) = key_node(r, rule, k, at)? else { return Ok(false) };
                         let child = resolve(r, id, at, "enum")?;
                         if !admits(r, &child, v, at)? {
                             return Ok(false);
@@ -345,28 +421,32 @@ fn number_admits(rule: &NumberRule, x: f64) -> bool {
     true
 }
 
-/// Proves that no value matches two branches of a `oneOf`, or refuses it.
-pub(crate) fn check_disjoint(r: &mut Reader, ids: &[NodeId], at: &str) -> Result<(), SchemaError> {
+/// The pairs of `oneOf` branches that strictly cannot prove disjoint.
+pub(crate) fn overlapping_pairs(r: &mut Reader, ids: &[NodeId], at: &str) -> Result<Vec<(usize, usize)>, SchemaError> {
+    let mut pairs = Vec::new();
     for (i, &a) in ids.iter().enumerate() {
-        for &b in &ids[i + 1..] {
+        for (j, &b) in ids.iter().enumerate().skip(i + 1) {
             let na = resolve(r, a, at, "oneOf")?;
             let nb = resolve(r, b, at, "oneOf")?;
             if !disjoint(r, &na, &nb, at, 0)? {
-                return Err(SchemaError::new(
-                    SchemaErrorKind::Unsupported {
-                        keyword: "oneOf".into(),
-                        why: format!(
-                            "branches {} and {} may both match one value, and exclusivity cannot be enforced (use anyOf, or the lenient option)",
-                            ids.iter().position(|x| *x == a).unwrap_or(0),
-                            ids.iter().position(|x| *x == b).unwrap_or(0)
-                        ),
-                    },
-                    at,
-                ));
+                pairs.push((i, j));
             }
         }
     }
-    Ok(())
+    Ok(pairs)
+}
+
+/// The refusal of a `oneOf` whose branches `i` and `j` may overlap.
+pub(crate) fn overlap_error(i: usize, j: usize, at: &str) -> SchemaError {
+    SchemaError::new(
+        SchemaErrorKind::Unsupported {
+            keyword: "oneOf".into(),
+            why: format!(
+                "branches {i} and {j} may both match one value, and exclusivity cannot be enforced (use anyOf, or the lenient option)"
+            ),
+        },
+        at,
+    )
 }
 
 fn disjoint(r: &mut Reader, a: &Node, b: &Node, at: &str, depth: usize) -> Result<bool, SchemaError> {
@@ -436,12 +516,15 @@ fn objects_disjoint(r: &mut Reader, p: &ObjectRule, q: &ObjectRule, at: &str, de
                     return Ok(true);
                 }
             }
-            None if q.additional.is_none() => return Ok(true),
-            _ => {}
+            _ => {
+                if forbids(r, q, &a.name, at)? {
+                    return Ok(true);
+                }
+            }
         }
     }
     for b in q.properties.iter().filter(|b| b.required) {
-        if p.additional.is_none() && !p.properties.iter().any(|a| a.name == b.name) {
+        if forbids(r, p, &b.name, at)? {
             return Ok(true);
         }
     }

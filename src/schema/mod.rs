@@ -16,6 +16,7 @@
 
 mod error;
 mod merge;
+mod negate;
 mod reader;
 
 pub use error::{SchemaError, SchemaErrorKind};
@@ -194,6 +195,15 @@ pub enum Format {
     Ipv6,
     Uri,
     Hostname,
+    /// `uri-reference`, `iri`, `iri-reference`: enforced as [`Format::Uri`]
+    /// (absolute URIs are all three), a sound subset.
+    UriReference,
+    /// `json-pointer`: a subset without `~` escapes.
+    JsonPointer,
+    /// `regex`: a subset (literal words), every one a valid ECMA-262 regex.
+    Regex,
+    /// `duration`: a subset of ISO 8601 durations (one or two units).
+    Duration,
 }
 
 impl Format {
@@ -209,8 +219,24 @@ impl Format {
             "ipv6" => Self::Ipv6,
             "uri" => Self::Uri,
             "hostname" => Self::Hostname,
+            "uri-reference" | "iri" | "iri-reference" => Self::UriReference,
+            "json-pointer" => Self::JsonPointer,
+            "regex" => Self::Regex,
+            "duration" => Self::Duration,
             _ => return None,
         })
+    }
+
+    /// Whether a JSON Schema draft (04 to 2020-12) defines this format name.
+    /// Other names (`int32`, `color`, `topic`, …) are annotations to a
+    /// validator, as unknown as an unknown keyword.
+    pub fn is_standard(name: &str) -> bool {
+        const STANDARD: &[&str] = &[
+            "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
+            "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template",
+            "json-pointer", "relative-json-pointer", "regex",
+        ];
+        STANDARD.contains(&name)
     }
 }
 
@@ -222,6 +248,8 @@ pub struct StringRule {
     /// `pattern`: an unanchored ECMA-262 regex, with the pointer it came from.
     pub pattern: Option<(String, String)>,
     pub format: Option<Format>,
+    /// Values the string must not take (`not` with `enum`/`const`).
+    pub excluded: Vec<String>,
 }
 
 /// Constraints on arrays.
@@ -245,14 +273,35 @@ pub struct Property {
     pub required: bool,
 }
 
+/// One `patternProperties` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PatternProperty {
+    /// The ECMA-262 regex (unanchored), as written.
+    pub pattern: String,
+    /// The pointer of the schema holding `patternProperties`, for errors.
+    pub pointer: String,
+    pub node: NodeId,
+}
+
 /// Constraints on objects. Properties are emitted in this order.
+///
+/// The rule is exact as read: a declared property's node already includes
+/// the schemas of the patterns its name matches, and `additional` covers the
+/// keys that match neither a declared name nor a pattern.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObjectRule {
     pub properties: Vec<Property>,
     /// Schema for other keys; `None` when `additionalProperties` is false.
+    /// Beside `patterns`, only for keys that match no pattern.
     pub additional: Option<NodeId>,
     /// True when `additionalProperties` was absent or `true`.
     pub additional_any: bool,
+    /// `patternProperties`, in schema order.
+    pub patterns: Vec<PatternProperty>,
+    /// With several patterns: the intersection of all their schemas, which
+    /// the lowering gives a key that matches more than one (a sound subset);
+    /// `None` when they have no common value.
+    pub patterns_all: Option<NodeId>,
 }
 
 /// Reads a schema into the IR.

@@ -6,9 +6,10 @@ use serde_json::{Map, Value};
 
 use super::error::{escape_token, SchemaError, SchemaErrorKind};
 use super::merge;
+use super::negate::Complement;
 use super::{
-    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, Property,
-    StringRule, Typed, UnknownKeywords,
+    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
+    Property, StringRule, Typed, UnknownKeywords,
 };
 
 /// JSON Schema drafts, oldest first; only the differences strictly cares about.
@@ -38,8 +39,11 @@ impl Draft {
     }
 }
 
+/// Schema nodes one reading may create.
+const MAX_NODES: usize = 200_000;
+
 /// Keywords that only annotate: ignored.
-const ANNOTATIONS: &[&str] = &[
+pub(super) const ANNOTATIONS: &[&str] = &[
     "title",
     "description",
     "examples",
@@ -86,11 +90,12 @@ const SUPPORTED: &[&str] = &[
     "exclusiveMinimum",
     "exclusiveMaximum",
     "multipleOf",
+    "patternProperties",
+    "not",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
 const REFUSED: &[(&str, &str)] = &[
-    ("not", "negation cannot be enforced by a finite automaton"),
     ("if", "conditional schemas are not supported"),
     ("then", "conditional schemas are not supported"),
     ("else", "conditional schemas are not supported"),
@@ -101,7 +106,6 @@ const REFUSED: &[(&str, &str)] = &[
     ("contains", "`contains` is not supported"),
     ("minContains", "`minContains` is not supported"),
     ("maxContains", "`maxContains` is not supported"),
-    ("patternProperties", "pattern-keyed properties are not supported"),
     ("propertyNames", "constraints on property names are not supported"),
     ("minProperties", "property counts are not supported"),
     ("maxProperties", "property counts are not supported"),
@@ -116,13 +120,13 @@ const REFUSED: &[(&str, &str)] = &[
 
 /// Keywords that constrain a value (as opposed to annotations), used to tell
 /// whether `$ref` has constraining siblings.
-fn constrains(keyword: &str) -> bool {
+pub(super) fn constrains(keyword: &str) -> bool {
     SUPPORTED.contains(&keyword) || REFUSED.iter().any(|(k, _)| *k == keyword)
 }
 
 pub(crate) struct Reader<'a> {
-    root: &'a Value,
-    draft: Draft,
+    pub(super) root: &'a Value,
+    pub(super) draft: Draft,
     options: &'a CompileOptions,
     pub(crate) nodes: Vec<Node>,
     pub(crate) pointers: Vec<String>,
@@ -130,7 +134,10 @@ pub(crate) struct Reader<'a> {
     by_pointer: HashMap<String, NodeId>,
     /// Nodes whose reading is under way (a `$ref` to one is recursive).
     in_progress: Vec<bool>,
-    any: NodeId,
+    pub(super) any: NodeId,
+    /// Schemas negated so far (bounded: see `negate.rs`).
+    pub(super) negations: usize,
+    started: std::time::Instant,
 }
 
 impl<'a> Reader<'a> {
@@ -144,6 +151,8 @@ impl<'a> Reader<'a> {
             by_pointer: HashMap::new(),
             in_progress: Vec::new(),
             any: 0,
+            negations: 0,
+            started: std::time::Instant::now(),
         };
         reader.any = reader.push(Node::Any, "");
         reader
@@ -167,12 +176,24 @@ impl<'a> Reader<'a> {
         self.nodes.len() - 1
     }
 
+    /// Refuses a schema whose reading outgrows the node or time limits
+    /// (intersections and complements can multiply nodes).
+    pub(crate) fn check_budget(&self, at: &str) -> Result<(), SchemaError> {
+        if self.nodes.len() > MAX_NODES {
+            return Err(SchemaError::too_large(at, format!("reading needs more than {MAX_NODES} schema nodes")));
+        }
+        if self.started.elapsed().as_millis() > u128::from(self.options.time_limit_ms) {
+            return Err(SchemaError::too_large(at, format!("compilation took longer than {} ms", self.options.time_limit_ms)));
+        }
+        Ok(())
+    }
+
     pub(crate) fn is_in_progress(&self, id: NodeId) -> bool {
         self.in_progress[id]
     }
 
     /// Reads the schema at a JSON pointer into the root document, memoised.
-    fn read_at(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
+    pub(super) fn read_at(&mut self, pointer: &str) -> Result<NodeId, SchemaError> {
         if let Some(&id) = self.by_pointer.get(pointer) {
             return Ok(id);
         }
@@ -227,6 +248,10 @@ impl<'a> Reader<'a> {
                 parts.push(self.read_at(&format!("{at}/allOf/{i}"))?);
             }
         }
+        if map.contains_key("not") {
+            let complement = self.negate(&format!("{at}/not"), at, Complement::Exact, 0)?;
+            parts.push(self.push(complement, at));
+        }
         let mut node = if parts.is_empty() {
             base
         } else {
@@ -241,7 +266,10 @@ impl<'a> Reader<'a> {
                 ids.push(self.read_at(&format!("{at}/{key}/{i}"))?);
             }
             if key == "oneOf" && !self.options.lenient_one_of {
-                merge::check_disjoint(self, &ids, at)?;
+                let overlaps = merge::overlapping_pairs(self, &ids, at)?;
+                if let Some(&(i, j)) = overlaps.first() {
+                    ids = self.exclusive_branches(&ids, &overlaps, at).ok_or_else(|| merge::overlap_error(i, j, at))?;
+                }
             }
             let union = self.push(Node::AnyOf(ids), at);
             node = if matches!(node, Node::Any) {
@@ -254,7 +282,7 @@ impl<'a> Reader<'a> {
         Ok(node)
     }
 
-    fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
+    pub(super) fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
         for (keyword, value) in map {
             let k = keyword.as_str();
             if ANNOTATIONS.contains(&k) || SUPPORTED.contains(&k) {
@@ -277,6 +305,12 @@ impl<'a> Reader<'a> {
     }
 
     fn resolve_ref(&mut self, reference: &Value, at: &str) -> Result<NodeId, SchemaError> {
+        let pointer = self.ref_pointer(reference, at)?;
+        self.read_at(&pointer)
+    }
+
+    /// The JSON pointer a local `$ref` names.
+    pub(super) fn ref_pointer(&self, reference: &Value, at: &str) -> Result<String, SchemaError> {
         let r = reference
             .as_str()
             .ok_or_else(|| SchemaError::malformed("$ref", at, "must be a string"))?;
@@ -288,10 +322,10 @@ impl<'a> Reader<'a> {
             let own_id = self.root.get("$id").or_else(|| self.root.get("id")).and_then(Value::as_str);
             if let Some((base, frag)) = r.split_once('#') {
                 if Some(base) == own_id {
-                    return self.resolve_ref(&Value::String(format!("#{frag}")), at);
+                    return self.ref_pointer(&Value::String(format!("#{frag}")), at);
                 }
             } else if Some(r) == own_id {
-                return self.read_at("");
+                return Ok(String::new());
             }
             return Err(bad("only local references (`#...`) are supported"));
         };
@@ -302,7 +336,7 @@ impl<'a> Reader<'a> {
         if self.root.pointer(&pointer).is_none() {
             return Err(bad("no schema at that pointer"));
         }
-        self.read_at(&pointer)
+        Ok(pointer)
     }
 
     fn array<'v>(value: &'v Value, keyword: &str, at: &str) -> Result<&'v Vec<Value>, SchemaError> {
@@ -418,6 +452,21 @@ impl<'a> Reader<'a> {
                 rule.multiple_of = Some(m as u64);
             }
         }
+        // OpenAPI's integer formats, enforced as a sound restriction (JSON
+        // Schema itself gives them no meaning). Unbounded integers are
+        // emitted with at most 18 digits, which `int64` already contains;
+        // `int32` bounds are skipped beside `multipleOf`, which takes none.
+        match map.get("format").and_then(Value::as_str) {
+            Some("int64") => rule.integer = true,
+            Some("int32") => {
+                rule.integer = true;
+                if rule.multiple_of.is_none() {
+                    rule.minimum = merge::tighter_min(rule.minimum, Bound { value: -2_147_483_648.0, exclusive: false });
+                    rule.maximum = merge::tighter_max(rule.maximum, Bound { value: 2_147_483_647.0, exclusive: false });
+                }
+            }
+            _ => {}
+        }
         Ok(rule)
     }
 
@@ -433,9 +482,15 @@ impl<'a> Reader<'a> {
         }
         if let Some(f) = map.get("format") {
             let name = f.as_str().ok_or_else(|| SchemaError::malformed("format", at, "must be a string"))?;
-            rule.format = Some(Format::parse(name).ok_or_else(|| {
-                SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported"))
-            })?);
+            rule.format = match Format::parse(name) {
+                Some(format) => Some(format),
+                // A name no draft defines is an annotation to a validator, as
+                // unknown as an unknown keyword: ignored only when those are.
+                None if self.options.unknown_keywords == UnknownKeywords::Ignore && !Format::is_standard(name) => None,
+                None => {
+                    return Err(SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported")));
+                }
+            };
         }
         Ok(rule)
     }
@@ -497,12 +552,33 @@ impl<'a> Reader<'a> {
                 rule.additional = (!matches!(self.nodes[id], Node::Never)).then_some(id);
             }
         }
+        if let Some(patterns) = map.get("patternProperties") {
+            let Value::Object(patterns) = patterns else {
+                return Err(SchemaError::malformed("patternProperties", at, "must be an object"));
+            };
+            for pattern in patterns.keys() {
+                crate::automaton::check_pattern(pattern).map_err(|e| SchemaError::inexact("patternProperties", at, e))?;
+                let node = self.read_at(&format!("{at}/patternProperties/{}", escape_token(pattern)))?;
+                rule.patterns.push(PatternProperty { pattern: pattern.clone(), pointer: at.to_string(), node });
+            }
+            if rule.patterns.len() > 1 {
+                let nodes: Vec<NodeId> = rule.patterns.iter().map(|p| p.node).collect();
+                // Only a sound choice for keys that match several patterns:
+                // without a common value, such keys are left out.
+                rule.patterns_all = match merge::intersect_all(self, &nodes, at, "patternProperties") {
+                    Ok(Node::Never) | Err(_) => None,
+                    Ok(node) => Some(self.push(node, at)),
+                };
+            }
+        }
         if let Some(props) = map.get("properties") {
             let Value::Object(props) = props else {
                 return Err(SchemaError::malformed("properties", at, "must be an object"));
             };
             for name in props.keys() {
                 let node = self.read_at(&format!("{at}/properties/{}", escape_token(name)))?;
+                // A declared name that matches patterns takes their schemas too.
+                let node = merge::with_matching_patterns(self, &rule, name, node, at)?;
                 let required = required.contains(name);
                 if matches!(self.nodes[node], Node::Never) {
                     if required {
@@ -525,7 +601,7 @@ impl<'a> Reader<'a> {
             {
                 continue;
             }
-            let node = rule.additional.ok_or_else(|| {
+            let node = merge::undeclared(self, &rule, name, at)?.ok_or_else(|| {
                 SchemaError::new(
                     SchemaErrorKind::Unsatisfiable {
                         why: format!("\"{name}\" is required but additionalProperties is false"),
@@ -559,14 +635,15 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("properties", "object"),
     ("required", "object"),
     ("additionalProperties", "object"),
+    ("patternProperties", "object"),
 ];
 
 /// Refused keywords whose value makes them a no-op.
-fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
+pub(super) fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     match keyword {
         "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
         "minProperties" | "minContains" => value.as_u64() == Some(0),
-        "dependencies" | "dependentSchemas" | "dependentRequired" | "patternProperties" => {
+        "dependencies" | "dependentSchemas" | "dependentRequired" => {
             value.as_object().is_some_and(Map::is_empty)
         }
         "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
@@ -577,7 +654,7 @@ fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     }
 }
 
-fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result<Option<usize>, SchemaError> {
+pub(super) fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result<Option<usize>, SchemaError> {
     match map.get(keyword) {
         None => Ok(None),
         Some(Value::Number(n)) => {
