@@ -142,8 +142,8 @@ struct ModelArgs {
     /// CPU threads for the model (default: the machine's cores).
     #[arg(long, env = "STRICTLY_THREADS")]
     threads: Option<usize>,
-    /// Re-quantize weights at load: keep, q8-0 or q4-0 (q4-0 keeps memory under 400 MB).
-    #[arg(long, default_value = "q4-0")]
+    /// Re-quantize weights at load: keep, q8-0 (fastest) or q4-0 (smallest).
+    #[arg(long, default_value = "q8-0")]
     requantize: String,
     /// Disable batched fast-forward of forced tokens.
     #[arg(long)]

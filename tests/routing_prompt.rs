@@ -70,7 +70,10 @@ fn message_is_last_and_examples_alternate() {
 
 #[test]
 fn retrieved_examples_are_relevant() {
-    let cfg = config();
+    // Five neighbours, whatever the example config shows the model, so that "at least two
+    // relevant" means something about the retrieval.
+    let mut cfg = config();
+    cfg.prompt.few_shot = 5;
     let builder = PromptBuilder::new(&cfg);
     let cases = [
         (

@@ -100,6 +100,18 @@ impl Backend for LocalBackend {
     async fn complete(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Reply, BackendError> {
         let started = Instant::now();
         let generation = self.generate(messages, schema)?;
+        let t = &generation.timings;
+        tracing::debug!(
+            prompt_tokens = generation.prompt_tokens,
+            output_tokens = generation.tokens.len(),
+            forced = generation.forced_tokens(),
+            forward_passes = t.forward_passes,
+            prefill_ms = t.prefill_ms,
+            decode_ms = t.decode_ms,
+            mask_ms = t.mask_ms,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            "local generation"
+        );
         let value: serde_json::Value = serde_json::from_str(&generation.text).map_err(|e| BackendError::Parse(e.to_string()))?;
         let mut offset = 0;
         let mut branches = Vec::new();

@@ -28,10 +28,11 @@ pub use crate::chat::{ChatMessage, Role};
 /// let builder = PromptBuilder::new(&cfg);
 /// let messages = builder.build("my refund still hasn't arrived");
 /// assert_eq!(messages[0].content, builder.system_prompt());
-/// // system, 5 example pairs, the customer's message
-/// assert_eq!(messages.len(), 1 + 2 * 5 + 1);
-/// assert_eq!(messages[10].role, Role::Assistant);
-/// assert!(messages[10].content.contains(r#""assignTeam":"77120034""#));
+/// // system, the nearest example pairs, the customer's message
+/// let k = cfg.prompt.few_shot;
+/// assert_eq!(messages.len(), 1 + 2 * k + 1);
+/// assert_eq!(messages[2 * k].role, Role::Assistant);
+/// assert!(messages[2 * k].content.contains(r#""assignTeam":"77120034""#));
 /// # Ok::<(), strictly::routing::ConfigError>(())
 /// ```
 #[derive(Debug, Clone)]
