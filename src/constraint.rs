@@ -51,6 +51,10 @@ impl TokenSet {
     pub fn new(len: usize) -> Self {
         Self { words: vec![0; len.div_ceil(64)], len }
     }
+    /// From bitset words (bit `id % 64` of word `id / 64`) over `len` ids.
+    pub fn from_words(words: &[u64], len: usize) -> Self {
+        Self { words: words.to_vec(), len }
+    }
     /// Adds an id.
     pub fn insert(&mut self, id: u32) {
         self.words[id as usize / 64] |= 1 << (id % 64);
@@ -125,9 +129,6 @@ struct Engine {
     start: LazyStateID,
     /// The cache's clear count that `states` and `start` belong to.
     clears: usize,
-    /// Tokens made only of a run's bytes (see [`TokenTrie::run_tokens`]), by
-    /// run; they do not depend on DFA state ids, so they survive clears.
-    run_sets: HashMap<(ByteSet, usize), Arc<TokenSet>>,
 }
 
 impl Engine {
@@ -199,7 +200,7 @@ impl TokenAutomaton {
             grammar,
             vocab,
             classes,
-            engine: Mutex::new(Engine { cache, states: HashMap::new(), start, clears, run_sets: HashMap::new() }),
+            engine: Mutex::new(Engine { cache, states: HashMap::new(), start, clears }),
             distances: OnceLock::new(),
         }
     }
@@ -266,19 +267,7 @@ impl TokenAutomaton {
         // that run: fetch them, then walk only what lies outside the run.
         let trie = self.vocab.trie();
         let run = run.min(trie.max_token_len());
-        if engine.run_sets.len() >= MAX_RUN_SETS {
-            engine.run_sets.clear();
-        }
-        let run_set = engine
-            .run_sets
-            .entry((run_bytes, run))
-            .or_insert_with(|| {
-                let mut set = TokenSet::new(self.vocab.len());
-                trie.run_tokens(&run_bytes, run, |t| set.insert(t));
-                Arc::new(set)
-            })
-            .clone();
-        let mut mask = TokenSet::clone(&run_set);
+        let mut mask = TokenSet::from_words(&self.vocab.run_token_bits(&run_bytes, run), self.vocab.len());
         let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
         trie.walk_runs(&mut walker, state, &run_bytes, run, |visit| {
             if let Visit::Token(token, _) = visit {
@@ -410,10 +399,6 @@ pub struct Constraint {
     visited: Visited,
     finished: bool,
 }
-
-/// Distinct runs whose token sets are kept (a schema has a handful: one per
-/// kind of string body and length bound).
-const MAX_RUN_SETS: usize = 256;
 
 /// How many times an operation is retried after a cache clear.
 const RETRIES: usize = 4;

@@ -19,6 +19,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Something that reads bytes one at a time; `None` rejects.
 pub trait ByteRecognizer {
@@ -42,6 +43,9 @@ pub struct Vocabulary {
     special: Vec<bool>,
     eos: Option<u32>,
     trie: TokenTrie,
+    /// [`Vocabulary::run_token_bits`], by run: they depend on the vocabulary only, so every
+    /// automaton over it shares them.
+    run_bits: Arc<Mutex<HashMap<(ByteSet, usize), Arc<[u64]>>>>,
 }
 
 impl Vocabulary {
@@ -50,7 +54,27 @@ impl Vocabulary {
         let special: Vec<bool> = tokens.iter().map(Option::is_none).collect();
         let bytes: Vec<Vec<u8>> = tokens.into_iter().map(Option::unwrap_or_default).collect();
         let trie = TokenTrie::build(&bytes, &special);
-        Self { bytes, special, eos, trie }
+        Self { bytes, special, eos, trie, run_bits: Default::default() }
+    }
+
+    /// The tokens [`TokenTrie::run_tokens`] finds for this run, as a bitset over token ids
+    /// (bit `id % 64` of word `id / 64`). Computed once per run and vocabulary; a run's tokens
+    /// are the same whatever the schema, so a new automaton's first visits inside strings
+    /// reuse them.
+    pub fn run_token_bits(&self, run_bytes: &ByteSet, run: usize) -> Arc<[u64]> {
+        let run = run.min(self.trie.max_token_len());
+        let mut cache = self.run_bits.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bits) = cache.get(&(*run_bytes, run)) {
+            return bits.clone();
+        }
+        let mut words = vec![0u64; self.bytes.len().div_ceil(64)];
+        self.trie.run_tokens(run_bytes, run, |t| words[t as usize / 64] |= 1 << (t % 64));
+        let bits: Arc<[u64]> = words.into();
+        if cache.len() >= MAX_RUNS_CACHED {
+            cache.clear();
+        }
+        cache.insert((*run_bytes, run), bits.clone());
+        bits
     }
 
     /// From a `tokenizers` tokenizer: byte-level BPE (GPT-2 alphabet) or
@@ -154,6 +178,9 @@ struct TrieNode {
 
 /// A set of bytes as four 64-bit words.
 pub type ByteSet = [u64; 4];
+
+/// Runs whose token bits a vocabulary keeps (a handful per kind of string body).
+const MAX_RUNS_CACHED: usize = 1024;
 
 /// Whether every byte of `a` is in `b`.
 #[inline]
