@@ -245,9 +245,15 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if explain && !json {
                 let d = &routed.decision;
                 let fmt = |p: Option<f32>| p.map_or("-".to_string(), |p| format!("{p:.2}"));
-                eprintln!("action: {:?} -> {:?}", d.model_action, d.action);
+                let asked = if routed.output.is_some() { "model" } else { "not asked" };
+                eprintln!("action: {:?} ({asked}) -> {:?}", d.model_action, d.action);
                 eprintln!("reason: {}", d.reason.as_deref().unwrap_or("-"));
-                eprintln!("confidence: {} from token probabilities, {} self-reported", fmt(d.model_confidence), fmt(d.reported_confidence));
+                eprintln!(
+                    "confidence: {} from token probabilities, {} self-reported, {} support from the example phrases",
+                    fmt(d.model_confidence),
+                    fmt(d.reported_confidence),
+                    fmt(d.examples_support)
+                );
                 let alts: Vec<String> = routed.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
                 eprintln!("alternatives: {}", if alts.is_empty() { "-".into() } else { alts.join(", ") });
                 let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
