@@ -183,6 +183,23 @@ struct Walk {
     first_mask_size: usize,
 }
 
+impl Walk {
+    /// Records one step's allowed tokens and picks the next token uniformly;
+    /// `None` ends the walk (EOS, or a dead end recorded as an error).
+    fn pick(&mut self, allowed: Vec<u32>, step: usize, eos: u32, rng: &mut SmallRng) -> Option<u32> {
+        self.mask_sizes.push(allowed.len());
+        if step == 0 {
+            self.first_mask_size = allowed.len();
+        }
+        if allowed.is_empty() {
+            self.error = Some(format!("empty mask after {} tokens (dead end)", self.tokens));
+            return None;
+        }
+        let token = allowed[rng.random_range(0..allowed.len())];
+        (token != eos).then_some(token)
+    }
+}
+
 fn ids_of_words(words: &[u64]) -> Vec<u32> {
     let mut out = Vec::new();
     for (i, &w) in words.iter().enumerate() {
@@ -227,22 +244,7 @@ fn walk_llguidance(e: &Engines, schema: &Value, seed: u64) -> (f64, Walk) {
             }
         };
         w.mask_us.push(t0.elapsed().as_secs_f64() * 1e6);
-        let allowed = mask.to_list();
-        w.mask_sizes.push(allowed.len());
-        if step == 0 {
-            w.first_mask_size = allowed.len();
-        }
-        if allowed.is_empty() {
-            w.error = Some(format!("empty mask after {} tokens (dead end)", w.tokens));
-            break;
-        }
-        if allowed == [e.eos] {
-            break;
-        }
-        let token = allowed[rng.random_range(0..allowed.len())];
-        if token == e.eos {
-            break;
-        }
+        let Some(token) = w.pick(mask.to_list(), step, e.eos, &mut rng) else { break };
         if let Err(err) = m.consume_token(token) {
             w.error = Some(err.to_string());
             break;
@@ -267,22 +269,7 @@ fn walk_outlines(e: &Engines, index: &Index, seed: u64) -> Walk {
         }
         let words = black_box(words);
         w.mask_us.push(t0.elapsed().as_secs_f64() * 1e6);
-        let allowed = ids_of_words(&words);
-        w.mask_sizes.push(allowed.len());
-        if step == 0 {
-            w.first_mask_size = allowed.len();
-        }
-        if allowed.is_empty() {
-            w.error = Some(format!("empty mask after {} tokens (dead end)", w.tokens));
-            break;
-        }
-        if allowed == [e.eos] {
-            break;
-        }
-        let token = allowed[rng.random_range(0..allowed.len())];
-        if token == e.eos {
-            break;
-        }
+        let Some(token) = w.pick(ids_of_words(&words), step, e.eos, &mut rng) else { break };
         match index.next_state(&state, &token) {
             Some(s) => state = s,
             None => {
