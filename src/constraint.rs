@@ -114,7 +114,25 @@ pub enum ConstraintError {
 #[derive(Debug)]
 struct StateInfo {
     mask: Arc<TokenSet>,
-    forced: Vec<u8>,
+    /// Computed on the first [`Constraint::forced_bytes`] at this state: a mask does not need it.
+    forced: OnceLock<Vec<u8>>,
+}
+
+/// A run of a state (see [`TokenAutomaton::run_bytes`]).
+struct Run {
+    bytes: ByteSet,
+    len: usize,
+    /// No byte of the set is alive after `len` of them.
+    closed: bool,
+}
+
+/// One byte class of the grammar's DFA (bytes it cannot tell apart).
+#[derive(Debug, Clone, Copy)]
+struct ByteClass {
+    /// The class's first byte, which stands for all of them.
+    rep: u8,
+    bytes: ByteSet,
+    size: u16,
 }
 
 /// The lazy DFA's cache was cleared during an operation: the state ids it
@@ -150,7 +168,7 @@ pub const MAX_CACHED_STATES: usize = 20_000;
 pub struct TokenAutomaton {
     grammar: Grammar,
     vocab: Arc<Vocabulary>,
-    classes: Vec<u8>,
+    classes: Vec<ByteClass>,
     engine: Mutex<Engine>,
     distances: OnceLock<NfaDistances>,
 }
@@ -195,7 +213,20 @@ impl TokenAutomaton {
         let mut cache = grammar.new_cache();
         let start = grammar.start(&mut cache);
         let clears = cache.clear_count();
-        let classes = grammar.dfa().byte_classes().representatives(0..=255).filter_map(|u| u.as_u8()).collect();
+        let byte_classes = grammar.dfa().byte_classes();
+        let classes = byte_classes
+            .representatives(0..=255)
+            .filter_map(|u| u.as_u8())
+            .map(|rep| {
+                let mut bytes = [0u64; 4];
+                let mut size = 0;
+                for b in byte_classes.elements(regex_automata::util::alphabet::Unit::u8(byte_classes.get(rep))).filter_map(|u| u.as_u8()) {
+                    bytes[(b / 64) as usize] |= 1 << (b % 64);
+                    size += 1;
+                }
+                ByteClass { rep, bytes, size }
+            })
+            .collect();
         Self {
             grammar,
             vocab,
@@ -262,18 +293,20 @@ impl TokenAutomaton {
             engine.states.clear();
         }
         let clears = engine.cache.clear_count();
-        let (run_bytes, run) = self.run_bytes(engine, state)?;
+        let run = self.run_bytes(engine, state)?;
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
-        let trie = self.vocab.trie();
-        let run = run.min(trie.max_token_len());
-        let mut mask = TokenSet::from_words(&self.vocab.run_token_bits(&run_bytes, run), self.vocab.len());
+        let split = self.vocab.run_split(&run.bytes, run.len, run.closed);
+        let mut mask = TokenSet::from_words(&split.run_tokens, self.vocab.len());
         let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
-        trie.walk_runs(&mut walker, state, &run_bytes, run, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
-        });
+        match &split.rest {
+            Some(rest) => rest.walk(&mut walker, state, |token, _| mask.insert(token)),
+            None => self.vocab.trie().walk_runs(&mut walker, state, &run.bytes, split.run, |visit| {
+                if let Visit::Token(token, _) = visit {
+                    mask.insert(token);
+                }
+            }),
+        }
         if walker.cleared {
             return Err(Cleared);
         }
@@ -282,24 +315,16 @@ impl TokenAutomaton {
                 mask.insert(eos);
             }
         }
-        let forced = self.forced_from(engine, state)?;
-        let info = Arc::new(StateInfo { mask: Arc::new(mask), forced });
+        let info = Arc::new(StateInfo { mask: Arc::new(mask), forced: OnceLock::new() });
         engine.states.insert(state, info.clone());
         Ok(info)
-    }
-
-    /// The bytes in the same equivalence class as `byte`.
-    fn class_bytes(&self, byte: u8) -> impl Iterator<Item = u8> + '_ {
-        let classes = self.grammar.dfa().byte_classes();
-        let class = regex_automata::util::alphabet::Unit::u8(classes.get(byte));
-        classes.elements(class).filter_map(|u| u.as_u8())
     }
 
     /// The largest set of bytes that all lead from `state` to one state, and
     /// how many such bytes in a row keep the automaton alive (`usize::MAX`
     /// when the set loops `state` to itself). Inside a JSON string the set is
     /// the plain characters and the run is the room left before `maxLength`.
-    fn run_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<(ByteSet, usize), Cleared> {
+    fn run_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<Run, Cleared> {
         let clears = engine.cache.clear_count();
         let step = |engine: &mut Engine, s: LazyStateID, b: u8| -> Result<Option<LazyStateID>, Cleared> {
             let next = self.grammar.dfa().next_state(&mut engine.cache, s, b);
@@ -308,35 +333,50 @@ impl TokenAutomaton {
             }
             Ok(next.ok().filter(|n| !n.is_dead()))
         };
-        // Group the live classes by successor; keep the largest group.
-        let mut groups: Vec<(LazyStateID, Vec<u8>, usize)> = Vec::new();
-        for &rep in &self.classes {
-            if let Some(next) = step(engine, state, rep)? {
-                let size = self.class_bytes(rep).count();
-                match groups.iter_mut().find(|g| g.0 == next) {
-                    Some(g) => {
-                        g.1.push(rep);
-                        g.2 += size;
+        // Group the live classes by successor (a class set is a ByteSet over class indices);
+        // keep the largest group.
+        let mut groups: Vec<(LazyStateID, ByteSet, ByteSet, usize)> = Vec::with_capacity(8);
+        for (i, class) in self.classes.iter().enumerate() {
+            if let Some(next) = step(engine, state, class.rep)? {
+                let group = match groups.iter().position(|g| g.0 == next) {
+                    Some(at) => &mut groups[at],
+                    None => {
+                        groups.push((next, [0; 4], [0; 4], 0));
+                        groups.last_mut().expect("just pushed")
                     }
-                    None => groups.push((next, vec![rep], size)),
-                }
+                };
+                group.1[i / 64] |= 1 << (i % 64);
+                (0..4).for_each(|w| group.2[w] |= class.bytes[w]);
+                group.3 += class.size as usize;
             }
         }
-        let Some((first, reps, _)) = groups.into_iter().max_by_key(|g| g.2) else { return Ok(([0; 4], 0)) };
-        let mut set = [0u64; 4];
-        for &rep in &reps {
-            for b in self.class_bytes(rep) {
-                set[(b / 64) as usize] |= 1 << (b % 64);
-            }
-        }
+        let Some(&(first, members, set, _)) = groups.iter().max_by_key(|g| g.3) else {
+            return Ok(Run { bytes: [0; 4], len: 0, closed: false });
+        };
         if first == state {
-            return Ok((set, usize::MAX));
+            return Ok(Run { bytes: set, len: usize::MAX, closed: false });
         }
-        // Follow the chain while every class of the set agrees on one live successor.
-        let limit = self.vocab.trie().max_token_len();
+        let reps: Vec<u8> = (0..self.classes.len())
+            .filter(|&i| members[i / 64] & (1 << (i % 64)) != 0)
+            .map(|i| self.classes[i].rep)
+            .collect();
+        // Follow the chain while every class of the set agrees on one live successor, no
+        // further than the longest token of set bytes (a longer run changes no mask) and
+        // no further than the shortest run that gets a trie of its own: each step costs
+        // one DFA transition per class, where the walk of the few longer tokens costs
+        // one per byte.
+        let limit = self.vocab.longest_run_token(&set).min(crate::vocab::MIN_SPLIT_RUN);
         let (mut run, mut current) = (1, first);
         while run < limit {
-            let Some(next) = step(engine, current, reps[0])? else { break };
+            let Some(next) = step(engine, current, reps[0])? else {
+                // Closed when every run byte dies here, not just the first class.
+                for &rep in &reps[1..] {
+                    if step(engine, current, rep)?.is_some() {
+                        return Ok(Run { bytes: set, len: run, closed: false });
+                    }
+                }
+                return Ok(Run { bytes: set, len: run, closed: true });
+            };
             let mut agree = true;
             for &rep in &reps[1..] {
                 if step(engine, current, rep)? != Some(next) {
@@ -350,7 +390,7 @@ impl TokenAutomaton {
             run += 1;
             current = next;
         }
-        Ok((set, run))
+        Ok(Run { bytes: set, len: run, closed: false })
     }
 
     /// Bytes that are the only way on from `state`.
@@ -360,24 +400,27 @@ impl TokenAutomaton {
         while forced.len() < 256 && !self.accepting(engine, state) {
             let mut live = None;
             let mut count = 0;
-            for &b in &self.classes {
-                let next = self.grammar.dfa().next_state(&mut engine.cache, state, b);
+            for class in &self.classes {
+                let next = self.grammar.dfa().next_state(&mut engine.cache, state, class.rep);
                 if engine.cache.clear_count() != clears {
                     return Err(Cleared);
                 }
                 if let Ok(n) = next {
                     if !n.is_dead() {
                         count += 1;
-                        live = Some((b, n));
+                        live = Some((class, n));
+                        if count > 1 {
+                            break;
+                        }
                     }
                 }
             }
-            let (Some((byte, next)), 1) = (live, count) else { break };
+            let (Some((class, next)), 1) = (live, count) else { break };
             // A class of several bytes is a choice, not a forced byte.
-            if self.class_bytes(byte).count() != 1 {
+            if class.size != 1 {
                 break;
             }
-            forced.push(byte);
+            forced.push(class.rep);
             state = next;
         }
         Ok(forced)
@@ -508,7 +551,14 @@ impl Constraint {
 
     /// The bytes that must come next, whatever the model does.
     pub fn forced_bytes(&mut self) -> Result<Vec<u8>, ConstraintError> {
-        self.run(|a, e, s| Ok(a.info(e, s)?.forced.clone()))
+        self.run(|a, e, s| {
+            let info = a.info(e, s)?;
+            if let Some(forced) = info.forced.get() {
+                return Ok(forced.clone());
+            }
+            let forced = a.forced_from(e, s)?;
+            Ok(info.forced.get_or_init(|| forced).clone())
+        })
     }
 
     /// The NFA state set after the bytes so far.

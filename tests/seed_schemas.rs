@@ -97,8 +97,10 @@ impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {
 fn cached_masks_equal_a_plain_trie_walk() {
     let vocab = common::tokenizer().vocab().clone();
     let bounded = json!({"type": "object", "properties": {"reason": {"type": "string", "minLength": 2, "maxLength": 12},
-        "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{0,3}$"}, "n": {"type": "integer", "maximum": 99}},
-        "required": ["reason", "code", "n"], "additionalProperties": false});
+        "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{0,3}$"}, "n": {"type": "integer", "maximum": 99},
+        "note": {"type": "string", "maxLength": 40}, "long": {"type": "string", "maxLength": 100},
+        "lower": {"type": "string", "pattern": "^[a-z ]{0,50}$"}},
+        "required": ["reason", "code", "n", "note", "long", "lower"], "additionalProperties": false});
     let schemas = [
         ("support_classification", common::grammar("support_classification.schema.json")),
         ("search_products", common::grammar("search_products.schema.json")),
@@ -108,7 +110,7 @@ fn cached_masks_equal_a_plain_trie_walk() {
         let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
         let automaton = Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone()));
         for seed in 0..6 {
-            let text = random_walk(&automaton, 80, seed, &mut Vec::new()).unwrap();
+            let text = random_walk(&automaton, 200, seed, &mut Vec::new()).unwrap();
             // Replay the walk's text byte by byte, comparing masks at each token boundary we can reach.
             let mut c = strictly::constraint::Constraint::new(automaton.clone());
             let ids = common::tokenizer().encode_plain(&text).unwrap();
