@@ -21,8 +21,8 @@ use crate::audit::{AuditError, AuditLog, AuditRecord};
 use crate::backend::{Backend, BackendError, BranchPoint, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
 use crate::kommunicate::KommunicatePayload;
-use crate::routing::{deployment_schema, sanitize_message, Action, PromptBuilder, RoutingConfig};
-use crate::rules::{decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict};
+use crate::routing::{deployment_schema, sanitize_message, shortlist_schema, Action, PromptBuilder, RoutingConfig};
+use crate::rules::{decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict, Target};
 
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,8 @@ impl<B: Backend> Router<B> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
-        let examples = (config.rules.uses_examples() || config.vote.decide_at.is_some()).then(|| ExampleVote::new(&config));
+        let examples = (config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
+            .then(|| ExampleVote::new(&config));
         Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
     }
 
@@ -105,7 +106,8 @@ impl<B: Backend> Router<B> {
         } else {
             let text = sanitize_message(message, self.config.prompt.max_message_chars);
             let messages = self.prompt.build(&text);
-            match self.backend.complete(&messages, &self.schema).await {
+            let shortlisted = self.shortlisted_schema(message);
+            match self.backend.complete(&messages, shortlisted.as_ref().unwrap_or(&self.schema)).await {
                 Ok(reply) => {
                     let v = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
                     alternatives = v.action_alternatives.clone();
@@ -147,6 +149,15 @@ impl<B: Backend> Router<B> {
         let Some(at) = self.config.vote.decide_at else { return false };
         let vote = || self.examples.as_ref().and_then(|e| e.vote(message));
         vote().is_some_and(|b| !b.out_of_scope && b.support >= at)
+    }
+
+    /// The deployment schema narrowed to the vote's heaviest routes, when the config asks for
+    /// a shortlist and the vote has any.
+    fn shortlisted_schema(&self, message: &str) -> Option<SchemaSpec> {
+        let n = self.config.vote.shortlist?;
+        let routes: Vec<Target> = self.examples.as_ref()?.ranked(message).into_iter().take(n).map(|(t, _)| t).collect();
+        (!routes.is_empty())
+            .then(|| SchemaSpec { name: self.schema.name.clone(), schema: shortlist_schema(&self.config, &routes) })
     }
 
     /// The examples find the message out of scope, and the config lets that decide.

@@ -10,6 +10,7 @@ use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
 use strictly::route::Router;
 use strictly::routing::RoutingConfig;
+use strictly::rules::{ExampleVote, Target};
 
 fn router(audit: &std::path::Path) -> Router<LocalBackend> {
     let mut config = RoutingConfig::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
@@ -74,9 +75,20 @@ fn the_examples_settle_what_they_agree_on_and_the_model_the_rest() {
     assert!(support >= r.config().vote.decide_at.unwrap(), "support {support}");
     assert!(settled.output.is_none() && settled.decision.model_confidence.is_none(), "no model call");
     assert_eq!(settled.decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["examples_vote"]);
-    let open = rt.block_on(r.route("the order thing is weird can you check", None)).unwrap();
+    let message = "can I see the withdrawal fees?";
+    let open = rt.block_on(r.route(message, None)).unwrap();
     let support = open.decision.examples_support.unwrap();
     assert!(support < r.config().vote.decide_at.unwrap() && support >= r.config().vote.min_support, "support {support}");
-    assert!(open.output.is_some(), "the model decides what the examples leave open");
+    let output = open.output.expect("the model decides what the examples leave open");
+    // The model chose among the vote's shortlist (or default routing), nothing else.
+    let n = r.config().vote.shortlist.expect("the example config shortlists");
+    let shortlist: Vec<Target> = ExampleVote::new(r.config()).ranked(message).into_iter().take(n).map(|(t, _)| t).collect();
+    let chosen = match (output["action"].as_str(), output["assignTo"].as_str(), output["assignTeam"].as_str()) {
+        (Some("answer"), ..) => Target::None,
+        (Some("handoff_agent"), Some(email), _) => Target::Agent(email.into()),
+        (Some("handoff_team"), _, Some(id)) => Target::Team(id.into()),
+        _ => Target::DefaultRouting,
+    };
+    assert!(chosen == Target::DefaultRouting || shortlist.contains(&chosen), "{output} is not in {shortlist:?}");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -164,6 +164,11 @@ fn validation_errors_name_the_offending_item() {
             "[vote] decide_at 1.5 is outside [0, 1]".into(),
         ),
         (
+            "empty shortlist",
+            format!("{BASE}\n[vote]\nshortlist = 0\n"),
+            "[vote] shortlist must be at least 1".into(),
+        ),
+        (
             "unknown low-confidence team",
             BASE.replace(r#"low_confidence_team = "1""#, r#"low_confidence_team = "9""#),
             "low_confidence_team `9` is not a defined team id".into(),

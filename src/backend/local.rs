@@ -12,6 +12,9 @@ use crate::decode::{self, DecodeOptions, Generation};
 use crate::model::local::{LocalModel, Session};
 use crate::schema::CompileOptions;
 
+/// Compiled schemas kept per backend.
+const MAX_AUTOMATA: usize = 256;
+
 /// A KV cache after a prompt prefix, reused while the prefix matches.
 struct PrefixCache {
     ids: Vec<u32>,
@@ -56,6 +59,11 @@ impl LocalBackend {
         }
         let grammar = Grammar::compile(&schema.schema, &self.compile)?;
         let automaton = Arc::new(TokenAutomaton::new(grammar, self.model.tokenizer().vocab().clone()));
+        // Bounded: a caller that narrows its schema per request (a routing shortlist) has a
+        // few dozen variants; anything past the bound starts afresh.
+        if automata.len() >= MAX_AUTOMATA {
+            automata.clear();
+        }
         automata.insert(key, automaton.clone());
         Ok(automaton)
     }

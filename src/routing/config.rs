@@ -202,6 +202,10 @@ pub struct VoteSettings {
     /// is not asked: a cascade, where the model decides what the examples leave open. Unset
     /// (the default): the model is asked about every in-scope message.
     pub decide_at: Option<f32>,
+    /// When the model is asked, its schema offers only the routes of the `shortlist` heaviest
+    /// in the vote (plus default routing and the refusal), so the examples narrow what the
+    /// model chooses between. Unset (the default): every configured route.
+    pub shortlist: Option<usize>,
 }
 
 impl Default for VoteSettings {
@@ -210,6 +214,7 @@ impl Default for VoteSettings {
             k: 5,
             min_support: 0.0,
             decide_at: None,
+            shortlist: None,
         }
     }
 }
@@ -259,6 +264,9 @@ pub enum ConfigError {
     /// `confidence_threshold` is not in `[0, 1]`.
     #[error("confidence_threshold {0} is outside [0, 1]")]
     ThresholdOutOfRange(f32),
+    /// `[vote] shortlist` is 0: the model would have no route to choose.
+    #[error("[vote] shortlist must be at least 1")]
+    EmptyShortlist,
     /// `[vote] decide_at` is outside `[0, 1]`.
     #[error("[vote] decide_at {0} is outside [0, 1]")]
     BadDecideAt(f32),
@@ -345,9 +353,12 @@ impl RoutingConfig {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ConfigError::ThresholdOutOfRange(self.confidence_threshold));
         }
-        let VoteSettings { k, min_support, decide_at } = self.vote;
+        let VoteSettings { k, min_support, decide_at, shortlist } = self.vote;
         if k == 0 || !(0.0..=1.0).contains(&min_support) {
             return Err(ConfigError::BadVote { k, min_support });
+        }
+        if shortlist == Some(0) {
+            return Err(ConfigError::EmptyShortlist);
         }
         if let Some(at) = decide_at.filter(|at| !(0.0..=1.0).contains(at)) {
             return Err(ConfigError::BadDecideAt(at));

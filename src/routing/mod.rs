@@ -28,7 +28,7 @@ pub use config::{
     Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings,
 };
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
-pub use schema::deployment_schema;
+pub use schema::{deployment_schema, shortlist_schema};
 
 /// What the bot does with a message: the four actions of the classification schema.
 ///

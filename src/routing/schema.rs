@@ -29,6 +29,7 @@
 use serde_json::{json, Value};
 
 use super::{Action, RoutingConfig};
+use crate::rules::Target;
 
 /// Maximum length of `reason`, in characters.
 pub const REASON_MAX_CHARS: usize = 80;
@@ -48,13 +49,45 @@ pub const REFUSAL_MAX_CHARS: usize = 120;
 /// # Ok::<(), strictly::routing::ConfigError>(())
 /// ```
 pub fn deployment_schema(cfg: &RoutingConfig) -> Value {
+    schema_over(cfg, |_| true)
+}
+
+/// The deployment schema narrowed to some routes: only the listed teams, agents and (when
+/// [`Target::None`] is listed) the answer. Default routing and the refusal stay, whatever the
+/// list, so the model can always say the message is none of them. Unknown ids are ignored.
+///
+/// ```
+/// use strictly::routing::{shortlist_schema, RoutingConfig};
+/// use strictly::rules::Target;
+///
+/// let cfg = RoutingConfig::load("config/routing.example.toml")?;
+/// let schema = shortlist_schema(&cfg, &[Target::Team("77120034".into()), Target::None]);
+/// let actions: Vec<&str> = schema["anyOf"].as_array().unwrap().iter()
+///     .filter_map(|b| b["properties"]["action"]["const"].as_str()).collect();
+/// assert_eq!(actions, ["answer", "handoff_team", "default_fallback"]);
+/// assert_eq!(schema["anyOf"][1]["properties"]["assignTeam"]["enum"], serde_json::json!(["77120034"]));
+/// # Ok::<(), strictly::routing::ConfigError>(())
+/// ```
+pub fn shortlist_schema(cfg: &RoutingConfig, routes: &[Target]) -> Value {
+    schema_over(cfg, |t| routes.contains(t))
+}
+
+fn schema_over(cfg: &RoutingConfig, keep: impl Fn(&Target) -> bool) -> Value {
     let null = json!({ "type": "null" });
-    let teams = json!({ "type": "string", "enum": cfg.teams.iter().map(|t| t.id.as_str()).collect::<Vec<_>>() });
-    let agents = json!({ "type": "string", "enum": cfg.agents.iter().map(|a| a.email.as_str()).collect::<Vec<_>>() });
+    let team_ids: Vec<&str> = cfg.teams.iter().map(|t| t.id.as_str()).filter(|id| keep(&Target::Team((*id).into()))).collect();
+    let emails: Vec<&str> =
+        cfg.agents.iter().map(|a| a.email.as_str()).filter(|e| keep(&Target::Agent((*e).into()))).collect();
+    let teams = json!({ "type": "string", "enum": team_ids });
+    let agents = json!({ "type": "string", "enum": emails });
 
     let mut branches: Vec<Value> = Action::ALL
         .into_iter()
-        .filter(|&action| action != Action::HandoffAgent || !cfg.agents.is_empty())
+        .filter(|&action| match action {
+            Action::HandoffAgent => !emails.is_empty(),
+            Action::HandoffTeam => !team_ids.is_empty(),
+            Action::Answer => keep(&Target::None),
+            Action::DefaultFallback => true,
+        })
         .map(|action| {
             let (assign_to, assign_team) = match action {
                 Action::HandoffAgent => (&agents, &null),

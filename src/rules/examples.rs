@@ -84,6 +84,13 @@ impl ExampleVote {
     /// The route the nearest phrases vote for; `None` when the config has no phrases.
     /// Ties between routes go to the one whose nearest phrase comes first in the config.
     pub fn vote(&self, message: &str) -> Option<Ballot> {
+        let (target, support) = self.ranked(message).into_iter().next()?;
+        Some(Ballot { target, support, out_of_scope: support < self.min_support })
+    }
+
+    /// Every route that got a vote, heaviest first, with its tally over `k` (ties in the
+    /// order of each route's nearest phrase).
+    pub fn ranked(&self, message: &str) -> Vec<(Target, f32)> {
         let message = sanitize_message(message, self.max_message_chars);
         let mut tally: Vec<(&Target, f32)> = Vec::new();
         for (i, similarity) in self.index.top_k(&message, self.k) {
@@ -94,13 +101,8 @@ impl ExampleVote {
                 None => tally.push((target, weight)),
             }
         }
-        // `max_by` keeps the last of equal maxima; reversing keeps the first.
-        let (target, weight) = tally.into_iter().rev().max_by(|a, b| a.1.total_cmp(&b.1))?;
-        let support = weight / self.k as f32;
-        Some(Ballot {
-            target: target.clone(),
-            support,
-            out_of_scope: support < self.min_support,
-        })
+        // A stable sort keeps equal tallies in nearest-phrase order.
+        tally.sort_by(|a, b| b.1.total_cmp(&a.1));
+        tally.into_iter().map(|(t, w)| (t.clone(), w / self.k as f32)).collect()
     }
 }
