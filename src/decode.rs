@@ -40,11 +40,26 @@ pub struct DecodeOptions {
     pub batch_forced: bool,
     /// Alternatives kept per branch point. Default 8.
     pub alternatives: usize,
+    /// Greedy decoding only: after each sampled token, guess up to this many next tokens
+    /// from earlier text (the prompt's tail and the output so far; see [`draft`]) and check
+    /// the guess in one batched forward pass, keeping the tokens the model itself picks.
+    /// The output is greedy decoding's; only the number of passes changes. Default 8;
+    /// 0 turns it off, and so does `batch_forced: false` (the one-pass-per-token reference).
+    pub lookahead: usize,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { max_tokens: 256, temperature: 0.0, top_p: 1.0, seed: 0, fast_forward: true, batch_forced: true, alternatives: 8 }
+        Self {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            seed: 0,
+            fast_forward: true,
+            batch_forced: true,
+            alternatives: 8,
+            lookahead: 8,
+        }
     }
 }
 
@@ -104,6 +119,9 @@ pub struct Timings {
     pub decode_ms: f64,
     pub mask_ms: f64,
     pub forward_passes: usize,
+    /// Tokens guessed by lookahead, and how many of them the model kept.
+    pub drafted: usize,
+    pub accepted: usize,
 }
 
 /// The result of one generation.
@@ -145,6 +163,9 @@ pub fn generate(
     timings.forward_passes += 1;
     let decode_start = Instant::now();
     let mut out: Vec<GeneratedToken> = Vec::new();
+    // What a draft may copy from: the prompt's tail (the user's message), then the output.
+    let mut history: Vec<u32> = pending.to_vec();
+    let speculate = options.lookahead > 0 && options.temperature <= 0.0 && options.batch_forced;
     let stop = loop {
         let used = out.len();
         let remaining = options.max_tokens - used;
@@ -163,6 +184,7 @@ pub fn generate(
             if !forced.is_empty() {
                 for &t in &forced {
                     constraint.advance(t)?;
+                    history.push(t);
                     out.push(GeneratedToken { token: t, text: token_text(tokenizer, t), logprob: 0.0, forced: true, alternatives: Vec::new(), margin: f32::INFINITY });
                 }
                 let allowed = sparse_allowed(&mut constraint, &mut timings)?;
@@ -185,6 +207,7 @@ pub fn generate(
             break StopReason::Eos;
         }
         constraint.advance(token)?;
+        history.push(token);
         let single = alternatives.is_empty();
         let margin = match &alternatives[..] {
             [a, b, ..] => a.prob.ln() - b.prob.ln(),
@@ -195,13 +218,73 @@ pub fn generate(
         if constraint.is_complete()? {
             break StopReason::Complete;
         }
-        let allowed = sparse_allowed(&mut constraint, &mut timings)?;
-        logits = session.feed_allowed(&[token], allowed.as_deref())?;
+        let mut guess = if speculate { draft(&history, options.lookahead.min(remaining - 1)) } else { Vec::new() };
+        guess.truncate(constraint.accepted_prefix(&guess)?);
+        if guess.is_empty() {
+            let allowed = sparse_allowed(&mut constraint, &mut timings)?;
+            logits = session.feed_allowed(&[token], allowed.as_deref())?;
+            timings.forward_passes += 1;
+            continue;
+        }
+        // Feed the token and the guess in one pass, then keep the guessed tokens for as
+        // long as they are what the model picks from the logits before each of them.
+        let start = session.position();
+        let fed: Vec<u32> = std::iter::once(token).chain(guess.iter().copied()).collect();
+        let rows = session.feed_each(&fed)?;
         timings.forward_passes += 1;
+        timings.drafted += guess.len();
+        let mut kept = 0;
+        for (i, &guessed) in guess.iter().enumerate() {
+            let remaining = options.max_tokens - out.len();
+            let mask = constraint.mask()?;
+            if remaining == 0 || (mask.count() == 1 && eos.is_some_and(|e| mask.contains(e))) {
+                break;
+            }
+            let allowed = sparse_allowed(&mut constraint, &mut timings)?;
+            let row = rows.logits(i, allowed.as_deref())?;
+            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &row, remaining, options, &mut rng, tokenizer)?;
+            if picked != guessed {
+                break;
+            }
+            constraint.advance(picked)?;
+            history.push(picked);
+            let margin = match &alternatives[..] {
+                [a, b, ..] => a.prob.ln() - b.prob.ln(),
+                _ => f32::INFINITY,
+            };
+            let single = alternatives.is_empty();
+            out.push(GeneratedToken { token: picked, text: token_text(tokenizer, picked), logprob, forced: single, alternatives, margin });
+            kept += 1;
+            if constraint.is_complete()? {
+                break;
+            }
+        }
+        timings.accepted += kept;
+        session.rewind(start + 1 + kept);
+        let allowed = sparse_allowed(&mut constraint, &mut timings)?;
+        logits = rows.logits(kept, allowed.as_deref())?;
     };
     timings.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
     let bytes: Vec<u8> = out.iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
     Ok(Generation { text: String::from_utf8(bytes)?, tokens: out, prompt_tokens, stop, timings })
+}
+
+/// A guess at the next tokens, in the manner of prompt-lookup decoding: find the latest
+/// earlier occurrence of the text's last three tokens (or two) and copy up to `k` tokens
+/// that followed it. A small model's output often repeats the message (an echoed
+/// `customerMessage`) or itself (a loop in free text); both are then guessed right.
+fn draft(history: &[u32], k: usize) -> Vec<u32> {
+    for n in [3, 2] {
+        if k == 0 || history.len() <= n {
+            continue;
+        }
+        let tail = &history[history.len() - n..];
+        if let Some(start) = (0..history.len() - n).rev().find(|&i| &history[i..i + n] == tail) {
+            let from = start + n;
+            return history[from..(from + k).min(history.len())].to_vec();
+        }
+    }
+    Vec::new()
 }
 
 /// The tokens the next step allows, when they are few enough that computing
@@ -323,4 +406,20 @@ fn sample(allowed: &[u32], logits: &[f32], options: &DecodeOptions, rng: &mut Sm
         x -= w;
     }
     weighted.last().map(|w| w.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draft_copies_what_followed_the_last_earlier_occurrence_of_the_tail() {
+        // ... 1 2 3 [4 5 6] ... 1 2 3 -> 4 5 6
+        assert_eq!(draft(&[9, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3], 3), vec![4, 5, 6]);
+        // The latest occurrence wins, and the copy stops where the text does.
+        assert_eq!(draft(&[1, 2, 8, 1, 2, 9, 1, 2], 5), vec![9, 1, 2]);
+        // No earlier bigram: nothing to guess.
+        assert_eq!(draft(&[1, 2, 3, 4], 4), Vec::<u32>::new());
+        assert_eq!(draft(&[1, 2, 1, 2], 0), Vec::<u32>::new());
+    }
 }

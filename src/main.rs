@@ -148,6 +148,9 @@ struct ModelArgs {
     /// Disable batched fast-forward of forced tokens.
     #[arg(long)]
     no_fast_forward: bool,
+    /// Tokens guessed ahead from earlier text and checked in one pass (greedy only; 0: off).
+    #[arg(long, default_value_t = 8)]
+    lookahead: usize,
 }
 
 impl ModelArgs {
@@ -171,6 +174,7 @@ impl ModelArgs {
             top_p: self.top_p,
             seed: self.seed,
             fast_forward: !self.no_fast_forward,
+            lookahead: self.lookahead,
             ..Default::default()
         };
         Ok((Arc::new(model), options))
@@ -311,10 +315,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 let t = &generation.timings;
                 let n = generation.tokens.len();
                 eprintln!(
-                    "prompt {} tokens, output {} tokens ({} forced, {:.0}%), stop {:?}; prefill {:.0} ms, decode {:.0} ms ({:.1} ms/token, mask {:.2} ms total), {} forward passes, total {:.0} ms",
+                    "prompt {} tokens, output {} tokens ({} forced, {:.0}%), stop {:?}; prefill {:.0} ms, decode {:.0} ms ({:.1} ms/token, mask {:.2} ms total), {} forward passes, lookahead kept {} of {} guessed tokens, total {:.0} ms",
                     generation.prompt_tokens, n, generation.forced_tokens(),
                     100.0 * generation.forced_tokens() as f64 / n.max(1) as f64, generation.stop,
-                    t.prefill_ms, t.decode_ms, t.decode_ms / n.max(1) as f64, t.mask_ms, t.forward_passes, total_ms
+                    t.prefill_ms, t.decode_ms, t.decode_ms / n.max(1) as f64, t.mask_ms, t.forward_passes, t.accepted, t.drafted, total_ms
                 );
             }
             Ok(ExitCode::SUCCESS)

@@ -262,6 +262,30 @@ impl Weights {
     /// the last one: all of them, or only those of `allowed` (the others are
     /// `-inf`).
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, allowed: Option<&[u32]>) -> candle_core::Result<Vec<f32>> {
+        let x = self.hidden(tokens, cache)?;
+        let s = tokens.len();
+        let last = x.narrow(1, s - 1, 1)?;
+        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.hp.eps)?;
+        self.head.logits(&last, self.vocab, allowed)
+    }
+
+    /// Like [`forward`](Self::forward), but keeps the final hidden state after every fed
+    /// token; [`logits_at`](Self::logits_at) turns any of them into logits. Speculative
+    /// decoding checks a whole draft in one pass and needs the logits only up to the first
+    /// guess the model rejects.
+    pub fn forward_hidden(&self, tokens: &[u32], cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let x = self.hidden(tokens, cache)?;
+        candle_nn::ops::rms_norm(&x, &self.norm, self.hp.eps)
+    }
+
+    /// The logits after token `i` of a [`forward_hidden`](Self::forward_hidden) pass.
+    pub fn logits_at(&self, hidden: &Tensor, i: usize, allowed: Option<&[u32]>) -> candle_core::Result<Vec<f32>> {
+        self.head.logits(&hidden.narrow(1, i, 1)?, self.vocab, allowed)
+    }
+
+    /// The last layer's output for each fed token, before the final norm; the tokens
+    /// join the cache.
+    fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> candle_core::Result<Tensor> {
         let s = tokens.len();
         let pos = cache.len;
         cache.reserve(self, pos + s)?;
@@ -280,9 +304,7 @@ impl Weights {
             x = (x + layer.down.forward(&act)?)?;
         }
         cache.len += s;
-        let last = x.narrow(1, s - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.norm, self.hp.eps)?;
-        self.head.logits(&last, self.vocab, allowed)
+        Ok(x)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -380,6 +402,11 @@ impl KvCache {
     /// Positions held.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Forgets every position from `len` on (the buffers are overwritten in place later).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 
     /// Makes room for `needed` positions in total.

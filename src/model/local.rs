@@ -139,6 +139,21 @@ fn requantized(t: QTensor, target: Option<GgmlDType>) -> candle_core::Result<QTe
     QTensor::quantize(&t.dequantize(&Device::Cpu)?, dtype)
 }
 
+/// The outcome of [`Session::feed_each`]: the final hidden state after each fed token.
+#[derive(Debug)]
+pub struct Fed {
+    weights: Arc<Weights>,
+    hidden: candle_core::Tensor,
+}
+
+impl Fed {
+    /// The logits after the `i`-th fed token; with `allowed`, only those tokens' logits
+    /// (the rest `-inf`), as in [`Session::feed_allowed`].
+    pub fn logits(&self, i: usize, allowed: Option<&[u32]>) -> Result<Vec<f32>, ModelError> {
+        Ok(self.weights.logits_at(&self.hidden, i, allowed)?)
+    }
+}
+
 /// A KV cache over a model, advanced by feeding tokens.
 #[derive(Debug)]
 pub struct Session {
@@ -173,6 +188,23 @@ impl Session {
         }
         self.ensure_room(tokens.len())?;
         Ok(self.weights.forward(tokens, &mut self.cache, allowed)?)
+    }
+
+    /// Feeds tokens in one batched forward pass; [`Fed::logits`] then gives the logits
+    /// after any of them, computed on demand.
+    pub fn feed_each(&mut self, tokens: &[u32]) -> Result<Fed, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::Candle(candle_core::Error::Msg("feed_each() needs at least one token".into())));
+        }
+        self.ensure_room(tokens.len())?;
+        let hidden = self.weights.forward_hidden(tokens, &mut self.cache)?;
+        Ok(Fed { weights: self.weights.clone(), hidden })
+    }
+
+    /// Goes back to `position` (no further than the current one): the positions after it
+    /// are forgotten, as if their tokens had never been fed.
+    pub fn rewind(&mut self, position: usize) {
+        self.cache.truncate(position);
     }
 
     /// Checks that `n` more positions fit, and makes room for them.
