@@ -119,8 +119,8 @@ fn main() {
     let mut report = serde_json::json!({ "threads": std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into()) });
 
     println!("## (a) tokens per second, same prompt\n");
-    println!("| weights | load ms | unconstrained ms/token, llama.cpp's prompt | unconstrained ms/token | constrained ms/token | constrained / unconstrained tok/s |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| weights | load ms | unconstrained ms/token, llama.cpp's prompt | unconstrained ms/token | constrained ms/token | constrained / unconstrained tok/s | constrained + lookahead ms/token |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for requantize in [Requantize::Q4_0, Requantize::Q8_0, Requantize::Keep] {
         let t0 = Instant::now();
         let model = Arc::new(LocalModel::load(&path, &LoadOptions { requantize }).unwrap());
@@ -134,28 +134,34 @@ fn main() {
         // llama.cpp's plain-decode prompt and length (benches/llamacpp/bench.py), for the ratio.
         let plain_prompt = chat::render(model.tokenizer(), &[ChatMessage { role: Role::System, content: PLAIN_SYSTEM.into() }, ChatMessage { role: Role::User, content: PLAIN_USER.into() }]).unwrap();
         let plain = median((0..3).map(|_| unconstrained_ms_per_token(&model, &plain_prompt.ids, 128)).collect());
-        // Constrained: per generated token, forward passes and masks included.
-        let backend = LocalBackend::new(model.clone(), DecodeOptions { max_tokens: 64, ..DecodeOptions::default() });
+        // Constrained: per generated token, forward passes and masks included. Without
+        // lookahead for the like-for-like ratio (one pass per sampled token, as unconstrained),
+        // then with the default lookahead.
         let msgs = [ChatMessage { role: Role::System, content: system.clone() }, ChatMessage { role: Role::User, content: messages[0].clone() }];
-        let _ = backend.generate(&msgs, &spec).unwrap();
-        let constrained = median(
-            (0..3)
-                .map(|_| {
-                    let g = backend.generate(&msgs, &spec).unwrap();
-                    g.timings.decode_ms / g.tokens.len() as f64
-                })
-                .collect(),
-        );
-        println!("| {requantize:?} | {load_ms:.0} | {plain:.2} | {free:.2} | {constrained:.2} | {:.2} |", free / constrained);
-        report[format!("{requantize:?}")] = serde_json::json!({ "load_ms": load_ms, "plain_prompt_ms_per_token": plain, "unconstrained_ms_per_token": free, "constrained_ms_per_token": constrained });
+        let per_token = |lookahead: usize| {
+            let backend = LocalBackend::new(model.clone(), DecodeOptions { max_tokens: 64, lookahead, ..DecodeOptions::default() });
+            let _ = backend.generate(&msgs, &spec).unwrap();
+            median(
+                (0..3)
+                    .map(|_| {
+                        let g = backend.generate(&msgs, &spec).unwrap();
+                        g.timings.decode_ms / g.tokens.len() as f64
+                    })
+                    .collect(),
+            )
+        };
+        let constrained = per_token(0);
+        let lookahead = per_token(DecodeOptions::default().lookahead);
+        println!("| {requantize:?} | {load_ms:.0} | {plain:.2} | {free:.2} | {constrained:.2} | {:.2} | {lookahead:.2} |", free / constrained);
+        report[format!("{requantize:?}")] = serde_json::json!({ "load_ms": load_ms, "plain_prompt_ms_per_token": plain, "unconstrained_ms_per_token": free, "constrained_ms_per_token": constrained, "constrained_lookahead_ms_per_token": lookahead });
         if requantize == Requantize::Keep {
             let reference = median((0..3).map(|_| reference_ms_per_token(&path, &plain_prompt.ids, 128)).collect());
-            println!("| Keep, candle-transformers' quantized_llama | | {reference:.2} | | | |");
+            println!("| Keep, candle-transformers' quantized_llama | | {reference:.2} | | | | |");
             report["candle_transformers_keep_plain_ms_per_token"] = serde_json::json!(reference);
         }
     }
     if let Some(theirs) = llama.as_ref().and_then(|l| l["plain"]["median_decode_ms_per_token"].as_f64()) {
-        println!("| llama.cpp, the file's Q4_1 | | {theirs:.2} | | | |");
+        println!("| llama.cpp, the file's Q4_1 | | {theirs:.2} | | | | |");
         for w in ["Q4_0", "Q8_0"] {
             let ours = report[w]["plain_prompt_ms_per_token"].as_f64().unwrap_or(f64::NAN);
             println!("\nunconstrained, {w}: {:.2}x llama.cpp's ms/token on the same prompt", ours / theirs);

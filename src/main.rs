@@ -249,8 +249,12 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if explain && !json {
                 let d = &routed.decision;
                 let fmt = |p: Option<f32>| p.map_or("-".to_string(), |p| format!("{p:.2}"));
-                let asked = if routed.output.is_some() { "model" } else { "not asked" };
-                eprintln!("action: {:?} ({asked}) -> {:?}", d.model_action, d.action);
+                let model = match (&routed.output, &d.model_action) {
+                    (None, _) => "not asked".to_string(),
+                    (Some(_), Some(action)) => format!("chose {action}"),
+                    (Some(_), None) => "gave no action".to_string(),
+                };
+                eprintln!("action: {} (model: {model})", d.action.as_str());
                 eprintln!("reason: {}", d.reason.as_deref().unwrap_or("-"));
                 eprintln!(
                     "confidence: {} from token probabilities, {} self-reported, {} support from the example phrases",
