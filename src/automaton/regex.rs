@@ -131,7 +131,7 @@ fn strip_anchors(hir: Hir) -> Result<Branch, String> {
         parts.pop();
     }
     let hir = Hir::concat(parts);
-    if hir.properties().look_set().len() > 0 {
+    if !hir.properties().look_set().is_empty() {
         return Err("anchors or boundaries inside the pattern are not supported".into());
     }
     Ok(Branch { hir, anchored_start, anchored_end })

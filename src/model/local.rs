@@ -51,17 +51,12 @@ pub enum Requantize {
 }
 
 /// How to load a model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
     /// Default [`Requantize::Q8_0`] (see the README's decoding benchmark).
     pub requantize: Requantize,
 }
 
-impl Default for LoadOptions {
-    fn default() -> Self {
-        Self { requantize: Requantize::default() }
-    }
-}
 
 /// A loaded model and its tokenizer.
 #[derive(Debug, Clone)]

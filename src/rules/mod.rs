@@ -4,7 +4,7 @@
 //! [`Decision::rules`] by a stable [`Rule`] name:
 //!
 //! 1. `prompt_injection` — the message trips [`looks_like_injection`] (if enabled): default routing.
-//! 1b. `out_of_scope` — with [`decide_with`]'s examples and `out_of_scope_uses_examples` on: no
+//!    (1b) `out_of_scope` — with [`decide_with`]'s examples and `out_of_scope_uses_examples` on: no
 //!    route's example phrases are near the message (the vote's support is below
 //!    `[vote] min_support`): default routing, whatever the model said.
 //! 2. `refusal` — the backend refused, or the output is a `{"refusal": ...}` object: default routing.

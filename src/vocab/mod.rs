@@ -45,7 +45,7 @@ pub struct Vocabulary {
     trie: TokenTrie,
     /// [`Vocabulary::run_split`], by run: they depend on the vocabulary only, so every
     /// automaton over it shares them.
-    runs: Arc<Mutex<HashMap<(ByteSet, usize, bool), Arc<RunSplit>>>>,
+    runs: Arc<Mutex<HashMap<RunKey, Arc<RunSplit>>>>,
     /// The bytes each token uses, by id: whether a token is made of a run's bytes is then
     /// one subset test.
     byte_sets: Vec<ByteSet>,
@@ -255,6 +255,9 @@ pub fn json_string_run_bytes() -> ByteSet {
     }
     set
 }
+
+/// A run as [`Vocabulary::run_split`] keys it: its bytes, its (rounded) length, whether closed.
+type RunKey = (ByteSet, usize, bool);
 
 /// Runs whose split a vocabulary keeps (a handful per kind of string body).
 const MAX_RUNS_CACHED: usize = 256;

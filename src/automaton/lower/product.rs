@@ -126,7 +126,7 @@ impl Lowerer<'_> {
             masks.push(if accepting { mask } else { 0 });
             let mut out = Vec::new();
             for byte in 0..=255u8 {
-                let lead = byte < 0x80 || byte >= 0xC0;
+                let lead = !(0x80..0xC0).contains(&byte);
                 let count = if lead { count + 1 } else { count };
                 if spec.max_chars.is_some_and(|m| count > m) {
                     continue;
