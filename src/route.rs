@@ -22,7 +22,7 @@ use crate::backend::{Backend, BackendError, BranchPoint, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
 use crate::kommunicate::KommunicatePayload;
 use crate::routing::{deployment_schema, sanitize_message, shortlist_schema, Action, PromptBuilder, RoutingConfig};
-use crate::rules::{decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict, Target};
+use crate::rules::{decide_with, looks_like_injection, Ballot, Decision, ExampleVote, ModelVerdict, Target};
 
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +90,10 @@ impl<B: Backend> Router<B> {
         let started = Instant::now();
         let mut backend_error = None;
         let mut alternatives = Vec::new();
-        let examples_decide = self.examples_decide(message);
+        // The examples' vote, taken once: it scores every phrase.
+        let ranked = self.examples.as_ref().map(|e| e.ranked(message)).unwrap_or_default();
+        let ballot = self.examples.as_ref().and_then(|e| e.ballot(&ranked));
+        let examples_decide = self.examples_decide(ballot.as_ref());
         let verdict = if self.config.rules.prompt_injection && looks_like_injection(message) {
             // Injection attempts are refused without asking the model.
             ModelVerdict {
@@ -99,14 +102,14 @@ impl<B: Backend> Router<B> {
                 model: self.backend.model().into(),
                 ..ModelVerdict::default()
             }
-        } else if !self.ask_model || self.out_of_scope(message) || examples_decide {
+        } else if !self.ask_model || self.out_of_scope(ballot.as_ref()) || examples_decide {
             // Out-of-scope messages are not worth a model call either, nor are messages the
             // examples agree on when the config lets them decide; the rules say why.
             ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() }
         } else {
             let text = sanitize_message(message, self.config.prompt.max_message_chars);
             let messages = self.prompt.build(&text);
-            let shortlisted = self.shortlisted_schema(message);
+            let shortlisted = self.shortlisted_schema(&ranked);
             match self.backend.complete(&messages, shortlisted.as_ref().unwrap_or(&self.schema)).await {
                 Ok(reply) => {
                     let v = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
@@ -125,7 +128,7 @@ impl<B: Backend> Router<B> {
             }
         };
         let asked = (self.ask_model && !examples_decide).then_some(&verdict);
-        let decision = decide_with(&self.config, message, asked, self.examples.as_ref());
+        let decision = decide_with(&self.config, message, asked, ballot.as_ref());
         let record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
         if let Some(log) = &self.audit {
             log.append(&record)?;
@@ -145,25 +148,23 @@ impl<B: Backend> Router<B> {
 impl<B: Backend> Router<B> {
     /// The examples' vote has the support the config's `[vote] decide_at` asks for to route
     /// without the model.
-    fn examples_decide(&self, message: &str) -> bool {
+    fn examples_decide(&self, ballot: Option<&Ballot>) -> bool {
         let Some(at) = self.config.vote.decide_at else { return false };
-        let vote = || self.examples.as_ref().and_then(|e| e.vote(message));
-        vote().is_some_and(|b| !b.out_of_scope && b.support >= at)
+        ballot.is_some_and(|b| !b.out_of_scope && b.support >= at)
     }
 
     /// The deployment schema narrowed to the vote's heaviest routes, when the config asks for
     /// a shortlist and the vote has any.
-    fn shortlisted_schema(&self, message: &str) -> Option<SchemaSpec> {
+    fn shortlisted_schema(&self, ranked: &[(Target, f32)]) -> Option<SchemaSpec> {
         let n = self.config.vote.shortlist?;
-        let routes: Vec<Target> = self.examples.as_ref()?.ranked(message).into_iter().take(n).map(|(t, _)| t).collect();
+        let routes: Vec<Target> = ranked.iter().take(n).map(|(t, _)| t.clone()).collect();
         (!routes.is_empty())
             .then(|| SchemaSpec { name: self.schema.name.clone(), schema: shortlist_schema(&self.config, &routes) })
     }
 
     /// The examples find the message out of scope, and the config lets that decide.
-    fn out_of_scope(&self, message: &str) -> bool {
-        let vote = || self.examples.as_ref().and_then(|e| e.vote(message));
-        self.config.rules.out_of_scope_uses_examples && vote().is_some_and(|b| b.out_of_scope)
+    fn out_of_scope(&self, ballot: Option<&Ballot>) -> bool {
+        self.config.rules.out_of_scope_uses_examples && ballot.is_some_and(|b| b.out_of_scope)
     }
 }
 

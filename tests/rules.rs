@@ -142,7 +142,7 @@ fn the_examples_vote_on_low_confidence_out_of_scope_and_without_a_model() {
     ];
     for (name, switch, message, verdict, target, rules) in cases {
         cfg.rules.low_confidence_uses_examples = switch;
-        let d = decide_with(&cfg, message, verdict, Some(&examples));
+        let d = decide_with(&cfg, message, verdict, examples.vote(message).as_ref());
         check(&cfg, name, &d);
         assert_eq!((&d.target, &d.rules), (&target, &rules), "{name}");
     }
@@ -151,13 +151,13 @@ fn the_examples_vote_on_low_confidence_out_of_scope_and_without_a_model() {
 
     // Out of scope before the model, only when switched on, and only for unrelated messages.
     let unrelated = "qqqq zzzz";
-    let d = decide_with(&cfg, unrelated, Some(&sure), Some(&examples));
+    let d = decide_with(&cfg, unrelated, Some(&sure), examples.vote(unrelated).as_ref());
     assert_eq!((d.target, d.rules), (Target::None, vec![]), "switch off: the model");
     cfg.rules.out_of_scope_uses_examples = true;
-    let d = decide_with(&cfg, unrelated, Some(&sure), Some(&examples));
+    let d = decide_with(&cfg, unrelated, Some(&sure), examples.vote(unrelated).as_ref());
     check(&cfg, "out of scope", &d);
     assert_eq!((d.target, d.rules), (Target::DefaultRouting, vec![Rule::OutOfScope]));
-    let d = decide_with(&cfg, message, Some(&sure), Some(&examples));
+    let d = decide_with(&cfg, message, Some(&sure), examples.vote(message).as_ref());
     assert_eq!((d.target, d.rules), (Target::None, vec![]), "in scope: the model");
 }
 

@@ -84,7 +84,13 @@ impl ExampleVote {
     /// The route the nearest phrases vote for; `None` when the config has no phrases.
     /// Ties between routes go to the one whose nearest phrase comes first in the config.
     pub fn vote(&self, message: &str) -> Option<Ballot> {
-        let (target, support) = self.ranked(message).into_iter().next()?;
+        self.ballot(&self.ranked(message))
+    }
+
+    /// The vote's outcome from its [`ranked`](Self::ranked) routes, for a caller that needs
+    /// both (the ranking is the expensive part: it scores every phrase).
+    pub fn ballot(&self, ranked: &[(Target, f32)]) -> Option<Ballot> {
+        let (target, support) = ranked.first()?.clone();
         Some(Ballot { target, support, out_of_scope: support < self.min_support })
     }
 

@@ -4,14 +4,14 @@
 //! [`Decision::rules`] by a stable [`Rule`] name:
 //!
 //! 1. `prompt_injection` — the message trips [`looks_like_injection`] (if enabled): default routing.
-//!    (1b) `out_of_scope` — with [`decide_with`]'s examples and `out_of_scope_uses_examples` on: no
+//!    (1b) `out_of_scope` — with [`decide_with`]'s ballot and `out_of_scope_uses_examples` on: no
 //!    route's example phrases are near the message (the vote's support is below
 //!    `[vote] min_support`): default routing, whatever the model said.
 //! 2. `refusal` — the backend refused, or the output is a `{"refusal": ...}` object: default routing.
 //! 3. `malformed_output` — no output, or an object that is not a well-formed classification
 //!    (missing key, wrong type, unknown action, confidence outside `[0, 1]`): default routing.
 //! 4. `low_confidence` — the confidence is below the threshold: the low-confidence team, or,
-//!    when [`decide_with`] is given an [`ExampleVote`] and `low_confidence_uses_examples` is
+//!    when [`decide_with`] is given the examples' [`Ballot`] and `low_confidence_uses_examples` is
 //!    on, the examples' vote (below). The confidence is the decoder's probability of the
 //!    chosen action when the backend reports it (and `prefer_token_probability` is on), else
 //!    the self-reported `confidence`.
@@ -207,10 +207,11 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
     decide_with(cfg, message, Some(verdict), None)
 }
 
-/// [`decide`], with the examples' vote: `examples` screens out-of-scope messages (when
-/// `out_of_scope_uses_examples` is on), decides low-confidence ones (when
-/// `low_confidence_uses_examples` is on), and decides every message when no model was asked
-/// (`verdict` is `None`). Without a verdict or examples, the decision is `malformed_output`.
+/// [`decide`], with the examples' vote on this message ([`ExampleVote::vote`], taken once by
+/// the caller): the ballot screens out-of-scope messages (when `out_of_scope_uses_examples` is
+/// on), decides low-confidence ones (when `low_confidence_uses_examples` is on), and decides
+/// every message when no model was asked (`verdict` is `None`). Without a verdict or a
+/// ballot, the decision is `malformed_output`.
 ///
 /// ```
 /// use strictly::routing::RoutingConfig;
@@ -218,10 +219,12 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
 ///
 /// let cfg = RoutingConfig::load("config/routing.example.toml")?;
 /// let examples = ExampleVote::new(&cfg);
-/// let d = decide_with(&cfg, "my password reset link never arrives", None, Some(&examples));
+/// let message = "my password reset link never arrives";
+/// let d = decide_with(&cfg, message, None, examples.vote(message).as_ref());
 /// assert_eq!(d.target, Target::Team("98234710".into()));
 /// assert_eq!(d.rules, [Rule::ExamplesVote]);
-/// let d = decide_with(&cfg, "who painted the Mona Lisa?", None, Some(&examples));
+/// let message = "who painted the Mona Lisa?";
+/// let d = decide_with(&cfg, message, None, examples.vote(message).as_ref());
 /// assert_eq!(d.target, Target::DefaultRouting);
 /// # Ok::<(), strictly::routing::ConfigError>(())
 /// ```
@@ -229,10 +232,10 @@ pub fn decide_with(
     cfg: &RoutingConfig,
     message: &str,
     verdict: Option<&ModelVerdict>,
-    examples: Option<&ExampleVote>,
+    ballot: Option<&Ballot>,
 ) -> Decision {
     let mut rules = Vec::new();
-    let target = route(cfg, message, verdict, examples, &mut rules).unwrap_or_else(|rule| {
+    let target = route(cfg, message, verdict, ballot, &mut rules).unwrap_or_else(|rule| {
         rules.push(rule);
         Target::DefaultRouting
     });
@@ -262,7 +265,7 @@ pub fn decide_with(
             .and_then(|o| o.get("confidence"))
             .and_then(Value::as_f64)
             .map(|c| c as f32),
-        examples_support: examples.and_then(|e| e.vote(message)).map(|b| b.support),
+        examples_support: ballot.map(|b| b.support),
         rules,
         reply: cfg.replies.for_action(action).to_owned(),
     }
@@ -274,17 +277,16 @@ fn route(
     cfg: &RoutingConfig,
     message: &str,
     verdict: Option<&ModelVerdict>,
-    examples: Option<&ExampleVote>,
+    ballot: Option<&Ballot>,
     rules: &mut Vec<Rule>,
 ) -> Result<Target, Rule> {
     if cfg.rules.prompt_injection && looks_like_injection(message) {
         return Err(Rule::PromptInjection);
     }
-    let ballot = examples.and_then(|e| e.vote(message));
     let Some(verdict) = verdict else {
         return ballot.map_or(Err(Rule::MalformedOutput), |b| vote(b, rules));
     };
-    if cfg.rules.out_of_scope_uses_examples && ballot.as_ref().is_some_and(|b| b.out_of_scope) {
+    if cfg.rules.out_of_scope_uses_examples && ballot.is_some_and(|b| b.out_of_scope) {
         return Err(Rule::OutOfScope);
     }
     let output = verdict.output.as_ref();
@@ -343,13 +345,13 @@ fn route(
 
 /// The examples' verdict: out of scope (default routing), or the route they vote for (a vote
 /// for default routing is an `Err` too, like every rule that ends in default routing).
-fn vote(ballot: Ballot, rules: &mut Vec<Rule>) -> Result<Target, Rule> {
-    match ballot.target {
+fn vote(ballot: &Ballot, rules: &mut Vec<Rule>) -> Result<Target, Rule> {
+    match &ballot.target {
         _ if ballot.out_of_scope => Err(Rule::OutOfScope),
         Target::DefaultRouting => Err(Rule::ExamplesVote),
         target => {
             rules.push(Rule::ExamplesVote);
-            Ok(target)
+            Ok(target.clone())
         }
     }
 }
