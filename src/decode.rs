@@ -124,6 +124,22 @@ pub struct Timings {
     pub accepted: usize,
 }
 
+impl GeneratedToken {
+    /// A token fed by fast-forward.
+    fn fast_forwarded(token: u32, tokenizer: &GgufTokenizer) -> Self {
+        Self { token, text: token_text(tokenizer, token), logprob: 0.0, forced: true, alternatives: Vec::new(), margin: f32::INFINITY }
+    }
+
+    /// A token the sampler chose (forced when it had no alternative).
+    fn chosen(token: u32, logprob: f32, alternatives: Vec<Alternative>, tokenizer: &GgufTokenizer) -> Self {
+        let margin = match &alternatives[..] {
+            [a, b, ..] => a.prob.ln() - b.prob.ln(),
+            _ => f32::INFINITY,
+        };
+        Self { token, text: token_text(tokenizer, token), logprob, forced: alternatives.is_empty(), alternatives, margin }
+    }
+}
+
 /// The result of one generation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Generation {
@@ -163,17 +179,12 @@ pub fn generate(
     timings.forward_passes += 1;
     let decode_start = Instant::now();
     let mut out: Vec<GeneratedToken> = Vec::new();
-    // What a draft may copy from: the prompt's tail (the user's message), then the output.
-    let mut history: Vec<u32> = pending.to_vec();
     let speculate = options.lookahead > 0 && options.temperature <= 0.0 && options.batch_forced;
     let stop = loop {
         let used = out.len();
         let remaining = options.max_tokens - used;
-        let t_mask = Instant::now();
-        let mask = constraint.mask()?;
-        timings.mask_ms += t_mask.elapsed().as_secs_f64() * 1e3;
-        let only_eos = mask.count() == 1 && eos.is_some_and(|e| mask.contains(e));
-        if only_eos {
+        let mask = timed_mask(&mut constraint, &mut timings)?;
+        if only_eos(&mask, eos) {
             break StopReason::Complete;
         }
         if remaining == 0 {
@@ -184,8 +195,7 @@ pub fn generate(
             if !forced.is_empty() {
                 for &t in &forced {
                     constraint.advance(t)?;
-                    history.push(t);
-                    out.push(GeneratedToken { token: t, text: token_text(tokenizer, t), logprob: 0.0, forced: true, alternatives: Vec::new(), margin: f32::INFINITY });
+                    out.push(GeneratedToken::fast_forwarded(t, tokenizer));
                 }
                 let allowed = sparse_allowed(&mut constraint, &mut timings)?;
                 if options.batch_forced {
@@ -207,18 +217,12 @@ pub fn generate(
             break StopReason::Eos;
         }
         constraint.advance(token)?;
-        history.push(token);
-        let single = alternatives.is_empty();
-        let margin = match &alternatives[..] {
-            [a, b, ..] => a.prob.ln() - b.prob.ln(),
-            _ => f32::INFINITY,
-        };
-        out.push(GeneratedToken { token, text: token_text(tokenizer, token), logprob, forced: single, alternatives, margin });
+        out.push(GeneratedToken::chosen(token, logprob, alternatives, tokenizer));
         // Feed the token unless the value is now complete.
         if constraint.is_complete()? {
             break StopReason::Complete;
         }
-        let mut guess = if speculate { draft(&history, options.lookahead.min(remaining - 1)) } else { Vec::new() };
+        let mut guess = if speculate { draft(pending, &out, options.lookahead.min(remaining - 1)) } else { Vec::new() };
         guess.truncate(constraint.accepted_prefix(&guess)?);
         if guess.is_empty() {
             let allowed = sparse_allowed(&mut constraint, &mut timings)?;
@@ -236,8 +240,8 @@ pub fn generate(
         let mut kept = 0;
         for (i, &guessed) in guess.iter().enumerate() {
             let remaining = options.max_tokens - out.len();
-            let mask = constraint.mask()?;
-            if remaining == 0 || (mask.count() == 1 && eos.is_some_and(|e| mask.contains(e))) {
+            let mask = timed_mask(&mut constraint, &mut timings)?;
+            if remaining == 0 || only_eos(&mask, eos) {
                 break;
             }
             let allowed = sparse_allowed(&mut constraint, &mut timings)?;
@@ -247,13 +251,7 @@ pub fn generate(
                 break;
             }
             constraint.advance(picked)?;
-            history.push(picked);
-            let margin = match &alternatives[..] {
-                [a, b, ..] => a.prob.ln() - b.prob.ln(),
-                _ => f32::INFINITY,
-            };
-            let single = alternatives.is_empty();
-            out.push(GeneratedToken { token: picked, text: token_text(tokenizer, picked), logprob, forced: single, alternatives, margin });
+            out.push(GeneratedToken::chosen(picked, logprob, alternatives, tokenizer));
             kept += 1;
             if constraint.is_complete()? {
                 break;
@@ -269,11 +267,17 @@ pub fn generate(
     Ok(Generation { text: String::from_utf8(bytes)?, tokens: out, prompt_tokens, stop, timings })
 }
 
-/// A guess at the next tokens, in the manner of prompt-lookup decoding: find the latest
-/// earlier occurrence of the text's last three tokens (or two) and copy up to `k` tokens
-/// that followed it. A small model's output often repeats the message (an echoed
-/// `customerMessage`) or itself (a loop in free text); both are then guessed right.
-fn draft(history: &[u32], k: usize) -> Vec<u32> {
+/// A guess at the next tokens, in the manner of prompt-lookup decoding, over the prompt's
+/// tail (the user's message) followed by the output so far: see [`lookup`].
+fn draft(pending: &[u32], out: &[GeneratedToken], k: usize) -> Vec<u32> {
+    let history: Vec<u32> = pending.iter().copied().chain(out.iter().map(|t| t.token)).collect();
+    lookup(&history, k)
+}
+
+/// Finds the latest earlier occurrence of the text's last three tokens (or two) and copies up
+/// to `k` tokens that followed it. A small model's output often repeats the message (an
+/// echoed `customerMessage`) or itself (a loop in free text); both are then guessed right.
+fn lookup(history: &[u32], k: usize) -> Vec<u32> {
     for n in [3, 2] {
         if k == 0 || history.len() <= n {
             continue;
@@ -287,14 +291,25 @@ fn draft(history: &[u32], k: usize) -> Vec<u32> {
     Vec::new()
 }
 
+/// The state's mask, its lookup counted in the mask time.
+fn timed_mask(constraint: &mut Constraint, timings: &mut Timings) -> Result<Arc<TokenSet>, DecodeError> {
+    let t = Instant::now();
+    let mask = constraint.mask()?;
+    timings.mask_ms += t.elapsed().as_secs_f64() * 1e3;
+    Ok(mask)
+}
+
+/// Nothing but end-of-sequence is allowed: the value is complete.
+fn only_eos(mask: &TokenSet, eos: Option<u32>) -> bool {
+    mask.count() == 1 && eos.is_some_and(|e| mask.contains(e))
+}
+
 /// The tokens the next step allows, when they are few enough that computing
 /// only their logits beats the whole output layer (one dot product per
 /// allowed token against a matmul over the vocabulary). The mask is cached
 /// per state, so the lookup is repeated for free at the top of the loop.
 fn sparse_allowed(constraint: &mut Constraint, timings: &mut Timings) -> Result<Option<Vec<u32>>, DecodeError> {
-    let t = Instant::now();
-    let mask = constraint.mask()?;
-    timings.mask_ms += t.elapsed().as_secs_f64() * 1e3;
+    let mask = timed_mask(constraint, timings)?;
     let sparse = mask.count() <= mask.universe() / SPARSE_HEAD_FRACTION;
     Ok(sparse.then(|| mask.iter().collect()))
 }
@@ -415,11 +430,11 @@ mod tests {
     #[test]
     fn a_draft_copies_what_followed_the_last_earlier_occurrence_of_the_tail() {
         // ... 1 2 3 [4 5 6] ... 1 2 3 -> 4 5 6
-        assert_eq!(draft(&[9, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3], 3), vec![4, 5, 6]);
+        assert_eq!(lookup(&[9, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3], 3), vec![4, 5, 6]);
         // The latest occurrence wins, and the copy stops where the text does.
-        assert_eq!(draft(&[1, 2, 8, 1, 2, 9, 1, 2], 5), vec![9, 1, 2]);
+        assert_eq!(lookup(&[1, 2, 8, 1, 2, 9, 1, 2], 5), vec![9, 1, 2]);
         // No earlier bigram: nothing to guess.
-        assert_eq!(draft(&[1, 2, 3, 4], 4), Vec::<u32>::new());
-        assert_eq!(draft(&[1, 2, 1, 2], 0), Vec::<u32>::new());
+        assert_eq!(lookup(&[1, 2, 3, 4], 4), Vec::<u32>::new());
+        assert_eq!(lookup(&[1, 2, 1, 2], 0), Vec::<u32>::new());
     }
 }

@@ -178,20 +178,14 @@ impl Session {
     /// logits are computed; every other entry is `-inf`. The decoder passes
     /// the next step's mask when it allows few tokens.
     pub fn feed_allowed(&mut self, tokens: &[u32], allowed: Option<&[u32]>) -> Result<Vec<f32>, ModelError> {
-        if tokens.is_empty() {
-            return Err(ModelError::Candle(candle_core::Error::Msg("feed() needs at least one token".into())));
-        }
-        self.ensure_room(tokens.len())?;
+        self.room_for(tokens)?;
         Ok(self.weights.forward(tokens, &mut self.cache, allowed)?)
     }
 
     /// Feeds tokens in one batched forward pass; [`Fed::logits`] then gives the logits
     /// after any of them, computed on demand.
     pub fn feed_each(&mut self, tokens: &[u32]) -> Result<Fed, ModelError> {
-        if tokens.is_empty() {
-            return Err(ModelError::Candle(candle_core::Error::Msg("feed_each() needs at least one token".into())));
-        }
-        self.ensure_room(tokens.len())?;
+        self.room_for(tokens)?;
         let hidden = self.weights.forward_hidden(tokens, &mut self.cache)?;
         Ok(Fed { weights: self.weights.clone(), hidden })
     }
@@ -200,6 +194,14 @@ impl Session {
     /// are forgotten, as if their tokens had never been fed.
     pub fn rewind(&mut self, position: usize) {
         self.cache.truncate(position);
+    }
+
+    /// Checks that there are tokens to feed and that they fit, and makes room for them.
+    fn room_for(&mut self, tokens: &[u32]) -> Result<(), ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::Candle(candle_core::Error::Msg("a forward pass needs at least one token".into())));
+        }
+        self.ensure_room(tokens.len())
     }
 
     /// Checks that `n` more positions fit, and makes room for them.
