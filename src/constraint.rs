@@ -137,7 +137,17 @@ struct ByteClass {
     /// The class's first byte, which stands for all of them.
     rep: u8,
     bytes: ByteSet,
-    size: u16,
+}
+
+impl ByteClass {
+    /// How many bytes the class holds.
+    fn size(&self) -> u32 {
+        self.bytes.iter().map(|w| w.count_ones()).sum()
+    }
+
+    fn contains(&self, set: &ByteSet) -> bool {
+        set[(self.rep / 64) as usize] & (1 << (self.rep % 64)) != 0
+    }
 }
 
 /// The lazy DFA's cache was cleared during an operation: the state ids it
@@ -187,10 +197,15 @@ impl std::fmt::Debug for TokenAutomaton {
 /// Adapter: the lazy DFA as a [`ByteRecognizer`] for the trie walk. Stops
 /// the walk (rejects everything) as soon as the cache is cleared under it.
 struct DfaStep<'a> {
-    grammar: &'a Grammar,
-    cache: &'a mut Cache,
-    clears: usize,
+    automaton: &'a TokenAutomaton,
+    engine: &'a mut Engine,
     cleared: bool,
+}
+
+impl<'a> DfaStep<'a> {
+    fn new(automaton: &'a TokenAutomaton, engine: &'a mut Engine) -> Self {
+        Self { automaton, engine, cleared: false }
+    }
 }
 
 impl ByteRecognizer for DfaStep<'_> {
@@ -200,15 +215,10 @@ impl ByteRecognizer for DfaStep<'_> {
         if self.cleared {
             return None;
         }
-        let next = self.grammar.dfa().next_state(self.cache, state, byte);
-        if self.cache.clear_count() != self.clears {
+        self.automaton.next(self.engine, state, byte).unwrap_or_else(|Cleared| {
             self.cleared = true;
-            return None;
-        }
-        match next {
-            Ok(s) if !s.is_dead() => Some(s),
-            _ => None,
-        }
+            None
+        })
     }
 }
 
@@ -224,12 +234,10 @@ impl TokenAutomaton {
             .filter_map(|u| u.as_u8())
             .map(|rep| {
                 let mut bytes = [0u64; 4];
-                let mut size = 0;
                 for b in byte_classes.elements(regex_automata::util::alphabet::Unit::u8(byte_classes.get(rep))).filter_map(|u| u.as_u8()) {
                     bytes[(b / 64) as usize] |= 1 << (b % 64);
-                    size += 1;
                 }
-                ByteClass { rep, bytes, size }
+                ByteClass { rep, bytes }
             })
             .collect();
         Self {
@@ -268,18 +276,25 @@ impl TokenAutomaton {
         distance::closure(self.nfa(), &[self.nfa().start_anchored()], &mut Visited::default())
     }
 
+    /// Reads one byte from a state: the live state it leads to, or `Ok(None)` when it is
+    /// rejected; `Err(Cleared)` when the lazy DFA's cache has been cleared since the engine
+    /// was synced (every state id in hand is stale). The one place a DFA transition is taken.
+    #[inline]
+    fn next(&self, engine: &mut Engine, state: LazyStateID, byte: u8) -> Result<Option<LazyStateID>, Cleared> {
+        let next = self.grammar.dfa().next_state(&mut engine.cache, state, byte);
+        if engine.cache.clear_count() != engine.clears {
+            return Err(Cleared);
+        }
+        Ok(next.ok().filter(|n| !n.is_dead()))
+    }
+
     /// Reads bytes from a state; `Ok(None)` when they are rejected.
     fn step(&self, engine: &mut Engine, state: LazyStateID, bytes: &[u8]) -> Result<Option<LazyStateID>, Cleared> {
-        let clears = engine.cache.clear_count();
         let mut s = state;
         for &b in bytes {
-            let next = self.grammar.dfa().next_state(&mut engine.cache, s, b);
-            if engine.cache.clear_count() != clears {
-                return Err(Cleared);
-            }
-            match next {
-                Ok(n) if !n.is_dead() => s = n,
-                _ => return Ok(None),
+            match self.next(engine, s, b)? {
+                Some(n) => s = n,
+                None => return Ok(None),
             }
         }
         Ok(Some(s))
@@ -297,13 +312,12 @@ impl TokenAutomaton {
         if engine.states.len() >= MAX_CACHED_STATES {
             engine.states.clear();
         }
-        let clears = engine.cache.clear_count();
         let run = self.run_bytes(engine, state)?;
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
         let split = self.vocab.run_split(&run.bytes, run.len, run.closed);
         let mut mask = TokenSet::from_words(&split.run_tokens, self.vocab.len());
-        let mut walker = DfaStep { grammar: &self.grammar, cache: &mut engine.cache, clears, cleared: false };
+        let mut walker = DfaStep::new(self, engine);
         match &split.rest {
             Some(rest) => rest.walk(&mut walker, state, |token, _| mask.insert(token)),
             None => self.vocab.trie().walk_runs(&mut walker, state, &run.bytes, split.run, |visit| {
@@ -330,41 +344,26 @@ impl TokenAutomaton {
     /// when the set loops `state` to itself). Inside a JSON string the set is
     /// the plain characters and the run is the room left before `maxLength`.
     fn run_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<Run, Cleared> {
-        let clears = engine.cache.clear_count();
-        let step = |engine: &mut Engine, s: LazyStateID, b: u8| -> Result<Option<LazyStateID>, Cleared> {
-            let next = self.grammar.dfa().next_state(&mut engine.cache, s, b);
-            if engine.cache.clear_count() != clears {
-                return Err(Cleared);
-            }
-            Ok(next.ok().filter(|n| !n.is_dead()))
-        };
-        // Group the live classes by successor (a class set is a ByteSet over class indices);
-        // keep the largest group.
-        let mut groups: Vec<(LazyStateID, ByteSet, ByteSet, usize)> = Vec::with_capacity(8);
-        for (i, class) in self.classes.iter().enumerate() {
-            if let Some(next) = step(engine, state, class.rep)? {
-                let group = match groups.iter().position(|g| g.0 == next) {
-                    Some(at) => &mut groups[at],
-                    None => {
-                        groups.push((next, [0; 4], [0; 4], 0));
-                        groups.last_mut().expect("just pushed")
-                    }
-                };
-                group.1[i / 64] |= 1 << (i % 64);
-                (0..4).for_each(|w| group.2[w] |= class.bytes[w]);
-                group.3 += class.size as usize;
+        // Group the live classes by successor; keep the group with the most bytes.
+        let mut groups: Vec<(LazyStateID, ByteSet)> = Vec::with_capacity(8);
+        for class in &self.classes {
+            if let Some(next) = self.next(engine, state, class.rep)? {
+                let at = groups.iter().position(|g| g.0 == next).unwrap_or_else(|| {
+                    groups.push((next, [0; 4]));
+                    groups.len() - 1
+                });
+                (0..4).for_each(|w| groups[at].1[w] |= class.bytes[w]);
             }
         }
-        let Some(&(first, members, set, _)) = groups.iter().max_by_key(|g| g.3) else {
+        let byte_count = |set: &ByteSet| set.iter().map(|w| w.count_ones()).sum::<u32>();
+        let Some(&(first, set)) = groups.iter().max_by_key(|g| byte_count(&g.1)) else {
             return Ok(Run { bytes: [0; 4], len: 0, closed: false });
         };
         if first == state {
             return Ok(Run { bytes: set, len: usize::MAX, closed: false });
         }
-        let reps: Vec<u8> = (0..self.classes.len())
-            .filter(|&i| members[i / 64] & (1 << (i % 64)) != 0)
-            .map(|i| self.classes[i].rep)
-            .collect();
+        // Classes partition the bytes, so the set's classes are those whose byte is in it.
+        let reps: Vec<u8> = self.classes.iter().filter(|c| c.contains(&set)).map(|c| c.rep).collect();
         // Follow the chain while every class of the set agrees on one live successor, no
         // further than the longest token of set bytes (a longer run changes no mask) and
         // no further than the shortest run that gets a trie of its own: each step costs
@@ -373,56 +372,47 @@ impl TokenAutomaton {
         let limit = self.vocab.longest_run_token(&set).min(crate::vocab::MIN_SPLIT_RUN);
         let (mut run, mut current) = (1, first);
         while run < limit {
-            let Some(next) = step(engine, current, reps[0])? else {
-                // Closed when every run byte dies here, not just the first class.
-                for &rep in &reps[1..] {
-                    if step(engine, current, rep)?.is_some() {
-                        return Ok(Run { bytes: set, len: run, closed: false });
-                    }
-                }
-                return Ok(Run { bytes: set, len: run, closed: true });
-            };
+            // Stop at the first class that goes elsewhere: each transition may be a new
+            // DFA state to determinise.
+            let to = self.next(engine, current, reps[0])?;
             let mut agree = true;
             for &rep in &reps[1..] {
-                if step(engine, current, rep)? != Some(next) {
+                if self.next(engine, current, rep)? != to {
                     agree = false;
                     break;
                 }
             }
-            if !agree {
-                break;
+            match (to, agree) {
+                (_, false) => break,
+                // Closed when every run byte dies here, not just the first class.
+                (None, true) => return Ok(Run { bytes: set, len: run, closed: true }),
+                (Some(next), true) => {
+                    run += 1;
+                    current = next;
+                }
             }
-            run += 1;
-            current = next;
         }
         Ok(Run { bytes: set, len: run, closed: false })
     }
 
     /// Bytes that are the only way on from `state`.
     fn forced_from(&self, engine: &mut Engine, mut state: LazyStateID) -> Result<Vec<u8>, Cleared> {
-        let clears = engine.cache.clear_count();
         let mut forced = Vec::new();
         while forced.len() < 256 && !self.accepting(engine, state) {
             let mut live = None;
             let mut count = 0;
             for class in &self.classes {
-                let next = self.grammar.dfa().next_state(&mut engine.cache, state, class.rep);
-                if engine.cache.clear_count() != clears {
-                    return Err(Cleared);
-                }
-                if let Ok(n) = next {
-                    if !n.is_dead() {
-                        count += 1;
-                        live = Some((class, n));
-                        if count > 1 {
-                            break;
-                        }
+                if let Some(n) = self.next(engine, state, class.rep)? {
+                    count += 1;
+                    live = Some((class, n));
+                    if count > 1 {
+                        break;
                     }
                 }
             }
             let (Some((class, next)), 1) = (live, count) else { break };
             // A class of several bytes is a choice, not a forced byte.
-            if class.size != 1 {
+            if class.size() != 1 {
                 break;
             }
             forced.push(class.rep);
@@ -632,8 +622,7 @@ impl Constraint {
         let mask = self.mask()?;
         let eos = self.automaton.vocab.eos();
         let ends: Vec<(u32, LazyStateID)> = self.run(|a, e, s| {
-            let clears = e.cache.clear_count();
-            let mut walker = DfaStep { grammar: &a.grammar, cache: &mut e.cache, clears, cleared: false };
+            let mut walker = DfaStep::new(a, e);
             let mut ends = Vec::new();
             a.vocab.trie().walk(&mut walker, s, |t, end| ends.push((t, end)));
             if walker.cleared { Err(Cleared) } else { Ok(ends) }
