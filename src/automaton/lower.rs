@@ -47,13 +47,86 @@ pub(crate) struct Lowerer<'a> {
     states: usize,
     /// The pointer of the node being lowered, for errors.
     at: String,
+    /// [`CharTrie`]s by character set: a bounded string emits one per position.
+    char_tries: HashMap<Vec<(char, char)>, std::rc::Rc<CharTrie>>,
+}
+
+/// The encodings of one character of a set inside a JSON string (UTF-8
+/// sequences and `serde_json`'s escapes) as a deterministic byte trie whose
+/// equal suffixes are shared: every node's byte ranges are disjoint, so it is
+/// one NFA state (`Sparse`). Nodes come children first; the last is the root.
+/// A transition's target is a node index, or `None` for the character's end.
+struct CharTrie {
+    nodes: Vec<Vec<(u8, u8, Option<usize>)>>,
+}
+
+impl CharTrie {
+    fn json(ranges: &[(char, char)]) -> Self {
+        let mut seqs: Vec<Vec<(u8, u8)>> = Vec::new();
+        for &(lo, hi) in ranges {
+            // Literal part: U+0020..=U+10FFFF without '"' and '\\'.
+            for (a, b) in [(' ', '!'), ('#', '['), (']', char::MAX)] {
+                let (l, h) = (lo.max(a), hi.min(b));
+                if l <= h {
+                    seqs.extend(Utf8Sequences::new(l, h).map(|seq| seq.as_slice().iter().map(|r| (r.start, r.end)).collect::<Vec<_>>()));
+                }
+            }
+            // Escaped part.
+            for special in ['"', '\\'].into_iter().chain('\0'..='\x1f') {
+                if lo <= special && special <= hi {
+                    let escaped = serde_json::to_string(&special.to_string()).expect("string serialises");
+                    seqs.push(escaped.as_bytes()[1..escaped.len() - 1].iter().map(|&b| (b, b)).collect());
+                }
+            }
+        }
+        let mut trie = Self { nodes: Vec::new() };
+        if !seqs.is_empty() {
+            trie.node(seqs, &mut HashMap::new());
+        }
+        trie
+    }
+
+    /// The node for a set of non-empty sequences (the encodings are prefix-free, so none
+    /// ends where another goes on); `None` when every sequence has ended.
+    fn node(&mut self, mut seqs: Vec<Vec<(u8, u8)>>, memo: &mut HashMap<Vec<Vec<(u8, u8)>>, Option<usize>>) -> Option<usize> {
+        seqs.sort();
+        seqs.dedup();
+        if seqs.iter().all(Vec::is_empty) {
+            return None;
+        }
+        debug_assert!(seqs.iter().all(|s| !s.is_empty()), "character encodings are prefix-free");
+        if let Some(&node) = memo.get(&seqs) {
+            return node;
+        }
+        // Cut the byte space where any first range starts or ends.
+        let mut cuts: Vec<u16> = seqs.iter().flat_map(|s| [s[0].0 as u16, s[0].1 as u16 + 1]).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut trans: Vec<(u8, u8, Option<usize>)> = Vec::new();
+        for w in cuts.windows(2) {
+            let (lo, hi) = (w[0] as u8, (w[1] - 1) as u8);
+            let tails: Vec<Vec<(u8, u8)>> = seqs.iter().filter(|s| s[0].0 <= lo && hi <= s[0].1).map(|s| s[1..].to_vec()).collect();
+            if tails.is_empty() {
+                continue;
+            }
+            let child = self.node(tails, memo);
+            match trans.last_mut() {
+                Some(t) if t.2 == child && t.1 as u16 + 1 == lo as u16 => t.1 = hi,
+                _ => trans.push((lo, hi, child)),
+            }
+        }
+        self.nodes.push(trans);
+        let node = Some(self.nodes.len() - 1);
+        memo.insert(seqs, node);
+        node
+    }
 }
 
 impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new() }
+        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new(), char_tries: HashMap::new() }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -136,65 +209,40 @@ impl<'a> Lowerer<'a> {
         self.range(byte, byte, after)
     }
 
-    /// Scalar values in `[lo, hi]` as UTF-8 byte sequences.
-    fn utf8_ranges(&mut self, lo: char, hi: char, next: StateID, alts: &mut Vec<StateID>) -> Result<(), SchemaError> {
-        for seq in Utf8Sequences::new(lo, hi) {
-            let mut state = next;
-            for r in seq.as_slice().iter().rev() {
-                state = self.range(r.start, r.end, state)?;
-            }
-            alts.push(state);
-        }
-        Ok(())
-    }
-
     /// One character of a set, as it appears inside a JSON string in
     /// canonical form (`serde_json`'s escaping).
+    ///
+    /// Its encodings (UTF-8 sequences and escapes) are emitted as one
+    /// deterministic trie ([`CharTrie`], built once per set): the lazy DFA then
+    /// keeps one NFA state per open character, where a union of the ~14
+    /// encodings kept one per encoding, and each new DFA state inside a string
+    /// costs that much less to determinise.
     pub(crate) fn json_char(&mut self, ranges: &[(char, char)], next: StateID) -> Built {
-        let mut alts = Vec::new();
-        let mut escapes: Vec<Vec<u8>> = Vec::new();
-        for &(lo, hi) in ranges {
-            // Literal part: U+0020..=U+10FFFF without '"' and '\'.
-            for (a, b) in [(' ', '!'), ('#', '['), (']', char::MAX)] {
-                let (l, h) = (lo.max(a), hi.min(b));
-                if l <= h {
-                    self.utf8_ranges(l, h, next, &mut alts)?;
-                }
+        let trie = match self.char_tries.get(ranges) {
+            Some(trie) => trie.clone(),
+            None => {
+                let trie = std::rc::Rc::new(CharTrie::json(ranges));
+                self.char_tries.insert(ranges.to_vec(), trie.clone());
+                trie
             }
-            // Escaped part, collected for one shared trie below.
-            for special in ['"', '\\'].into_iter().chain('\0'..='\x1f') {
-                if lo <= special && special <= hi {
-                    let escaped = serde_json::to_string(&special.to_string()).expect("string serialises");
-                    escapes.push(escaped.as_bytes()[1..escaped.len() - 1].to_vec());
+        };
+        if trie.nodes.is_empty() {
+            return Ok(None);
+        }
+        let mut ids: Vec<StateID> = Vec::with_capacity(trie.nodes.len());
+        for node in &trie.nodes {
+            let target = |t: Option<usize>| t.map_or(next, |i| ids[i]);
+            let state = match node.as_slice() {
+                [(start, end, t)] => self.range(*start, *end, target(*t))?,
+                many => {
+                    let trans = many.iter().map(|&(start, end, t)| Transition { start, end, next: target(t) }).collect();
+                    self.check()?;
+                    self.b.add_sparse(trans).map_err(|e| self.nfa_err(e))?
                 }
-            }
-        }
-        escapes.sort();
-        escapes.dedup();
-        if !escapes.is_empty() {
-            alts.push(self.byte_trie(&escapes, 0, next)?);
-        }
-        self.union_opt(alts.into_iter().map(Some).collect())
-    }
-
-    /// A trie of sorted, distinct byte strings (none a prefix of another),
-    /// from `depth` on, each leaf leading to `next`.
-    fn byte_trie(&mut self, words: &[Vec<u8>], depth: usize, next: StateID) -> Result<StateID, SchemaError> {
-        let mut alts = Vec::new();
-        let mut i = 0;
-        while i < words.len() {
-            let byte = words[i][depth];
-            let j = i + words[i..].iter().take_while(|w| w[depth] == byte).count();
-            let group = &words[i..j];
-            let child = if group.len() == 1 && group[0].len() == depth + 1 {
-                next
-            } else {
-                self.byte_trie(group, depth + 1, next)?
             };
-            alts.push(self.range(byte, byte, child)?);
-            i = j;
+            ids.push(state);
         }
-        self.union(alts)
+        Ok(ids.last().copied())
     }
 
     fn any_char(&mut self, next: StateID) -> Built {
