@@ -129,6 +129,9 @@ struct Run {
     len: usize,
     /// No byte of the set is alive after `len` of them.
     closed: bool,
+    /// Set when `bytes` lead one step to a state that loops on this larger set, which
+    /// is then the run (see [`Vocabulary::run_tokens_headed`]); `bytes` is the head.
+    then_loop: Option<ByteSet>,
 }
 
 /// One byte class of the grammar's DFA (bytes it cannot tell apart).
@@ -313,6 +316,9 @@ impl TokenAutomaton {
             engine.states.clear();
         }
         let run = self.run_bytes(engine, state)?;
+        if let Some(looped) = run.then_loop {
+            return self.info_headed(engine, state, &run.bytes, &looped);
+        }
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
         let split = self.vocab.run_split(&run.bytes, run.len, run.closed);
@@ -329,6 +335,38 @@ impl TokenAutomaton {
         if walker.cleared {
             return Err(Cleared);
         }
+        Ok(self.keep(engine, state, mask))
+    }
+
+    /// [`info`](Self::info) for a state whose `head` bytes lead to a state that loops on
+    /// `looped`: the tokens of the loop's split that start with a head byte are taken
+    /// whole; the loop's rest, and every token that starts with a loop byte outside the
+    /// head, are walked.
+    fn info_headed(&self, engine: &mut Engine, state: LazyStateID, head: &ByteSet, looped: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
+        let split = self.vocab.run_split(looped, usize::MAX, false);
+        let Some(rest) = &split.rest else { unreachable!("run_bytes checks that the loop's split has a rest") };
+        let mut mask = TokenSet::from_words(&self.vocab.run_tokens_headed(&split, looped, head), self.vocab.len());
+        let walked: ByteSet = std::array::from_fn(|w| looped[w] & !head[w]);
+        let others: ByteSet = walked.map(|w| !w);
+        let mut walker = DfaStep::new(self, engine);
+        rest.walk_from(&others, &mut walker, state, &[0; 4], 0, |visit| {
+            if let Visit::Token(token, _) = visit {
+                mask.insert(token);
+            }
+        });
+        self.vocab.trie().walk_from(&walked, &mut walker, state, &[0; 4], 0, |visit| {
+            if let Visit::Token(token, _) = visit {
+                mask.insert(token);
+            }
+        });
+        if walker.cleared {
+            return Err(Cleared);
+        }
+        Ok(self.keep(engine, state, mask))
+    }
+
+    /// Adds EOS where the state accepts, and caches the state's mask.
+    fn keep(&self, engine: &mut Engine, state: LazyStateID, mut mask: TokenSet) -> Arc<StateInfo> {
         if self.accepting(engine, state) {
             if let Some(eos) = self.vocab.eos() {
                 mask.insert(eos);
@@ -336,7 +374,7 @@ impl TokenAutomaton {
         }
         let info = Arc::new(StateInfo { mask: Arc::new(mask), forced: OnceLock::new() });
         engine.states.insert(state, info.clone());
-        Ok(info)
+        info
     }
 
     /// The largest set of bytes that all lead from `state` to one state, and
@@ -357,10 +395,34 @@ impl TokenAutomaton {
         }
         let byte_count = |set: &ByteSet| set.iter().map(|w| w.count_ones()).sum::<u32>();
         let Some(&(first, set)) = groups.iter().max_by_key(|g| byte_count(&g.1)) else {
-            return Ok(Run { bytes: [0; 4], len: 0, closed: false });
+            return Ok(Run { bytes: [0; 4], len: 0, closed: false, then_loop: None });
         };
         if first == state {
-            return Ok(Run { bytes: set, len: usize::MAX, closed: false });
+            return Ok(Run { bytes: set, len: usize::MAX, closed: false, then_loop: None });
+        }
+        // A head into a loop (the first byte of a key, say): take the loop as the run
+        // when the head covers most of it.
+        let mut looped: ByteSet = [0; 4];
+        let mut loops = true;
+        for class in self.classes.iter().filter(|c| c.contains(&set)) {
+            if self.next(engine, first, class.rep)? != Some(first) {
+                loops = false;
+                break;
+            }
+        }
+        if loops {
+            for class in &self.classes {
+                if class.contains(&set) || self.next(engine, first, class.rep)? == Some(first) {
+                    (0..4).for_each(|w| looped[w] |= class.bytes[w]);
+                }
+            }
+        }
+        if loops
+            && byte_count(&looped) >= 32
+            && 2 * byte_count(&set) >= byte_count(&looped)
+            && self.vocab.run_split(&looped, usize::MAX, false).rest.is_some()
+        {
+            return Ok(Run { bytes: set, len: 1, closed: false, then_loop: Some(looped) });
         }
         // Classes partition the bytes, so the set's classes are those whose byte is in it.
         let reps: Vec<u8> = self.classes.iter().filter(|c| c.contains(&set)).map(|c| c.rep).collect();
@@ -385,14 +447,14 @@ impl TokenAutomaton {
             match (to, agree) {
                 (_, false) => break,
                 // Closed when every run byte dies here, not just the first class.
-                (None, true) => return Ok(Run { bytes: set, len: run, closed: true }),
+                (None, true) => return Ok(Run { bytes: set, len: run, closed: true, then_loop: None }),
                 (Some(next), true) => {
                     run += 1;
                     current = next;
                 }
             }
         }
-        Ok(Run { bytes: set, len: run, closed: false })
+        Ok(Run { bytes: set, len: run, closed: false, then_loop: None })
     }
 
     /// Bytes that are the only way on from `state`.

@@ -122,6 +122,31 @@ impl Vocabulary {
         split
     }
 
+    /// The tokens `split` takes whole (made of `run_bytes`) whose first byte is in `head`,
+    /// as bitset words: the tokens a state takes whole when `head` bytes lead it to a state
+    /// that loops on `run_bytes` (after `{"` in an object that admits any key, every key
+    /// byte but the first bytes of its declared names). Costs one pass over the tokens that
+    /// start with the bytes on the smaller side of the cut.
+    pub fn run_tokens_headed(&self, split: &RunSplit, run_bytes: &ByteSet, head: &ByteSet) -> Vec<u64> {
+        let (mut dropped, mut kept) = (Vec::new(), Vec::new());
+        for byte in (0..=255u8).filter(|&b| contains(run_bytes, b)) {
+            let tokens = self.trie.tokens_starting_with(byte);
+            if contains(head, byte) { kept.push(tokens) } else { dropped.push(tokens) }
+        }
+        let size = |side: &[&[u32]]| side.iter().map(|t| t.len()).sum::<usize>();
+        if size(&dropped) <= size(&kept) {
+            let mut words = split.run_tokens.to_vec();
+            dropped.iter().flat_map(|t| t.iter()).for_each(|&t| words[t as usize / 64] &= !(1 << (t % 64)));
+            words
+        } else {
+            let mut words = vec![0u64; split.run_tokens.len()];
+            for &t in kept.iter().flat_map(|t| t.iter()) {
+                words[t as usize / 64] |= split.run_tokens[t as usize / 64] & (1 << (t % 64));
+            }
+            words
+        }
+    }
+
     /// The longest token made of `run_bytes` only: a run at least this long takes every
     /// such token, so a caller need not look further ahead. Cached per byte set.
     pub fn longest_run_token(&self, run_bytes: &ByteSet) -> usize {
@@ -293,6 +318,12 @@ fn subset(a: &ByteSet, b: &ByteSet) -> bool {
     (a[0] & !b[0]) | (a[1] & !b[1]) | (a[2] & !b[2]) | (a[3] & !b[3]) == 0
 }
 
+/// Whether `byte` is in `set`.
+#[inline]
+pub fn contains(set: &ByteSet, byte: u8) -> bool {
+    set[(byte / 64) as usize] & (1 << (byte % 64)) != 0
+}
+
 const NO_TOKEN: u32 = u32::MAX;
 
 /// Byte trie over the vocabulary, flattened so that skipping a subtree is one
@@ -393,6 +424,20 @@ impl TokenTrie {
         Self { nodes, subtree_bytes, subtree_depth, order, duplicates, max_depth }
     }
 
+    /// The tokens that start with `byte` (one contiguous slice of the trie's order).
+    pub fn tokens_starting_with(&self, byte: u8) -> &[u32] {
+        let mut i = 1;
+        while i < self.nodes.len() {
+            let node = self.nodes[i];
+            if node.byte == byte {
+                let end = self.nodes.get(node.subtree_end as usize).map_or(self.order.len(), |n| n.first_token as usize);
+                return &self.order[node.first_token as usize..end];
+            }
+            i = node.subtree_end as usize;
+        }
+        &[]
+    }
+
     /// The longest token, in bytes.
     pub fn max_token_len(&self) -> usize {
         self.max_depth
@@ -444,6 +489,19 @@ impl TokenTrie {
         start: R::State,
         run_bytes: &ByteSet,
         run: usize,
+        visit: impl FnMut(Visit<'_, R::State>),
+    ) {
+        self.walk_from(&[u64::MAX; 4], recognizer, start, run_bytes, run, visit);
+    }
+
+    /// [`walk_runs`](Self::walk_runs) over the tokens whose first byte is in `first_bytes` only.
+    pub fn walk_from<R: ByteRecognizer>(
+        &self,
+        first_bytes: &ByteSet,
+        recognizer: &mut R,
+        start: R::State,
+        run_bytes: &ByteSet,
+        run: usize,
         mut visit: impl FnMut(Visit<'_, R::State>),
     ) {
         let skipping = run > 0 && run_bytes.iter().any(|&w| w != 0);
@@ -460,6 +518,10 @@ impl TokenTrie {
             stack.truncate(depth);
             on_run.truncate(depth);
             let parent = stack[depth - 1];
+            if depth == 1 && !contains(first_bytes, node.byte) {
+                i = node.subtree_end as usize;
+                continue;
+            }
             if skipping
                 && on_run[depth - 1]
                 && self.subtree_depth[i] as usize <= run
@@ -483,7 +545,7 @@ impl TokenTrie {
                         }
                     }
                     stack.push(next);
-                    on_run.push(on_run[depth - 1] && run_bytes[(node.byte / 64) as usize] & (1 << (node.byte % 64)) != 0);
+                    on_run.push(on_run[depth - 1] && contains(run_bytes, node.byte));
                     i += 1;
                 }
             }
