@@ -47,8 +47,6 @@ pub(crate) struct Lowerer<'a> {
     states: usize,
     /// The pointer of the node being lowered, for errors.
     at: String,
-    /// [`CharTrie`]s by character set: a bounded string emits one per position.
-    char_tries: HashMap<Vec<(char, char)>, std::rc::Rc<CharTrie>>,
 }
 
 /// The encodings of one character of a set inside a JSON string (UTF-8
@@ -60,7 +58,26 @@ struct CharTrie {
     nodes: Vec<Vec<(u8, u8, Option<usize>)>>,
 }
 
+/// Character sets whose [`CharTrie`] a process keeps (a schema's strings use a few).
+const MAX_CHAR_TRIES: usize = 4096;
+
 impl CharTrie {
+    /// The trie of a character set, built once per process: every compile uses the one
+    /// for any character, and a bounded string emits one per position.
+    fn for_set(ranges: &[(char, char)]) -> std::sync::Arc<Self> {
+        static TRIES: std::sync::OnceLock<std::sync::Mutex<HashMap<Vec<(char, char)>, std::sync::Arc<CharTrie>>>> = std::sync::OnceLock::new();
+        let mut tries = TRIES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(trie) = tries.get(ranges) {
+            return trie.clone();
+        }
+        if tries.len() >= MAX_CHAR_TRIES {
+            tries.clear();
+        }
+        let trie = std::sync::Arc::new(Self::json(ranges));
+        tries.insert(ranges.to_vec(), trie.clone());
+        trie
+    }
+
     fn json(ranges: &[(char, char)]) -> Self {
         let mut seqs: Vec<Vec<(u8, u8)>> = Vec::new();
         for &(lo, hi) in ranges {
@@ -126,7 +143,7 @@ impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new(), char_tries: HashMap::new() }
+        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new() }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -218,14 +235,7 @@ impl<'a> Lowerer<'a> {
     /// encodings kept one per encoding, and each new DFA state inside a string
     /// costs that much less to determinise.
     pub(crate) fn json_char(&mut self, ranges: &[(char, char)], next: StateID) -> Built {
-        let trie = match self.char_tries.get(ranges) {
-            Some(trie) => trie.clone(),
-            None => {
-                let trie = std::rc::Rc::new(CharTrie::json(ranges));
-                self.char_tries.insert(ranges.to_vec(), trie.clone());
-                trie
-            }
-        };
+        let trie = CharTrie::for_set(ranges);
         if trie.nodes.is_empty() {
             return Ok(None);
         }
