@@ -42,7 +42,7 @@ use regex_automata::hybrid::LazyStateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::vocab::{ByteRecognizer, ByteSet, Visit, Vocabulary};
+use crate::vocab::{contains, ByteRecognizer, ByteSet, Visit, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,16 +308,16 @@ impl TokenAutomaton {
     }
 
     /// Computes (or fetches) what is known of a state.
-    fn info(&self, engine: &mut Engine, state: LazyStateID) -> Result<Arc<StateInfo>, Cleared> {
+    fn info(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
         if let Some(info) = engine.states.get(&state) {
             return Ok(info.clone());
         }
         if engine.states.len() >= MAX_CACHED_STATES {
             engine.states.clear();
         }
-        let run = self.run_bytes(engine, state)?;
+        let run = self.run_bytes(engine, state, live)?;
         if let Some(looped) = run.then_loop {
-            return self.info_headed(engine, state, &run.bytes, &looped);
+            return self.info_headed(engine, state, &run.bytes, &looped, live);
         }
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
@@ -325,8 +325,12 @@ impl TokenAutomaton {
         let mut mask = TokenSet::from_words(&split.run_tokens, self.vocab.len());
         let mut walker = DfaStep::new(self, engine);
         match &split.rest {
-            Some(rest) => rest.walk(&mut walker, state, |token, _| mask.insert(token)),
-            None => self.vocab.trie().walk_runs(&mut walker, state, &run.bytes, split.run, |visit| {
+            Some(rest) => rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
+                if let Visit::Token(token, _) = visit {
+                    mask.insert(token);
+                }
+            }),
+            None => self.vocab.trie().walk_from(live, &mut walker, state, &run.bytes, split.run, |visit| {
                 if let Visit::Token(token, _) = visit {
                     mask.insert(token);
                 }
@@ -342,12 +346,12 @@ impl TokenAutomaton {
     /// `looped`: the tokens of the loop's split that start with a head byte are taken
     /// whole; the loop's rest, and every token that starts with a loop byte outside the
     /// head, are walked.
-    fn info_headed(&self, engine: &mut Engine, state: LazyStateID, head: &ByteSet, looped: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
+    fn info_headed(&self, engine: &mut Engine, state: LazyStateID, head: &ByteSet, looped: &ByteSet, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
         let split = self.vocab.run_split(looped, usize::MAX, false);
         let Some(rest) = &split.rest else { unreachable!("run_bytes checks that the loop's split has a rest") };
         let mut mask = TokenSet::from_words(&self.vocab.run_tokens_headed(&split, looped, head), self.vocab.len());
-        let walked: ByteSet = std::array::from_fn(|w| looped[w] & !head[w]);
-        let others: ByteSet = walked.map(|w| !w);
+        let walked: ByteSet = std::array::from_fn(|w| looped[w] & !head[w] & live[w]);
+        let others: ByteSet = std::array::from_fn(|w| !walked[w] & live[w]);
         let mut walker = DfaStep::new(self, engine);
         rest.walk_from(&others, &mut walker, state, &[0; 4], 0, |visit| {
             if let Visit::Token(token, _) = visit {
@@ -381,10 +385,11 @@ impl TokenAutomaton {
     /// how many such bytes in a row keep the automaton alive (`usize::MAX`
     /// when the set loops `state` to itself). Inside a JSON string the set is
     /// the plain characters and the run is the room left before `maxLength`.
-    fn run_bytes(&self, engine: &mut Engine, state: LazyStateID) -> Result<Run, Cleared> {
-        // Group the live classes by successor; keep the group with the most bytes.
+    fn run_bytes(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Run, Cleared> {
+        // Group the live classes by successor; keep the group with the most bytes. (A class
+        // is live or dead as a whole: the NFA does not tell its bytes apart.)
         let mut groups: Vec<(LazyStateID, ByteSet)> = Vec::with_capacity(8);
-        for class in &self.classes {
+        for class in self.classes.iter().filter(|c| contains(live, c.rep)) {
             if let Some(next) = self.next(engine, state, class.rep)? {
                 let at = groups.iter().position(|g| g.0 == next).unwrap_or_else(|| {
                     groups.push((next, [0; 4]));
@@ -560,7 +565,20 @@ impl Constraint {
         if self.finished {
             return Err(ConstraintError::Finished);
         }
-        self.run(|a, e, s| Ok(a.info(e, s)?.mask.clone()))
+        Ok(self.info()?.mask.clone())
+    }
+
+    /// What the automaton knows about the current state; a state seen for the first time
+    /// is told which bytes it does not reject (from the NFA set), so that computing its
+    /// mask never determinises a transition to the dead state (most of a state's byte
+    /// classes, outside strings).
+    fn info(&mut self) -> Result<Arc<StateInfo>, ConstraintError> {
+        if let Some(info) = self.run(|_, e, s| Ok(e.states.get(&s).cloned()))? {
+            return Ok(info);
+        }
+        let automaton = self.automaton.clone();
+        let live = distance::live_bytes(automaton.nfa(), self.nfa_set());
+        self.run(|a, e, s| a.info(e, s, &live))
     }
 
     /// Accepts a token, or refuses it with an error (the state is unchanged).
@@ -630,14 +648,12 @@ impl Constraint {
 
     /// The bytes that must come next, whatever the model does.
     pub fn forced_bytes(&mut self) -> Result<Vec<u8>, ConstraintError> {
-        self.run(|a, e, s| {
-            let info = a.info(e, s)?;
-            if let Some(forced) = info.forced.get() {
-                return Ok(forced.clone());
-            }
-            let forced = a.forced_from(e, s)?;
-            Ok(info.forced.get_or_init(|| forced).clone())
-        })
+        let info = self.info()?;
+        if let Some(forced) = info.forced.get() {
+            return Ok(forced.clone());
+        }
+        let forced = self.run(|a, e, s| a.forced_from(e, s))?;
+        Ok(info.forced.get_or_init(|| forced).clone())
     }
 
     /// The NFA state set after the bytes so far.
@@ -738,7 +754,7 @@ mod tests {
         let mut engine = automaton.lock();
         let start = engine.start;
         let inside = automaton.step(&mut engine, start, b"\"").ok().flatten().unwrap();
-        let run = automaton.run_bytes(&mut engine, inside).ok().unwrap();
+        let run = automaton.run_bytes(&mut engine, inside, &[u64::MAX; 4]).ok().unwrap();
         assert_eq!(run.bytes, crate::vocab::json_string_run_bytes());
         assert_eq!(run.len, usize::MAX);
     }

@@ -117,6 +117,27 @@ pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
     out
 }
 
+/// The bytes on which some state of `set` moves: every NFA state can still
+/// reach a match, so these are exactly the bytes a DFA state of this set does
+/// not reject.
+pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> [u64; 4] {
+    let mut live = [0u64; 4];
+    let mut add = |start: u8, end: u8| {
+        for b in start..=end {
+            live[(b / 64) as usize] |= 1 << (b % 64);
+        }
+    };
+    for &s in set {
+        match nfa.state(s) {
+            State::ByteRange { trans } => add(trans.start, trans.end),
+            State::Sparse(t) => t.transitions.iter().for_each(|t| add(t.start, t.end)),
+            State::Dense(t) => t.transitions.iter().enumerate().filter(|(_, n)| **n != StateID::ZERO).for_each(|(b, _)| add(b as u8, b as u8)),
+            _ => {}
+        }
+    }
+    live
+}
+
 /// The set after reading `bytes`; empty when they are rejected.
 pub fn step(nfa: &NFA, set: &[StateID], bytes: &[u8], visited: &mut Visited) -> NfaSet {
     let mut current: NfaSet = set.to_vec();
