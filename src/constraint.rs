@@ -42,7 +42,7 @@ use regex_automata::hybrid::LazyStateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::vocab::{contains, ByteRecognizer, ByteSet, Visit, Vocabulary};
+use crate::vocab::{contains, json_string_run_bytes, ByteRecognizer, ByteSet, Visit, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,6 +319,9 @@ impl TokenAutomaton {
         if let Some(looped) = run.then_loop {
             return self.info_headed(engine, state, &run.bytes, &looped, live);
         }
+        if run.len == usize::MAX && run.bytes == json_string_run_bytes() && self.loops_on_every_char(engine, state)? {
+            return self.info_string(engine, state, live);
+        }
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
         let split = self.vocab.run_split(&run.bytes, run.len, run.closed);
@@ -367,6 +370,55 @@ impl TokenAutomaton {
             return Err(Cleared);
         }
         Ok(self.keep(engine, state, mask))
+    }
+
+    /// [`info`](Self::info) for a free string body: the plain run's tokens and the UTF-8
+    /// text tokens ([`crate::vocab::StringChars`]) are taken whole; the rest is walked.
+    fn info_string(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
+        let plain = self.vocab.run_split(&json_string_run_bytes(), usize::MAX, false);
+        let chars = self.vocab.string_chars();
+        let words: Vec<u64> = plain.run_tokens.iter().zip(chars.extra.iter()).map(|(a, b)| a | b).collect();
+        let mut mask = TokenSet::from_words(&words, self.vocab.len());
+        let mut walker = DfaStep::new(self, engine);
+        chars.rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
+            if let Visit::Token(token, _) = visit {
+                mask.insert(token);
+            }
+        });
+        if walker.cleared {
+            return Err(Cleared);
+        }
+        Ok(self.keep(engine, state, mask))
+    }
+
+    /// Whether every non-ASCII character leads `state` back to itself (a string body
+    /// with no pattern): each UTF-8 sequence shape is followed through every byte class
+    /// its ranges cut, so each transition stands for all the bytes of its class.
+    fn loops_on_every_char(&self, engine: &mut Engine, state: LazyStateID) -> Result<bool, Cleared> {
+        for seq in regex_syntax::utf8::Utf8Sequences::new('\u{80}', char::MAX) {
+            if !self.returns_through(engine, state, state, seq.as_slice())? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn returns_through(&self, engine: &mut Engine, at: LazyStateID, home: LazyStateID, ranges: &[regex_syntax::utf8::Utf8Range]) -> Result<bool, Cleared> {
+        let Some((range, rest)) = ranges.split_first() else { return Ok(at == home) };
+        let mut seen: ByteSet = [0; 4];
+        for byte in range.start..=range.end {
+            // One byte per class: the DFA does not tell a class's bytes apart.
+            let class = self.grammar.dfa().byte_classes().get(byte);
+            if contains(&seen, class) {
+                continue;
+            }
+            seen[(class / 64) as usize] |= 1 << (class % 64);
+            match self.next(engine, at, byte)? {
+                Some(next) if self.returns_through(engine, next, home, rest)? => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Adds EOS where the state accepts, and caches the state's mask.

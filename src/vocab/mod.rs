@@ -51,6 +51,8 @@ pub struct Vocabulary {
     byte_sets: Vec<ByteSet>,
     /// [`Vocabulary::longest_run_token`], by byte set.
     longest_runs: Arc<Mutex<HashMap<ByteSet, usize>>>,
+    /// [`Vocabulary::string_chars`], made with the vocabulary.
+    string_chars: Arc<StringChars>,
 }
 
 impl Vocabulary {
@@ -67,14 +69,31 @@ impl Vocabulary {
                 set
             })
             .collect();
-        let vocab = Self { bytes, special, eos, trie, byte_sets, runs: Default::default(), longest_runs: Default::default() };
+        let placeholder = Arc::new(StringChars { extra: Arc::new([]), rest: Arc::new(TokenTrie::build(&[], &[])) });
+        let mut vocab = Self {
+            bytes,
+            special,
+            eos,
+            trie,
+            byte_sets,
+            runs: Default::default(),
+            longest_runs: Default::default(),
+            string_chars: placeholder,
+        };
         // Every free JSON string body runs on the same bytes: split for it now (about a
         // millisecond), as llguidance precomputes its string slices per tokenizer, so no
         // schema's first mask inside a string pays for it.
         let plain = json_string_run_bytes();
-        vocab.run_split(&plain, usize::MAX, false);
+        let split = vocab.run_split(&plain, usize::MAX, false);
         vocab.run_split(&plain, MIN_SPLIT_RUN, false);
+        vocab.string_chars = Arc::new(StringChars::new(&vocab, &split));
         vocab
+    }
+
+    /// The tokens a free JSON string body takes whole beyond its plain bytes (see
+    /// [`StringChars`]).
+    pub fn string_chars(&self) -> &StringChars {
+        &self.string_chars
     }
 
     /// How the vocabulary splits for a run (see [`RunSplit`]). Computed once per run and
@@ -162,9 +181,14 @@ impl Vocabulary {
         longest
     }
 
-    /// The non-special tokens made of `set` bytes only (one subset test per token).
-    fn tokens_within<'a>(&'a self, set: &'a ByteSet) -> impl Iterator<Item = usize> + 'a {
-        self.byte_sets.iter().enumerate().filter(move |(id, bytes)| !self.special[*id] && subset(bytes, set)).map(|(id, _)| id)
+    /// The non-special tokens made of `set` bytes only: one subset test per token for a
+    /// large set, a walk of the trie's paths inside the set for a small one (a key's
+    /// single byte takes a handful of tokens, not a pass over the vocabulary).
+    fn tokens_within<'a>(&'a self, set: &'a ByteSet) -> Box<dyn Iterator<Item = usize> + 'a> {
+        if set.iter().map(|w| w.count_ones()).sum::<u32>() < 32 {
+            return Box::new(self.trie.tokens_within(set).into_iter().map(|t| t as usize));
+        }
+        Box::new(self.byte_sets.iter().enumerate().filter(move |(id, bytes)| !self.special[*id] && subset(bytes, set)).map(|(id, _)| id))
     }
 
     /// From a `tokenizers` tokenizer: byte-level BPE (GPT-2 alphabet) or
@@ -312,6 +336,43 @@ pub struct RunSplit {
     pub rest: Option<Arc<TokenTrie>>,
 }
 
+/// The free JSON string body's split carried one step further: of the tokens the plain
+/// bytes' run leaves to the walk (1,261 in SmolLM2), those that are UTF-8 text, with no
+/// quote, backslash or control byte (829: accented words, CJK, emoji, a trailing partial
+/// character), are taken by any state that loops on every plain byte and on every
+/// non-ASCII character; only the other 432 are walked.
+#[derive(Debug)]
+pub struct StringChars {
+    /// The UTF-8 text tokens outside the plain run (bit `id % 64` of word `id / 64`).
+    pub extra: Arc<[u64]>,
+    /// Every token neither the plain run nor `extra` takes.
+    pub rest: Arc<TokenTrie>,
+}
+
+impl StringChars {
+    fn new(vocab: &Vocabulary, plain: &RunSplit) -> Self {
+        let mut extra = vec![0u64; vocab.bytes.len().div_ceil(64)];
+        let text = |bytes: &[u8]| {
+            !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+                && match std::str::from_utf8(bytes) {
+                    Ok(_) => true,
+                    // A character cut short at the end (the next token completes it).
+                    Err(e) => e.error_len().is_none(),
+                }
+        };
+        for id in 0..vocab.bytes.len() {
+            let taken = plain.run_tokens[id / 64] & (1 << (id % 64)) != 0;
+            if !taken && !vocab.special[id] && !vocab.bytes[id].is_empty() && text(&vocab.bytes[id]) {
+                extra[id / 64] |= 1 << (id % 64);
+            }
+        }
+        let rest = vocab.trie.subset(&vocab.bytes, |t| {
+            plain.run_tokens[t as usize / 64] & (1 << (t % 64)) == 0 && extra[t as usize / 64] & (1 << (t % 64)) == 0
+        });
+        Self { extra: extra.into(), rest: Arc::new(rest) }
+    }
+}
+
 /// Whether every byte of `a` is in `b`.
 #[inline]
 fn subset(a: &ByteSet, b: &ByteSet) -> bool {
@@ -422,6 +483,25 @@ impl TokenTrie {
             }
         }
         Self { nodes, subtree_bytes, subtree_depth, order, duplicates, max_depth }
+    }
+
+    /// The tokens made of `set` bytes only, by walking the paths that stay inside the set.
+    fn tokens_within(&self, set: &ByteSet) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut i = 1;
+        while i < self.nodes.len() {
+            let node = self.nodes[i];
+            if !contains(set, node.byte) {
+                i = node.subtree_end as usize;
+                continue;
+            }
+            if node.token != NO_TOKEN {
+                out.push(node.token);
+                out.extend(self.duplicates.get(&node.token).into_iter().flatten().copied());
+            }
+            i += 1;
+        }
+        out
     }
 
     /// The tokens that start with `byte` (one contiguous slice of the trie's order).
