@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use regex_automata::hybrid::dfa::Cache;
 use regex_automata::hybrid::LazyStateID;
+use regex_automata::util::primitives::StateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
@@ -162,6 +163,9 @@ struct Engine {
     cache: Cache,
     /// Per-state knowledge, keyed by ids valid for `clears`.
     states: HashMap<LazyStateID, Arc<StateInfo>>,
+    /// Masks by folded NFA set ([`Grammar::far_positions_folded`]): the positions of a long
+    /// bounded string far from its end (one DFA state each) share one mask.
+    folded: HashMap<Vec<StateID>, Arc<TokenSet>>,
     start: LazyStateID,
     /// The cache's clear count that `states` and `start` belong to.
     clears: usize,
@@ -172,6 +176,7 @@ impl Engine {
     fn sync(&mut self, grammar: &Grammar) {
         if self.cache.clear_count() != self.clears {
             self.states.clear();
+            self.folded.clear();
             self.start = grammar.start(&mut self.cache);
             self.clears = self.cache.clear_count();
         }
@@ -247,7 +252,7 @@ impl TokenAutomaton {
             grammar,
             vocab,
             classes,
-            engine: Mutex::new(Engine { cache, states: HashMap::new(), start, clears }),
+            engine: Mutex::new(Engine { cache, states: HashMap::new(), folded: HashMap::new(), start, clears }),
             distances: OnceLock::new(),
         }
     }
@@ -314,6 +319,7 @@ impl TokenAutomaton {
         }
         if engine.states.len() >= MAX_CACHED_STATES {
             engine.states.clear();
+            engine.folded.clear();
         }
         let run = self.run_bytes(engine, state, live)?;
         if let Some(looped) = run.then_loop {
@@ -629,8 +635,20 @@ impl Constraint {
             return Ok(info);
         }
         let automaton = self.automaton.clone();
-        let live = distance::live_bytes(automaton.nfa(), self.nfa_set());
-        self.run(|a, e, s| a.info(e, s, &live))
+        let set = self.nfa_set();
+        let live = distance::live_bytes(automaton.nfa(), set);
+        let folded = automaton.grammar.far_positions_folded(set, automaton.vocab.trie().max_token_len() as u32);
+        self.run(|a, e, s| {
+            let Some(key) = &folded else { return a.info(e, s, &live) };
+            if let Some(mask) = e.folded.get(key) {
+                let info = Arc::new(StateInfo { mask: mask.clone(), forced: OnceLock::new() });
+                e.states.insert(s, info.clone());
+                return Ok(info);
+            }
+            let info = a.info(e, s, &live)?;
+            e.folded.insert(key.clone(), info.mask.clone());
+            Ok(info)
+        })
     }
 
     /// Accepts a token, or refuses it with an error (the state is unchanged).

@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::hybrid::LazyStateID;
+use regex_automata::nfa::thompson::State;
+use regex_automata::util::primitives::StateID;
 use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 use serde_json::Value;
@@ -55,6 +57,8 @@ pub struct Grammar {
     dfa: DFA,
     nfa_states: usize,
     compile_time: Duration,
+    /// Bounded strings' positions, sorted (see [`Grammar::far_positions_folded`]).
+    counters: Vec<lower::Counter>,
 }
 
 impl Grammar {
@@ -86,12 +90,62 @@ impl Grammar {
         lowerer.b.finish_pattern(start).map_err(nfa_err)?;
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
+        // The builder numbers states as the NFA does (the lowering adds no empty states);
+        // a counter whose unions are not where it says is dropped, never trusted.
+        let mut counters: Vec<lower::Counter> = std::mem::take(&mut lowerer.counters)
+            .into_iter()
+            .filter(|c| {
+                (0..c.rooms).all(|r| {
+                    let union = c.last as usize + (r * c.block) as usize;
+                    union < nfa_states
+                        && matches!(nfa.state(StateID::new_unchecked(union)),
+                            State::BinaryUnion { alt1, .. } if alt1.as_usize() + 1 == union)
+                })
+            })
+            .collect();
+        counters.sort_by_key(|c| c.last);
         let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
         // The lowering checks the deadline as it goes; this covers the rest.
         if Instant::now() > deadline {
             return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
         }
-        Ok(Self { dfa, nfa_states, compile_time: started.elapsed() })
+        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), counters })
+    }
+
+    /// An NFA state set with every bounded-string position that has room for more than
+    /// `room` characters moved to the position with room for exactly `room` (same
+    /// string); `None` when nothing moves, or when a string is at two far positions at
+    /// once. If no token is longer than `room` characters, the two sets accept the same
+    /// tokens: within a token the string can neither fill up nor must it end (each of
+    /// these positions may close the string, onto the same continuation).
+    pub fn far_positions_folded(&self, set: &[StateID], room: u32) -> Option<Vec<StateID>> {
+        let mut folded = Vec::with_capacity(set.len());
+        let mut moved: Vec<(usize, u32)> = Vec::new();
+        for &id in set {
+            let id32 = id.as_u32();
+            let at = self.counters.partition_point(|c| c.last + 1 - c.block <= id32);
+            let position = at.checked_sub(1).map(|i| (i, self.counters[i])).and_then(|(i, c)| {
+                let offset = id32 - (c.last + 1 - c.block);
+                let r = offset / c.block + 1;
+                (r <= c.rooms && r > room).then_some((i, r, c.block))
+            });
+            match position {
+                Some((counter, r, block)) => {
+                    match moved.iter().find(|m| m.0 == counter) {
+                        Some(&(_, seen)) if seen != r => return None,
+                        Some(_) => {}
+                        None => moved.push((counter, r)),
+                    }
+                    folded.push(StateID::new_unchecked((id32 - (r - room) * block) as usize));
+                }
+                None => folded.push(id),
+            }
+        }
+        if moved.is_empty() {
+            return None;
+        }
+        folded.sort_unstable();
+        Some(folded)
     }
 
     /// The lazy DFA.
