@@ -313,13 +313,16 @@ impl TokenAutomaton {
     }
 
     /// Computes (or fetches) what is known of a state.
-    fn info(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
+    fn info(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: Option<u32>) -> Result<Arc<StateInfo>, Cleared> {
         if let Some(info) = engine.states.get(&state) {
             return Ok(info.clone());
         }
         if engine.states.len() >= MAX_CACHED_STATES {
             engine.states.clear();
             engine.folded.clear();
+        }
+        if let Some(room) = room {
+            return self.info_bounded(engine, state, live, room as usize);
         }
         let run = self.run_bytes(engine, state, live)?;
         if let Some(looped) = run.then_loop {
@@ -385,6 +388,26 @@ impl TokenAutomaton {
         let chars = self.vocab.string_chars();
         let words: Vec<u64> = plain.run_tokens.iter().zip(chars.extra.iter()).map(|(a, b)| a | b).collect();
         let mut mask = TokenSet::from_words(&words, self.vocab.len());
+        let mut walker = DfaStep::new(self, engine);
+        chars.rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
+            if let Visit::Token(token, _) = visit {
+                mask.insert(token);
+            }
+        });
+        if walker.cleared {
+            return Err(Cleared);
+        }
+        Ok(self.keep(engine, state, mask))
+    }
+
+    /// [`info`](Self::info) for a bounded string at a character boundary with `room`
+    /// characters left ([`Grammar::string_room`]): the plain tokens and the UTF-8 text
+    /// tokens of at most `room` characters are taken whole, the longer ones are not (they
+    /// would overflow the string), and the tokens with a quote, backslash or control byte
+    /// are walked. No run is looked for, so no DFA state ahead is determinised for it.
+    fn info_bounded(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: usize) -> Result<Arc<StateInfo>, Cleared> {
+        let chars = self.vocab.string_chars();
+        let mut mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
         let mut walker = DfaStep::new(self, engine);
         chars.rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
             if let Visit::Token(token, _) = visit {
@@ -638,14 +661,15 @@ impl Constraint {
         let set = self.nfa_set();
         let live = distance::live_bytes(automaton.nfa(), set);
         let folded = automaton.grammar.far_positions_folded(set, automaton.vocab.trie().max_token_len() as u32);
+        let room = automaton.grammar.string_room(set);
         self.run(|a, e, s| {
-            let Some(key) = &folded else { return a.info(e, s, &live) };
+            let Some(key) = &folded else { return a.info(e, s, &live, room) };
             if let Some(mask) = e.folded.get(key) {
                 let info = Arc::new(StateInfo { mask: mask.clone(), forced: OnceLock::new() });
                 e.states.insert(s, info.clone());
                 return Ok(info);
             }
-            let info = a.info(e, s, &live)?;
+            let info = a.info(e, s, &live, room)?;
             e.folded.insert(key.clone(), info.mask.clone());
             Ok(info)
         })

@@ -112,6 +112,44 @@ impl Grammar {
         Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), counters })
     }
 
+    /// When `set` is a bounded string at a character boundary (one of its positions, and
+    /// nothing else that reads a byte a character can start with), the room left there:
+    /// the string takes any character, each uses one position, and after `room` of them
+    /// only the closing quote is left.
+    pub fn string_room(&self, set: &[StateID]) -> Option<u32> {
+        let nfa = self.dfa.get_nfa();
+        // Plain bytes and UTF-8 lead bytes: what the other states must not read.
+        let mut plain = crate::vocab::json_string_run_bytes();
+        (0xC2u8..=0xF4).for_each(|b| plain[(b / 64) as usize] |= 1 << (b % 64));
+        let mut room = None;
+        for &id in set {
+            let id32 = id.as_u32();
+            let at = self.counters.partition_point(|c| c.last + 1 - c.block <= id32);
+            if let Some(c) = at.checked_sub(1).map(|i| self.counters[i]) {
+                let offset = id32 - (c.last + 1 - c.block);
+                if offset / c.block < c.rooms {
+                    // The position's root (the state just before its union), once.
+                    if offset % c.block != c.block - 2 || room.is_some() {
+                        return None;
+                    }
+                    room = Some(offset / c.block + 1);
+                    continue;
+                }
+            }
+            let reads_plain = |start: u8, end: u8| (start..=end).any(|b| crate::vocab::contains(&plain, b));
+            let reads = match nfa.state(id) {
+                State::ByteRange { trans } => reads_plain(trans.start, trans.end),
+                State::Sparse(t) => t.transitions.iter().any(|t| reads_plain(t.start, t.end)),
+                State::Dense(_) => true,
+                _ => false,
+            };
+            if reads {
+                return None;
+            }
+        }
+        room
+    }
+
     /// An NFA state set with every bounded-string position that has room for more than
     /// `room` characters moved to the position with room for exactly `room` (same
     /// string); `None` when nothing moves, or when a string is at two far positions at

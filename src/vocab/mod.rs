@@ -69,7 +69,7 @@ impl Vocabulary {
                 set
             })
             .collect();
-        let placeholder = Arc::new(StringChars { extra: Arc::new([]), rest: Arc::new(TokenTrie::build(&[], &[])) });
+        let placeholder = Arc::new(StringChars { extra: Arc::new([]), up_to: vec![Arc::new([])], rest: Arc::new(TokenTrie::build(&[], &[])) });
         let mut vocab = Self {
             bytes,
             special,
@@ -345,6 +345,10 @@ pub struct RunSplit {
 pub struct StringChars {
     /// The UTF-8 text tokens outside the plain run (bit `id % 64` of word `id / 64`).
     pub extra: Arc<[u64]>,
+    /// Text tokens (the plain run's and `extra`) by length in characters: entry `n` holds
+    /// those of at most `n` characters (a trailing partial character counts: its first
+    /// byte takes a position), up to the longest token.
+    up_to: Vec<Arc<[u64]>>,
     /// Every token neither the plain run nor `extra` takes.
     pub rest: Arc<TokenTrie>,
 }
@@ -369,7 +373,25 @@ impl StringChars {
         let rest = vocab.trie.subset(&vocab.bytes, |t| {
             plain.run_tokens[t as usize / 64] & (1 << (t % 64)) == 0 && extra[t as usize / 64] & (1 << (t % 64)) == 0
         });
-        Self { extra: extra.into(), rest: Arc::new(rest) }
+        let mut up_to: Vec<Vec<u64>> = vec![vec![0u64; extra.len()]; vocab.trie.max_token_len() + 1];
+        for id in 0..vocab.bytes.len() {
+            let bit = 1 << (id % 64);
+            if (plain.run_tokens[id / 64] | extra[id / 64]) & bit != 0 {
+                let chars = vocab.bytes[id].iter().filter(|&&b| !(0x80..0xC0).contains(&b)).count();
+                up_to[chars][id / 64] |= bit;
+            }
+        }
+        for n in 1..up_to.len() {
+            let (done, rest) = up_to.split_at_mut(n);
+            rest[0].iter_mut().zip(&done[n - 1]).for_each(|(w, prev)| *w |= prev);
+        }
+        Self { extra: extra.into(), up_to: up_to.into_iter().map(Into::into).collect(), rest: Arc::new(rest) }
+    }
+
+    /// The text tokens of at most `chars` characters (bitset words): what a bounded string
+    /// with room for `chars` more characters takes whole.
+    pub fn text_up_to(&self, chars: usize) -> &[u64] {
+        &self.up_to[chars.min(self.up_to.len() - 1)]
     }
 }
 
