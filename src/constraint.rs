@@ -163,9 +163,10 @@ struct Engine {
     cache: Cache,
     /// Per-state knowledge, keyed by ids valid for `clears`.
     states: HashMap<LazyStateID, Arc<StateInfo>>,
-    /// Masks by folded NFA set ([`Grammar::far_positions_folded`]): the positions of a long
-    /// bounded string far from its end (one DFA state each) share one mask.
-    folded: HashMap<Vec<StateID>, Arc<TokenSet>>,
+    /// Masks of long bounded strings' far positions, by the rest of the NFA set and the
+    /// string: every position with room for more characters than any token holds takes
+    /// the same tokens (one DFA state each, one mask for all).
+    far: HashMap<(Vec<StateID>, StateID), Arc<TokenSet>>,
     start: LazyStateID,
     /// The cache's clear count that `states` and `start` belong to.
     clears: usize,
@@ -176,7 +177,7 @@ impl Engine {
     fn sync(&mut self, grammar: &Grammar) {
         if self.cache.clear_count() != self.clears {
             self.states.clear();
-            self.folded.clear();
+            self.far.clear();
             self.start = grammar.start(&mut self.cache);
             self.clears = self.cache.clear_count();
         }
@@ -252,7 +253,7 @@ impl TokenAutomaton {
             grammar,
             vocab,
             classes,
-            engine: Mutex::new(Engine { cache, states: HashMap::new(), folded: HashMap::new(), start, clears }),
+            engine: Mutex::new(Engine { cache, states: HashMap::new(), far: HashMap::new(), start, clears }),
             distances: OnceLock::new(),
         }
     }
@@ -313,16 +314,16 @@ impl TokenAutomaton {
     }
 
     /// Computes (or fetches) what is known of a state.
-    fn info(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: Option<u32>) -> Result<Arc<StateInfo>, Cleared> {
+    fn info(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: Option<usize>) -> Result<Arc<StateInfo>, Cleared> {
         if let Some(info) = engine.states.get(&state) {
             return Ok(info.clone());
         }
         if engine.states.len() >= MAX_CACHED_STATES {
             engine.states.clear();
-            engine.folded.clear();
+            engine.far.clear();
         }
         if let Some(room) = room {
-            return self.info_bounded(engine, state, live, room as usize);
+            return self.info_text(engine, state, live, room);
         }
         let run = self.run_bytes(engine, state, live)?;
         if let Some(looped) = run.then_loop {
@@ -400,12 +401,13 @@ impl TokenAutomaton {
         Ok(self.keep(engine, state, mask))
     }
 
-    /// [`info`](Self::info) for a bounded string at a character boundary with `room`
-    /// characters left ([`Grammar::string_room`]): the plain tokens and the UTF-8 text
-    /// tokens of at most `room` characters are taken whole, the longer ones are not (they
-    /// would overflow the string), and the tokens with a quote, backslash or control byte
-    /// are walked. No run is looked for, so no DFA state ahead is determinised for it.
-    fn info_bounded(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: usize) -> Result<Arc<StateInfo>, Cleared> {
+    /// [`info`](Self::info) for a string body at a character boundary with `room`
+    /// characters left ([`Grammar::string_position`]; `usize::MAX` for a free string):
+    /// the text tokens (plain bytes and UTF-8 text) of at most `room` characters are
+    /// taken whole, the longer ones are not (they would overflow the string), and the
+    /// tokens with a quote, backslash, control byte or broken UTF-8 are walked. No run is
+    /// looked for, so no DFA state ahead is determinised for it.
+    fn info_text(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: usize) -> Result<Arc<StateInfo>, Cleared> {
         let chars = self.vocab.string_chars();
         let mut mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
         let mut walker = DfaStep::new(self, engine);
@@ -503,10 +505,7 @@ impl TokenAutomaton {
                 }
             }
         }
-        if loops
-            && byte_count(&looped) >= 32
-            && 2 * byte_count(&set) >= byte_count(&looped)
-            && self.vocab.run_split(&looped, usize::MAX, false).rest.is_some()
+        if loops && byte_count(&looped) >= 32 && self.vocab.run_split(&looped, usize::MAX, false).rest.is_some()
         {
             return Ok(Run { bytes: set, len: 1, closed: false, then_loop: Some(looped) });
         }
@@ -660,17 +659,21 @@ impl Constraint {
         let automaton = self.automaton.clone();
         let set = self.nfa_set();
         let live = distance::live_bytes(automaton.nfa(), set);
-        let folded = automaton.grammar.far_positions_folded(set, automaton.vocab.trie().max_token_len() as u32);
-        let room = automaton.grammar.string_room(set);
+        let position = automaton.grammar.string_position(set);
+        let room = position.map(|(p, _)| if p.room == u32::MAX { usize::MAX } else { p.room as usize });
+        // Far from a bounded string's end: the set without the position, and the string.
+        let far = position
+            .filter(|(p, _)| p.room != u32::MAX && p.room as usize >= automaton.vocab.trie().max_token_len())
+            .map(|(p, root)| (set.iter().copied().filter(|&s| s != root).collect::<Vec<_>>(), p.chain));
         self.run(|a, e, s| {
-            let Some(key) = &folded else { return a.info(e, s, &live, room) };
-            if let Some(mask) = e.folded.get(key) {
+            let Some(key) = &far else { return a.info(e, s, &live, room) };
+            if let Some(mask) = e.far.get(key) {
                 let info = Arc::new(StateInfo { mask: mask.clone(), forced: OnceLock::new() });
                 e.states.insert(s, info.clone());
                 return Ok(info);
             }
             let info = a.info(e, s, &live, room)?;
-            e.folded.insert(key.clone(), info.mask.clone());
+            e.far.insert(key.clone(), info.mask.clone());
             Ok(info)
         })
     }

@@ -47,18 +47,6 @@ pub(crate) struct Lowerer<'a> {
     states: usize,
     /// The pointer of the node being lowered, for errors.
     at: String,
-    /// Bounded strings' optional positions, for [`super::Grammar::counters`].
-    pub(crate) counters: Vec<Counter>,
-}
-
-/// The optional positions of a bounded string, `rooms` equal blocks of NFA states: the
-/// block for a position with room for `r` more characters ends at `last + (r - 1) *
-/// block` (its union) and holds that position's character trie before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counter {
-    pub last: u32,
-    pub block: u32,
-    pub rooms: u32,
 }
 
 /// The encodings of one character of a set inside a JSON string (UTF-8
@@ -66,8 +54,13 @@ pub struct Counter {
 /// equal suffixes are shared: every node's byte ranges are disjoint, so it is
 /// one NFA state (`Sparse`). Nodes come children first; the last is the root.
 /// A transition's target is a node index, or `None` for the character's end.
-struct CharTrie {
-    nodes: Vec<Vec<(u8, u8, Option<usize>)>>,
+pub(crate) struct CharTrie {
+    pub(crate) nodes: Vec<Vec<(u8, u8, Option<usize>)>>,
+}
+
+/// The trie of any character: what [`super::strings`] looks for in a built NFA.
+pub(crate) fn any_char_trie() -> std::sync::Arc<CharTrie> {
+    CharTrie::for_set(&[('\0', char::MAX)])
 }
 
 /// Character sets whose [`CharTrie`] a process keeps (a schema's strings use a few).
@@ -155,7 +148,7 @@ impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new(), counters: Vec::new() }
+        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new() }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -279,30 +272,6 @@ impl<'a> Lowerer<'a> {
         next: StateID,
         one: &mut dyn FnMut(&mut Self, StateID) -> Built,
     ) -> Built {
-        self.repeat_noting(min, max, next, one, &mut Vec::new())
-    }
-
-    /// Records a bounded string's optional positions as a [`Counter`] when they are
-    /// laid out as equal blocks (a character's trie, then the union that may stop
-    /// there), `unions` being each position's union from the last position back.
-    fn note_counter(&mut self, unions: &[StateID]) {
-        let Some(block) = unions.get(1).map(|u| u.as_usize() - unions[0].as_usize()) else { return };
-        let equal = unions.windows(2).all(|w| w[1].as_usize() == w[0].as_usize() + block);
-        if equal && block > 0 && unions[0].as_usize() + 1 >= block {
-            self.counters.push(Counter { last: unions[0].as_u32(), block: block as u32, rooms: unions.len() as u32 });
-        }
-    }
-
-    /// [`repeat`](Self::repeat), pushing the union of each optional position (the
-    /// last position first) onto `unions`.
-    fn repeat_noting(
-        &mut self,
-        min: usize,
-        max: Option<usize>,
-        next: StateID,
-        one: &mut dyn FnMut(&mut Self, StateID) -> Built,
-        unions: &mut Vec<StateID>,
-    ) -> Built {
         let mut state = match max {
             None => {
                 let u = self.open_union();
@@ -329,10 +298,7 @@ impl<'a> Lowerer<'a> {
                 let mut state = next;
                 for _ in min..max {
                     match one(self, state)? {
-                        Some(body) => {
-                            state = self.union(vec![body, next])?;
-                            unions.push(state);
-                        }
+                        Some(body) => state = self.union(vec![body, next])?,
                         None => break,
                     }
                 }
@@ -550,10 +516,7 @@ impl<'a> Lowerer<'a> {
             (None, None) => {
                 // Very long bounded strings are unrolled only this far: a subset, so sound.
                 let max = rule.max_len.map(|m| m.min(MAX_UNROLL_CHARS.max(rule.min_len)));
-                let mut unions = Vec::new();
-                let start = self.repeat_noting(rule.min_len, max, close, &mut |l, n| l.any_char(n), &mut unions)?;
-                self.note_counter(&unions);
-                start
+                self.repeat(rule.min_len, max, close, &mut |l, n| l.any_char(n))?
             }
             (Some(format), None) => {
                 let hir = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;

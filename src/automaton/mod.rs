@@ -32,6 +32,7 @@
 
 pub mod distance;
 mod lower;
+pub mod strings;
 pub(crate) mod regex;
 
 use std::time::{Duration, Instant};
@@ -57,8 +58,8 @@ pub struct Grammar {
     dfa: DFA,
     nfa_states: usize,
     compile_time: Duration,
-    /// Bounded strings' positions, sorted (see [`Grammar::far_positions_folded`]).
-    counters: Vec<lower::Counter>,
+    /// Free and bounded string bodies (see [`strings`]).
+    strings: std::sync::Arc<strings::StringBodies>,
 }
 
 impl Grammar {
@@ -90,56 +91,45 @@ impl Grammar {
         lowerer.b.finish_pattern(start).map_err(nfa_err)?;
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
-        // The builder numbers states as the NFA does (the lowering adds no empty states);
-        // a counter whose unions are not where it says is dropped, never trusted.
-        let mut counters: Vec<lower::Counter> = std::mem::take(&mut lowerer.counters)
-            .into_iter()
-            .filter(|c| {
-                (0..c.rooms).all(|r| {
-                    let union = c.last as usize + (r * c.block) as usize;
-                    union < nfa_states
-                        && matches!(nfa.state(StateID::new_unchecked(union)),
-                            State::BinaryUnion { alt1, .. } if alt1.as_usize() + 1 == union)
-                })
-            })
-            .collect();
-        counters.sort_by_key(|c| c.last);
+        let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa));
         let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
         // The lowering checks the deadline as it goes; this covers the rest.
         if Instant::now() > deadline {
             return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
         }
-        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), counters })
+        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings })
     }
 
-    /// When `set` is a bounded string at a character boundary (one of its positions, and
-    /// nothing else that reads a byte a character can start with), the room left there:
+    /// The string bodies the NFA holds.
+    pub fn strings(&self) -> &strings::StringBodies {
+        &self.strings
+    }
+
+    /// When `set` is a string body at a character boundary (one gadget root, and no other
+    /// state that reads a byte a character can start with), that position and its root:
     /// the string takes any character, each uses one position, and after `room` of them
     /// only the closing quote is left.
-    pub fn string_room(&self, set: &[StateID]) -> Option<u32> {
+    pub fn string_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
+        if self.strings.is_empty() {
+            return None;
+        }
         let nfa = self.dfa.get_nfa();
         // Plain bytes and UTF-8 lead bytes: what the other states must not read.
-        let mut plain = crate::vocab::json_string_run_bytes();
-        (0xC2u8..=0xF4).for_each(|b| plain[(b / 64) as usize] |= 1 << (b % 64));
-        let mut room = None;
+        let mut text = crate::vocab::json_string_run_bytes();
+        (0xC2u8..=0xF4).for_each(|b| text[(b / 64) as usize] |= 1 << (b % 64));
+        let reads_text = |start: u8, end: u8| (start..=end).any(|b| crate::vocab::contains(&text, b));
+        let mut found = None;
         for &id in set {
-            let id32 = id.as_u32();
-            let at = self.counters.partition_point(|c| c.last + 1 - c.block <= id32);
-            if let Some(c) = at.checked_sub(1).map(|i| self.counters[i]) {
-                let offset = id32 - (c.last + 1 - c.block);
-                if offset / c.block < c.rooms {
-                    // The position's root (the state just before its union), once.
-                    if offset % c.block != c.block - 2 || room.is_some() {
-                        return None;
-                    }
-                    room = Some(offset / c.block + 1);
-                    continue;
+            if let Some(position) = self.strings.position(id) {
+                if found.is_some() {
+                    return None;
                 }
+                found = Some((position, id));
+                continue;
             }
-            let reads_plain = |start: u8, end: u8| (start..=end).any(|b| crate::vocab::contains(&plain, b));
             let reads = match nfa.state(id) {
-                State::ByteRange { trans } => reads_plain(trans.start, trans.end),
-                State::Sparse(t) => t.transitions.iter().any(|t| reads_plain(t.start, t.end)),
+                State::ByteRange { trans } => reads_text(trans.start, trans.end),
+                State::Sparse(t) => t.transitions.iter().any(|t| reads_text(t.start, t.end)),
                 State::Dense(_) => true,
                 _ => false,
             };
@@ -147,43 +137,7 @@ impl Grammar {
                 return None;
             }
         }
-        room
-    }
-
-    /// An NFA state set with every bounded-string position that has room for more than
-    /// `room` characters moved to the position with room for exactly `room` (same
-    /// string); `None` when nothing moves, or when a string is at two far positions at
-    /// once. If no token is longer than `room` characters, the two sets accept the same
-    /// tokens: within a token the string can neither fill up nor must it end (each of
-    /// these positions may close the string, onto the same continuation).
-    pub fn far_positions_folded(&self, set: &[StateID], room: u32) -> Option<Vec<StateID>> {
-        let mut folded = Vec::with_capacity(set.len());
-        let mut moved: Vec<(usize, u32)> = Vec::new();
-        for &id in set {
-            let id32 = id.as_u32();
-            let at = self.counters.partition_point(|c| c.last + 1 - c.block <= id32);
-            let position = at.checked_sub(1).map(|i| (i, self.counters[i])).and_then(|(i, c)| {
-                let offset = id32 - (c.last + 1 - c.block);
-                let r = offset / c.block + 1;
-                (r <= c.rooms && r > room).then_some((i, r, c.block))
-            });
-            match position {
-                Some((counter, r, block)) => {
-                    match moved.iter().find(|m| m.0 == counter) {
-                        Some(&(_, seen)) if seen != r => return None,
-                        Some(_) => {}
-                        None => moved.push((counter, r)),
-                    }
-                    folded.push(StateID::new_unchecked((id32 - (r - room) * block) as usize));
-                }
-                None => folded.push(id),
-            }
-        }
-        if moved.is_empty() {
-            return None;
-        }
-        folded.sort_unstable();
-        Some(folded)
+        found
     }
 
     /// The lazy DFA.

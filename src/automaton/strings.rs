@@ -1,0 +1,157 @@
+//! String bodies found in a built NFA, for the constraint's fast paths.
+//!
+//! A string that takes any character is lowered as a loop (free) or a chain of
+//! positions (bounded) over one gadget: the trie of a JSON character (see
+//! `lower.rs`). Where the NFA set of a DFA state is such a gadget's root and
+//! nothing else that reads text, the tokens a mask takes depend only on the
+//! room left in the string, so the constraint can take them by length
+//! ([`crate::vocab::StringChars`]) instead of looking for a run through the
+//! DFA, and far positions of a long string can share one mask.
+//!
+//! Positions are recognised by structure in the built NFA, never by the
+//! builder's state numbering: a union whose first branch is a subgraph equal
+//! to the character trie, leading back to the union (free) or on to the next
+//! position's union (bounded, same exit), the last position leading to the
+//! exit itself, an exit that reads only the closing quote.
+
+use std::collections::HashMap;
+
+use regex_automata::nfa::thompson::{State, NFA};
+use regex_automata::util::primitives::StateID;
+
+use super::lower::any_char_trie;
+
+/// Where a character gadget's root sits in its string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// Characters the string may still take ([`u32::MAX`]: no bound).
+    pub room: u32,
+    /// The string (its last position's union, or a free loop's union).
+    pub chain: StateID,
+}
+
+/// Every string position of an NFA, by the root of its character gadget.
+#[derive(Debug, Clone, Default)]
+pub struct StringBodies {
+    positions: HashMap<StateID, Position>,
+}
+
+impl StringBodies {
+    /// Scans an NFA for free and bounded string bodies.
+    pub fn find(nfa: &NFA) -> Self {
+        let trie = any_char_trie();
+        // Union → (gadget root, where the gadget leads, the union's exit).
+        let mut gadgets: HashMap<StateID, (StateID, StateID, StateID)> = HashMap::new();
+        for (i, state) in nfa.states().iter().enumerate() {
+            if let State::BinaryUnion { alt1, alt2 } = state {
+                if let Some(target) = gadget_target(nfa, &trie.nodes, *alt1) {
+                    gadgets.insert(StateID::new_unchecked(i), (*alt1, target, *alt2));
+                }
+            }
+        }
+        let mut positions = HashMap::new();
+        for (&union, &(root, target, exit)) in &gadgets {
+            if positions.contains_key(&root) || !reads_only_quote(nfa, exit) {
+                continue;
+            }
+            if target == union {
+                positions.insert(root, Position { room: u32::MAX, chain: union });
+                continue;
+            }
+            // Follow the chain down to its last position, then number the rooms back up.
+            let mut chain = vec![(union, root)];
+            let mut at = target;
+            let last = loop {
+                if at == exit {
+                    break Some(chain.last().expect("one position at least").0);
+                }
+                match gadgets.get(&at) {
+                    Some(&(next_root, next_target, next_exit)) if next_exit == exit && chain.len() < 1 << 20 => {
+                        chain.push((at, next_root));
+                        at = next_target;
+                    }
+                    _ => break None,
+                }
+            };
+            let Some(last) = last else { continue };
+            for (k, &(_, root)) in chain.iter().rev().enumerate() {
+                positions.insert(root, Position { room: k as u32 + 1, chain: last });
+            }
+        }
+        Self { positions }
+    }
+
+    /// The position a gadget root stands for.
+    pub fn position(&self, root: StateID) -> Option<Position> {
+        self.positions.get(&root).copied()
+    }
+
+    /// Whether no string body was found.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+}
+
+/// When the subgraph from `root` is the character trie (same transitions, node for
+/// node, every end leading to one state), that state.
+fn gadget_target(nfa: &NFA, nodes: &[Vec<(u8, u8, Option<usize>)>], root: StateID) -> Option<StateID> {
+    let mut mapped: Vec<Option<StateID>> = vec![None; nodes.len()];
+    let mut target = None;
+    let mut stack = vec![(nodes.len().checked_sub(1)?, root)];
+    while let Some((node, state)) = stack.pop() {
+        match mapped[node] {
+            Some(seen) if seen == state => continue,
+            Some(_) => return None,
+            None => mapped[node] = Some(state),
+        }
+        let trans: Vec<(u8, u8, StateID)> = match nfa.state(state) {
+            State::Sparse(s) => s.transitions.iter().map(|t| (t.start, t.end, t.next)).collect(),
+            State::ByteRange { trans } => vec![(trans.start, trans.end, trans.next)],
+            _ => return None,
+        };
+        if trans.len() != nodes[node].len() {
+            return None;
+        }
+        for (&(start, end, child), &(s, e, next)) in nodes[node].iter().zip(&trans) {
+            if (start, end) != (s, e) {
+                return None;
+            }
+            match child {
+                Some(child) => stack.push((child, next)),
+                None if target.is_none_or(|t| t == next) => target = Some(next),
+                None => return None,
+            }
+        }
+    }
+    target
+}
+
+/// Whether `state` reads the closing quote and nothing else.
+fn reads_only_quote(nfa: &NFA, state: StateID) -> bool {
+    matches!(nfa.state(state), State::ByteRange { trans } if trans.start == b'"' && trans.end == b'"')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::automaton::Grammar;
+    use crate::schema::CompileOptions;
+
+    fn bodies(schema: serde_json::Value) -> Vec<Position> {
+        let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+        let mut p: Vec<Position> = g.strings().positions.values().copied().collect();
+        p.sort_by_key(|p| p.room);
+        p
+    }
+
+    #[test]
+    fn free_and_bounded_strings_are_found_with_their_rooms() {
+        let free = bodies(serde_json::json!({"type": "string"}));
+        assert_eq!(free.len(), 1);
+        assert_eq!(free[0].room, u32::MAX);
+        let bounded = bodies(serde_json::json!({"type": "string", "minLength": 2, "maxLength": 5}));
+        assert_eq!(bounded.iter().map(|p| p.room).collect::<Vec<_>>(), vec![1, 2, 3]);
+        // A pattern's string is not a plain gadget chain.
+        assert!(bodies(serde_json::json!({"type": "string", "pattern": "^[a-z]{0,5}$"})).is_empty());
+    }
+}
