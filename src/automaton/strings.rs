@@ -95,6 +95,11 @@ impl StringBodies {
 /// When the subgraph from `root` is the character trie (same transitions, node for
 /// node, every end leading to one state), that state.
 fn gadget_target(nfa: &NFA, nodes: &[Vec<(u8, u8, Option<usize>)>], root: StateID) -> Option<StateID> {
+    // Most unions are not strings: turn them away before allocating.
+    match (nfa.state(root), nodes.last()) {
+        (State::Sparse(s), Some(top)) if s.transitions.len() == top.len() => {}
+        _ => return None,
+    }
     let mut mapped: Vec<Option<StateID>> = vec![None; nodes.len()];
     let mut target = None;
     let mut stack = vec![(nodes.len().checked_sub(1)?, root)];
