@@ -488,19 +488,20 @@ impl TokenAutomaton {
         if first == state {
             return Ok(Run { bytes: set, len: usize::MAX, closed: false, then_loop: None });
         }
-        // A head into a loop (the first byte of a key, say): take the loop as the run
-        // when the head covers most of it.
+        // A head into a loop (the first byte of a key, or the character after a backslash):
+        // take the loop as the run. Head bytes that do not loop there (a quote after a
+        // backslash) are left to the walk of the loop's rest.
         let mut looped: ByteSet = [0; 4];
-        let mut loops = true;
+        let mut loops = false;
         for class in self.classes.iter().filter(|c| c.contains(&set)) {
-            if self.next(engine, first, class.rep)? != Some(first) {
-                loops = false;
+            if self.next(engine, first, class.rep)? == Some(first) {
+                loops = true;
                 break;
             }
         }
         if loops {
             for class in &self.classes {
-                if class.contains(&set) || self.next(engine, first, class.rep)? == Some(first) {
+                if self.next(engine, first, class.rep)? == Some(first) {
                     (0..4).for_each(|w| looped[w] |= class.bytes[w]);
                 }
             }
