@@ -6,15 +6,26 @@
 //! generation's cursor over it.
 //!
 //! # Costs
-//! A mask's first computation walks the token trie from the state, pruning
-//! every subtree the automaton rejects: its cost is the number of trie nodes
-//! that stay alive (a handful after `{`). Inside a string that would be about
-//! all of them, so the state's *run* (the bytes that all lead one way, and how
-//! far) is found first: the tokens made of run bytes alone come as one bitset
-//! from the vocabulary ([`Vocabulary::run_split`]) and only the rest is walked
-//! (1,261 of SmolLM2's 49,152 tokens inside a free string). Later visits are a
-//! hash lookup. What remains is mostly the lazy DFA determinising the states a
-//! walk reaches for the first time. The README's benchmark table gives the
+//! Later visits to a state are a hash lookup. A state's first mask walks the
+//! token trie from the state, pruning every subtree the automaton rejects,
+//! and avoids the work that most first visits would otherwise repeat:
+//! - the NFA set of the state says which bytes it does not reject, so neither
+//!   the run search below nor the walk's first level asks the lazy DFA about a
+//!   dead byte (outside strings 4-6 of 60-89 byte classes are live);
+//! - a string body at a character boundary (found in the NFA by structure, see
+//!   [`crate::automaton::strings`]) takes the vocabulary's text tokens of at
+//!   most its room whole (plain bytes and UTF-8 text, precomputed by length)
+//!   and walks only the 432 of SmolLM2's tokens that hold a quote, backslash,
+//!   control byte or broken UTF-8; far from a long bounded string's end, where
+//!   no token can reach the bound, its positions share one mask;
+//! - elsewhere the state's *run* (the bytes that all lead one way, and how far)
+//!   is found first: the tokens made of run bytes alone come as one bitset from
+//!   the vocabulary ([`Vocabulary::run_split`]) and only the rest is walked; a
+//!   run whose first byte leads into a loop (a key's first letter in an object
+//!   that admits any key, the letter after a backslash) takes the loop's split.
+//!
+//! What remains is mostly the lazy DFA determinising the states a walk
+//! reaches for the first time. The README's benchmark table gives the
 //! measured figures, first visits included.
 //!
 //! ```

@@ -55,8 +55,14 @@ pub(crate) struct Lowerer<'a> {
 /// one NFA state (`Sparse`). Nodes come children first; the last is the root.
 /// A transition's target is a node index, or `None` for the character's end.
 pub(crate) struct CharTrie {
-    pub(crate) nodes: Vec<Vec<(u8, u8, Option<usize>)>>,
+    pub(crate) nodes: Vec<Vec<TrieEdge>>,
 }
+
+/// A [`CharTrie`] transition: a byte range and the node it leads to (`None`: the end).
+pub(crate) type TrieEdge = (u8, u8, Option<usize>);
+
+/// Character encodings as sequences of byte ranges.
+type Encodings = Vec<Vec<(u8, u8)>>;
 
 /// The trie of any character: what [`super::strings`] looks for in a built NFA.
 pub(crate) fn any_char_trie() -> std::sync::Arc<CharTrie> {
@@ -70,7 +76,8 @@ impl CharTrie {
     /// The trie of a character set, built once per process: every compile uses the one
     /// for any character, and a bounded string emits one per position.
     fn for_set(ranges: &[(char, char)]) -> std::sync::Arc<Self> {
-        static TRIES: std::sync::OnceLock<std::sync::Mutex<HashMap<Vec<(char, char)>, std::sync::Arc<CharTrie>>>> = std::sync::OnceLock::new();
+        type Tries = HashMap<Vec<(char, char)>, std::sync::Arc<CharTrie>>;
+        static TRIES: std::sync::OnceLock<std::sync::Mutex<Tries>> = std::sync::OnceLock::new();
         let mut tries = TRIES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
         if let Some(trie) = tries.get(ranges) {
             return trie.clone();
@@ -84,7 +91,7 @@ impl CharTrie {
     }
 
     fn json(ranges: &[(char, char)]) -> Self {
-        let mut seqs: Vec<Vec<(u8, u8)>> = Vec::new();
+        let mut seqs: Encodings = Vec::new();
         for &(lo, hi) in ranges {
             // Literal part: U+0020..=U+10FFFF without '"' and '\\'.
             for (a, b) in [(' ', '!'), ('#', '['), (']', char::MAX)] {
@@ -110,7 +117,7 @@ impl CharTrie {
 
     /// The node for a set of non-empty sequences (the encodings are prefix-free, so none
     /// ends where another goes on); `None` when every sequence has ended.
-    fn node(&mut self, mut seqs: Vec<Vec<(u8, u8)>>, memo: &mut HashMap<Vec<Vec<(u8, u8)>>, Option<usize>>) -> Option<usize> {
+    fn node(&mut self, mut seqs: Encodings, memo: &mut HashMap<Encodings, Option<usize>>) -> Option<usize> {
         seqs.sort();
         seqs.dedup();
         if seqs.iter().all(Vec::is_empty) {
@@ -124,10 +131,10 @@ impl CharTrie {
         let mut cuts: Vec<u16> = seqs.iter().flat_map(|s| [s[0].0 as u16, s[0].1 as u16 + 1]).collect();
         cuts.sort_unstable();
         cuts.dedup();
-        let mut trans: Vec<(u8, u8, Option<usize>)> = Vec::new();
+        let mut trans: Vec<TrieEdge> = Vec::new();
         for w in cuts.windows(2) {
             let (lo, hi) = (w[0] as u8, (w[1] - 1) as u8);
-            let tails: Vec<Vec<(u8, u8)>> = seqs.iter().filter(|s| s[0].0 <= lo && hi <= s[0].1).map(|s| s[1..].to_vec()).collect();
+            let tails: Encodings = seqs.iter().filter(|s| s[0].0 <= lo && hi <= s[0].1).map(|s| s[1..].to_vec()).collect();
             if tails.is_empty() {
                 continue;
             }

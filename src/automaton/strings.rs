@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
 
-use super::lower::any_char_trie;
+use super::lower::{any_char_trie, TrieEdge};
 
 /// Where a character gadget's root sits in its string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl StringBodies {
 
 /// When the subgraph from `root` is the character trie (same transitions, node for
 /// node, every end leading to one state), that state.
-fn gadget_target(nfa: &NFA, nodes: &[Vec<(u8, u8, Option<usize>)>], root: StateID) -> Option<StateID> {
+fn gadget_target(nfa: &NFA, nodes: &[Vec<TrieEdge>], root: StateID) -> Option<StateID> {
     // Most unions are not strings: turn them away before allocating.
     match (nfa.state(root), nodes.last()) {
         (State::Sparse(s), Some(top)) if s.transitions.len() == top.len() => {}
