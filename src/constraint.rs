@@ -195,6 +195,9 @@ impl Engine {
     }
 }
 
+/// A state that reads at most this many bytes is walked without looking for a run.
+const FEW_LIVE_BYTES: u32 = 16;
+
 /// The bound on cached state masks; past it the cache starts afresh.
 pub const MAX_CACHED_STATES: usize = 20_000;
 
@@ -336,6 +339,9 @@ impl TokenAutomaton {
         if let Some(room) = room {
             return self.info_text(engine, state, live, room);
         }
+        if live.iter().map(|w| w.count_ones()).sum::<u32>() <= FEW_LIVE_BYTES {
+            return self.info_walked(engine, state, live);
+        }
         let run = self.run_bytes(engine, state, live)?;
         if let Some(looped) = run.then_loop {
             return self.info_headed(engine, state, &run.bytes, &looped, live);
@@ -461,6 +467,23 @@ impl TokenAutomaton {
             }
         }
         Ok(true)
+    }
+
+    /// [`info`](Self::info) for a state that reads only a few bytes (a key's next letter,
+    /// the punctuation between values): no run is worth finding, the walk of those bytes'
+    /// subtrees is the mask.
+    fn info_walked(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
+        let mut mask = TokenSet::new(self.vocab.len());
+        let mut walker = DfaStep::new(self, engine);
+        self.vocab.trie().walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
+            if let Visit::Token(token, _) = visit {
+                mask.insert(token);
+            }
+        });
+        if walker.cleared {
+            return Err(Cleared);
+        }
+        Ok(self.keep(engine, state, mask))
     }
 
     /// Adds EOS where the state accepts, and caches the state's mask.
