@@ -54,7 +54,7 @@ use regex_automata::util::primitives::StateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::vocab::{contains, json_string_run_bytes, ByteRecognizer, ByteSet, Visit, Vocabulary};
+use crate::vocab::{contains, ByteRecognizer, ByteSet, TokenTrie, Visit, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +144,21 @@ struct Run {
     /// Set when `bytes` lead one step to a state that loops on this larger set, which
     /// is then the run (see [`Vocabulary::run_tokens_headed`]); `bytes` is the head.
     then_loop: Option<ByteSet>,
+}
+
+/// One walk that finishes a mask: a token trie, the first bytes to walk, and a run the
+/// walk may take whole (see [`TokenTrie::walk_runs`]).
+struct Walk<'t> {
+    trie: &'t TokenTrie,
+    first: ByteSet,
+    run_bytes: ByteSet,
+    run: usize,
+}
+
+impl<'t> Walk<'t> {
+    fn of(trie: &'t TokenTrie, first: ByteSet) -> Self {
+        Self { trie, first, run_bytes: [0; 4], run: 0 }
+    }
 }
 
 /// One byte class of the grammar's DFA (bytes it cannot tell apart).
@@ -346,30 +361,15 @@ impl TokenAutomaton {
         if let Some(looped) = run.then_loop {
             return self.info_headed(engine, state, &run.bytes, &looped, live);
         }
-        if run.len == usize::MAX && run.bytes == json_string_run_bytes() && self.loops_on_every_char(engine, state)? {
-            return self.info_string(engine, state, live);
-        }
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
         let split = self.vocab.run_split(&run.bytes, run.len, run.closed);
-        let mut mask = TokenSet::from_words(&split.run_tokens, self.vocab.len());
-        let mut walker = DfaStep::new(self, engine);
-        match &split.rest {
-            Some(rest) => rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
-                if let Visit::Token(token, _) = visit {
-                    mask.insert(token);
-                }
-            }),
-            None => self.vocab.trie().walk_from(live, &mut walker, state, &run.bytes, split.run, |visit| {
-                if let Visit::Token(token, _) = visit {
-                    mask.insert(token);
-                }
-            }),
-        }
-        if walker.cleared {
-            return Err(Cleared);
-        }
-        Ok(self.keep(engine, state, mask))
+        let mask = TokenSet::from_words(&split.run_tokens, self.vocab.len());
+        let walk = match &split.rest {
+            Some(rest) => Walk::of(rest, *live),
+            None => Walk { trie: self.vocab.trie(), first: *live, run_bytes: run.bytes, run: split.run },
+        };
+        self.walked(engine, state, mask, &[walk])
     }
 
     /// [`info`](Self::info) for a state whose `head` bytes lead to a state that loops on
@@ -379,43 +379,10 @@ impl TokenAutomaton {
     fn info_headed(&self, engine: &mut Engine, state: LazyStateID, head: &ByteSet, looped: &ByteSet, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
         let split = self.vocab.run_split(looped, usize::MAX, false);
         let Some(rest) = &split.rest else { unreachable!("run_bytes checks that the loop's split has a rest") };
-        let mut mask = TokenSet::from_words(&self.vocab.run_tokens_headed(&split, looped, head), self.vocab.len());
+        let mask = TokenSet::from_words(&self.vocab.run_tokens_headed(&split, looped, head), self.vocab.len());
         let walked: ByteSet = std::array::from_fn(|w| looped[w] & !head[w] & live[w]);
         let others: ByteSet = std::array::from_fn(|w| !walked[w] & live[w]);
-        let mut walker = DfaStep::new(self, engine);
-        rest.walk_from(&others, &mut walker, state, &[0; 4], 0, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
-        });
-        self.vocab.trie().walk_from(&walked, &mut walker, state, &[0; 4], 0, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
-        });
-        if walker.cleared {
-            return Err(Cleared);
-        }
-        Ok(self.keep(engine, state, mask))
-    }
-
-    /// [`info`](Self::info) for a free string body: the plain run's tokens and the UTF-8
-    /// text tokens ([`crate::vocab::StringChars`]) are taken whole; the rest is walked.
-    fn info_string(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
-        let plain = self.vocab.run_split(&json_string_run_bytes(), usize::MAX, false);
-        let chars = self.vocab.string_chars();
-        let words: Vec<u64> = plain.run_tokens.iter().zip(chars.extra.iter()).map(|(a, b)| a | b).collect();
-        let mut mask = TokenSet::from_words(&words, self.vocab.len());
-        let mut walker = DfaStep::new(self, engine);
-        chars.rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
-        });
-        if walker.cleared {
-            return Err(Cleared);
-        }
-        Ok(self.keep(engine, state, mask))
+        self.walked(engine, state, mask, &[Walk::of(rest, others), Walk::of(self.vocab.trie(), walked)])
     }
 
     /// [`info`](Self::info) for a string body at a character boundary with `room`
@@ -426,60 +393,27 @@ impl TokenAutomaton {
     /// looked for, so no DFA state ahead is determinised for it.
     fn info_text(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: usize) -> Result<Arc<StateInfo>, Cleared> {
         let chars = self.vocab.string_chars();
-        let mut mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
-        let mut walker = DfaStep::new(self, engine);
-        chars.rest.walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
-        });
-        if walker.cleared {
-            return Err(Cleared);
-        }
-        Ok(self.keep(engine, state, mask))
-    }
-
-    /// Whether every non-ASCII character leads `state` back to itself (a string body
-    /// with no pattern): each UTF-8 sequence shape is followed through every byte class
-    /// its ranges cut, so each transition stands for all the bytes of its class.
-    fn loops_on_every_char(&self, engine: &mut Engine, state: LazyStateID) -> Result<bool, Cleared> {
-        for seq in regex_syntax::utf8::Utf8Sequences::new('\u{80}', char::MAX) {
-            if !self.returns_through(engine, state, state, seq.as_slice())? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-
-    fn returns_through(&self, engine: &mut Engine, at: LazyStateID, home: LazyStateID, ranges: &[regex_syntax::utf8::Utf8Range]) -> Result<bool, Cleared> {
-        let Some((range, rest)) = ranges.split_first() else { return Ok(at == home) };
-        let mut seen: ByteSet = [0; 4];
-        for byte in range.start..=range.end {
-            // One byte per class: the DFA does not tell a class's bytes apart.
-            let class = self.grammar.dfa().byte_classes().get(byte);
-            if contains(&seen, class) {
-                continue;
-            }
-            seen[(class / 64) as usize] |= 1 << (class % 64);
-            match self.next(engine, at, byte)? {
-                Some(next) if self.returns_through(engine, next, home, rest)? => {}
-                _ => return Ok(false),
-            }
-        }
-        Ok(true)
+        let mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
+        self.walked(engine, state, mask, &[Walk::of(&chars.rest, *live)])
     }
 
     /// [`info`](Self::info) for a state that reads only a few bytes (a key's next letter,
     /// the punctuation between values): no run is worth finding, the walk of those bytes'
     /// subtrees is the mask.
     fn info_walked(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
-        let mut mask = TokenSet::new(self.vocab.len());
+        self.walked(engine, state, TokenSet::new(self.vocab.len()), &[Walk::of(self.vocab.trie(), *live)])
+    }
+
+    /// Finishes a mask: adds every token the walks find from `state`, then caches it.
+    fn walked(&self, engine: &mut Engine, state: LazyStateID, mut mask: TokenSet, walks: &[Walk<'_>]) -> Result<Arc<StateInfo>, Cleared> {
         let mut walker = DfaStep::new(self, engine);
-        self.vocab.trie().walk_from(live, &mut walker, state, &[0; 4], 0, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
-        });
+        for walk in walks {
+            walk.trie.walk_from(&walk.first, &mut walker, state, &walk.run_bytes, walk.run, |visit| {
+                if let Visit::Token(token, _) = visit {
+                    mask.insert(token);
+                }
+            });
+        }
         if walker.cleared {
             return Err(Cleared);
         }

@@ -336,11 +336,11 @@ pub struct RunSplit {
     pub rest: Option<Arc<TokenTrie>>,
 }
 
-/// The free JSON string body's split carried one step further: of the tokens the plain
-/// bytes' run leaves to the walk (1,261 in SmolLM2), those that are UTF-8 text, with no
-/// quote, backslash or control byte (829: accented words, CJK, emoji, a trailing partial
-/// character), are taken by any state that loops on every plain byte and on every
-/// non-ASCII character; only the other 432 are walked.
+/// What a JSON string body that takes any character takes of the vocabulary: the text
+/// tokens (plain bytes, and the 829 of SmolLM2's tokens that are UTF-8 text with no quote,
+/// backslash or control byte: accented words, CJK, emoji, a trailing partial character),
+/// by length in characters; a body with room for `n` more characters takes those of at
+/// most `n` whole, and only the other 432 tokens are walked.
 #[derive(Debug)]
 pub struct StringChars {
     /// The UTF-8 text tokens outside the plain run (bit `id % 64` of word `id / 64`).
