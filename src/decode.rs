@@ -364,36 +364,44 @@ fn choose(
 
 /// Masked softmax, then greedy or seeded sampling.
 fn pick(mask: &TokenSet, logits: &[f32], options: &DecodeOptions, rng: &mut SmallRng, tokenizer: &GgufTokenizer) -> Option<Choice> {
-    let allowed: Vec<u32> = mask.iter().filter(|&t| (t as usize) < logits.len()).collect();
-    if allowed.is_empty() {
-        return None;
-    }
-    let max = allowed.iter().map(|&t| logits[t as usize]).fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = allowed.iter().map(|&t| (logits[t as usize] - max).exp()).collect();
-    let z: f32 = exps.iter().sum();
-    let probs: Vec<f32> = exps.iter().map(|e| e / z).collect();
-    let index = if options.temperature <= 0.0 {
-        (0..allowed.len()).max_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(b.cmp(&a)))?
-    } else {
-        sample(&allowed, logits, options, rng)?
-    };
-    let alternatives = if allowed.len() > 1 {
-        // Only the top few are kept: select them, then sort just those.
-        let mut order: Vec<usize> = (0..allowed.len()).collect();
-        let keep = options.alternatives.min(order.len());
-        if keep > 0 && keep < order.len() {
-            order.select_nth_unstable_by(keep - 1, |&a, &b| probs[b].total_cmp(&probs[a]));
+    // Read the allowed ids straight from the bitset (a free string allows ~48k): one pass
+    // for the maximum, one for the normaliser and the top alternatives.
+    let allowed = || mask.iter().filter(|&t| (t as usize) < logits.len());
+    let mut best: Option<(u32, f32)> = None;
+    for t in allowed() {
+        // Ascending ids and a strict comparison: ties go to the lowest id.
+        if best.is_none_or(|(_, l)| logits[t as usize] > l) {
+            best = Some((t, logits[t as usize]));
         }
-        order.truncate(keep);
-        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-        order
-            .into_iter()
-            .map(|i| Alternative { token: allowed[i], text: token_text(tokenizer, allowed[i]), prob: probs[i] })
-            .collect()
+    }
+    let (best, max) = best?;
+    let keep = options.alternatives;
+    let mut top: Vec<(f32, u32)> = Vec::with_capacity(keep + 1);
+    let mut z = 0.0f32;
+    let mut count = 0usize;
+    for t in allowed() {
+        let logit = logits[t as usize];
+        z += (logit - max).exp();
+        count += 1;
+        if keep > 0 && (top.len() < keep || logit > top[top.len() - 1].0) {
+            let at = top.partition_point(|&(l, _)| l >= logit);
+            top.insert(at, (logit, t));
+            top.truncate(keep);
+        }
+    }
+    let prob = |t: u32| (logits[t as usize] - max).exp() / z;
+    let token = if options.temperature <= 0.0 {
+        best
+    } else {
+        let ids: Vec<u32> = allowed().collect();
+        ids[sample(&ids, logits, options, rng)?]
+    };
+    let alternatives = if count > 1 {
+        top.into_iter().map(|(_, t)| Alternative { token: t, text: token_text(tokenizer, t), prob: prob(t) }).collect()
     } else {
         Vec::new()
     };
-    Some((allowed[index], probs[index].max(f32::MIN_POSITIVE).ln(), alternatives))
+    Some((token, prob(token).max(f32::MIN_POSITIVE).ln(), alternatives))
 }
 
 fn sample(allowed: &[u32], logits: &[f32], options: &DecodeOptions, rng: &mut SmallRng) -> Option<usize> {
