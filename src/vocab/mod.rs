@@ -297,12 +297,18 @@ pub type ByteSet = [u64; 4];
 /// `\`. (Multi-byte UTF-8 characters are not a run: their bytes lead to other states.)
 pub fn json_string_run_bytes() -> ByteSet {
     let mut set = [0u64; 4];
-    for b in 0x20u8..=0x7F {
-        if b != b'"' && b != b'\\' {
-            set[(b / 64) as usize] |= 1 << (b % 64);
-        }
+    for b in (0u8..0x80).filter(|&b| !json_escapes(b)) {
+        set[(b / 64) as usize] |= 1 << (b % 64);
     }
     set
+}
+
+/// The bytes a JSON string body writes as an escape sequence (`serde_json`'s canonical form:
+/// the quote, the backslash and the control characters; DEL is written as it is). The one
+/// place this is decided: the grammar's string characters, its pattern products and the
+/// vocabulary's text tokens all ask here.
+pub fn json_escapes(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 /// A run as [`Vocabulary::run_split`] keys it: its bytes, its (rounded) length, whether closed.
@@ -357,7 +363,7 @@ impl StringChars {
     fn new(vocab: &Vocabulary, plain: &RunSplit) -> Self {
         let mut extra = vec![0u64; vocab.bytes.len().div_ceil(64)];
         let text = |bytes: &[u8]| {
-            !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+            !bytes.iter().any(|&b| json_escapes(b))
                 && match std::str::from_utf8(bytes) {
                     Ok(_) => true,
                     // A character cut short at the end (the next token completes it).
