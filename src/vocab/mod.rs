@@ -330,6 +330,7 @@ pub const MIN_SPLIT_RUN: usize = 32;
 /// Inside a free JSON string the run takes 47,874 of SmolLM2's 49,152 tokens; a mask then
 /// costs a bitset copy plus a walk of the 1,261 others (quotes, escapes, partial UTF-8),
 /// instead of a walk of the full trie that must descend every subtree holding one of them.
+/// (A string body the constraint recognises goes further, see [`StringChars`].)
 #[derive(Debug)]
 pub struct RunSplit {
     /// The run length the split was made for (rounded down, see [`Vocabulary::run_split`]).
