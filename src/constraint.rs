@@ -54,7 +54,7 @@ use regex_automata::util::primitives::StateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::vocab::{contains, ByteRecognizer, ByteSet, TokenTrie, Visit, Vocabulary};
+use crate::vocab::{byte_count, contains, ByteRecognizer, ByteSet, TokenTrie, Visit, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,16 +169,6 @@ struct ByteClass {
     bytes: ByteSet,
 }
 
-impl ByteClass {
-    /// How many bytes the class holds.
-    fn size(&self) -> u32 {
-        self.bytes.iter().map(|w| w.count_ones()).sum()
-    }
-
-    fn contains(&self, set: &ByteSet) -> bool {
-        set[(self.rep / 64) as usize] & (1 << (self.rep % 64)) != 0
-    }
-}
 
 /// The lazy DFA's cache was cleared during an operation: the state ids it
 /// held are stale, and the operation must be redone from the byte history.
@@ -354,7 +344,7 @@ impl TokenAutomaton {
         if let Some(room) = room {
             return self.info_text(engine, state, live, room);
         }
-        if live.iter().map(|w| w.count_ones()).sum::<u32>() <= FEW_LIVE_BYTES {
+        if byte_count(live) <= FEW_LIVE_BYTES {
             return self.info_walked(engine, state, live);
         }
         let run = self.run_bytes(engine, state, live)?;
@@ -449,7 +439,6 @@ impl TokenAutomaton {
                 (0..4).for_each(|w| groups[at].1[w] |= class.bytes[w]);
             }
         }
-        let byte_count = |set: &ByteSet| set.iter().map(|w| w.count_ones()).sum::<u32>();
         let Some(&(first, set)) = groups.iter().max_by_key(|g| byte_count(&g.1)) else {
             return Ok(Run { bytes: [0; 4], len: 0, closed: false, then_loop: None });
         };
@@ -461,7 +450,7 @@ impl TokenAutomaton {
         // backslash) are left to the walk of the loop's rest.
         let mut looped: ByteSet = [0; 4];
         let mut loops = false;
-        for class in self.classes.iter().filter(|c| c.contains(&set)) {
+        for class in self.classes.iter().filter(|c| contains(&set, c.rep)) {
             if self.next(engine, first, class.rep)? == Some(first) {
                 loops = true;
                 break;
@@ -479,7 +468,7 @@ impl TokenAutomaton {
             return Ok(Run { bytes: set, len: 1, closed: false, then_loop: Some(looped) });
         }
         // Classes partition the bytes, so the set's classes are those whose byte is in it.
-        let reps: Vec<u8> = self.classes.iter().filter(|c| c.contains(&set)).map(|c| c.rep).collect();
+        let reps: Vec<u8> = self.classes.iter().filter(|c| contains(&set, c.rep)).map(|c| c.rep).collect();
         // Follow the chain while every class of the set agrees on one live successor, no
         // further than the longest token of set bytes (a longer run changes no mask) and
         // no further than the shortest run that gets a trie of its own: each step costs
@@ -528,7 +517,7 @@ impl TokenAutomaton {
             }
             let (Some((class, next)), 1) = (live, count) else { break };
             // A class of several bytes is a choice, not a forced byte.
-            if class.size() != 1 {
+            if byte_count(&class.bytes) != 1 {
                 break;
             }
             forced.push(class.rep);

@@ -123,9 +123,8 @@ pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
 pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> [u64; 4] {
     let mut live = [0u64; 4];
     let mut add = |start: u8, end: u8| {
-        for b in start..=end {
-            live[(b / 64) as usize] |= 1 << (b % 64);
-        }
+        let range = crate::vocab::byte_range(start, end);
+        (0..4).for_each(|w| live[w] |= range[w]);
     };
     for &s in set {
         match nfa.state(s) {

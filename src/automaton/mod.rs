@@ -114,10 +114,9 @@ impl Grammar {
             return None;
         }
         let nfa = self.dfa.get_nfa();
-        // Plain bytes and UTF-8 lead bytes: what the other states must not read.
-        let mut text = crate::vocab::json_string_run_bytes();
-        (0xC2u8..=0xF4).for_each(|b| text[(b / 64) as usize] |= 1 << (b % 64));
-        let reads_text = |start: u8, end: u8| (start..=end).any(|b| crate::vocab::contains(&text, b));
+        // What the other states must not read: a byte a character can start with.
+        let text = self.strings.text_first();
+        let reads_text = |start: u8, end: u8| crate::vocab::byte_range(start, end).iter().zip(text).any(|(r, t)| r & t != 0);
         let mut found = None;
         for &id in set {
             if let Some(position) = self.strings.position(id) {

@@ -31,9 +31,11 @@ pub struct Position {
 }
 
 /// Every string position of an NFA, by the root of its character gadget.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StringBodies {
     positions: HashMap<StateID, Position>,
+    /// [`crate::vocab::json_text_first_bytes`], once per grammar.
+    text_first: crate::vocab::ByteSet,
 }
 
 impl StringBodies {
@@ -78,7 +80,12 @@ impl StringBodies {
                 positions.insert(root, Position { room: k as u32 + 1, chain: last });
             }
         }
-        Self { positions }
+        Self { positions, text_first: crate::vocab::json_text_first_bytes() }
+    }
+
+    /// The bytes a character of a string body can start with.
+    pub fn text_first(&self) -> &crate::vocab::ByteSet {
+        &self.text_first
     }
 
     /// The position a gadget root stands for.

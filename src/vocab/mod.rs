@@ -185,7 +185,7 @@ impl Vocabulary {
     /// large set, a walk of the trie's paths inside the set for a small one (a key's
     /// single byte takes a handful of tokens, not a pass over the vocabulary).
     fn tokens_within<'a>(&'a self, set: &'a ByteSet) -> Box<dyn Iterator<Item = usize> + 'a> {
-        if set.iter().map(|w| w.count_ones()).sum::<u32>() < 32 {
+        if byte_count(set) < 32 {
             return Box::new(self.trie.tokens_within(set).into_iter().map(|t| t as usize));
         }
         Box::new(self.byte_sets.iter().enumerate().filter(move |(id, bytes)| !self.special[*id] && subset(bytes, set)).map(|(id, _)| id))
@@ -412,6 +412,26 @@ fn subset(a: &ByteSet, b: &ByteSet) -> bool {
 #[inline]
 pub fn contains(set: &ByteSet, byte: u8) -> bool {
     set[(byte / 64) as usize] & (1 << (byte % 64)) != 0
+}
+
+/// How many bytes `set` holds.
+#[inline]
+pub fn byte_count(set: &ByteSet) -> u32 {
+    set.iter().map(|w| w.count_ones()).sum()
+}
+
+/// The bytes `start..=end`.
+pub fn byte_range(start: u8, end: u8) -> ByteSet {
+    let mut set = [0u64; 4];
+    (start..=end).for_each(|b| set[(b / 64) as usize] |= 1 << (b % 64));
+    set
+}
+
+/// The bytes a character inside a JSON string body can start with: a plain byte or a
+/// UTF-8 lead byte.
+pub fn json_text_first_bytes() -> ByteSet {
+    let (plain, leads) = (json_string_run_bytes(), byte_range(0xC2, 0xF4));
+    std::array::from_fn(|w| plain[w] | leads[w])
 }
 
 const NO_TOKEN: u32 = u32::MAX;
