@@ -69,7 +69,7 @@ impl Vocabulary {
                 set
             })
             .collect();
-        let placeholder = Arc::new(StringChars { extra: Arc::new([]), up_to: vec![Arc::new([])], rest: Arc::new(TokenTrie::build(&[], &[])) });
+        let placeholder = Arc::new(StringChars { up_to: vec![Arc::new([])], rest: Arc::new(TokenTrie::build(&[], &[])) });
         let mut vocab = Self {
             bytes,
             special,
@@ -350,18 +350,17 @@ pub struct RunSplit {
 /// most `n` whole, and only the other 432 tokens are walked.
 #[derive(Debug)]
 pub struct StringChars {
-    /// The UTF-8 text tokens outside the plain run (bit `id % 64` of word `id / 64`).
-    pub extra: Arc<[u64]>,
-    /// Text tokens (the plain run's and `extra`) by length in characters: entry `n` holds
+    /// Text tokens (the plain run's and the UTF-8 ones) by length in characters: entry `n` holds
     /// those of at most `n` characters (a trailing partial character counts: its first
     /// byte takes a position), up to the longest token.
     up_to: Vec<Arc<[u64]>>,
-    /// Every token neither the plain run nor `extra` takes.
+    /// Every other token.
     pub rest: Arc<TokenTrie>,
 }
 
 impl StringChars {
     fn new(vocab: &Vocabulary, plain: &RunSplit) -> Self {
+        // The UTF-8 text tokens outside the plain run.
         let mut extra = vec![0u64; vocab.bytes.len().div_ceil(64)];
         let text = |bytes: &[u8]| {
             !bytes.iter().any(|&b| json_escapes(b))
@@ -392,7 +391,7 @@ impl StringChars {
             let (done, rest) = up_to.split_at_mut(n);
             rest[0].iter_mut().zip(&done[n - 1]).for_each(|(w, prev)| *w |= prev);
         }
-        Self { extra: extra.into(), up_to: up_to.into_iter().map(Into::into).collect(), rest: Arc::new(rest) }
+        Self { up_to: up_to.into_iter().map(Into::into).collect(), rest: Arc::new(rest) }
     }
 
     /// The text tokens of at most `chars` characters (bitset words): what a bounded string
@@ -571,12 +570,15 @@ impl TokenTrie {
     pub fn tokens_starting_with(&self, byte: u8) -> &[u32] {
         match self.roots[byte as usize] as usize {
             0 => &[],
-            i => {
-                let node = self.nodes[i];
-                let end = self.nodes.get(node.subtree_end as usize).map_or(self.order.len(), |n| n.first_token as usize);
-                &self.order[node.first_token as usize..end]
-            }
+            i => self.subtree_tokens(i),
         }
+    }
+
+    /// The tokens of node `i`'s subtree, itself included (a contiguous slice of the order).
+    fn subtree_tokens(&self, i: usize) -> &[u32] {
+        let node = self.nodes[i];
+        let end = self.nodes.get(node.subtree_end as usize).map_or(self.order.len(), |n| n.first_token as usize);
+        &self.order[node.first_token as usize..end]
     }
 
     /// The longest token, in bytes.
@@ -669,10 +671,8 @@ impl TokenTrie {
                     && self.subtree_depth[i] as usize <= run
                     && subset(&self.subtree_bytes[i], run_bytes)
                 {
-                    let end = node.subtree_end as usize;
-                    let last = self.nodes.get(end).map_or(self.order.len(), |n| n.first_token as usize);
-                    visit(Visit::Run(&self.order[node.first_token as usize..last]));
-                    i = end;
+                    visit(Visit::Run(self.subtree_tokens(i)));
+                    i = node.subtree_end as usize;
                     continue;
                 }
                 match recognizer.step(parent, node.byte) {
