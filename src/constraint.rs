@@ -54,7 +54,7 @@ use regex_automata::util::primitives::StateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::vocab::{byte_count, contains, ByteRecognizer, ByteSet, TokenTrie, Visit, Vocabulary};
+use crate::vocab::{byte_count, contains, ByteRecognizer, ByteSet, RunSplit, TokenTrie, Visit, Vocabulary};
 
 /// A set of token ids, as a bitset.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,8 +142,9 @@ struct Run {
     /// No byte of the set is alive after `len` of them.
     closed: bool,
     /// Set when `bytes` lead one step to a state that loops on this larger set, which
-    /// is then the run (see [`Vocabulary::run_tokens_headed`]); `bytes` is the head.
-    then_loop: Option<ByteSet>,
+    /// is then the run (see [`Vocabulary::run_tokens_headed`]); `bytes` is the head. With
+    /// the loop's split, which has a rest trie.
+    then_loop: Option<(ByteSet, Arc<RunSplit>)>,
 }
 
 /// One walk that finishes a mask: a token trie, the first bytes to walk, and a run the
@@ -348,8 +349,8 @@ impl TokenAutomaton {
             return self.info_walked(engine, state, live);
         }
         let run = self.run_bytes(engine, state, live)?;
-        if let Some(looped) = run.then_loop {
-            return self.info_headed(engine, state, &run.bytes, &looped, live);
+        if let Some((looped, split)) = &run.then_loop {
+            return self.info_headed(engine, state, &run.bytes, looped, split, live);
         }
         // The tokens a run accepts whole are the same for every state with
         // that run: fetch them, then walk only what lies outside the run.
@@ -366,10 +367,18 @@ impl TokenAutomaton {
     /// `looped`: the tokens of the loop's split that start with a head byte are taken
     /// whole; the loop's rest, and every token that starts with a loop byte outside the
     /// head, are walked.
-    fn info_headed(&self, engine: &mut Engine, state: LazyStateID, head: &ByteSet, looped: &ByteSet, live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
-        let split = self.vocab.run_split(looped, usize::MAX, false);
-        let Some(rest) = &split.rest else { unreachable!("run_bytes checks that the loop's split has a rest") };
-        let mask = TokenSet::from_words(&self.vocab.run_tokens_headed(&split, looped, head), self.vocab.len());
+    #[allow(clippy::too_many_arguments)]
+    fn info_headed(
+        &self,
+        engine: &mut Engine,
+        state: LazyStateID,
+        head: &ByteSet,
+        looped: &ByteSet,
+        split: &RunSplit,
+        live: &ByteSet,
+    ) -> Result<Arc<StateInfo>, Cleared> {
+        let Some(rest) = &split.rest else { unreachable!("run_bytes keeps only a loop whose split has a rest") };
+        let mask = TokenSet::from_words(&self.vocab.run_tokens_headed(split, looped, head), self.vocab.len());
         let walked: ByteSet = std::array::from_fn(|w| looped[w] & !head[w] & live[w]);
         let others: ByteSet = std::array::from_fn(|w| !walked[w] & live[w]);
         self.walked(engine, state, mask, &[Walk::of(rest, others), Walk::of(self.vocab.trie(), walked)])
@@ -463,9 +472,11 @@ impl TokenAutomaton {
                 }
             }
         }
-        if loops && byte_count(&looped) >= 32 && self.vocab.run_split(&looped, usize::MAX, false).rest.is_some()
-        {
-            return Ok(Run { bytes: set, len: 1, closed: false, then_loop: Some(looped) });
+        if loops && byte_count(&looped) >= 32 {
+            let split = self.vocab.run_split(&looped, usize::MAX, false);
+            if split.rest.is_some() {
+                return Ok(Run { bytes: set, len: 1, closed: false, then_loop: Some((looped, split)) });
+            }
         }
         // Classes partition the bytes, so the set's classes are those whose byte is in it.
         let reps: Vec<u8> = self.classes.iter().filter(|c| contains(&set, c.rep)).map(|c| c.rep).collect();
