@@ -11,6 +11,8 @@ pub mod chat;
 pub mod backend;
 #[cfg(feature = "local")]
 pub mod decode;
+#[cfg(feature = "local")]
+pub mod encoder;
 
 pub mod routing;
 pub mod rules;

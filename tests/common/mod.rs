@@ -28,3 +28,14 @@ pub fn grammar(name: &str) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("grammars").join(name);
     serde_json::from_str(&std::fs::read_to_string(path).expect("grammar exists")).expect("grammar is JSON")
 }
+
+/// The default sentence encoder, resolved and loaded once per test binary (fetched on first use).
+#[cfg(feature = "local")]
+pub fn encoder() -> Arc<strictly::encoder::SentenceEncoder> {
+    static ENC: OnceLock<Arc<strictly::encoder::SentenceEncoder>> = OnceLock::new();
+    ENC.get_or_init(|| {
+        let dir = strictly::model::resolve::resolve_encoder(None).unwrap_or_else(|e| panic!("{e}"));
+        Arc::new(strictly::encoder::SentenceEncoder::load(&dir).expect("the encoder loads"))
+    })
+    .clone()
+}
