@@ -103,7 +103,12 @@ pub struct RowResult {
     pub valid: bool,
     pub refused: bool,
     pub rules: Vec<String>,
+    /// Whether the model was asked (it produced output or failed).
+    pub model_asked: bool,
     pub model_confidence: Option<f32>,
+    /// The confidence behind the decision: the model's (from token probabilities) when it
+    /// decided, else the examples' vote confidence.
+    pub confidence: Option<f32>,
     pub latency_ms: f64,
 }
 
@@ -124,11 +129,30 @@ pub struct EvalReport {
     pub exact_by_source: BTreeMap<String, f64>,
     /// `(exact %, rows)` per labelled intent.
     pub exact_by_intent: BTreeMap<String, (f64, usize)>,
-    pub fallback_recall_clinc_pct: f64,
+    /// Exact routing over the rows whose expected action is not `default_fallback`.
+    pub in_scope_exact_pct: f64,
+    /// Out-of-scope recall: the share of rows expected at `default_fallback` that got it.
+    pub out_of_scope_recall_pct: f64,
+    /// Rows expected at `default_fallback`.
+    pub out_of_scope_rows: usize,
     pub valid_pct: f64,
     pub refusals: usize,
     pub latency_p50_ms: f64,
     pub latency_p95_ms: f64,
+    /// Latency of the messages the examples decided without the model.
+    pub examples_p50_ms: f64,
+    pub examples_p95_ms: f64,
+    /// Latency of the messages the model was asked about.
+    pub model_p50_ms: f64,
+    pub model_p95_ms: f64,
+    /// How many messages the model was asked about.
+    pub model_asked: usize,
+    /// Confidence against accuracy, in ten bins of width 0.1.
+    pub reliability: Vec<ReliabilityBin>,
+    /// Expected calibration error over the bins: the row-weighted mean |accuracy − confidence|.
+    pub calibration_error: f64,
+    /// `confusion_targets[expected][decided]` over targets (team, agent, none, default).
+    pub confusion_targets: BTreeMap<String, BTreeMap<String, usize>>,
     pub per_action: BTreeMap<String, ActionScore>,
     /// `confusion[expected][predicted]`.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
@@ -136,6 +160,16 @@ pub struct EvalReport {
     pub backend: String,
     pub model: String,
     pub results: Vec<RowResult>,
+}
+
+/// One bin of the reliability table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReliabilityBin {
+    /// Lower edge of the bin (width 0.1; the last bin includes 1.0).
+    pub from: f64,
+    pub rows: usize,
+    pub mean_confidence: f64,
+    pub accuracy: f64,
 }
 
 fn target_label(t: &Target) -> String {
@@ -179,7 +213,9 @@ pub async fn evaluate<B: Backend>(
             valid,
             refused,
             rules: d.rules.iter().map(|r| r.as_str().to_string()).collect(),
+            model_asked: routed.output.is_some() || routed.backend_error.is_some(),
             model_confidence: d.model_confidence,
+            confidence: d.model_confidence.or(d.examples_confidence),
             latency_ms: routed.latency_ms,
         };
         on_row(i, &result);
@@ -203,7 +239,12 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
             e.1 += 1;
         }
     }
-    let clinc: Vec<&RowResult> = results.iter().filter(|r| r.source.starts_with("clinc")).collect();
+    let oos: Vec<&RowResult> = results.iter().filter(|r| r.expected_action == Action::DefaultFallback.as_str()).collect();
+    let in_scope: Vec<&RowResult> = results.iter().filter(|r| r.expected_action != Action::DefaultFallback.as_str()).collect();
+    let mut confusion_targets: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in &results {
+        *confusion_targets.entry(r.expected_target.clone()).or_default().entry(r.target.clone()).or_default() += 1;
+    }
     let mut per_action = BTreeMap::new();
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for a in Action::ALL {
@@ -223,19 +264,36 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
             *rules_fired.entry(rule.clone()).or_insert(0) += 1;
         }
     }
-    let mut latencies: Vec<f64> = results.iter().map(|r| r.latency_ms).collect();
-    latencies.sort_by(f64::total_cmp);
-    let q = |p: f64| latencies.get(((latencies.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+    let quantiles = |keep: &dyn Fn(&RowResult) -> bool| {
+        let mut l: Vec<f64> = results.iter().filter(|r| keep(r)).map(|r| r.latency_ms).collect();
+        l.sort_by(f64::total_cmp);
+        let q = |p: f64| l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
+        (q(0.5), q(0.95))
+    };
+    let (p50, p95) = quantiles(&|_| true);
+    let (examples_p50, examples_p95) = quantiles(&|r| !r.model_asked);
+    let (model_p50, model_p95) = quantiles(&|r| r.model_asked);
+    let (reliability, calibration_error) = reliability(&results);
     EvalReport {
         rows: n,
         exact_pct: pct(results.iter().filter(|r| r.exact).count(), n),
         exact_by_source: by_source.into_iter().map(|(k, (a, b))| (k, pct(a, b))).collect(),
         exact_by_intent: by_intent.into_iter().map(|(k, (a, b))| (k, (pct(a, b), b))).collect(),
-        fallback_recall_clinc_pct: pct(clinc.iter().filter(|r| r.action == "default_fallback").count(), clinc.len()),
+        in_scope_exact_pct: pct(in_scope.iter().filter(|r| r.exact).count(), in_scope.len()),
+        out_of_scope_recall_pct: pct(oos.iter().filter(|r| r.action == Action::DefaultFallback.as_str()).count(), oos.len()),
+        out_of_scope_rows: oos.len(),
         valid_pct: pct(results.iter().filter(|r| r.valid).count(), n),
         refusals: results.iter().filter(|r| r.refused).count(),
-        latency_p50_ms: q(0.5),
-        latency_p95_ms: q(0.95),
+        latency_p50_ms: p50,
+        latency_p95_ms: p95,
+        examples_p50_ms: examples_p50,
+        examples_p95_ms: examples_p95,
+        model_p50_ms: model_p50,
+        model_p95_ms: model_p95,
+        model_asked: results.iter().filter(|r| r.model_asked).count(),
+        reliability,
+        calibration_error,
+        confusion_targets,
         per_action,
         confusion,
         rules_fired,
@@ -245,11 +303,33 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
     }
 }
 
+/// Ten bins of confidence against accuracy, and the expected calibration error.
+fn reliability(results: &[RowResult]) -> (Vec<ReliabilityBin>, f64) {
+    let mut bins: Vec<ReliabilityBin> = (0..10).map(|i| ReliabilityBin { from: i as f64 / 10.0, ..Default::default() }).collect();
+    for r in results {
+        let Some(c) = r.confidence.filter(|c| c.is_finite()) else { continue };
+        let b = &mut bins[((c.clamp(0.0, 1.0) * 10.0) as usize).min(9)];
+        b.rows += 1;
+        b.mean_confidence += c as f64;
+        b.accuracy += r.exact as u8 as f64;
+    }
+    let total: usize = bins.iter().map(|b| b.rows).sum();
+    let mut ece = 0.0;
+    for b in &mut bins {
+        if b.rows > 0 {
+            b.mean_confidence /= b.rows as f64;
+            b.accuracy /= b.rows as f64;
+            ece += b.rows as f64 / total as f64 * (b.accuracy - b.mean_confidence).abs();
+        }
+    }
+    (bins, ece)
+}
+
 /// The closing summary line.
 pub fn total_line(r: &EvalReport) -> String {
     format!(
-        "TOTAL exact={:.1}% fallback_recall={:.1}% valid={:.1}% p50_ms={:.0} p95_ms={:.0}",
-        r.exact_pct, r.fallback_recall_clinc_pct, r.valid_pct, r.latency_p50_ms, r.latency_p95_ms
+        "TOTAL exact={:.1}% in_scope_exact={:.1}% oos_recall={:.1}% valid={:.1}% p50_ms={:.0} p95_ms={:.0} examples_p50_ms={:.0} model_asked={}",
+        r.exact_pct, r.in_scope_exact_pct, r.out_of_scope_recall_pct, r.valid_pct, r.latency_p50_ms, r.latency_p95_ms, r.examples_p50_ms, r.model_asked
     )
 }
 
@@ -262,10 +342,13 @@ pub fn markdown(r: &EvalReport) -> String {
     for (src, v) in &r.exact_by_source {
         let _ = writeln!(s, "| exact routing, {src} rows | {v:.1}% |");
     }
-    let _ = writeln!(s, "| default_fallback recall, clinc rows | {:.1}% |", r.fallback_recall_clinc_pct);
+    let _ = writeln!(s, "| exact routing, in-scope rows | {:.1}% |", r.in_scope_exact_pct);
+    let _ = writeln!(s, "| out-of-scope recall ({} rows expected at default_fallback) | {:.1}% |", r.out_of_scope_rows, r.out_of_scope_recall_pct);
     let _ = writeln!(s, "| schema-valid outputs | {:.1}% |", r.valid_pct);
     let _ = writeln!(s, "| refusals | {} |", r.refusals);
-    let _ = writeln!(s, "| latency p50 / p95 | {:.0} / {:.0} ms |\n", r.latency_p50_ms, r.latency_p95_ms);
+    let _ = writeln!(s, "| latency p50 / p95 | {:.0} / {:.0} ms |", r.latency_p50_ms, r.latency_p95_ms);
+    let _ = writeln!(s, "| decided by the examples: p50 / p95 | {:.1} / {:.1} ms |", r.examples_p50_ms, r.examples_p95_ms);
+    let _ = writeln!(s, "| model asked: messages, p50 / p95 | {}, {:.0} / {:.0} ms |\n", r.model_asked, r.model_p50_ms, r.model_p95_ms);
     let _ = writeln!(s, "| action | support | predicted | precision | recall |\n|---|---|---|---|---|");
     for (a, sc) in &r.per_action {
         let _ = writeln!(s, "| {a} | {} | {} | {:.1}% | {:.1}% |", sc.support, sc.predicted, sc.precision, sc.recall);
@@ -280,6 +363,23 @@ pub fn markdown(r: &EvalReport) -> String {
     for (e, row) in &r.confusion {
         let _ = writeln!(s, "| {e} | {} |", names.iter().map(|n| row[*n].to_string()).collect::<Vec<_>>().join(" | "));
     }
+    let _ = writeln!(s, "\nConfusion by target (rows: expected, columns: decided)\n");
+    let decided: Vec<&String> = {
+        let mut d: Vec<&String> = r.confusion_targets.values().flat_map(|row| row.keys()).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    let _ = writeln!(s, "| | {} |\n|---|{}", decided.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(decided.len()));
+    for (e, row) in &r.confusion_targets {
+        let _ = writeln!(s, "| {e} | {} |", decided.iter().map(|n| row.get(*n).copied().unwrap_or(0).to_string()).collect::<Vec<_>>().join(" | "));
+    }
+    let _ = writeln!(s, "\nReliability: the decision's confidence (the model's when it decided, else the examples' vote) against exact routing; expected calibration error {:.3}\n", r.calibration_error);
+    let _ = writeln!(s, "| confidence | rows | mean confidence | accuracy |\n|---|---|---|---|");
+    for b in r.reliability.iter().filter(|b| b.rows > 0) {
+        let _ = writeln!(s, "| {:.1}–{:.1} | {} | {:.3} | {:.3} |", b.from, b.from + 0.1, b.rows, b.mean_confidence, b.accuracy);
+    }
+    let _ = writeln!(s, "\n![reliability](reliability.svg)");
     let _ = writeln!(s, "\nRules fired: {}", r.rules_fired.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
     let _ = writeln!(s, "\n![confusion matrix](confusion.svg)");
     s
@@ -318,7 +418,38 @@ pub fn confusion_svg(r: &EvalReport) -> String {
     s
 }
 
-/// Writes `report.md`, `report.json` and `confusion.svg` into `dir`.
+/// The reliability diagram: accuracy per confidence bin against the diagonal, bar width by rows.
+pub fn reliability_svg(r: &EvalReport) -> String {
+    let (left, top, size) = (60.0, 40.0, 400.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+        left + size + 30.0,
+        top + size + 50.0
+    );
+    let _ = writeln!(s, "<text x=\"10\" y=\"20\" font-size=\"14\">Reliability: accuracy per confidence bin (ECE {:.3})</text>", r.calibration_error);
+    let _ = writeln!(s, "<rect x=\"{left}\" y=\"{top}\" width=\"{size}\" height=\"{size}\" fill=\"none\" stroke=\"#999\"/>");
+    let _ = writeln!(s, "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{top}\" stroke=\"#bbb\" stroke-dasharray=\"4\"/>", top + size, left + size);
+    let most = r.reliability.iter().map(|b| b.rows).max().unwrap_or(1).max(1) as f64;
+    for b in r.reliability.iter().filter(|b| b.rows > 0) {
+        let w = size / 10.0;
+        let x = left + b.from * size;
+        let h = b.accuracy * size;
+        let opacity = 0.25 + 0.75 * (b.rows as f64 / most);
+        let _ = writeln!(s, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"steelblue\" fill-opacity=\"{opacity:.2}\" stroke=\"white\"/>", x, top + size - h, w);
+        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>", x + w / 2.0, top + size - h - 4.0, b.rows);
+    }
+    for i in 0..=10 {
+        let v = i as f64 / 10.0;
+        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{v:.1}</text>", left + v * size, top + size + 14.0);
+        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">{v:.1}</text>", left - 4.0, top + size - v * size + 3.0);
+    }
+    let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">confidence (bar labels: rows)</text>", left + size / 2.0, top + size + 34.0);
+    let _ = writeln!(s, "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">accuracy</text>", top + size / 2.0, top + size / 2.0);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Writes `report.md`, `report.json`, `confusion.svg` and `reliability.svg` into `dir`.
 pub fn write_reports(r: &EvalReport, dir: &Path) -> Result<(), EvalError> {
     let err = |p: &Path, e: std::io::Error| EvalError::Write { path: p.display().to_string(), why: e.to_string() };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
@@ -326,6 +457,7 @@ pub fn write_reports(r: &EvalReport, dir: &Path) -> Result<(), EvalError> {
         ("report.md", markdown(r)),
         ("report.json", serde_json::to_string_pretty(r).expect("reports serialise")),
         ("confusion.svg", confusion_svg(r)),
+        ("reliability.svg", reliability_svg(r)),
     ];
     for (name, body) in files {
         let path = dir.join(name);

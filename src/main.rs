@@ -63,6 +63,8 @@ enum Command {
         id: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
     },
     /// Evaluate routing on a labelled CSV; writes report.md, report.json and confusion.svg.
     Eval {
@@ -91,6 +93,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         model: ModelArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
     },
     /// Generate JSON that matches a schema, with the local model.
     Generate {
@@ -119,6 +123,29 @@ enum Command {
 enum EvalBackend {
     Local,
     Examples,
+}
+
+/// How the example phrases are matched to a message.
+#[derive(clap::Args, Clone)]
+struct MatchArgs {
+    /// Sentence encoder folder (default: the resolved all-MiniLM-L6-v2).
+    #[arg(long, env = "STRICTLY_ENCODER")]
+    encoder: Option<PathBuf>,
+    /// Match example phrases by shared words only, without the sentence encoder.
+    #[arg(long)]
+    words_only: bool,
+}
+
+impl MatchArgs {
+    /// The router, matching by meaning unless asked not to.
+    fn apply<B: strictly::backend::Backend>(&self, router: strictly::route::Router<B>) -> Result<strictly::route::Router<B>, Box<dyn std::error::Error>> {
+        if self.words_only {
+            return Ok(router);
+        }
+        let dir = strictly::model::resolve::resolve_encoder(self.encoder.as_deref())?;
+        let encoder = std::sync::Arc::new(strictly::encoder::SentenceEncoder::load(&dir)?);
+        Ok(router.with_encoder(encoder)?)
+    }
 }
 
 /// Options shared by the commands that run the local model.
@@ -234,11 +261,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let ok = report.total.false_accepts == 0 && report.total.walks_valid + report.total.walks_unchecked == report.total.walks;
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Route { message, config, explain, json, id, model } => {
+        Command::Route { message, config, explain, json, id, model, matching } => {
             let config = strictly::routing::RoutingConfig::load(&config)?;
             let (model, options) = model.load()?;
             let backend = strictly::backend::local::LocalBackend::new(model, options);
-            let router = strictly::route::Router::new(config, backend, true)?;
+            let router = matching.apply(strictly::route::Router::new(config, backend, true)?)?;
             let runtime = tokio::runtime::Builder::new_current_thread().build()?;
             let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
             if json {
@@ -273,7 +300,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { csv, config, limit, half, backend, out, json, model } => {
+        Command::Eval { csv, config, limit, half, backend, out, json, model, matching } => {
             let rows = strictly::eval::read_rows(&csv)?;
             let rows = strictly::eval::sample(strictly::eval::half(rows, half), limit);
             let mut config = strictly::routing::RoutingConfig::load(&config)?;
@@ -282,9 +309,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 EvalBackend::Local => {
                     let (model, options) = model.load()?;
                     let backend = strictly::backend::local::LocalBackend::new(model, options);
-                    evaluate(&strictly::route::Router::new(config, backend, true)?, &rows)?
+                    evaluate(&matching.apply(strictly::route::Router::new(config, backend, true)?)?, &rows)?
                 }
-                EvalBackend::Examples => evaluate(&strictly::route::Router::examples_only(config, true)?, &rows)?,
+                EvalBackend::Examples => evaluate(&matching.apply(strictly::route::Router::examples_only(config, true)?)?, &rows)?,
             };
             strictly::eval::write_reports(&report, &out)?;
             if json {

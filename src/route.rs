@@ -29,6 +29,9 @@ use crate::rules::{decide_with, looks_like_injection, Ballot, Decision, ExampleV
 pub enum RouteError {
     #[error("audit log: {0}")]
     Audit(#[from] AuditError),
+    #[cfg(feature = "local")]
+    #[error("sentence encoder: {0}")]
+    Encoder(#[from] crate::encoder::EncoderError),
 }
 
 /// The outcome of routing one message.
@@ -70,6 +73,18 @@ impl<B: Backend> Router<B> {
         Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
     }
 
+    /// Matches messages to the example phrases by meaning: the vote (and the few-shot
+    /// examples it retrieves) use the encoder's sentence embeddings instead of shared words.
+    /// The phrases are embedded here, once.
+    #[cfg(feature = "local")]
+    pub fn with_encoder(mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<Self, RouteError> {
+        let vote = ExampleVote::with_encoder(&self.config, encoder)?;
+        if self.examples.is_some() {
+            self.examples = Some(vote);
+        }
+        Ok(self)
+    }
+
     /// The deployment schema the backend must follow.
     pub fn schema(&self) -> &SchemaSpec {
         &self.schema
@@ -91,8 +106,7 @@ impl<B: Backend> Router<B> {
         let mut backend_error = None;
         let mut alternatives = Vec::new();
         // The examples' vote, taken once: it scores every phrase.
-        let ranked = self.examples.as_ref().map(|e| e.ranked(message)).unwrap_or_default();
-        let ballot = self.examples.as_ref().and_then(|e| e.ballot(&ranked));
+        let (ranked, ballot) = self.examples.as_ref().map(|e| e.poll(message)).unwrap_or_default();
         let examples_decide = self.examples_decide(ballot.as_ref());
         let verdict = if self.config.rules.prompt_injection && looks_like_injection(message) {
             // Injection attempts are refused without asking the model.

@@ -188,8 +188,8 @@ impl Default for PromptSettings {
 }
 
 /// How the example phrases vote (`[vote]`): the `k` phrases most similar to the message add
-/// their squared similarities to their routes' tallies, and the heaviest route wins. See
-/// [`ExampleVote`](crate::rules::ExampleVote).
+/// their similarities, raised to `power`, to their routes' tallies, and the heaviest route
+/// wins. See [`ExampleVote`](crate::rules::ExampleVote).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoteSettings {
@@ -198,6 +198,15 @@ pub struct VoteSettings {
     /// When the winner's tally over `k` (its support, in `[0, 1]`) is below this, the message
     /// is out of scope: default routing instead of the winner. Default `0`, never.
     pub min_support: f32,
+    /// The similarity to raise each voter's similarity to before adding it up: higher lets the
+    /// closest phrases outweigh looser ones. At least 1; default 2.
+    pub power: i32,
+    /// When even the nearest phrase is less similar than this, nothing the deployment handles
+    /// is near: out of scope. Default `0`, never.
+    pub min_similarity: f32,
+    /// With a sentence encoder, the share of the word-and-trigram similarity in each phrase's
+    /// similarity (the rest is the embeddings' cosine). Default 0: meaning alone.
+    pub lexical_weight: f32,
     /// When the winner's support is at least this, the vote routes the message and the model
     /// is not asked: a cascade, where the model decides what the examples leave open. Unset
     /// (the default): the model is asked about every in-scope message.
@@ -213,6 +222,9 @@ impl Default for VoteSettings {
         VoteSettings {
             k: 5,
             min_support: 0.0,
+            power: 2,
+            min_similarity: 0.0,
+            lexical_weight: 0.0,
             decide_at: None,
             shortlist: None,
         }
@@ -264,6 +276,16 @@ pub enum ConfigError {
     /// `confidence_threshold` is not in `[0, 1]`.
     #[error("confidence_threshold {0} is outside [0, 1]")]
     ThresholdOutOfRange(f32),
+    /// `[vote] power` is outside 1..=8, or `min_similarity` or `lexical_weight` outside `[0, 1]`.
+    #[error("[vote] needs power in 1..=8 and min_similarity, lexical_weight in [0, 1], got {power}, {min_similarity}, {lexical_weight}")]
+    BadVoteWeights {
+        /// The configured `power`.
+        power: i32,
+        /// The configured `min_similarity`.
+        min_similarity: f32,
+        /// The configured `lexical_weight`.
+        lexical_weight: f32,
+    },
     /// `[vote] shortlist` is 0: the model would have no route to choose.
     #[error("[vote] shortlist must be at least 1")]
     EmptyShortlist,
@@ -353,9 +375,12 @@ impl RoutingConfig {
         if !(0.0..=1.0).contains(&self.confidence_threshold) {
             return Err(ConfigError::ThresholdOutOfRange(self.confidence_threshold));
         }
-        let VoteSettings { k, min_support, decide_at, shortlist } = self.vote;
+        let VoteSettings { k, min_support, power, min_similarity, lexical_weight, decide_at, shortlist } = self.vote;
         if k == 0 || !(0.0..=1.0).contains(&min_support) {
             return Err(ConfigError::BadVote { k, min_support });
+        }
+        if !(1..=8).contains(&power) || !(0.0..=1.0).contains(&min_similarity) || !(0.0..=1.0).contains(&lexical_weight) {
+            return Err(ConfigError::BadVoteWeights { power, min_similarity, lexical_weight });
         }
         if shortlist == Some(0) {
             return Err(ConfigError::EmptyShortlist);

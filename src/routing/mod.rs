@@ -21,6 +21,8 @@ pub mod config;
 pub mod prompt;
 pub(crate) mod retrieve;
 pub mod schema;
+#[cfg(feature = "local")]
+pub(crate) mod semantic;
 
 use serde::{Deserialize, Serialize};
 

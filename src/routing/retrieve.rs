@@ -73,12 +73,13 @@ impl ExampleIndex {
 
     /// The `k` most similar texts as `(position, cosine)`, best first; ties by position.
     pub(crate) fn top_k(&self, query: &str, k: usize) -> Vec<(usize, f32)> {
+        best_k(self.similarities(query), k)
+    }
+
+    /// Every text's cosine with the query, in position order.
+    pub(crate) fn similarities(&self, query: &str) -> Vec<f32> {
         let q = self.vectorize(&features(query));
-        let mut scored: Vec<(usize, f32)> =
-            self.docs.iter().map(|d| dot(&q, d)).enumerate().collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.truncate(k);
-        scored
+        self.docs.iter().map(|d| dot(&q, d)).collect()
     }
 
     /// Weights the features and normalises the word part and the trigram part separately, to
@@ -106,6 +107,14 @@ impl ExampleIndex {
         v.sort_unstable_by_key(|&(id, _)| id);
         v
     }
+}
+
+/// The `k` highest scores as `(position, score)`, best first; ties by position.
+pub(crate) fn best_k(scores: Vec<f32>, k: usize) -> Vec<(usize, f32)> {
+    let mut scored: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    scored
 }
 
 fn features(text: &str) -> BTreeMap<String, u32> {

@@ -17,7 +17,9 @@
 //! Cost: indexing ~350 phrases takes well under a millisecond; a vote scores every phrase,
 //! a few microseconds each.
 
-use crate::routing::retrieve::ExampleIndex;
+use crate::routing::retrieve::{best_k, ExampleIndex};
+#[cfg(feature = "local")]
+use crate::routing::semantic::SemanticIndex;
 use crate::routing::{sanitize_message, Action, RoutingConfig};
 
 use super::Target;
@@ -25,11 +27,19 @@ use super::Target;
 /// The configured phrases, indexed for voting. Build once per config.
 #[derive(Debug, Clone)]
 pub struct ExampleVote {
+    /// Words and character trigrams: always built (cheap), and the fallback when the encoder
+    /// fails on a message.
     index: ExampleIndex,
+    /// Meaning: sentence embeddings, when the vote was built with an encoder.
+    #[cfg(feature = "local")]
+    semantic: Option<SemanticIndex>,
     /// The route of each indexed phrase, in config order.
     targets: Vec<Target>,
     k: usize,
+    power: i32,
     min_support: f32,
+    min_similarity: f32,
+    lexical_weight: f32,
     max_message_chars: usize,
 }
 
@@ -42,6 +52,9 @@ pub struct Ballot {
     pub support: f32,
     /// The support is below the config's `min_support`.
     pub out_of_scope: bool,
+    /// The winner's share of all the nearest phrases' weight, in `[0, 1]`: 1 when every
+    /// voter agrees.
+    pub confidence: f32,
 }
 
 impl ExampleVote {
@@ -74,34 +87,93 @@ impl ExampleVote {
             .unzip();
         ExampleVote {
             index: ExampleIndex::new(phrases),
+            #[cfg(feature = "local")]
+            semantic: None,
             targets,
             k: cfg.vote.k,
+            power: cfg.vote.power,
             min_support: cfg.vote.min_support,
+            min_similarity: cfg.vote.min_similarity,
+            lexical_weight: cfg.vote.lexical_weight,
             max_message_chars: cfg.prompt.max_message_chars,
         }
+    }
+
+    /// The vote over the phrases' meanings: the nearest phrases are those whose sentence
+    /// embeddings are most similar to the message's. The phrases are embedded here, once.
+    #[cfg(feature = "local")]
+    pub fn with_encoder(
+        cfg: &RoutingConfig,
+        encoder: std::sync::Arc<crate::encoder::SentenceEncoder>,
+    ) -> Result<Self, crate::encoder::EncoderError> {
+        let mut vote = Self::new(cfg);
+        let phrases: Vec<&str> = cfg.examples.iter().flat_map(|r| r.phrases.iter().map(String::as_str)).collect();
+        vote.semantic = Some(SemanticIndex::new(encoder, &phrases)?);
+        Ok(vote)
+    }
+
+    /// The `n` nearest phrases as `(position in config order, similarity)`, best first; ties
+    /// go to the phrase listed first. With an encoder, a phrase's similarity is the cosine of
+    /// the two embeddings, mixed with the word similarity by `[vote] lexical_weight` (and the
+    /// word similarity alone if the encoder fails on this message); without one, the word
+    /// similarity.
+    pub fn nearest(&self, message: &str, n: usize) -> Vec<(usize, f32)> {
+        let message = sanitize_message(message, self.max_message_chars);
+        let words = self.index.similarities(&message);
+        #[cfg(feature = "local")]
+        if let Some(semantic) = &self.semantic {
+            match semantic.similarities(&message) {
+                Ok(meaning) => {
+                    let w = self.lexical_weight;
+                    let mixed = meaning.iter().zip(&words).map(|(m, l)| (1.0 - w) * m + w * l).collect();
+                    return best_k(mixed, n);
+                }
+                Err(e) => tracing::warn!("the sentence encoder failed, voting by words: {e}"),
+            }
+        }
+        best_k(words, n)
     }
 
     /// The route the nearest phrases vote for; `None` when the config has no phrases.
     /// Ties between routes go to the one whose nearest phrase comes first in the config.
     pub fn vote(&self, message: &str) -> Option<Ballot> {
-        self.ballot(&self.ranked(message))
+        self.poll(message).1
     }
 
     /// The vote's outcome from its [`ranked`](Self::ranked) routes, for a caller that needs
     /// both (the ranking is the expensive part: it scores every phrase).
     pub fn ballot(&self, ranked: &[(Target, f32)]) -> Option<Ballot> {
         let (target, support) = ranked.first()?.clone();
-        Some(Ballot { target, support, out_of_scope: support < self.min_support })
+        let total: f32 = ranked.iter().map(|(_, w)| w).sum();
+        let confidence = if total > 0.0 { support / total } else { 0.0 };
+        Some(Ballot { target, support, out_of_scope: support < self.min_support, confidence })
+    }
+
+    /// The whole vote on one message: the ranked routes and the ballot, from one pass over the
+    /// phrases. The ballot is out of scope when the nearest phrase is less similar than
+    /// `[vote] min_similarity`, or the winner's support is below `min_support`.
+    pub fn poll(&self, message: &str) -> (Vec<(Target, f32)>, Option<Ballot>) {
+        let nearest = self.nearest(message, self.k);
+        let ranked = self.tally(&nearest);
+        let mut ballot = self.ballot(&ranked);
+        if let (Some(b), Some((_, top))) = (&mut ballot, nearest.first()) {
+            b.out_of_scope |= *top < self.min_similarity;
+        }
+        (ranked, ballot)
     }
 
     /// Every route that got a vote, heaviest first, with its tally over `k` (ties in the
     /// order of each route's nearest phrase).
     pub fn ranked(&self, message: &str) -> Vec<(Target, f32)> {
-        let message = sanitize_message(message, self.max_message_chars);
+        self.tally(&self.nearest(message, self.k))
+    }
+
+    /// Each route's tally over `k` from the nearest phrases, heaviest first.
+    fn tally(&self, nearest: &[(usize, f32)]) -> Vec<(Target, f32)> {
         let mut tally: Vec<(&Target, f32)> = Vec::new();
-        for (i, similarity) in self.index.top_k(&message, self.k) {
+        for &(i, similarity) in nearest {
             let target = &self.targets[i];
-            let weight = similarity.max(0.0).powi(2);
+            let weight = similarity.max(0.0).powi(self.power);
             match tally.iter_mut().find(|(t, _)| *t == target) {
                 Some(entry) => entry.1 += weight,
                 None => tally.push((target, weight)),

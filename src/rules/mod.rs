@@ -169,6 +169,8 @@ pub struct Decision {
     pub reported_confidence: Option<f32>,
     /// The examples' vote: the winner's support in `[0, 1]`, when the examples were asked.
     pub examples_support: Option<f32>,
+    /// The examples' vote: the winner's share of the nearest phrases' weight.
+    pub examples_confidence: Option<f32>,
     /// The rules that fired, in order.
     pub rules: Vec<Rule>,
     /// The bot's message for the final action, from the config's `[replies]`.
@@ -266,6 +268,7 @@ pub fn decide_with(
             .and_then(Value::as_f64)
             .map(|c| c as f32),
         examples_support: ballot.map(|b| b.support),
+        examples_confidence: ballot.map(|b| b.confidence),
         rules,
         reply: cfg.replies.for_action(action).to_owned(),
     }
