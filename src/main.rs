@@ -284,10 +284,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 eprintln!("action: {} (model: {model})", d.action.as_str());
                 eprintln!("reason: {}", d.reason.as_deref().unwrap_or("-"));
                 eprintln!(
-                    "confidence: {} from token probabilities, {} self-reported, {} support from the example phrases",
+                    "confidence: {} from token probabilities, {} self-reported, {} from the example phrases' vote",
                     fmt(d.model_confidence),
                     fmt(d.reported_confidence),
-                    fmt(d.examples_support)
+                    fmt(d.examples_confidence)
                 );
                 let alts: Vec<String> = routed.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
                 eprintln!("alternatives: {}", if alts.is_empty() { "-".into() } else { alts.join(", ") });

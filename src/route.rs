@@ -122,7 +122,14 @@ impl<B: Backend> Router<B> {
             ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() }
         } else {
             let text = sanitize_message(message, self.config.prompt.max_message_chars);
-            let messages = self.prompt.build(&text);
+            // The few-shot examples are the vote's nearest phrases (by meaning, with an encoder).
+            let messages = match &self.examples {
+                Some(e) => {
+                    let nearest: Vec<usize> = e.nearest(&text, self.prompt.few_shot()).into_iter().map(|(i, _)| i).collect();
+                    self.prompt.build_with(&text, &nearest)
+                }
+                None => self.prompt.build(&text),
+            };
             let shortlisted = self.shortlisted_schema(&ranked);
             match self.backend.complete(&messages, shortlisted.as_ref().unwrap_or(&self.schema)).await {
                 Ok(reply) => {
@@ -160,11 +167,11 @@ impl<B: Backend> Router<B> {
 }
 
 impl<B: Backend> Router<B> {
-    /// The examples' vote has the support the config's `[vote] decide_at` asks for to route
+    /// The examples' vote is as confident as the config's `[vote] decide_at` asks for to route
     /// without the model.
     fn examples_decide(&self, ballot: Option<&Ballot>) -> bool {
         let Some(at) = self.config.vote.decide_at else { return false };
-        ballot.is_some_and(|b| !b.out_of_scope && b.support >= at)
+        ballot.is_some_and(|b| !b.out_of_scope && b.confidence >= at)
     }
 
     /// The deployment schema narrowed to the vote's heaviest routes, when the config asks for

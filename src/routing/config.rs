@@ -207,8 +207,8 @@ pub struct VoteSettings {
     /// With a sentence encoder, the share of the word-and-trigram similarity in each phrase's
     /// similarity (the rest is the embeddings' cosine). Default 0: meaning alone.
     pub lexical_weight: f32,
-    /// When the winner's support is at least this, the vote routes the message and the model
-    /// is not asked: a cascade, where the model decides what the examples leave open. Unset
+    /// When the vote's confidence (the winner's share of the nearest phrases' weight) is at
+    /// least this, the vote routes the message and the model is not asked: a cascade, where the model decides what the examples leave open. Unset
     /// (the default): the model is asked about every in-scope message.
     pub decide_at: Option<f32>,
     /// When the model is asked, its schema offers only the routes of the `shortlist` heaviest

@@ -88,8 +88,23 @@ impl PromptBuilder {
     /// System prompt, then the nearest examples as user/assistant pairs, then the customer's
     /// message cleaned by [`sanitize_message`].
     pub fn build(&self, message: &str) -> Vec<ChatMessage> {
+        let clean = sanitize_message(message, self.max_message_chars);
+        let nearest: Vec<usize> = self.index.top_k(&clean, self.few_shot).into_iter().map(|(i, _)| i).collect();
+        self.build_with(message, &nearest)
+    }
+
+    /// How many examples [`build_with`](Self::build_with) shows.
+    pub fn few_shot(&self) -> usize {
+        self.few_shot
+    }
+
+    /// [`build`](Self::build) with the examples chosen by the caller: positions of phrases in
+    /// config order, nearest first (at most `few_shot` are shown; the nearest goes last, next
+    /// to the message). The router passes the vote's nearest phrases by meaning.
+    pub fn build_with(&self, message: &str, nearest: &[usize]) -> Vec<ChatMessage> {
         let message = sanitize_message(message, self.max_message_chars);
-        let mut nearest = self.index.top_k(&message, self.few_shot);
+        let mut nearest: Vec<(usize, ())> =
+            nearest.iter().take(self.few_shot).filter(|&&i| i < self.examples.len()).map(|&i| (i, ())).collect();
         nearest.reverse();
         let mut out = Vec::with_capacity(2 + 2 * nearest.len());
         out.push(ChatMessage {

@@ -1,21 +1,25 @@
 //! The examples' vote: the route that the configured phrases nearest to a message agree on.
 //!
 //! Like a Dialogflow agent's training phrases, each `[[examples]]` phrase is a labelled
-//! message. [`ExampleVote::vote`] finds the `k` phrases most similar to the message
-//! (see the `retrieve` module for the similarity), adds up their squared similarities per
-//! route, and returns the heaviest route. Squaring lets one close phrase outweigh a few loose
-//! ones (k = 5, even half of `routing-dev.csv`: 89% exact against 88% with plain sums).
+//! message. [`ExampleVote::poll`] finds the `k` phrases most similar to the message, adds up
+//! their similarities raised to `[vote] power` per route, and returns the heaviest route. A
+//! high power lets one close phrase outweigh a few loose ones.
 //!
-//! The winner's tally over `k` is its *support*, in `[0, 1]`: 1 when all `k` voters are the
-//! message itself, 0 when nothing is similar. A message whose winner has less support than
-//! `min_support` looks like nothing the deployment handles, and the vote says so
-//! ([`Ballot::out_of_scope`]) instead of picking a route. Support separates in-scope from
-//! out-of-scope messages better than the nearest phrase's similarity alone: a message that
-//! shares a word or two with one phrase by chance gets a single weak voter, while an in-scope
-//! message has several phrases of its route nearby.
+//! Similarity is by meaning when the vote is built [`with_encoder`](ExampleVote::with_encoder):
+//! the cosine of sentence embeddings, mixed with the word-and-trigram similarity of the
+//! `retrieve` module by `[vote] lexical_weight`. Without an encoder (or if it fails on a
+//! message) the word similarity alone decides.
 //!
-//! Cost: indexing ~350 phrases takes well under a millisecond; a vote scores every phrase,
-//! a few microseconds each.
+//! The ballot says how sure the vote is: its *confidence* is the winner's share of all the
+//! voters' weight (1 when every one of the `k` nearest phrases belongs to the winner), and its
+//! *support* is the winner's tally over `k`. A message whose nearest phrase is less similar
+//! than `[vote] min_similarity` (or whose winner's support is below `min_support`) looks like
+//! nothing the deployment handles: [`Ballot::out_of_scope`]. The config's out-of-scope phrases
+//! (`default_fallback` examples) catch what is near something the shop does not do.
+//!
+//! Cost: the word index takes well under a millisecond to build; with an encoder, the phrases
+//! are embedded once (about a second for 500 on 2 cores) and a vote costs one encoder pass
+//! over the message plus a dot product per phrase.
 
 use crate::routing::retrieve::{best_k, ExampleIndex};
 #[cfg(feature = "local")]
