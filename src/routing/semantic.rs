@@ -1,11 +1,14 @@
 //! Nearest example phrases by meaning: the cosine similarity of sentence embeddings
 //! ([`SentenceEncoder`]), where [`retrieve`](super::retrieve) compares words.
 //!
-//! The phrases are embedded once, when the index is built (a few hundred phrases take about a
-//! second on 2 cores); a query costs one encoder pass over the message and a dot product per
+//! The phrases are embedded once, when the index is built (a few hundred phrases take a few
+//! seconds on 2 cores), and cached on disk keyed by the encoder's weights and the phrases; a query costs one encoder pass over the message and a dot product per
 //! phrase.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use crate::encoder::{EncoderError, SentenceEncoder};
 
@@ -19,10 +22,17 @@ pub(crate) struct SemanticIndex {
 }
 
 impl SemanticIndex {
-    /// Embeds `texts` with `encoder`.
+    /// Embeds `texts` with `encoder`, or reads their embeddings from the cache
+    /// (`models/embeddings/`, keyed by the weights and the texts), and writes the cache after
+    /// embedding. A cache that cannot be read or written is only a slower start.
     pub(crate) fn new<S: AsRef<str>>(encoder: Arc<SentenceEncoder>, texts: &[S]) -> Result<Self, EncoderError> {
         let dim = encoder.dim();
+        let path = cache_path(&encoder, texts);
+        if let Some(matrix) = read_cache(&path, texts.len() * dim) {
+            return Ok(Self { encoder, dim, matrix });
+        }
         let matrix = encoder.embed(texts)?.concat();
+        write_cache(&path, &matrix);
         Ok(Self { encoder, dim, matrix })
     }
 
@@ -30,5 +40,35 @@ impl SemanticIndex {
     pub(crate) fn similarities(&self, query: &str) -> Result<Vec<f32>, EncoderError> {
         let q = self.encoder.embed_one(query)?;
         Ok(self.matrix.chunks_exact(self.dim).map(|p| crate::encoder::cosine(&q, p)).collect())
+    }
+}
+
+/// `models/embeddings/<sha256 of the weights' fingerprint and the texts>.f32`.
+fn cache_path<S: AsRef<str>>(encoder: &SentenceEncoder, texts: &[S]) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(encoder.fingerprint().as_bytes());
+    for t in texts {
+        h.update((t.as_ref().len() as u64).to_le_bytes());
+        h.update(t.as_ref().as_bytes());
+    }
+    let key: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    crate::model::resolve::cache_dir().join("embeddings").join(format!("{key}.f32"))
+}
+
+/// Little-endian f32s, exactly `len` of them, or nothing.
+fn read_cache(path: &Path, len: usize) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    (bytes.len() == len * 4).then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a cache.
+fn write_cache(path: &Path, matrix: &[f32]) {
+    let Some(dir) = path.parent() else { return };
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let bytes: Vec<u8> = matrix.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let written = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, bytes)).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::debug!("phrase embeddings not cached at {}: {e}", path.display());
+        let _ = std::fs::remove_file(&tmp);
     }
 }
