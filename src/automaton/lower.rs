@@ -37,6 +37,11 @@ const MAX_UNROLL_CHARS: usize = 1024;
 /// The same for strings that are also bound by a `pattern` or `format`,
 /// whose lengths are counted in a product automaton.
 const MAX_PRODUCT_CHARS: usize = 256;
+/// How deeply [`Lowerer::node`] and free values may nest (nodes inside
+/// nodes, recursive `$ref`s unrolled) before the schema is refused as too
+/// deep. A level uses less stack than a level of the reader; the compiler's
+/// own thread holds the deepest lowering many times over.
+const MAX_NESTING: usize = 256;
 
 pub(crate) struct Lowerer<'a> {
     pub(crate) b: Builder,
@@ -47,6 +52,8 @@ pub(crate) struct Lowerer<'a> {
     states: usize,
     /// The pointer of the node being lowered, for errors.
     at: String,
+    /// Levels of [`Lowerer::node`] and free values under way.
+    nesting: usize,
 }
 
 /// The encodings of one character of a set inside a JSON string (UTF-8
@@ -155,7 +162,7 @@ impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new() }
+        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new(), nesting: 0 }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -323,10 +330,28 @@ impl<'a> Lowerer<'a> {
 
     // ---- values -------------------------------------------------------
 
+    /// Runs one level of the recursive lowering, refusing the schema when
+    /// levels nest deeper than [`MAX_NESTING`] (the stack stays bounded).
+    fn nested(&mut self, lower: impl FnOnce(&mut Self) -> Built) -> Built {
+        if self.nesting >= MAX_NESTING {
+            return Err(SchemaError::too_large(&self.at, format!("the automaton nests more than {MAX_NESTING} values deep")));
+        }
+        self.nesting += 1;
+        let result = lower(self);
+        self.nesting -= 1;
+        result
+    }
+
     /// Lowers a node; `None` when it admits nothing here.
     pub(crate) fn node(&mut self, id: NodeId, next: StateID) -> Built {
         let saved = std::mem::replace(&mut self.at, self.ir.pointer(id).to_string());
-        let result = match self.ir.node(id) {
+        let result = self.nested(|l| l.node_level(id, next));
+        self.at = saved;
+        result
+    }
+
+    fn node_level(&mut self, id: NodeId, next: StateID) -> Built {
+        match self.ir.node(id) {
             Node::Any => self.any_value(self.opts.any_value_depth, next),
             Node::Never => Ok(None),
             Node::Literals(values) => {
@@ -356,9 +381,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
             Node::Typed(t) => self.typed(t, next),
-        };
-        self.at = saved;
-        result
+        }
     }
 
     fn typed(&mut self, t: &Typed, next: StateID) -> Built {
@@ -398,7 +421,7 @@ impl<'a> Lowerer<'a> {
             // Arrays and objects of free values, one level shallower.
             let close = self.punct(b']', next)?;
             let after = self.open_union()?;
-            let item_then_after = self.any_value(depth - 1, after)?.expect("free values are never empty");
+            let item_then_after = self.nested(|l| l.any_value(depth - 1, after))?.expect("free values are never empty");
             let comma = self.punct(b',', item_then_after)?;
             self.patch(after, comma)?;
             self.patch(after, close)?;
@@ -407,7 +430,7 @@ impl<'a> Lowerer<'a> {
 
             let close = self.punct(b'}', next)?;
             let after = self.open_union()?;
-            let value = self.any_value(depth - 1, after)?.expect("free values are never empty");
+            let value = self.nested(|l| l.any_value(depth - 1, after))?.expect("free values are never empty");
             let colon = self.punct(b':', value)?;
             let key = self.string(&StringRule::default(), colon)?.expect("free strings are never empty");
             let comma = self.punct(b',', key)?;

@@ -69,12 +69,19 @@ impl Grammar {
     /// Anything strictly cannot enforce exactly, or a size or time limit.
     pub fn compile(schema: &Value, options: &CompileOptions) -> Result<Self, SchemaError> {
         let started = Instant::now();
-        let ir = schema::compile(schema, options)?;
-        Self::from_ir(&ir, options, started)
+        schema::on_compiler_stack(|| {
+            let ir = schema::read(schema, options)?;
+            Self::lower(&ir, options, started)
+        })
     }
 
     /// Lowers an IR (already read) to an automaton.
     pub fn from_ir(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
+        schema::on_compiler_stack(|| Self::lower(ir, options, started))
+    }
+
+    /// [`Grammar::from_ir`] on the caller's stack (for callers already on the compiler's).
+    fn lower(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
         let deadline = started + Duration::from_millis(options.time_limit_ms);
         let mut lowerer = lower::Lowerer::new(ir, options, deadline);
         let nfa_err = |e: regex_automata::nfa::thompson::BuildError| SchemaError::too_large("", e.to_string());
@@ -234,6 +241,6 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> Result<bool, String>
 /// construction (used to filter `enum` values against sibling keywords).
 pub(crate) fn string_admits(rule: &StringRule, s: &str) -> Result<bool, SchemaError> {
     let ir = Ir::single(Node::Typed(Typed { string: Some(rule.clone()), ..Typed::default() }));
-    let grammar = Grammar::from_ir(&ir, &CompileOptions::default(), Instant::now())?;
+    let grammar = Grammar::lower(&ir, &CompileOptions::default(), Instant::now())?;
     Ok(grammar.matches(serde_json::to_string(s).expect("strings serialise").as_bytes()))
 }

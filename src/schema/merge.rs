@@ -34,7 +34,12 @@ pub(crate) fn intersect_all(r: &mut Reader, ids: &[NodeId], at: &str, keyword: &
     Ok(acc)
 }
 
+/// The intersection of two nodes; one nesting level (see [`Reader::nested`]).
 fn intersect(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Node, SchemaError> {
+    r.nested(at, |r| intersect_level(r, a, b, at, kw))
+}
+
+fn intersect_level(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Node, SchemaError> {
     r.check_budget(at)?;
     Ok(match (a, b) {
         (Node::Any, x) | (x, Node::Any) => x,
@@ -336,6 +341,10 @@ pub(crate) fn filter_literals(r: &mut Reader, values: Vec<Value>, typed: &Typed,
 
 /// Whether a node admits a value. Exact for every node the reader builds.
 fn admits(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
+    r.nested(at, |r| admits_level(r, node, value, at))
+}
+
+fn admits_level(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
     Ok(match node {
         Node::Any => true,
         Node::Never => false,

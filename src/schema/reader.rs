@@ -42,6 +42,13 @@ impl Draft {
 /// Schema nodes one reading may create.
 const MAX_NODES: usize = 200_000;
 
+/// How deeply the reader's recursive passes (reading, intersecting,
+/// filtering literals) may nest before the schema is refused as too deep.
+/// Measured in a release build: about 10 KB of stack per level (1.3 MB at
+/// the limit), which the compiler's own thread holds many times over (see
+/// `on_compiler_stack`).
+pub(crate) const MAX_NESTING: usize = 128;
+
 /// Keywords that only annotate: ignored.
 pub(super) const ANNOTATIONS: &[&str] = &[
     "title",
@@ -137,6 +144,8 @@ pub(crate) struct Reader<'a> {
     pub(super) any: NodeId,
     /// Schemas negated so far (bounded: see `negate.rs`).
     pub(super) negations: usize,
+    /// Nesting of the recursive passes under way (see [`MAX_NESTING`]).
+    nesting: usize,
     started: std::time::Instant,
 }
 
@@ -152,6 +161,7 @@ impl<'a> Reader<'a> {
             in_progress: Vec::new(),
             any: 0,
             negations: 0,
+            nesting: 0,
             started: std::time::Instant::now(),
         };
         reader.any = reader.push(Node::Any, "");
@@ -188,6 +198,19 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Runs one level of a recursive pass, refusing the schema at `at` when
+    /// the passes nest deeper than [`MAX_NESTING`] (the stack stays bounded
+    /// whatever the schema).
+    pub(crate) fn nested<T>(&mut self, at: &str, pass: impl FnOnce(&mut Self) -> Result<T, SchemaError>) -> Result<T, SchemaError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(SchemaError::too_large(at, format!("schemas nest more than {MAX_NESTING} levels deep")));
+        }
+        self.nesting += 1;
+        let result = pass(self);
+        self.nesting -= 1;
+        result
+    }
+
     pub(crate) fn is_in_progress(&self, id: NodeId) -> bool {
         self.in_progress[id]
     }
@@ -197,22 +220,63 @@ impl<'a> Reader<'a> {
         if let Some(&id) = self.by_pointer.get(pointer) {
             return Ok(id);
         }
-        let schema = self.root.pointer(pointer).ok_or_else(|| {
-            SchemaError::new(
-                SchemaErrorKind::BadRef {
-                    reference: format!("#{pointer}"),
-                    why: "no schema at that pointer".into(),
-                },
-                pointer,
-            )
-        })?;
+        let schema = self.schema_at(pointer)?;
+        // A chain of schemas that are nothing but a `$ref` (`a` → `b` → … → `z`)
+        // is followed by iteration, not recursion: every link becomes a `Ref` to
+        // the chain's end, so neither the reader nor the lowering nests per link.
+        if let Some(end) = self.pure_ref_chain_end(schema, pointer)? {
+            let id = self.push(Node::Never, pointer);
+            self.by_pointer.insert(pointer.to_string(), id);
+            let target = self.read_at(&end)?;
+            self.nodes[id] = Node::Ref(target);
+            return Ok(id);
+        }
         let id = self.push(Node::Never, pointer);
         self.by_pointer.insert(pointer.to_string(), id);
         self.in_progress[id] = true;
-        let node = self.read_schema(schema, pointer)?;
+        let node = self.nested(pointer, |r| r.read_schema(schema, pointer))?;
         self.nodes[id] = node;
         self.in_progress[id] = false;
         Ok(id)
+    }
+
+    fn schema_at(&self, pointer: &str) -> Result<&'a Value, SchemaError> {
+        self.root.pointer(pointer).ok_or_else(|| {
+            SchemaError::new(
+                SchemaErrorKind::BadRef { reference: format!("#{pointer}"), why: "no schema at that pointer".into() },
+                pointer,
+            )
+        })
+    }
+
+    /// When the schema at `pointer` is a `$ref` with nothing beside it but
+    /// annotations, the pointer where its chain of such `$ref`s ends: the
+    /// first schema that is more than a `$ref`, one already read, or the
+    /// start of a cycle. `None` when the schema is not a bare `$ref`.
+    fn pure_ref_chain_end(&mut self, schema: &'a Value, pointer: &str) -> Result<Option<String>, SchemaError> {
+        fn bare_ref(schema: &Value) -> Option<(&Map<String, Value>, &Value)> {
+            let map = schema.as_object()?;
+            let reference = map.get("$ref")?;
+            map.keys().all(|k| k == "$ref" || !constrains(k)).then_some((map, reference))
+        }
+        let Some(mut link) = bare_ref(schema) else { return Ok(None) };
+        let mut at = pointer.to_string();
+        let mut seen = std::collections::HashSet::from([at.clone()]);
+        loop {
+            let (map, reference) = link;
+            self.check_keywords(map, &at)?;
+            let next = self.ref_pointer(reference, &at)?;
+            if self.by_pointer.contains_key(&next) || !seen.insert(next.clone()) {
+                return Ok(Some(next));
+            }
+            match bare_ref(self.schema_at(&next)?) {
+                Some(l) => {
+                    link = l;
+                    at = next;
+                }
+                None => return Ok(Some(next)),
+            }
+        }
     }
 
     fn read_schema(&mut self, schema: &Value, at: &str) -> Result<Node, SchemaError> {
@@ -408,6 +472,12 @@ impl<'a> Reader<'a> {
             Some(_) => return Err(SchemaError::malformed("enum", at, "must be an array")),
             None => None,
         };
+        for (keyword, value) in map.iter().filter(|(k, _)| *k == "enum" || *k == "const") {
+            // Comparing and printing literals recurses over them.
+            if value_depth(value) > MAX_NESTING {
+                return Err(SchemaError::too_large(at, format!("`{keyword}` holds values nested more than {MAX_NESTING} levels deep")));
+            }
+        }
         if let Some(c) = map.get("const") {
             values = Some(match values {
                 Some(vs) => vs.into_iter().filter(|v| json_equal(v, c)).collect(),
@@ -678,6 +748,21 @@ pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// How deeply a JSON value nests (a scalar is 1), found without recursion.
+fn value_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn percent_decode(s: &str) -> Option<String> {
