@@ -67,6 +67,10 @@ fn ignore() -> CompileOptions {
     CompileOptions { unknown_keywords: UnknownKeywords::Ignore, ..CompileOptions::default() }
 }
 
+fn deny() -> CompileOptions {
+    CompileOptions { unknown_keywords: UnknownKeywords::Deny, ..CompileOptions::default() }
+}
+
 #[test]
 fn pattern_properties_with_declared_names() {
     let schema = json!({
@@ -153,10 +157,10 @@ fn pattern_properties_intersect_with_plain_objects() {
 }
 
 #[test]
-fn unknown_format_names_are_annotations_only_when_unknown_keywords_are() {
+fn unknown_format_names_are_annotations_unless_denied() {
     let schema = json!({"type": "object", "properties": {"c": {"type": "string", "format": "color", "maxLength": 4}}, "required": ["c"]});
     check(schema.clone(), &ignore(), &[json!({"c": "red"})], &[json!({"c": 1}), json!({"c": "orange"})]);
-    let err = Grammar::compile(&schema, &CompileOptions::default()).unwrap_err();
+    let err = Grammar::compile(&schema, &deny()).unwrap_err();
     assert_eq!(err.to_string(), "unsupported keyword `format` at `#/properties/c`: format \"color\" is not supported");
     // Formats that JSON Schema defines are never ignored.
     let err = Grammar::compile(&json!({"type": "string", "format": "uri-template"}), &ignore()).unwrap_err();

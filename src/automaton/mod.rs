@@ -45,7 +45,7 @@ use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 use serde_json::Value;
 
-use crate::schema::{self, CompileOptions, Ir, Node, SchemaError, StringRule, Typed};
+use crate::schema::{self, CompileOptions, IgnoredKeyword, Ir, Node, SchemaError, StringRule, Typed};
 
 /// Lazy-DFA cache capacity per grammar. States are built on demand; when the
 /// cache fills, it is cleared and rebuilt (see [`crate::constraint`]).
@@ -60,6 +60,8 @@ pub struct Grammar {
     compile_time: Duration,
     /// Free and bounded string bodies (see [`strings`]).
     strings: std::sync::Arc<strings::StringBodies>,
+    /// Keywords read as annotations (see [`Ir::ignored`]).
+    ignored: std::sync::Arc<[IgnoredKeyword]>,
 }
 
 impl Grammar {
@@ -104,7 +106,24 @@ impl Grammar {
         if Instant::now() > deadline {
             return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
         }
-        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings })
+        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings, ignored: ir.ignored().into() })
+    }
+
+    /// The keywords no JSON Schema draft defines that the schema holds, read
+    /// as annotations, each with its JSON pointer (empty under
+    /// [`crate::schema::UnknownKeywords::Deny`], which refuses them).
+    ///
+    /// ```
+    /// use strictly::automaton::Grammar;
+    /// use strictly::schema::CompileOptions;
+    /// let schema = serde_json::json!({"type": "object", "x-order": 1,
+    ///                                 "properties": {"a": {"type": "string", "format": "color"}}});
+    /// let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+    /// let ignored: Vec<String> = g.ignored_keywords().iter().map(|k| k.to_string()).collect();
+    /// assert_eq!(ignored, ["`x-order` at `#`", "`format` \"color\" at `#/properties/a`"]);
+    /// ```
+    pub fn ignored_keywords(&self) -> &[IgnoredKeyword] {
+        &self.ignored
     }
 
     /// The string bodies the NFA holds.

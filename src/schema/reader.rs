@@ -8,7 +8,7 @@ use super::error::{escape_token, SchemaError, SchemaErrorKind};
 use super::merge;
 use super::negate::Complement;
 use super::{
-    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
+    ArrayRule, Bound, CompileOptions, Format, IgnoredKeyword, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
     Property, StringRule, Typed, UnknownKeywords,
 };
 
@@ -146,6 +146,8 @@ pub(crate) struct Reader<'a> {
     pub(super) negations: usize,
     /// Nesting of the recursive passes under way (see [`MAX_NESTING`]).
     nesting: usize,
+    /// Keywords no draft defines, read as annotations.
+    ignored: std::collections::BTreeSet<IgnoredKeyword>,
     started: std::time::Instant,
 }
 
@@ -162,6 +164,7 @@ impl<'a> Reader<'a> {
             any: 0,
             negations: 0,
             nesting: 0,
+            ignored: std::collections::BTreeSet::new(),
             started: std::time::Instant::now(),
         };
         reader.any = reader.push(Node::Any, "");
@@ -176,7 +179,8 @@ impl<'a> Reader<'a> {
                 "",
             ));
         }
-        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root, draft4: self.draft == Draft::D4 })
+        let ignored = self.ignored.into_iter().collect();
+        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root, draft4: self.draft == Draft::D4, ignored })
     }
 
     pub(crate) fn push(&mut self, node: Node, pointer: &str) -> NodeId {
@@ -346,7 +350,7 @@ impl<'a> Reader<'a> {
         Ok(node)
     }
 
-    pub(super) fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
+    pub(super) fn check_keywords(&mut self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
         for (keyword, value) in map {
             let k = keyword.as_str();
             if ANNOTATIONS.contains(&k) || SUPPORTED.contains(&k) {
@@ -361,9 +365,10 @@ impl<'a> Reader<'a> {
                 }
                 return Err(SchemaError::unsupported(k, at, why));
             }
-            if self.options.unknown_keywords == UnknownKeywords::Reject {
+            if self.options.unknown_keywords == UnknownKeywords::Deny {
                 return Err(SchemaError::new(SchemaErrorKind::UnknownKeyword { keyword: k.into() }, at));
             }
+            self.ignored.insert(IgnoredKeyword { pointer: at.into(), keyword: k.into(), format: None });
         }
         Ok(())
     }
@@ -556,7 +561,10 @@ impl<'a> Reader<'a> {
                 Some(format) => Some(format),
                 // A name no draft defines is an annotation to a validator, as
                 // unknown as an unknown keyword: ignored only when those are.
-                None if self.options.unknown_keywords == UnknownKeywords::Ignore && !Format::is_standard(name) => None,
+                None if self.options.unknown_keywords == UnknownKeywords::Ignore && !Format::is_standard(name) => {
+                    self.ignored.insert(IgnoredKeyword { pointer: at.into(), keyword: "format".into(), format: Some(name.into()) });
+                    None
+                }
                 None => {
                     return Err(SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported")));
                 }
