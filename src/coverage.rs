@@ -341,13 +341,20 @@ pub fn random_walk(automaton: &Arc<TokenAutomaton>, budget: usize, seed: u64, ma
     // A schema whose shortest instance is longer than the budget gets the
     // room it needs (one token per byte, plus slack), so every walk can finish.
     let budget = budget.max(c.distance_to_accept() as usize + 64);
-    for used in 0..budget {
+    // The same cap check as decoding: a walk that could not finish is an
+    // error, never a cut-off value.
+    c.check_room(budget, budget).map_err(|e| e.to_string())?;
+    for used in 0..=budget {
         let remaining = budget - used;
         let t0 = Instant::now();
         let mask = c.mask().map_err(|e| e.to_string())?;
         mask_us.push(t0.elapsed().as_secs_f64() * 1e6);
         // Nothing but EOS can follow: the value is complete.
         if mask.count() == 1 && eos.is_some_and(|e| mask.contains(e)) {
+            break;
+        }
+        c.check_room(remaining, budget).map_err(|e| e.to_string())?;
+        if remaining == 0 {
             break;
         }
         let allowed: Vec<u32> = mask.iter().collect();
@@ -367,9 +374,6 @@ pub fn random_walk(automaton: &Arc<TokenAutomaton>, budget: usize, seed: u64, ma
             break;
         }
         c.advance(token).map_err(|e| e.to_string())?;
-    }
-    if !c.is_accepting().map_err(|e| e.to_string())? && !c.is_finished() {
-        return Err(format!("budget of {budget} tokens ran out before the value was complete"));
     }
     String::from_utf8(c.bytes().to_vec()).map_err(|e| format!("not UTF-8: {e}"))
 }
