@@ -19,7 +19,7 @@ mod merge;
 mod negate;
 mod reader;
 
-pub use error::{SchemaError, SchemaErrorKind};
+pub use error::{RefusalClass, SchemaError, SchemaErrorKind};
 
 use serde_json::Value;
 
