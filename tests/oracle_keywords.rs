@@ -306,3 +306,68 @@ fn overlapping_one_of_branches_are_made_exclusive() {
     let err = Grammar::compile(&json!({"oneOf": [{"type": "string", "pattern": "a"}, {"type": "string", "pattern": "b"}]}), &d).unwrap_err();
     assert_eq!(err.keyword(), Some("oneOf"));
 }
+
+#[test]
+fn dependent_required_and_dependencies_are_exact_unions() {
+    let props = json!({"card": {"type": "string", "maxLength": 3}, "billing": {"type": "integer"}, "name": {"type": "boolean"}});
+    for schema in [
+        json!({"type": "object", "properties": props, "additionalProperties": false, "dependentRequired": {"card": ["billing"]}}),
+        json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": props, "additionalProperties": false, "dependencies": {"card": ["billing"]}}),
+    ] {
+        check(
+            schema,
+            &CompileOptions::default(),
+            &[json!({}), json!({"card": "a", "billing": 1}), json!({"billing": 2}), json!({"name": true})],
+            &[json!({"card": "a"}), json!({"card": "a", "name": false})],
+        );
+    }
+    let schema = json!({
+        "type": "object",
+        "properties": {"kind": {"enum": ["a", "b"]}, "x": {"type": "integer"}},
+        "dependentSchemas": {"x": {"properties": {"kind": {"const": "a"}}, "required": ["kind"]}}
+    });
+    check(schema, &CompileOptions::default(), &[json!({"kind": "b"}), json!({"kind": "a", "x": 1})], &[json!({"x": 1}), json!({"kind": "b", "x": 1}), json!([1])]);
+}
+
+#[test]
+fn property_counts_are_counted_states() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "minProperties": 1, "maxProperties": 2});
+    check(schema, &CompileOptions::default(), &[json!({"a": 1}), json!({"a": 1, "b": 2}), json!({"b": 2, "c": null})], &[json!({}), json!({"a": 1, "b": 2, "c": 3})]);
+    let schema = json!({"type": "object", "additionalProperties": {"type": "boolean"}, "propertyNames": {"maxLength": 2}, "minProperties": 2});
+    check(schema, &CompileOptions::default(), &[json!({"x": true, "y": false})], &[json!({"x": true}), json!({}), json!({"x": true, "abc": true})]);
+    let g = Grammar::compile(&json!({"type": "object", "required": ["a", "b"], "maxProperties": 1}), &CompileOptions::default());
+    assert!(g.is_err(), "two required properties never fit in one");
+}
+
+#[test]
+fn if_then_else_is_a_union_over_the_complement_of_if() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"country": {"enum": ["US", "CA"]}, "zip": {"type": "string", "maxLength": 6}},
+        "required": ["country", "zip"],
+        "if": {"properties": {"country": {"const": "US"}}},
+        "then": {"properties": {"zip": {"pattern": "^[0-9]{5}$"}}},
+        "else": {"properties": {"zip": {"pattern": "^[A-Z][0-9][A-Z]"}}}
+    });
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"country": "US", "zip": "12345"}), json!({"country": "CA", "zip": "K1A0B1"})],
+        &[json!({"country": "US", "zip": "K1A0B1"}), json!({"country": "CA", "zip": "12345"})],
+    );
+    // `if` without `else` needs no complement; with one whose complement
+    // cannot be built, the refusal names `if`.
+    check(json!({"if": {"type": "string"}, "then": {"maxLength": 2}}), &CompileOptions::default(), &[json!("ab"), json!(5)], &[json!("abc")]);
+    let err = Grammar::compile(&json!({"if": {"pattern": "^a"}, "then": {"maxLength": 2}, "else": {"type": "integer"}}), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.keyword(), Some("if"), "{err}");
+}
+
+#[test]
+fn property_names_constrain_every_key() {
+    let schema = json!({"type": "object", "propertyNames": {"pattern": "^[a-z]+$", "maxLength": 4}, "additionalProperties": {"type": "integer"}});
+    check(schema, &CompileOptions::default(), &[json!({}), json!({"ab": 1, "cd": 2})], &[json!({"AB": 1}), json!({"abcde": 1})]);
+    let schema = json!({"type": "object", "properties": {"Bad": {"type": "integer"}, "ok": {"type": "integer"}}, "propertyNames": {"enum": ["ok", "fine"]}});
+    check(schema, &CompileOptions::default(), &[json!({"ok": 1}), json!({"ok": 1, "fine": [2]})], &[json!({"Bad": 1}), json!({"other": 1})]);
+    let schema = json!({"type": "object", "properties": {"Bad": {}}, "required": ["Bad"], "propertyNames": {"pattern": "^[a-z]+$"}});
+    assert!(Grammar::compile(&schema, &CompileOptions::default()).is_err());
+}

@@ -37,6 +37,8 @@ const MAX_UNROLL_CHARS: usize = 1024;
 /// The same for strings that are also bound by a `pattern` or `format`,
 /// whose lengths are counted in a product automaton.
 const MAX_PRODUCT_CHARS: usize = 256;
+/// The most members an object's states count (see [`Lowerer::object`]).
+const MAX_COUNTED_PROPERTIES: usize = 32;
 /// How deeply [`Lowerer::node`] and free values may nest (nodes inside
 /// nodes, recursive `$ref`s unrolled) before the schema is refused as too
 /// deep. A level uses less stack than a level of the reader; the compiler's
@@ -741,23 +743,109 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// An object. Members come in a fixed order (declared properties in
+    /// schema order, then other keys), a subset of the orders JSON allows.
+    ///
+    /// The states are counted: `c` members emitted so far, for `c` up to
+    /// `top` (`maxProperties`, or `minProperties` when there is no maximum,
+    /// where the count stops). With neither, `top` is 1: "none yet" and
+    /// "some", which decides whether a comma comes first. The NFA holds
+    /// `top + 1` copies of each member, so `top` is bounded by
+    /// [`MAX_COUNTED_PROPERTIES`]; a larger `maxProperties` is lowered as that
+    /// bound (a subset: fewer members also satisfy it).
     fn object(&mut self, rule: &ObjectRule, next: StateID) -> Built {
+        let min = rule.min_props;
+        if min > MAX_COUNTED_PROPERTIES {
+            return Err(SchemaError::too_large(&self.at, format!("`minProperties` above {MAX_COUNTED_PROPERTIES} is not supported")));
+        }
+        let (top, saturate) = match rule.max_props {
+            Some(max) if max < min => return Ok(None),
+            Some(max) => (max.min(MAX_COUNTED_PROPERTIES.max(min)), false),
+            None => (min.max(1), true),
+        };
+        let succ = |c: usize| if c < top { Some(c + 1) } else if saturate { Some(top) } else { None };
         let close = self.punct(b'}', next)?;
-        // Tail of additional properties: in "nothing emitted yet" mode (a)
-        // and "something emitted" mode (b).
-        let (mut tail_a, mut tail_b) = (close, close);
-        let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
-        if !rule.patterns.is_empty() {
-            // Keys of the patterns only: keys that match none would take
-            // `additionalProperties`, and leaving them out is a sound subset.
+        // After the declared properties, with `c` members emitted: close (if
+        // `c` is enough) or another key.
+        let mut tails = Vec::with_capacity(top + 1);
+        for c in 0..=top {
             let u = self.open_union()?;
-            self.patch(u, close)?;
+            if c >= min {
+                self.patch(u, close)?;
+            }
+            tails.push(u);
+        }
+        let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+        // The other keys and their values, by the count they lead to.
+        let mut keys: HashMap<usize, Option<StateID>> = HashMap::new();
+        for c in 0..=top {
+            let Some(n) = succ(c) else { continue };
+            let key = match keys.get(&n) {
+                Some(&key) => key,
+                None => {
+                    let key = self.other_member(rule, &declared, tails[n])?;
+                    keys.insert(n, key);
+                    key
+                }
+            };
+            if let Some(key) = key {
+                let entry = if c > 0 { self.punct(b',', key)? } else { key };
+                self.patch(tails[c], entry)?;
+            }
+        }
+        // Declared properties from last to first.
+        let mut states: Vec<Option<StateID>> = tails.into_iter().map(Some).collect();
+        for p in rule.properties.iter().rev() {
+            let key = serde_json::to_string(&p.name).expect("string serialises");
+            let mut members: HashMap<usize, Option<StateID>> = HashMap::new();
+            let mut before = Vec::with_capacity(top + 1);
+            for c in 0..=top {
+                let member = match succ(c).and_then(|n| states[n].map(|s| (n, s))) {
+                    None => None,
+                    Some((n, after)) => match members.get(&n) {
+                        Some(&m) => m,
+                        None => {
+                            let member = match self.node(p.node, after)? {
+                                Some(value) => {
+                                    let colon = self.punct(b':', value)?;
+                                    Some(self.lit(key.as_bytes(), colon)?)
+                                }
+                                None => None,
+                            };
+                            members.insert(n, member);
+                            member
+                        }
+                    },
+                };
+                let member = match member {
+                    Some(m) if c > 0 => Some(self.punct(b',', m)?),
+                    m => m,
+                };
+                before.push(if p.required { member } else { self.union_opt(vec![member, states[c]])? });
+            }
+            states = before;
+        }
+        match states[0] {
+            Some(first) => Ok(Some(self.punct(b'{', first)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A key other than the declared names, its colon and its value, then
+    /// `after`: keys of `patternProperties` when there are any (keys that
+    /// match none would take `additionalProperties`, and leaving them out is
+    /// a sound subset), else any other key with `additionalProperties`.
+    fn other_member(&mut self, rule: &ObjectRule, declared: &[&str], after: StateID) -> Built {
+        if !rule.patterns.is_empty() && rule.names.is_some() {
+            return Err(SchemaError::inexact("propertyNames", &self.at, "`propertyNames` beside `patternProperties` is not supported"));
+        }
+        if !rule.patterns.is_empty() {
             let regexes = rule
                 .patterns
                 .iter()
                 .map(|p| regex::full_match(&p.pattern).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let spec = product::Product { regexes: &regexes, excluded: &declared, min_chars: 0, max_chars: None };
+            let spec = product::Product { regexes: &regexes, excluded: declared, min_chars: 0, max_chars: None };
             // A key that matches one pattern takes its schema; one that matches
             // several takes the intersection of all (a sound subset).
             let mut value_of = |l: &mut Self, mask: u64| -> Built {
@@ -765,54 +853,29 @@ impl<'a> Lowerer<'a> {
                     1 => Some(rule.patterns[mask.trailing_zeros() as usize].node),
                     _ => rule.patterns_all,
                 };
-                let Some(value) = node.map(|n| l.node(n, u)).transpose()?.flatten() else { return Ok(None) };
+                let Some(value) = node.map(|n| l.node(n, after)).transpose()?.flatten() else { return Ok(None) };
                 let colon = l.punct(b':', value)?;
                 Ok(Some(l.lit(b"\"", colon)?))
             };
-            if let Some(key) = self.product(&spec, &mut value_of)? {
-                let key = self.lit(b"\"", key)?;
-                let comma = self.punct(b',', key)?;
-                self.patch(u, comma)?;
-                tail_a = self.union(vec![key, close])?;
-            }
-            tail_b = u;
-        } else if let Some(additional) = rule.additional {
-            let u = self.open_union()?;
-            self.patch(u, close)?;
-            if let Some(value) = self.node(additional, u)? {
-                let colon = self.punct(b':', value)?;
-                let key_end = self.lit(b"\"", colon)?;
-                if let Some(key) = self.key_not_in(&declared, key_end)? {
-                    let key = self.lit(b"\"", key)?;
-                    let comma = self.punct(b',', key)?;
-                    self.patch(u, comma)?;
-                    tail_a = self.union(vec![key, close])?;
-                }
-            }
-            tail_b = u;
-        }
-        // Declared properties from last to first.
-        let (mut a, mut b) = (tail_a, tail_b);
-        for p in rule.properties.iter().rev() {
-            let key = serde_json::to_string(&p.name).expect("string serialises");
-            let Some(value) = self.node(p.node, b)? else {
-                if p.required {
-                    return Ok(None);
-                }
-                continue;
+            return match self.product(&spec, &mut value_of)? {
+                Some(key) => Ok(Some(self.lit(b"\"", key)?)),
+                None => Ok(None),
             };
-            let colon = self.punct(b':', value)?;
-            let member = self.lit(key.as_bytes(), colon)?;
-            let comma = self.punct(b',', member)?;
-            if p.required {
-                a = member;
-                b = comma;
-            } else {
-                a = self.union(vec![member, a])?;
-                b = self.union(vec![comma, b])?;
-            }
         }
-        Ok(Some(self.punct(b'{', a)?))
+        let Some(additional) = rule.additional else { return Ok(None) };
+        let Some(value) = self.node(additional, after)? else { return Ok(None) };
+        let colon = self.punct(b':', value)?;
+        if let Some(names) = &rule.names {
+            // Keys are strings of `propertyNames` other than the declared names.
+            let mut keys = names.clone();
+            keys.excluded.extend(declared.iter().map(|d| d.to_string()));
+            return self.string(&keys, colon);
+        }
+        let key_end = self.lit(b"\"", colon)?;
+        match self.key_not_in(declared, key_end)? {
+            Some(key) => Ok(Some(self.lit(b"\"", key)?)),
+            None => Ok(None),
+        }
     }
 
     /// Key bodies (without quotes) that differ from every name in `names`:

@@ -14,8 +14,11 @@
 //! assert!(t.null && t.string.as_ref().unwrap().max_len == Some(3));
 //! ```
 
+mod conditional;
+mod dependencies;
 mod error;
 mod merge;
+mod names;
 mod negate;
 mod reader;
 
@@ -333,6 +336,13 @@ pub struct ObjectRule {
     /// the lowering gives a key that matches more than one (a sound subset);
     /// `None` when they have no common value.
     pub patterns_all: Option<NodeId>,
+    /// `minProperties`: members present, declared or not.
+    pub min_props: usize,
+    /// `maxProperties`.
+    pub max_props: Option<usize>,
+    /// `propertyNames` as a rule on keys (`None`: any key). Declared
+    /// properties it refuses are already false.
+    pub names: Option<StringRule>,
 }
 
 /// Reads a schema into the IR.

@@ -99,23 +99,23 @@ const SUPPORTED: &[&str] = &[
     "multipleOf",
     "patternProperties",
     "not",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "minProperties",
+    "maxProperties",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
 const REFUSED: &[(&str, &str)] = &[
-    ("if", "conditional schemas are not supported"),
-    ("then", "conditional schemas are not supported"),
-    ("else", "conditional schemas are not supported"),
-    ("dependentSchemas", "dependent schemas are not supported"),
-    ("dependentRequired", "dependent requirements are not supported"),
-    ("dependencies", "dependencies are not supported"),
     ("uniqueItems", "uniqueness of items cannot be enforced by a finite automaton"),
     ("contains", "`contains` is not supported"),
     ("minContains", "`minContains` is not supported"),
     ("maxContains", "`maxContains` is not supported"),
-    ("propertyNames", "constraints on property names are not supported"),
-    ("minProperties", "property counts are not supported"),
-    ("maxProperties", "property counts are not supported"),
     ("unevaluatedProperties", "unevaluated properties are not supported"),
     ("unevaluatedItems", "unevaluated items are not supported"),
     ("$dynamicRef", "dynamic references are not supported"),
@@ -316,6 +316,8 @@ impl<'a> Reader<'a> {
                 parts.push(self.read_at(&format!("{at}/allOf/{i}"))?);
             }
         }
+        parts.extend(self.read_dependencies(map, at)?);
+        parts.extend(self.read_conditional(map, at)?);
         if map.contains_key("not") {
             let complement = self.negate(&format!("{at}/not"), at, Complement::Exact, 0)?;
             parts.push(self.push(complement, at));
@@ -618,7 +620,11 @@ impl<'a> Reader<'a> {
             Some(Value::Bool(_)) if self.draft == Draft::D4 => Vec::new(),
             Some(_) => return Err(SchemaError::malformed("required", at, "must be an array")),
         };
-        let mut rule = ObjectRule::default();
+        let mut rule = ObjectRule {
+            min_props: count(map, "minProperties", at)?.unwrap_or(0),
+            max_props: count(map, "maxProperties", at)?,
+            ..ObjectRule::default()
+        };
         match map.get("additionalProperties") {
             None => {
                 rule.additional = Some(self.any);
@@ -689,6 +695,7 @@ impl<'a> Reader<'a> {
             })?;
             rule.properties.push(Property { name: name.clone(), node, required: true });
         }
+        self.read_property_names(map, at, &mut rule)?;
         Ok(rule)
     }
 }
@@ -714,20 +721,21 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("required", "object"),
     ("additionalProperties", "object"),
     ("patternProperties", "object"),
+    ("minProperties", "object"),
+    ("maxProperties", "object"),
+    ("propertyNames", "object"),
 ];
 
 /// Refused keywords whose value makes them a no-op.
 pub(super) fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     match keyword {
         "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
-        "minProperties" | "minContains" => value.as_u64() == Some(0),
-        "dependencies" | "dependentSchemas" | "dependentRequired" => {
-            value.as_object().is_some_and(Map::is_empty)
-        }
-        "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
+        "minContains" => value.as_u64() == Some(0),
+        "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
         "$vocabulary" | "$dynamicAnchor" | "$recursiveAnchor" => true,
-        // `then`/`else` without `if` have no effect.
+        // `then`/`else` without `if` have no effect, nor `if` without them.
         "then" | "else" => !map.contains_key("if"),
+        "if" => !map.contains_key("then") && !map.contains_key("else"),
         _ => false,
     }
 }
