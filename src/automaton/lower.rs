@@ -749,8 +749,10 @@ impl<'a> Lowerer<'a> {
     /// The states are counted: `c` members emitted so far, for `c` up to
     /// `top` (`maxProperties`, or `minProperties` when there is no maximum,
     /// where the count stops). With neither, `top` is 1: "none yet" and
-    /// "some", which decides whether a comma comes first. The NFA holds
-    /// `top + 1` copies of each member, so `top` is bounded by
+    /// "some", which decides whether a comma comes first. Keys other than
+    /// the declared ones count once towards `minProperties` (they may
+    /// repeat; a subset). The NFA holds about `top + 1` copies of each
+    /// member, so `top` is bounded by
     /// [`MAX_COUNTED_PROPERTIES`]; a larger `maxProperties` is lowered as that
     /// bound (a subset: fewer members also satisfy it).
     fn object(&mut self, rule: &ObjectRule, next: StateID) -> Built {
@@ -765,16 +767,26 @@ impl<'a> Lowerer<'a> {
         };
         let succ = |c: usize| if c < top { Some(c + 1) } else if saturate { Some(top) } else { None };
         let close = self.punct(b'}', next)?;
-        // After the declared properties, with `c` members emitted: close (if
-        // `c` is enough) or another key.
-        let mut tails = Vec::with_capacity(top + 1);
+        // After the declared properties, with `c` members emitted: `fresh[c]`
+        // before any other key, `more[c]` after at least one. Other keys may
+        // repeat (`{"x":1,"x":2}` has one member), so towards `minProperties`
+        // they count once in all: only a declared count `c` with `c + 1 >=
+        // min` may go on to other keys, and `more` may always close. Towards
+        // `maxProperties` every key counts, which repeats only make safer.
+        let mut fresh = Vec::with_capacity(top + 1);
+        let mut more = Vec::with_capacity(top + 1);
         for c in 0..=top {
             let u = self.open_union()?;
             if c >= min {
                 self.patch(u, close)?;
             }
-            tails.push(u);
+            fresh.push(u);
+            let u = self.open_union()?;
+            self.patch(u, close)?;
+            more.push(u);
         }
+        // Whether `fresh[c]` leads anywhere (it closes, or takes another key).
+        let mut live: Vec<bool> = (0..=top).map(|c| c >= min).collect();
         let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
         // The other keys and their values, by the count they lead to.
         let mut keys: HashMap<usize, Option<StateID>> = HashMap::new();
@@ -783,18 +795,21 @@ impl<'a> Lowerer<'a> {
             let key = match keys.get(&n) {
                 Some(&key) => key,
                 None => {
-                    let key = self.other_member(rule, &declared, tails[n])?;
+                    let key = self.other_member(rule, &declared, more[n])?;
                     keys.insert(n, key);
                     key
                 }
             };
-            if let Some(key) = key {
-                let entry = if c > 0 { self.punct(b',', key)? } else { key };
-                self.patch(tails[c], entry)?;
+            let Some(key) = key else { continue };
+            let comma = self.punct(b',', key)?;
+            self.patch(more[c], comma)?;
+            if c + 1 >= min {
+                self.patch(fresh[c], if c > 0 { comma } else { key })?;
+                live[c] = true;
             }
         }
         // Declared properties from last to first.
-        let mut states: Vec<Option<StateID>> = tails.into_iter().map(Some).collect();
+        let mut states: Vec<Option<StateID>> = fresh.into_iter().zip(live).map(|(u, live)| live.then_some(u)).collect();
         for p in rule.properties.iter().rev() {
             let key = serde_json::to_string(&p.name).expect("string serialises");
             let mut members: HashMap<usize, Option<StateID>> = HashMap::new();
