@@ -125,6 +125,22 @@ pub enum ConstraintError {
     Finished,
     #[error("the automaton cache thrashes: a single step needs more states than the cache holds")]
     CacheThrash,
+    /// The shortest completion cannot fit in the tokens left: the output
+    /// would be cut off, so it is not produced (see [`Constraint::check_room`]).
+    #[error(
+        "the shortest valid completion needs at least {needed} more tokens ({bytes} bytes), but only {left} of the {cap}-token cap are left"
+    )]
+    TokenCap {
+        /// The fewest tokens that can complete the value (a lower bound:
+        /// its bytes over the longest token's).
+        needed: usize,
+        /// Bytes of the shortest completion.
+        bytes: usize,
+        /// Tokens left under the cap.
+        left: usize,
+        /// The cap.
+        cap: usize,
+    },
 }
 
 /// What the automaton knows about one DFA state.
@@ -738,6 +754,38 @@ impl Constraint {
         automaton.distances().of(self.nfa_set())
     }
 
+    /// The fewest tokens that can complete the value from here, as a lower
+    /// bound: the shortest completion's bytes over the longest token's (0 in
+    /// an accepting state). With [`Constraint::distance_to_accept`] (bytes,
+    /// an upper bound on tokens), it brackets what a cap must allow.
+    pub fn min_tokens_to_accept(&mut self) -> usize {
+        let longest = self.automaton.vocab.trie().max_token_len().max(1);
+        (self.distance_to_accept() as usize).div_ceil(longest)
+    }
+
+    /// The one check every decoding loop makes (the API, `generate`, the
+    /// coverage walks): with `left` of `cap` tokens remaining, an error when
+    /// the value cannot be completed in them, so that a cut-off value is
+    /// never reported as output. Call it before decoding (the start state's
+    /// distance may already exceed the cap), after each token, and at the cap.
+    ///
+    /// # Errors
+    /// [`ConstraintError::TokenCap`] when even the fewest tokens that can
+    /// complete the value exceed `left`.
+    pub fn check_room(&mut self, left: usize, cap: usize) -> Result<(), ConstraintError> {
+        if self.finished {
+            return Ok(());
+        }
+        let needed = self.min_tokens_to_accept();
+        // At the cap, the bound is exact: accepting or not.
+        let short = if left == 0 { !self.is_accepting()? } else { needed > left };
+        if short {
+            let bytes = self.distance_to_accept() as usize;
+            return Err(ConstraintError::TokenCap { needed: needed.max(1), bytes, left, cap });
+        }
+        Ok(())
+    }
+
     /// Bytes to the nearest complete instance after `token`, or `None`
     /// when the token is not allowed.
     fn distance_after(&mut self, token: u32) -> Option<u32> {
@@ -823,5 +871,22 @@ mod tests {
         let run = automaton.run_bytes(&mut engine, inside, &[u64::MAX; 4]).ok().unwrap();
         assert_eq!(run.bytes, crate::vocab::json_string_run_bytes());
         assert_eq!(run.len, usize::MAX);
+    }
+
+    #[test]
+    fn the_room_check_bounds_tokens_by_the_longest_token_and_is_exact_at_the_cap() {
+        let grammar = Grammar::compile(&serde_json::json!({"type": "string", "pattern": "^a{10}$"}), &CompileOptions::default()).unwrap();
+        let tokens = [&b"\""[..], b"a", b"aaaa"];
+        let vocab = Vocabulary::from_token_bytes(tokens.iter().map(|t| Some(t.to_vec())).collect(), None);
+        let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab))));
+        // 12 bytes, 4 at most per token: at least 3 tokens.
+        assert_eq!(c.check_room(2, 2), Err(ConstraintError::TokenCap { needed: 3, bytes: 12, left: 2, cap: 2 }));
+        assert_eq!(c.check_room(3, 3), Ok(()));
+        // At the cap, only a complete value passes.
+        assert_eq!(c.check_room(0, 3), Err(ConstraintError::TokenCap { needed: 3, bytes: 12, left: 0, cap: 3 }));
+        for t in [0, 2, 2, 1, 1, 0] {
+            c.advance(t).unwrap();
+        }
+        assert_eq!(c.check_room(0, 6), Ok(()));
     }
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::automaton::{canonical_value, Grammar};
 use crate::constraint::{Constraint, TokenAutomaton};
-use crate::schema::{self, CompileOptions, Ir, Node, NodeId};
+use crate::schema::{self, CompileOptions, Ir, Node, NodeId, RefusalClass, UnknownKeywords};
 use crate::vocab::Vocabulary;
 
 /// One MaskBench record.
@@ -99,6 +99,7 @@ pub struct SchemaOutcome {
     pub category: String,
     pub error: Option<String>,
     pub error_label: Option<String>,
+    pub error_class: Option<RefusalClass>,
     pub compile_ms: f64,
     pub valid_tests: usize,
     pub valid_accepted: usize,
@@ -136,9 +137,13 @@ pub struct Summary {
 /// A whole coverage report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The compile options' unknown-keyword mode (the report's headline says which).
+    pub unknown_keywords: UnknownKeywords,
     pub categories: BTreeMap<String, Summary>,
     pub total: Summary,
     pub refusals: BTreeMap<String, usize>,
+    /// Refused schemas by kind of refusal.
+    pub refusal_classes: BTreeMap<RefusalClass, usize>,
     pub false_accept_examples: Vec<String>,
     pub walk_failure_examples: Vec<String>,
     pub peak_rss_mb: f64,
@@ -173,7 +178,9 @@ pub fn run(records: &[Record], vocab: Arc<Vocabulary>, config: &CoverageConfig) 
     let mut outcomes = outcomes.into_inner().expect("threads joined");
     outcomes.sort_by_key(|(i, _)| *i);
     let outcomes: Vec<SchemaOutcome> = outcomes.into_iter().map(|(_, o)| o).collect();
-    summarise(&outcomes, started.elapsed().as_secs_f64())
+    let mut report = summarise(&outcomes, started.elapsed().as_secs_f64());
+    report.unknown_keywords = config.options.unknown_keywords;
+    report
 }
 
 fn summarise(outcomes: &[SchemaOutcome], seconds: f64) -> Report {
@@ -184,13 +191,19 @@ fn summarise(outcomes: &[SchemaOutcome], seconds: f64) -> Report {
     let categories = by_cat.iter().map(|(c, os)| (c.clone(), summary(os))).collect();
     let all: Vec<&SchemaOutcome> = outcomes.iter().collect();
     let mut refusals = BTreeMap::new();
+    let mut refusal_classes = BTreeMap::new();
     for o in outcomes {
         if let Some(label) = &o.error_label {
             *refusals.entry(label.clone()).or_insert(0) += 1;
         }
+        if let Some(class) = o.error_class {
+            *refusal_classes.entry(class).or_insert(0) += 1;
+        }
     }
     Report {
+        unknown_keywords: UnknownKeywords::default(),
         categories,
+        refusal_classes,
         total: summary(&all),
         refusals,
         false_accept_examples: outcomes.iter().flat_map(|o| o.false_accepts.iter().map(move |f| format!("{}: {f}", o.id))).take(20).collect(),
@@ -264,6 +277,7 @@ fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: 
         category: record.category.clone(),
         error: None,
         error_label: None,
+        error_class: None,
         compile_ms: 0.0,
         valid_tests: 0,
         valid_accepted: 0,
@@ -283,6 +297,7 @@ fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: 
         Ok(x) => x,
         Err(e) => {
             out.error_label = Some(e.label());
+            out.error_class = Some(e.class());
             out.error = Some(e.to_string());
             return out;
         }
@@ -341,13 +356,20 @@ pub fn random_walk(automaton: &Arc<TokenAutomaton>, budget: usize, seed: u64, ma
     // A schema whose shortest instance is longer than the budget gets the
     // room it needs (one token per byte, plus slack), so every walk can finish.
     let budget = budget.max(c.distance_to_accept() as usize + 64);
-    for used in 0..budget {
+    // The same cap check as decoding: a walk that could not finish is an
+    // error, never a cut-off value.
+    c.check_room(budget, budget).map_err(|e| e.to_string())?;
+    for used in 0..=budget {
         let remaining = budget - used;
         let t0 = Instant::now();
         let mask = c.mask().map_err(|e| e.to_string())?;
         mask_us.push(t0.elapsed().as_secs_f64() * 1e6);
         // Nothing but EOS can follow: the value is complete.
         if mask.count() == 1 && eos.is_some_and(|e| mask.contains(e)) {
+            break;
+        }
+        c.check_room(remaining, budget).map_err(|e| e.to_string())?;
+        if remaining == 0 {
             break;
         }
         let allowed: Vec<u32> = mask.iter().collect();
@@ -367,9 +389,6 @@ pub fn random_walk(automaton: &Arc<TokenAutomaton>, budget: usize, seed: u64, ma
             break;
         }
         c.advance(token).map_err(|e| e.to_string())?;
-    }
-    if !c.is_accepting().map_err(|e| e.to_string())? && !c.is_finished() {
-        return Err(format!("budget of {budget} tokens ran out before the value was complete"));
     }
     String::from_utf8(c.bytes().to_vec()).map_err(|e| format!("not UTF-8: {e}"))
 }
@@ -468,10 +487,30 @@ fn branch_fits(ir: &Ir, id: NodeId, value: &Value, depth: usize) -> bool {
     }
 }
 
-/// The plain-text report; its last line is the `TOTAL` summary.
+/// The refusal class of an error label (see [`SchemaError::label`]).
+fn label_class(label: &str) -> Option<RefusalClass> {
+    let head = label.split(':').next().unwrap_or(label);
+    Some(match head {
+        "unsupported" | "unknown-keyword" => RefusalClass::UnsupportedKeyword,
+        "inexact" => RefusalClass::Inexact,
+        "too-large" => RefusalClass::TooLarge,
+        "malformed" | "bad-ref" | "unsatisfiable" => RefusalClass::InvalidSchema,
+        _ => return None,
+    })
+}
+
+/// The plain-text report: the acceptance under the options used first, its
+/// last line the `TOTAL` summary.
 pub fn render(report: &Report) -> String {
     use std::fmt::Write;
     let mut s = String::new();
+    let t = &report.total;
+    let mode = match report.unknown_keywords {
+        UnknownKeywords::Ignore => "default options: unknown keywords are annotations",
+        UnknownKeywords::Deny => "--deny-unknown-keywords",
+    };
+    let _ = writeln!(s, "accepted {:.2}% of {} schemas ({mode}); false accepts {}; walks valid {:.2}% of {}\n",
+        t.accepted_pct, t.schemas, t.false_accepts, t.walk_valid_pct, t.walks);
     let _ = writeln!(
         s,
         "{:<16} {:>7} {:>8} {:>8} {:>8} {:>9} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
@@ -489,11 +528,15 @@ pub fn render(report: &Report) -> String {
         row(&mut s, name, t);
     }
     row(&mut s, "ALL", &report.total);
-    let _ = writeln!(s, "\nrefusals (most common first):");
+    let _ = writeln!(s, "\nrefusals by kind, then the most common reasons of each:");
     let mut refusals: Vec<_> = report.refusals.iter().collect();
     refusals.sort_by(|a, b| b.1.cmp(a.1));
-    for (label, n) in refusals.iter().take(15) {
-        let _ = writeln!(s, "  {n:>6}  {label}");
+    for class in RefusalClass::ALL {
+        let n = report.refusal_classes.get(&class).copied().unwrap_or(0);
+        let _ = writeln!(s, "  {n:>6}  {} ({:.2}% of schemas)", class.as_str(), pct(n, t.schemas));
+        for (label, n) in refusals.iter().filter(|(label, _)| label_class(label) == Some(class)).take(8) {
+            let _ = writeln!(s, "  {n:>14}  {label}");
+        }
     }
     for f in &report.false_accept_examples {
         let _ = writeln!(s, "FALSE ACCEPT {f}");
@@ -501,7 +544,6 @@ pub fn render(report: &Report) -> String {
     for f in &report.walk_failure_examples {
         let _ = writeln!(s, "WALK FAILURE {f}");
     }
-    let t = &report.total;
     let _ = writeln!(
         s,
         "\ncompile max {:.1} ms; mask max {:.0} us; walks unchecked (validator could not build) {}; peak RSS {:.0} MB; {:.1} s",

@@ -108,7 +108,8 @@ pub enum StopReason {
     Complete,
     /// The model chose EOS in an accepting state.
     Eos,
-    /// The token cap was reached (the value is complete: the budget sees to it).
+    /// The token cap was reached with the value complete (a value that
+    /// cannot be completed under the cap is [`ConstraintError::TokenCap`]).
     MaxTokens,
 }
 
@@ -170,6 +171,9 @@ pub fn generate(
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let mut constraint = Constraint::new(automaton.clone());
     let eos = tokenizer.eos();
+    // Before any model work: a value whose shortest completion cannot fit
+    // under the cap is an error, never a cut-off output.
+    constraint.check_room(options.max_tokens, options.max_tokens)?;
     session.ensure_room(pending.len() + options.max_tokens)?;
 
     let t0 = Instant::now();
@@ -187,6 +191,7 @@ pub fn generate(
         if only_eos(&mask, eos) {
             break StopReason::Complete;
         }
+        constraint.check_room(remaining, options.max_tokens)?;
         if remaining == 0 {
             break StopReason::MaxTokens;
         }

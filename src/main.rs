@@ -32,8 +32,12 @@ enum Command {
         /// Only the first N schemas.
         #[arg(long)]
         limit: Option<usize>,
-        /// Treat keywords outside JSON Schema as annotations.
+        /// Refuse schemas with keywords (or `format` names) no JSON Schema draft defines;
+        /// by default they are annotations, as JSON Schema says.
         #[arg(long)]
+        deny_unknown_keywords: bool,
+        /// Accepted for old scripts: ignoring unknown keywords is now the default.
+        #[arg(long, hide = true, conflicts_with = "deny_unknown_keywords")]
         ignore_unknown_keywords: bool,
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
@@ -112,9 +116,12 @@ enum Command {
         /// Print the whole generation record as JSON.
         #[arg(long)]
         json: bool,
-        /// Add timings and the share of forced tokens.
+        /// Add timings, the share of forced tokens, and the keywords read as annotations.
         #[arg(long)]
         verbose: bool,
+        /// Refuse a schema with keywords (or `format` names) no JSON Schema draft defines.
+        #[arg(long)]
+        deny_unknown_keywords: bool,
     },
 }
 
@@ -240,7 +247,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
-        Command::Coverage { file, walks, walk_tokens, limit, ignore_unknown_keywords, threads, model, json } => {
+        Command::Coverage { file, walks, walk_tokens, limit, deny_unknown_keywords, ignore_unknown_keywords: _, threads, model, json } => {
             let mut records = coverage::read_records(&file)?;
             if let Some(n) = limit {
                 records.truncate(n);
@@ -248,8 +255,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let model = strictly::model::resolve::resolve(model.as_deref())?;
             let tokenizer = GgufTokenizer::from_gguf(&model)?;
             let mut options = CompileOptions::default();
-            if ignore_unknown_keywords {
-                options.unknown_keywords = UnknownKeywords::Ignore;
+            if deny_unknown_keywords {
+                options.unknown_keywords = UnknownKeywords::Deny;
             }
             let config = CoverageConfig { options, walks, walk_tokens, threads, ..CoverageConfig::default() };
             let report = coverage::run(&records, Arc::clone(tokenizer.vocab()), &config);
@@ -323,17 +330,26 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("{}", strictly::eval::total_line(&report));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Generate { schema, system, prompt, model, json, verbose } => {
+        Command::Generate { schema, system, prompt, model, json, verbose, deny_unknown_keywords } => {
             let text = std::fs::read_to_string(&schema).map_err(|e| format!("cannot read {}: {e}", schema.display()))?;
             let schema_value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", schema.display()))?;
             let (model, options) = model.load()?;
-            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let mut compile = CompileOptions::default();
+            if deny_unknown_keywords {
+                compile.unknown_keywords = UnknownKeywords::Deny;
+            }
+            let backend = strictly::backend::local::LocalBackend::new(model, options).with_compile_options(compile);
             let mut messages = Vec::new();
             if let Some(system) = system {
                 messages.push(strictly::chat::ChatMessage { role: strictly::chat::Role::System, content: system });
             }
             messages.push(strictly::chat::ChatMessage { role: strictly::chat::Role::User, content: prompt });
             let spec = strictly::backend::SchemaSpec { name: "output".into(), schema: schema_value };
+            if verbose {
+                for ignored in backend.automaton(&spec)?.grammar().ignored_keywords() {
+                    eprintln!("ignored (no JSON Schema draft defines it): {ignored}");
+                }
+            }
             let started = std::time::Instant::now();
             let generation = backend.generate(&messages, &spec)?;
             let total_ms = started.elapsed().as_secs_f64() * 1e3;

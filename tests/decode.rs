@@ -193,3 +193,28 @@ fn sparse_output_layer_matches_the_dense_one() {
         }
     }
 }
+
+/// The guarantee at the token cap: a value whose shortest completion cannot
+/// fit is an error that says so, never a cut-off output reported as success.
+#[test]
+fn a_completion_longer_than_the_cap_is_an_error_not_a_cut_off_value() {
+    let user = messages("Reply with JSON only.", "hi");
+    // Known before decoding: 100,002 bytes cannot fit in 64 tokens of any length.
+    let spec = SchemaSpec { name: "long".into(), schema: serde_json::json!({"type": "string", "pattern": "a{100000}"}) };
+    let backend = LocalBackend::new(model(), DecodeOptions { max_tokens: 64, ..DecodeOptions::default() });
+    let err = backend.generate(&user, &spec).expect_err("cannot fit").to_string();
+    assert!(err.contains("needs at least") && err.contains("100002 bytes") && err.contains("of the 64-token cap"), "{err}");
+
+    // Known only at the cap: one token per digit (the vocabulary splits
+    // digits), so 40 digits never fit in 10 tokens.
+    let spec = SchemaSpec { name: "digits".into(), schema: serde_json::json!({"type": "string", "pattern": "^[0-9]{40}$"}) };
+    let backend = LocalBackend::new(model(), DecodeOptions { max_tokens: 10, ..DecodeOptions::default() });
+    let err = backend.generate(&user, &spec).expect_err("cannot fit").to_string();
+    assert!(err.contains("needs at least") && err.contains("of the 10-token cap"), "{err}");
+
+    // With room, the same schema gives a complete, valid value.
+    let backend = LocalBackend::new(model(), DecodeOptions { max_tokens: 60, ..DecodeOptions::default() });
+    let out = backend.generate(&user, &spec).expect("fits in 60 tokens");
+    let value: serde_json::Value = serde_json::from_str(&out.text).unwrap();
+    assert!(validator(&spec.schema).unwrap().is_valid(&value), "{}", out.text);
+}

@@ -67,6 +67,10 @@ fn ignore() -> CompileOptions {
     CompileOptions { unknown_keywords: UnknownKeywords::Ignore, ..CompileOptions::default() }
 }
 
+fn deny() -> CompileOptions {
+    CompileOptions { unknown_keywords: UnknownKeywords::Deny, ..CompileOptions::default() }
+}
+
 #[test]
 fn pattern_properties_with_declared_names() {
     let schema = json!({
@@ -153,10 +157,10 @@ fn pattern_properties_intersect_with_plain_objects() {
 }
 
 #[test]
-fn unknown_format_names_are_annotations_only_when_unknown_keywords_are() {
+fn unknown_format_names_are_annotations_unless_denied() {
     let schema = json!({"type": "object", "properties": {"c": {"type": "string", "format": "color", "maxLength": 4}}, "required": ["c"]});
     check(schema.clone(), &ignore(), &[json!({"c": "red"})], &[json!({"c": 1}), json!({"c": "orange"})]);
-    let err = Grammar::compile(&schema, &CompileOptions::default()).unwrap_err();
+    let err = Grammar::compile(&schema, &deny()).unwrap_err();
     assert_eq!(err.to_string(), "unsupported keyword `format` at `#/properties/c`: format \"color\" is not supported");
     // Formats that JSON Schema defines are never ignored.
     let err = Grammar::compile(&json!({"type": "string", "format": "uri-template"}), &ignore()).unwrap_err();
@@ -301,4 +305,73 @@ fn overlapping_one_of_branches_are_made_exclusive() {
     // Branches without a complement strictly can build are still refused.
     let err = Grammar::compile(&json!({"oneOf": [{"type": "string", "pattern": "a"}, {"type": "string", "pattern": "b"}]}), &d).unwrap_err();
     assert_eq!(err.keyword(), Some("oneOf"));
+}
+
+#[test]
+fn dependent_required_and_dependencies_are_exact_unions() {
+    let props = json!({"card": {"type": "string", "maxLength": 3}, "billing": {"type": "integer"}, "name": {"type": "boolean"}});
+    for schema in [
+        json!({"type": "object", "properties": props, "additionalProperties": false, "dependentRequired": {"card": ["billing"]}}),
+        json!({"$schema": "http://json-schema.org/draft-07/schema#", "type": "object", "properties": props, "additionalProperties": false, "dependencies": {"card": ["billing"]}}),
+    ] {
+        check(
+            schema,
+            &CompileOptions::default(),
+            &[json!({}), json!({"card": "a", "billing": 1}), json!({"billing": 2}), json!({"name": true})],
+            &[json!({"card": "a"}), json!({"card": "a", "name": false})],
+        );
+    }
+    let schema = json!({
+        "type": "object",
+        "properties": {"kind": {"enum": ["a", "b"]}, "x": {"type": "integer"}},
+        "dependentSchemas": {"x": {"properties": {"kind": {"const": "a"}}, "required": ["kind"]}}
+    });
+    check(schema, &CompileOptions::default(), &[json!({"kind": "b"}), json!({"kind": "a", "x": 1})], &[json!({"x": 1}), json!({"kind": "b", "x": 1}), json!([1])]);
+}
+
+#[test]
+fn property_counts_are_counted_states() {
+    let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "minProperties": 1, "maxProperties": 2});
+    check(schema, &CompileOptions::default(), &[json!({"a": 1}), json!({"a": 1, "b": 2}), json!({"b": 2, "c": null})], &[json!({}), json!({"a": 1, "b": 2, "c": 3})]);
+    let schema = json!({"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "boolean"}, "propertyNames": {"maxLength": 2}, "minProperties": 2});
+    check(schema, &CompileOptions::default(), &[json!({"a": 1, "y": false})], &[json!({"a": true}), json!({}), json!({"a": true, "abc": true})]);
+    // Other keys may repeat (`{"x":1,"x":1}` has one member), so they count
+    // once towards a minimum: two of them are never relied on.
+    let g = Grammar::compile(&json!({"type": "object", "additionalProperties": {"type": "boolean"}, "minProperties": 2}), &CompileOptions::default());
+    assert!(g.is_err(), "would count a repeated key twice");
+    let g = Grammar::compile(&json!({"type": "object", "required": ["a", "b"], "maxProperties": 1}), &CompileOptions::default());
+    assert!(g.is_err(), "two required properties never fit in one");
+}
+
+#[test]
+fn if_then_else_is_a_union_over_the_complement_of_if() {
+    let schema = json!({
+        "type": "object",
+        "properties": {"country": {"enum": ["US", "CA"]}, "zip": {"type": "string", "maxLength": 6}},
+        "required": ["country", "zip"],
+        "if": {"properties": {"country": {"const": "US"}}},
+        "then": {"properties": {"zip": {"pattern": "^[0-9]{5}$"}}},
+        "else": {"properties": {"zip": {"pattern": "^[A-Z][0-9][A-Z]"}}}
+    });
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"country": "US", "zip": "12345"}), json!({"country": "CA", "zip": "K1A0B1"})],
+        &[json!({"country": "US", "zip": "K1A0B1"}), json!({"country": "CA", "zip": "12345"})],
+    );
+    // `if` without `else` needs no complement; with one whose complement
+    // cannot be built, the refusal names `if`.
+    check(json!({"if": {"type": "string"}, "then": {"maxLength": 2}}), &CompileOptions::default(), &[json!("ab"), json!(5)], &[json!("abc")]);
+    let err = Grammar::compile(&json!({"if": {"pattern": "^a"}, "then": {"maxLength": 2}, "else": {"type": "integer"}}), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.keyword(), Some("if"), "{err}");
+}
+
+#[test]
+fn property_names_constrain_every_key() {
+    let schema = json!({"type": "object", "propertyNames": {"pattern": "^[a-z]+$", "maxLength": 4}, "additionalProperties": {"type": "integer"}});
+    check(schema, &CompileOptions::default(), &[json!({}), json!({"ab": 1, "cd": 2})], &[json!({"AB": 1}), json!({"abcde": 1})]);
+    let schema = json!({"type": "object", "properties": {"Bad": {"type": "integer"}, "ok": {"type": "integer"}}, "propertyNames": {"enum": ["ok", "fine"]}});
+    check(schema, &CompileOptions::default(), &[json!({"ok": 1}), json!({"ok": 1, "fine": [2]})], &[json!({"Bad": 1}), json!({"other": 1})]);
+    let schema = json!({"type": "object", "properties": {"Bad": {}}, "required": ["Bad"], "propertyNames": {"pattern": "^[a-z]+$"}});
+    assert!(Grammar::compile(&schema, &CompileOptions::default()).is_err());
 }

@@ -4,8 +4,11 @@ use serde_json::json;
 use strictly::automaton::Grammar;
 use strictly::schema::{CompileOptions, UnknownKeywords};
 
+/// Refusals with unknown keywords denied (the default ignores them: see
+/// `unknown_keywords_are_annotations_by_default`).
 fn error(schema: serde_json::Value) -> String {
-    Grammar::compile(&schema, &CompileOptions::default()).expect_err("must be refused").to_string()
+    let options = CompileOptions { unknown_keywords: UnknownKeywords::Deny, ..CompileOptions::default() };
+    Grammar::compile(&schema, &options).expect_err("must be refused").to_string()
 }
 
 #[test]
@@ -65,7 +68,7 @@ fn unsupported_keywords_name_keyword_and_pointer() {
 #[test]
 fn lenient_options_are_explicit() {
     let schema = json!({"x-order": 3, "oneOf": [{"type": "string", "pattern": "a"}, {"type": "string", "pattern": "b"}]});
-    let mut options = CompileOptions { unknown_keywords: UnknownKeywords::Ignore, ..CompileOptions::default() };
+    let mut options = CompileOptions::default();
     assert!(Grammar::compile(&schema, &options).is_err(), "oneOf stays refused without lenient_one_of");
     options.lenient_one_of = true;
     assert!(Grammar::compile(&schema, &options).is_ok());
@@ -85,4 +88,30 @@ fn malformed_input_never_panics() {
                    json!({"anyOf": []}), json!({"minLength": -1}), json!({"pattern": "("}), json!({"$ref": 7}), json!({"multipleOf": 0})] {
         assert!(Grammar::compile(&schema, &CompileOptions::default()).is_err(), "{schema} must be an error");
     }
+}
+
+#[test]
+fn unknown_keywords_are_annotations_by_default() {
+    let schema = json!({
+        "type": "object", "x-order": 3,
+        "properties": {"a": {"type": "string", "markdownDescription": "x", "format": "color"}, "b": {"type": "integer", "format": "int32"}},
+        "required": ["a"], "additionalProperties": false
+    });
+    let g = Grammar::compile(&schema, &CompileOptions::default()).expect("annotations are ignored");
+    let ignored: Vec<String> = g.ignored_keywords().iter().map(ToString::to_string).collect();
+    assert_eq!(ignored, ["`x-order` at `#`", "`format` \"color\" at `#/properties/a`", "`markdownDescription` at `#/properties/a`"]);
+    assert!(g.matches(br#"{"a":"z"}"#) && !g.matches(br#"{"a":1}"#) && !g.matches(br#"{"b":1}"#));
+    // Nothing is listed when nothing is ignored, and denying restores the refusal.
+    let plain = Grammar::compile(&json!({"type": "string", "title": "t"}), &CompileOptions::default()).unwrap();
+    assert!(plain.ignored_keywords().is_empty());
+    assert_eq!(
+        error(json!({"properties": {"a": {"markdownDescription": "x"}}})),
+        "unknown keyword `markdownDescription` at `#/properties/a`: not part of JSON Schema, so strictly cannot tell whether it constrains the value"
+    );
+    // Keywords a draft defines and strictly cannot enforce stay errors by default.
+    let err = Grammar::compile(&json!({"type": "array", "x-y": 1, "uniqueItems": true}), &CompileOptions::default()).unwrap_err();
+    assert_eq!(err.keyword(), Some("uniqueItems"));
+    // The old option name still reads.
+    let options: CompileOptions = serde_json::from_value(json!({"unknown_keywords": "reject"})).unwrap();
+    assert_eq!(options.unknown_keywords, UnknownKeywords::Deny);
 }

@@ -37,6 +37,13 @@ const MAX_UNROLL_CHARS: usize = 1024;
 /// The same for strings that are also bound by a `pattern` or `format`,
 /// whose lengths are counted in a product automaton.
 const MAX_PRODUCT_CHARS: usize = 256;
+/// The most members an object's states count (see [`Lowerer::object`]).
+const MAX_COUNTED_PROPERTIES: usize = 32;
+/// How deeply [`Lowerer::node`] and free values may nest (nodes inside
+/// nodes, recursive `$ref`s unrolled) before the schema is refused as too
+/// deep. A level uses less stack than a level of the reader; the compiler's
+/// own thread holds the deepest lowering many times over.
+const MAX_NESTING: usize = 256;
 
 pub(crate) struct Lowerer<'a> {
     pub(crate) b: Builder,
@@ -47,6 +54,8 @@ pub(crate) struct Lowerer<'a> {
     states: usize,
     /// The pointer of the node being lowered, for errors.
     at: String,
+    /// Levels of [`Lowerer::node`] and free values under way.
+    nesting: usize,
 }
 
 /// The encodings of one character of a set inside a JSON string (UTF-8
@@ -155,7 +164,7 @@ impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new() }
+        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new(), nesting: 0 }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -323,10 +332,28 @@ impl<'a> Lowerer<'a> {
 
     // ---- values -------------------------------------------------------
 
+    /// Runs one level of the recursive lowering, refusing the schema when
+    /// levels nest deeper than [`MAX_NESTING`] (the stack stays bounded).
+    fn nested(&mut self, lower: impl FnOnce(&mut Self) -> Built) -> Built {
+        if self.nesting >= MAX_NESTING {
+            return Err(SchemaError::too_large(&self.at, format!("the automaton nests more than {MAX_NESTING} values deep")));
+        }
+        self.nesting += 1;
+        let result = lower(self);
+        self.nesting -= 1;
+        result
+    }
+
     /// Lowers a node; `None` when it admits nothing here.
     pub(crate) fn node(&mut self, id: NodeId, next: StateID) -> Built {
         let saved = std::mem::replace(&mut self.at, self.ir.pointer(id).to_string());
-        let result = match self.ir.node(id) {
+        let result = self.nested(|l| l.node_level(id, next));
+        self.at = saved;
+        result
+    }
+
+    fn node_level(&mut self, id: NodeId, next: StateID) -> Built {
+        match self.ir.node(id) {
             Node::Any => self.any_value(self.opts.any_value_depth, next),
             Node::Never => Ok(None),
             Node::Literals(values) => {
@@ -356,9 +383,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
             Node::Typed(t) => self.typed(t, next),
-        };
-        self.at = saved;
-        result
+        }
     }
 
     fn typed(&mut self, t: &Typed, next: StateID) -> Built {
@@ -398,7 +423,7 @@ impl<'a> Lowerer<'a> {
             // Arrays and objects of free values, one level shallower.
             let close = self.punct(b']', next)?;
             let after = self.open_union()?;
-            let item_then_after = self.any_value(depth - 1, after)?.expect("free values are never empty");
+            let item_then_after = self.nested(|l| l.any_value(depth - 1, after))?.expect("free values are never empty");
             let comma = self.punct(b',', item_then_after)?;
             self.patch(after, comma)?;
             self.patch(after, close)?;
@@ -407,7 +432,7 @@ impl<'a> Lowerer<'a> {
 
             let close = self.punct(b'}', next)?;
             let after = self.open_union()?;
-            let value = self.any_value(depth - 1, after)?.expect("free values are never empty");
+            let value = self.nested(|l| l.any_value(depth - 1, after))?.expect("free values are never empty");
             let colon = self.punct(b':', value)?;
             let key = self.string(&StringRule::default(), colon)?.expect("free strings are never empty");
             let comma = self.punct(b',', key)?;
@@ -718,23 +743,124 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// An object. Members come in a fixed order (declared properties in
+    /// schema order, then other keys), a subset of the orders JSON allows.
+    ///
+    /// The states are counted: `c` members emitted so far, for `c` up to
+    /// `top` (`maxProperties`, or `minProperties` when there is no maximum,
+    /// where the count stops). With neither, `top` is 1: "none yet" and
+    /// "some", which decides whether a comma comes first. Keys other than
+    /// the declared ones count once towards `minProperties` (they may
+    /// repeat; a subset). The NFA holds about `top + 1` copies of each
+    /// member, so `top` is bounded by
+    /// [`MAX_COUNTED_PROPERTIES`]; a larger `maxProperties` is lowered as that
+    /// bound (a subset: fewer members also satisfy it).
     fn object(&mut self, rule: &ObjectRule, next: StateID) -> Built {
+        let min = rule.min_props;
+        if min > MAX_COUNTED_PROPERTIES {
+            return Err(SchemaError::too_large(&self.at, format!("`minProperties` above {MAX_COUNTED_PROPERTIES} is not supported")));
+        }
+        let (top, saturate) = match rule.max_props {
+            Some(max) if max < min => return Ok(None),
+            Some(max) => (max.min(MAX_COUNTED_PROPERTIES.max(min)), false),
+            None => (min.max(1), true),
+        };
+        let succ = |c: usize| if c < top { Some(c + 1) } else if saturate { Some(top) } else { None };
         let close = self.punct(b'}', next)?;
-        // Tail of additional properties: in "nothing emitted yet" mode (a)
-        // and "something emitted" mode (b).
-        let (mut tail_a, mut tail_b) = (close, close);
-        let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
-        if !rule.patterns.is_empty() {
-            // Keys of the patterns only: keys that match none would take
-            // `additionalProperties`, and leaving them out is a sound subset.
+        // After the declared properties, with `c` members emitted: `fresh[c]`
+        // before any other key, `more[c]` after at least one. Other keys may
+        // repeat (`{"x":1,"x":2}` has one member), so towards `minProperties`
+        // they count once in all: only a declared count `c` with `c + 1 >=
+        // min` may go on to other keys, and `more` may always close. Towards
+        // `maxProperties` every key counts, which repeats only make safer.
+        let mut fresh = Vec::with_capacity(top + 1);
+        let mut more = Vec::with_capacity(top + 1);
+        for c in 0..=top {
+            let u = self.open_union()?;
+            if c >= min {
+                self.patch(u, close)?;
+            }
+            fresh.push(u);
             let u = self.open_union()?;
             self.patch(u, close)?;
+            more.push(u);
+        }
+        // Whether `fresh[c]` leads anywhere (it closes, or takes another key).
+        let mut live: Vec<bool> = (0..=top).map(|c| c >= min).collect();
+        let declared: Vec<&str> = rule.properties.iter().map(|p| p.name.as_str()).collect();
+        // The other keys and their values, by the count they lead to.
+        let mut keys: HashMap<usize, Option<StateID>> = HashMap::new();
+        for c in 0..=top {
+            let Some(n) = succ(c) else { continue };
+            let key = match keys.get(&n) {
+                Some(&key) => key,
+                None => {
+                    let key = self.other_member(rule, &declared, more[n])?;
+                    keys.insert(n, key);
+                    key
+                }
+            };
+            let Some(key) = key else { continue };
+            let comma = self.punct(b',', key)?;
+            self.patch(more[c], comma)?;
+            if c + 1 >= min {
+                self.patch(fresh[c], if c > 0 { comma } else { key })?;
+                live[c] = true;
+            }
+        }
+        // Declared properties from last to first.
+        let mut states: Vec<Option<StateID>> = fresh.into_iter().zip(live).map(|(u, live)| live.then_some(u)).collect();
+        for p in rule.properties.iter().rev() {
+            let key = serde_json::to_string(&p.name).expect("string serialises");
+            let mut members: HashMap<usize, Option<StateID>> = HashMap::new();
+            let mut before = Vec::with_capacity(top + 1);
+            for c in 0..=top {
+                let member = match succ(c).and_then(|n| states[n].map(|s| (n, s))) {
+                    None => None,
+                    Some((n, after)) => match members.get(&n) {
+                        Some(&m) => m,
+                        None => {
+                            let member = match self.node(p.node, after)? {
+                                Some(value) => {
+                                    let colon = self.punct(b':', value)?;
+                                    Some(self.lit(key.as_bytes(), colon)?)
+                                }
+                                None => None,
+                            };
+                            members.insert(n, member);
+                            member
+                        }
+                    },
+                };
+                let member = match member {
+                    Some(m) if c > 0 => Some(self.punct(b',', m)?),
+                    m => m,
+                };
+                before.push(if p.required { member } else { self.union_opt(vec![member, states[c]])? });
+            }
+            states = before;
+        }
+        match states[0] {
+            Some(first) => Ok(Some(self.punct(b'{', first)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A key other than the declared names, its colon and its value, then
+    /// `after`: keys of `patternProperties` when there are any (keys that
+    /// match none would take `additionalProperties`, and leaving them out is
+    /// a sound subset), else any other key with `additionalProperties`.
+    fn other_member(&mut self, rule: &ObjectRule, declared: &[&str], after: StateID) -> Built {
+        if !rule.patterns.is_empty() && rule.names.is_some() {
+            return Err(SchemaError::inexact("propertyNames", &self.at, "`propertyNames` beside `patternProperties` is not supported"));
+        }
+        if !rule.patterns.is_empty() {
             let regexes = rule
                 .patterns
                 .iter()
                 .map(|p| regex::full_match(&p.pattern).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let spec = product::Product { regexes: &regexes, excluded: &declared, min_chars: 0, max_chars: None };
+            let spec = product::Product { regexes: &regexes, excluded: declared, min_chars: 0, max_chars: None };
             // A key that matches one pattern takes its schema; one that matches
             // several takes the intersection of all (a sound subset).
             let mut value_of = |l: &mut Self, mask: u64| -> Built {
@@ -742,54 +868,29 @@ impl<'a> Lowerer<'a> {
                     1 => Some(rule.patterns[mask.trailing_zeros() as usize].node),
                     _ => rule.patterns_all,
                 };
-                let Some(value) = node.map(|n| l.node(n, u)).transpose()?.flatten() else { return Ok(None) };
+                let Some(value) = node.map(|n| l.node(n, after)).transpose()?.flatten() else { return Ok(None) };
                 let colon = l.punct(b':', value)?;
                 Ok(Some(l.lit(b"\"", colon)?))
             };
-            if let Some(key) = self.product(&spec, &mut value_of)? {
-                let key = self.lit(b"\"", key)?;
-                let comma = self.punct(b',', key)?;
-                self.patch(u, comma)?;
-                tail_a = self.union(vec![key, close])?;
-            }
-            tail_b = u;
-        } else if let Some(additional) = rule.additional {
-            let u = self.open_union()?;
-            self.patch(u, close)?;
-            if let Some(value) = self.node(additional, u)? {
-                let colon = self.punct(b':', value)?;
-                let key_end = self.lit(b"\"", colon)?;
-                if let Some(key) = self.key_not_in(&declared, key_end)? {
-                    let key = self.lit(b"\"", key)?;
-                    let comma = self.punct(b',', key)?;
-                    self.patch(u, comma)?;
-                    tail_a = self.union(vec![key, close])?;
-                }
-            }
-            tail_b = u;
-        }
-        // Declared properties from last to first.
-        let (mut a, mut b) = (tail_a, tail_b);
-        for p in rule.properties.iter().rev() {
-            let key = serde_json::to_string(&p.name).expect("string serialises");
-            let Some(value) = self.node(p.node, b)? else {
-                if p.required {
-                    return Ok(None);
-                }
-                continue;
+            return match self.product(&spec, &mut value_of)? {
+                Some(key) => Ok(Some(self.lit(b"\"", key)?)),
+                None => Ok(None),
             };
-            let colon = self.punct(b':', value)?;
-            let member = self.lit(key.as_bytes(), colon)?;
-            let comma = self.punct(b',', member)?;
-            if p.required {
-                a = member;
-                b = comma;
-            } else {
-                a = self.union(vec![member, a])?;
-                b = self.union(vec![comma, b])?;
-            }
         }
-        Ok(Some(self.punct(b'{', a)?))
+        let Some(additional) = rule.additional else { return Ok(None) };
+        let Some(value) = self.node(additional, after)? else { return Ok(None) };
+        let colon = self.punct(b':', value)?;
+        if let Some(names) = &rule.names {
+            // Keys are strings of `propertyNames` other than the declared names.
+            let mut keys = names.clone();
+            keys.excluded.extend(declared.iter().map(|d| d.to_string()));
+            return self.string(&keys, colon);
+        }
+        let key_end = self.lit(b"\"", colon)?;
+        match self.key_not_in(declared, key_end)? {
+            Some(key) => Ok(Some(self.lit(b"\"", key)?)),
+            None => Ok(None),
+        }
     }
 
     /// Key bodies (without quotes) that differ from every name in `names`:

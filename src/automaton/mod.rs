@@ -45,7 +45,7 @@ use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 use serde_json::Value;
 
-use crate::schema::{self, CompileOptions, Ir, Node, SchemaError, StringRule, Typed};
+use crate::schema::{self, CompileOptions, IgnoredKeyword, Ir, Node, SchemaError, StringRule, Typed};
 
 /// Lazy-DFA cache capacity per grammar. States are built on demand; when the
 /// cache fills, it is cleared and rebuilt (see [`crate::constraint`]).
@@ -60,6 +60,8 @@ pub struct Grammar {
     compile_time: Duration,
     /// Free and bounded string bodies (see [`strings`]).
     strings: std::sync::Arc<strings::StringBodies>,
+    /// Keywords read as annotations (see [`Ir::ignored`]).
+    ignored: std::sync::Arc<[IgnoredKeyword]>,
 }
 
 impl Grammar {
@@ -69,12 +71,19 @@ impl Grammar {
     /// Anything strictly cannot enforce exactly, or a size or time limit.
     pub fn compile(schema: &Value, options: &CompileOptions) -> Result<Self, SchemaError> {
         let started = Instant::now();
-        let ir = schema::compile(schema, options)?;
-        Self::from_ir(&ir, options, started)
+        schema::on_compiler_stack(|| {
+            let ir = schema::read(schema, options)?;
+            Self::lower(&ir, options, started)
+        })
     }
 
     /// Lowers an IR (already read) to an automaton.
     pub fn from_ir(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
+        schema::on_compiler_stack(|| Self::lower(ir, options, started))
+    }
+
+    /// [`Grammar::from_ir`] on the caller's stack (for callers already on the compiler's).
+    fn lower(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
         let deadline = started + Duration::from_millis(options.time_limit_ms);
         let mut lowerer = lower::Lowerer::new(ir, options, deadline);
         let nfa_err = |e: regex_automata::nfa::thompson::BuildError| SchemaError::too_large("", e.to_string());
@@ -97,7 +106,24 @@ impl Grammar {
         if Instant::now() > deadline {
             return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
         }
-        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings })
+        Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings, ignored: ir.ignored().into() })
+    }
+
+    /// The keywords no JSON Schema draft defines that the schema holds, read
+    /// as annotations, each with its JSON pointer (empty under
+    /// [`crate::schema::UnknownKeywords::Deny`], which refuses them).
+    ///
+    /// ```
+    /// use strictly::automaton::Grammar;
+    /// use strictly::schema::CompileOptions;
+    /// let schema = serde_json::json!({"type": "object", "x-order": 1,
+    ///                                 "properties": {"a": {"type": "string", "format": "color"}}});
+    /// let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+    /// let ignored: Vec<String> = g.ignored_keywords().iter().map(|k| k.to_string()).collect();
+    /// assert_eq!(ignored, ["`x-order` at `#`", "`format` \"color\" at `#/properties/a`"]);
+    /// ```
+    pub fn ignored_keywords(&self) -> &[IgnoredKeyword] {
+        &self.ignored
     }
 
     /// The string bodies the NFA holds.
@@ -234,6 +260,6 @@ pub(crate) fn pattern_matches(pattern: &str, name: &str) -> Result<bool, String>
 /// construction (used to filter `enum` values against sibling keywords).
 pub(crate) fn string_admits(rule: &StringRule, s: &str) -> Result<bool, SchemaError> {
     let ir = Ir::single(Node::Typed(Typed { string: Some(rule.clone()), ..Typed::default() }));
-    let grammar = Grammar::from_ir(&ir, &CompileOptions::default(), Instant::now())?;
+    let grammar = Grammar::lower(&ir, &CompileOptions::default(), Instant::now())?;
     Ok(grammar.matches(serde_json::to_string(s).expect("strings serialise").as_bytes()))
 }

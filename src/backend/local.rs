@@ -45,6 +45,13 @@ impl LocalBackend {
         }
     }
 
+    /// The same backend compiling schemas with `compile` (default:
+    /// [`CompileOptions::default`]).
+    pub fn with_compile_options(mut self, compile: CompileOptions) -> Self {
+        self.compile = compile;
+        self
+    }
+
     /// The model.
     pub fn local_model(&self) -> &Arc<LocalModel> {
         &self.model

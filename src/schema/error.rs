@@ -77,6 +77,20 @@ impl SchemaError {
         }
     }
 
+    /// Which of the four kinds of refusal this is (coverage reports group by it).
+    pub fn class(&self) -> RefusalClass {
+        match &self.kind {
+            SchemaErrorKind::Unsupported { .. } | SchemaErrorKind::UnknownKeyword { .. } => RefusalClass::UnsupportedKeyword,
+            // Remote references and anchors are valid JSON Schema strictly does not resolve.
+            SchemaErrorKind::BadRef { why, .. } if why.contains("supported") => RefusalClass::UnsupportedKeyword,
+            SchemaErrorKind::Inexact { .. } => RefusalClass::Inexact,
+            SchemaErrorKind::TooLarge { .. } => RefusalClass::TooLarge,
+            SchemaErrorKind::Malformed { .. } | SchemaErrorKind::BadRef { .. } | SchemaErrorKind::Unsatisfiable { .. } => {
+                RefusalClass::InvalidSchema
+            }
+        }
+    }
+
     /// A short stable label for the error class, used in coverage reports.
     pub fn label(&self) -> String {
         match &self.kind {
@@ -84,9 +98,41 @@ impl SchemaError {
             SchemaErrorKind::UnknownKeyword { .. } => "unknown-keyword".into(),
             SchemaErrorKind::Inexact { keyword, .. } => format!("inexact:{keyword}"),
             SchemaErrorKind::Malformed { keyword, .. } => format!("malformed:{keyword}"),
+            SchemaErrorKind::BadRef { why, .. } if why.contains("supported") => "unsupported:$ref".into(),
             SchemaErrorKind::BadRef { .. } => "bad-ref".into(),
             SchemaErrorKind::Unsatisfiable { .. } => "unsatisfiable".into(),
             SchemaErrorKind::TooLarge { .. } => "too-large".into(),
+        }
+    }
+}
+
+/// The four kinds of refusal, as coverage reports count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefusalClass {
+    /// A keyword strictly does not enforce at all (`uniqueItems`, `if`, a
+    /// standard `format` it lacks, a remote `$ref`; unknown keywords under
+    /// [`crate::schema::UnknownKeywords::Deny`]).
+    UnsupportedKeyword,
+    /// A supported keyword whose value or combination strictly cannot enforce exactly.
+    Inexact,
+    /// Over a size, depth or time limit.
+    TooLarge,
+    /// Not a well-formed schema, a dangling `$ref`, or a schema no value satisfies.
+    InvalidSchema,
+}
+
+impl RefusalClass {
+    /// Every class, in report order.
+    pub const ALL: [RefusalClass; 4] = [Self::UnsupportedKeyword, Self::Inexact, Self::TooLarge, Self::InvalidSchema];
+
+    /// The class as a report shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnsupportedKeyword => "unsupported keyword",
+            Self::Inexact => "inexact",
+            Self::TooLarge => "too large",
+            Self::InvalidSchema => "invalid schema",
         }
     }
 }

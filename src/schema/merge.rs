@@ -11,7 +11,7 @@ use super::{ArrayRule, Bound, Node, NodeId, NumberRule, ObjectRule, Property, St
 const MAX_UNION: usize = 256;
 
 /// Follows `Ref`s to the node they name.
-fn resolve(r: &Reader, mut id: NodeId, at: &str, keyword: &str) -> Result<Node, SchemaError> {
+pub(super) fn resolve(r: &Reader, mut id: NodeId, at: &str, keyword: &str) -> Result<Node, SchemaError> {
     for _ in 0..64 {
         if r.is_in_progress(id) {
             return Err(SchemaError::inexact(keyword, at, "it combines a recursive `$ref` by intersection"));
@@ -34,7 +34,12 @@ pub(crate) fn intersect_all(r: &mut Reader, ids: &[NodeId], at: &str, keyword: &
     Ok(acc)
 }
 
+/// The intersection of two nodes; one nesting level (see [`Reader::nested`]).
 fn intersect(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Node, SchemaError> {
+    r.nested(at, |r| intersect_level(r, a, b, at, kw))
+}
+
+fn intersect_level(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Node, SchemaError> {
     r.check_budget(at)?;
     Ok(match (a, b) {
         (Node::Any, x) | (x, Node::Any) => x,
@@ -43,11 +48,15 @@ fn intersect(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Result<Nod
             let target = resolve(r, id, at, kw)?;
             intersect(r, target, x, at, kw)?
         }
-        (Node::AnyOf(branches), x) | (x, Node::AnyOf(branches)) => {
+        (a @ Node::AnyOf(_), b) | (a, b @ Node::AnyOf(_)) => {
+            // Each branch meets the other side in the operands' order, which
+            // is the order of their declared properties in the output.
+            let any_of_first = matches!(a, Node::AnyOf(_));
+            let (Node::AnyOf(branches), x) = (if any_of_first { (a, b) } else { (b, a) }) else { unreachable!("one side is a union") };
             let mut out = Vec::new();
             for id in branches {
                 let branch = resolve(r, id, at, kw)?;
-                let both = intersect(r, branch, x.clone(), at, kw)?;
+                let both = if any_of_first { intersect(r, branch, x.clone(), at, kw)? } else { intersect(r, x.clone(), branch, at, kw)? };
                 if both != Node::Never {
                     out.push(r.push(both, at));
                 }
@@ -265,13 +274,33 @@ fn intersect_object(r: &mut Reader, a: ObjectRule, b: ObjectRule, at: &str, kw: 
     } else {
         return Err(SchemaError::inexact(kw, at, "it intersects `patternProperties` with other constraints on undeclared keys"));
     };
-    Ok(Some(ObjectRule {
+    let max_props = match (a.max_props, b.max_props) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    let min_props = a.min_props.max(b.min_props);
+    if max_props.is_some_and(|m| m < min_props) {
+        return Ok(None);
+    }
+    let names = match (a.names, b.names) {
+        (Some(x), Some(y)) => Some(intersect_string(x, y, at, kw)?),
+        (x, y) => x.or(y),
+    };
+    let mut rule = ObjectRule {
         properties: props,
         additional,
         additional_any: a.additional_any && b.additional_any,
         patterns,
         patterns_all,
-    }))
+        min_props,
+        max_props,
+        names,
+    };
+    match super::names::restrict_names(r, &mut rule, at) {
+        Ok(()) => Ok(Some(rule)),
+        Err(e) if matches!(e.kind(), SchemaErrorKind::Unsatisfiable { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The node of an undeclared property name: the intersection of the
@@ -336,6 +365,10 @@ pub(crate) fn filter_literals(r: &mut Reader, values: Vec<Value>, typed: &Typed,
 
 /// Whether a node admits a value. Exact for every node the reader builds.
 fn admits(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
+    r.nested(at, |r| admits_level(r, node, value, at))
+}
+
+fn admits_level(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
     Ok(match node {
         Node::Any => true,
         Node::Never => false,
@@ -380,12 +413,20 @@ fn admits(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, 
             Value::Object(map) => match &t.object {
                 None => false,
                 Some(rule) => {
+                    if map.len() < rule.min_props || rule.max_props.is_some_and(|m| map.len() > m) {
+                        return Ok(false);
+                    }
                     for p in &rule.properties {
                         if p.required && !map.contains_key(&p.name) {
                             return Ok(false);
                         }
                     }
                     for (k, v) in map {
+                        if let Some(names) = &rule.names {
+                            if !super::names::admits_name(names, k)? {
+                                return Ok(false);
+                            }
+                        }
                         let Some(id) = key_node(r, rule, k, at)? else { return Ok(false) };
                         let child = resolve(r, id, at, "enum")?;
                         if !admits(r, &child, v, at)? {

@@ -14,12 +14,15 @@
 //! assert!(t.null && t.string.as_ref().unwrap().max_len == Some(3));
 //! ```
 
+mod conditional;
+mod dependencies;
 mod error;
 mod merge;
+mod names;
 mod negate;
 mod reader;
 
-pub use error::{SchemaError, SchemaErrorKind};
+pub use error::{RefusalClass, SchemaError, SchemaErrorKind};
 
 use serde_json::Value;
 
@@ -27,22 +30,47 @@ use serde_json::Value;
 pub type NodeId = usize;
 
 /// What to do with keywords that belong to no JSON Schema vocabulary
-/// (vendor extensions such as `x-order` or `markdownDescription`).
+/// (vendor extensions such as `x-order` or `markdownDescription`) and with
+/// `format` names no draft defines (`int32`, `color`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UnknownKeywords {
-    /// Refuse the schema (the default): nothing is dropped in silence.
+    /// Treat them as annotations, as JSON Schema says validators do (the
+    /// default). They cannot constrain a valid instance, so ignoring them
+    /// never admits an invalid one; [`Ir::ignored`] lists each with its pointer.
     #[default]
-    Reject,
-    /// Treat them as annotations, as JSON Schema validators do.
     Ignore,
+    /// Refuse the schema, naming the keyword and its pointer.
+    #[serde(alias = "reject")]
+    Deny,
+}
+
+/// A keyword read as an annotation because no JSON Schema draft defines it
+/// (see [`UnknownKeywords::Ignore`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct IgnoredKeyword {
+    /// The JSON pointer of the schema object that holds it (`""` is the root).
+    pub pointer: String,
+    /// The keyword, e.g. `x-order`; `format` for an unknown format name.
+    pub keyword: String,
+    /// For `format`, the name no draft defines.
+    pub format: Option<String>,
+}
+
+impl std::fmt::Display for IgnoredKeyword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.format {
+            Some(name) => write!(f, "`format` \"{name}\" at `#{}`", self.pointer),
+            None => write!(f, "`{}` at `#{}`", self.keyword, self.pointer),
+        }
+    }
 }
 
 /// Options for reading a schema. Every field documents its default.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompileOptions {
-    /// Keywords outside JSON Schema. Default: [`UnknownKeywords::Reject`].
+    /// Keywords outside JSON Schema. Default: [`UnknownKeywords::Ignore`].
     pub unknown_keywords: UnknownKeywords,
     /// Accept a `oneOf` whose branches may overlap by treating it as `anyOf`.
     /// Unsound (an instance matching two branches is invalid), so off by default.
@@ -63,7 +91,7 @@ pub struct CompileOptions {
 impl Default for CompileOptions {
     fn default() -> Self {
         Self {
-            unknown_keywords: UnknownKeywords::Reject,
+            unknown_keywords: UnknownKeywords::Ignore,
             lenient_one_of: false,
             max_recursion_depth: 6,
             any_value_depth: 3,
@@ -81,6 +109,7 @@ pub struct Ir {
     pointers: Vec<String>,
     root: NodeId,
     draft4: bool,
+    ignored: Vec<IgnoredKeyword>,
 }
 
 impl Ir {
@@ -98,7 +127,12 @@ impl Ir {
     }
     /// An IR of one node (used to test a single rule).
     pub(crate) fn single(node: Node) -> Self {
-        Self { nodes: vec![node], pointers: vec![String::new()], root: 0, draft4: false }
+        Self { nodes: vec![node], pointers: vec![String::new()], root: 0, draft4: false, ignored: Vec::new() }
+    }
+    /// The keywords read as annotations because no draft defines them, in
+    /// pointer order (empty under [`UnknownKeywords::Deny`], which refuses them).
+    pub fn ignored(&self) -> &[IgnoredKeyword] {
+        &self.ignored
     }
     /// Whether `1.0` counts as an integer (every draft but 04).
     pub fn integral_floats_are_integers(&self) -> bool {
@@ -302,6 +336,13 @@ pub struct ObjectRule {
     /// the lowering gives a key that matches more than one (a sound subset);
     /// `None` when they have no common value.
     pub patterns_all: Option<NodeId>,
+    /// `minProperties`: members present, declared or not.
+    pub min_props: usize,
+    /// `maxProperties`.
+    pub max_props: Option<usize>,
+    /// `propertyNames` as a rule on keys (`None`: any key). Declared
+    /// properties it refuses are already false.
+    pub names: Option<StringRule>,
 }
 
 /// Reads a schema into the IR.
@@ -310,5 +351,32 @@ pub struct ObjectRule {
 /// A [`SchemaError`] naming the keyword and pointer of anything strictly
 /// cannot enforce exactly.
 pub fn compile(schema: &Value, options: &CompileOptions) -> Result<Ir, SchemaError> {
+    on_compiler_stack(|| read(schema, options))
+}
+
+/// [`compile`] on the caller's stack (for callers already on the compiler's).
+pub(crate) fn read(schema: &Value, options: &CompileOptions) -> Result<Ir, SchemaError> {
     reader::Reader::new(schema, options).read_root()
+}
+
+/// Stack of the thread the compiler's recursive passes run on. Their depth
+/// is bounded (128 nested schemas while reading, 256 nested values while
+/// lowering), and at their deepest they use about 1.3 MB in a release
+/// build, several times that in a debug build: 64 MB holds either, whatever
+/// the caller's own stack (a server's 2 MB worker threads included). The
+/// memory is reserved, not committed: only the pages a compilation touches
+/// are used.
+const COMPILER_STACK: usize = 64 << 20;
+
+/// Runs a compilation on a thread with [`COMPILER_STACK`] bytes of stack,
+/// so that no schema can overflow the caller's (about 20 µs per call).
+pub(crate) fn on_compiler_stack<T: Send>(compile: impl FnOnce() -> Result<T, SchemaError> + Send) -> Result<T, SchemaError> {
+    std::thread::scope(|scope| {
+        let thread = std::thread::Builder::new()
+            .name("strictly-compile".into())
+            .stack_size(COMPILER_STACK)
+            .spawn_scoped(scope, compile)
+            .map_err(|e| SchemaError::too_large("", format!("cannot start the compiler's thread: {e}")))?;
+        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }

@@ -11,7 +11,7 @@
 //! - `required` → objects lacking one of the names;
 //! - `properties` → objects that have one of the names with a value in the
 //!   complement of its schema;
-//! - bounds (`minimum`, `maxLength`, `minItems`, …) → the opposite bound;
+//! - bounds (`minimum`, `maxLength`, `minItems`, `minProperties`, …) → the opposite bound;
 //! - `not` → the schema itself; `allOf` → the union of the complements;
 //!   `anyOf` → their intersection; `$ref` → the complement of the target.
 
@@ -204,6 +204,19 @@ impl Reader<'_> {
                     rule.min_items = n.saturating_add(1);
                 }
                 Node::Typed(Typed { array: Some(rule), ..Typed::default() })
+            }
+            "minProperties" | "maxProperties" => {
+                let n = count(map, k, at)?.unwrap_or(0);
+                let mut rule = ObjectRule { additional: Some(self.any), additional_any: true, ..ObjectRule::default() };
+                if k == "minProperties" {
+                    match n.checked_sub(1) {
+                        Some(max) => rule.max_props = Some(max),
+                        None => return Ok(Node::Never),
+                    }
+                } else {
+                    rule.min_props = n.saturating_add(1);
+                }
+                Node::Typed(Typed { object: Some(rule), ..Typed::default() })
             }
             "not" => Node::Ref(self.read_at(&format!("{at}/not"))?),
             "allOf" | "anyOf" => {

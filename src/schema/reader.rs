@@ -8,7 +8,7 @@ use super::error::{escape_token, SchemaError, SchemaErrorKind};
 use super::merge;
 use super::negate::Complement;
 use super::{
-    ArrayRule, Bound, CompileOptions, Format, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
+    ArrayRule, Bound, CompileOptions, Format, IgnoredKeyword, Ir, Node, NodeId, NumberRule, ObjectRule, PatternProperty,
     Property, StringRule, Typed, UnknownKeywords,
 };
 
@@ -41,6 +41,13 @@ impl Draft {
 
 /// Schema nodes one reading may create.
 const MAX_NODES: usize = 200_000;
+
+/// How deeply the reader's recursive passes (reading, intersecting,
+/// filtering literals) may nest before the schema is refused as too deep.
+/// Measured in a release build: about 10 KB of stack per level (1.3 MB at
+/// the limit), which the compiler's own thread holds many times over (see
+/// `on_compiler_stack`).
+pub(crate) const MAX_NESTING: usize = 128;
 
 /// Keywords that only annotate: ignored.
 pub(super) const ANNOTATIONS: &[&str] = &[
@@ -92,23 +99,23 @@ const SUPPORTED: &[&str] = &[
     "multipleOf",
     "patternProperties",
     "not",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "minProperties",
+    "maxProperties",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
 const REFUSED: &[(&str, &str)] = &[
-    ("if", "conditional schemas are not supported"),
-    ("then", "conditional schemas are not supported"),
-    ("else", "conditional schemas are not supported"),
-    ("dependentSchemas", "dependent schemas are not supported"),
-    ("dependentRequired", "dependent requirements are not supported"),
-    ("dependencies", "dependencies are not supported"),
     ("uniqueItems", "uniqueness of items cannot be enforced by a finite automaton"),
     ("contains", "`contains` is not supported"),
     ("minContains", "`minContains` is not supported"),
     ("maxContains", "`maxContains` is not supported"),
-    ("propertyNames", "constraints on property names are not supported"),
-    ("minProperties", "property counts are not supported"),
-    ("maxProperties", "property counts are not supported"),
     ("unevaluatedProperties", "unevaluated properties are not supported"),
     ("unevaluatedItems", "unevaluated items are not supported"),
     ("$dynamicRef", "dynamic references are not supported"),
@@ -137,6 +144,10 @@ pub(crate) struct Reader<'a> {
     pub(super) any: NodeId,
     /// Schemas negated so far (bounded: see `negate.rs`).
     pub(super) negations: usize,
+    /// Nesting of the recursive passes under way (see [`MAX_NESTING`]).
+    nesting: usize,
+    /// Keywords no draft defines, read as annotations.
+    ignored: std::collections::BTreeSet<IgnoredKeyword>,
     started: std::time::Instant,
 }
 
@@ -152,6 +163,8 @@ impl<'a> Reader<'a> {
             in_progress: Vec::new(),
             any: 0,
             negations: 0,
+            nesting: 0,
+            ignored: std::collections::BTreeSet::new(),
             started: std::time::Instant::now(),
         };
         reader.any = reader.push(Node::Any, "");
@@ -166,7 +179,8 @@ impl<'a> Reader<'a> {
                 "",
             ));
         }
-        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root, draft4: self.draft == Draft::D4 })
+        let ignored = self.ignored.into_iter().collect();
+        Ok(Ir { nodes: self.nodes, pointers: self.pointers, root, draft4: self.draft == Draft::D4, ignored })
     }
 
     pub(crate) fn push(&mut self, node: Node, pointer: &str) -> NodeId {
@@ -188,6 +202,19 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Runs one level of a recursive pass, refusing the schema at `at` when
+    /// the passes nest deeper than [`MAX_NESTING`] (the stack stays bounded
+    /// whatever the schema).
+    pub(crate) fn nested<T>(&mut self, at: &str, pass: impl FnOnce(&mut Self) -> Result<T, SchemaError>) -> Result<T, SchemaError> {
+        if self.nesting >= MAX_NESTING {
+            return Err(SchemaError::too_large(at, format!("schemas nest more than {MAX_NESTING} levels deep")));
+        }
+        self.nesting += 1;
+        let result = pass(self);
+        self.nesting -= 1;
+        result
+    }
+
     pub(crate) fn is_in_progress(&self, id: NodeId) -> bool {
         self.in_progress[id]
     }
@@ -197,22 +224,63 @@ impl<'a> Reader<'a> {
         if let Some(&id) = self.by_pointer.get(pointer) {
             return Ok(id);
         }
-        let schema = self.root.pointer(pointer).ok_or_else(|| {
-            SchemaError::new(
-                SchemaErrorKind::BadRef {
-                    reference: format!("#{pointer}"),
-                    why: "no schema at that pointer".into(),
-                },
-                pointer,
-            )
-        })?;
+        let schema = self.schema_at(pointer)?;
+        // A chain of schemas that are nothing but a `$ref` (`a` → `b` → … → `z`)
+        // is followed by iteration, not recursion: every link becomes a `Ref` to
+        // the chain's end, so neither the reader nor the lowering nests per link.
+        if let Some(end) = self.pure_ref_chain_end(schema, pointer)? {
+            let id = self.push(Node::Never, pointer);
+            self.by_pointer.insert(pointer.to_string(), id);
+            let target = self.read_at(&end)?;
+            self.nodes[id] = Node::Ref(target);
+            return Ok(id);
+        }
         let id = self.push(Node::Never, pointer);
         self.by_pointer.insert(pointer.to_string(), id);
         self.in_progress[id] = true;
-        let node = self.read_schema(schema, pointer)?;
+        let node = self.nested(pointer, |r| r.read_schema(schema, pointer))?;
         self.nodes[id] = node;
         self.in_progress[id] = false;
         Ok(id)
+    }
+
+    fn schema_at(&self, pointer: &str) -> Result<&'a Value, SchemaError> {
+        self.root.pointer(pointer).ok_or_else(|| {
+            SchemaError::new(
+                SchemaErrorKind::BadRef { reference: format!("#{pointer}"), why: "no schema at that pointer".into() },
+                pointer,
+            )
+        })
+    }
+
+    /// When the schema at `pointer` is a `$ref` with nothing beside it but
+    /// annotations, the pointer where its chain of such `$ref`s ends: the
+    /// first schema that is more than a `$ref`, one already read, or the
+    /// start of a cycle. `None` when the schema is not a bare `$ref`.
+    fn pure_ref_chain_end(&mut self, schema: &'a Value, pointer: &str) -> Result<Option<String>, SchemaError> {
+        fn bare_ref(schema: &Value) -> Option<(&Map<String, Value>, &Value)> {
+            let map = schema.as_object()?;
+            let reference = map.get("$ref")?;
+            map.keys().all(|k| k == "$ref" || !constrains(k)).then_some((map, reference))
+        }
+        let Some(mut link) = bare_ref(schema) else { return Ok(None) };
+        let mut at = pointer.to_string();
+        let mut seen = std::collections::HashSet::from([at.clone()]);
+        loop {
+            let (map, reference) = link;
+            self.check_keywords(map, &at)?;
+            let next = self.ref_pointer(reference, &at)?;
+            if self.by_pointer.contains_key(&next) || !seen.insert(next.clone()) {
+                return Ok(Some(next));
+            }
+            match bare_ref(self.schema_at(&next)?) {
+                Some(l) => {
+                    link = l;
+                    at = next;
+                }
+                None => return Ok(Some(next)),
+            }
+        }
     }
 
     fn read_schema(&mut self, schema: &Value, at: &str) -> Result<Node, SchemaError> {
@@ -248,6 +316,8 @@ impl<'a> Reader<'a> {
                 parts.push(self.read_at(&format!("{at}/allOf/{i}"))?);
             }
         }
+        parts.extend(self.read_dependencies(map, at)?);
+        parts.extend(self.read_conditional(map, at)?);
         if map.contains_key("not") {
             let complement = self.negate(&format!("{at}/not"), at, Complement::Exact, 0)?;
             parts.push(self.push(complement, at));
@@ -282,7 +352,7 @@ impl<'a> Reader<'a> {
         Ok(node)
     }
 
-    pub(super) fn check_keywords(&self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
+    pub(super) fn check_keywords(&mut self, map: &Map<String, Value>, at: &str) -> Result<(), SchemaError> {
         for (keyword, value) in map {
             let k = keyword.as_str();
             if ANNOTATIONS.contains(&k) || SUPPORTED.contains(&k) {
@@ -297,9 +367,10 @@ impl<'a> Reader<'a> {
                 }
                 return Err(SchemaError::unsupported(k, at, why));
             }
-            if self.options.unknown_keywords == UnknownKeywords::Reject {
+            if self.options.unknown_keywords == UnknownKeywords::Deny {
                 return Err(SchemaError::new(SchemaErrorKind::UnknownKeyword { keyword: k.into() }, at));
             }
+            self.ignored.insert(IgnoredKeyword { pointer: at.into(), keyword: k.into(), format: None });
         }
         Ok(())
     }
@@ -408,6 +479,12 @@ impl<'a> Reader<'a> {
             Some(_) => return Err(SchemaError::malformed("enum", at, "must be an array")),
             None => None,
         };
+        for (keyword, value) in map.iter().filter(|(k, _)| *k == "enum" || *k == "const") {
+            // Comparing and printing literals recurses over them.
+            if value_depth(value) > MAX_NESTING {
+                return Err(SchemaError::too_large(at, format!("`{keyword}` holds values nested more than {MAX_NESTING} levels deep")));
+            }
+        }
         if let Some(c) = map.get("const") {
             values = Some(match values {
                 Some(vs) => vs.into_iter().filter(|v| json_equal(v, c)).collect(),
@@ -486,7 +563,10 @@ impl<'a> Reader<'a> {
                 Some(format) => Some(format),
                 // A name no draft defines is an annotation to a validator, as
                 // unknown as an unknown keyword: ignored only when those are.
-                None if self.options.unknown_keywords == UnknownKeywords::Ignore && !Format::is_standard(name) => None,
+                None if self.options.unknown_keywords == UnknownKeywords::Ignore && !Format::is_standard(name) => {
+                    self.ignored.insert(IgnoredKeyword { pointer: at.into(), keyword: "format".into(), format: Some(name.into()) });
+                    None
+                }
                 None => {
                     return Err(SchemaError::unsupported("format", at, &format!("format \"{name}\" is not supported")));
                 }
@@ -540,7 +620,11 @@ impl<'a> Reader<'a> {
             Some(Value::Bool(_)) if self.draft == Draft::D4 => Vec::new(),
             Some(_) => return Err(SchemaError::malformed("required", at, "must be an array")),
         };
-        let mut rule = ObjectRule::default();
+        let mut rule = ObjectRule {
+            min_props: count(map, "minProperties", at)?.unwrap_or(0),
+            max_props: count(map, "maxProperties", at)?,
+            ..ObjectRule::default()
+        };
         match map.get("additionalProperties") {
             None => {
                 rule.additional = Some(self.any);
@@ -611,6 +695,7 @@ impl<'a> Reader<'a> {
             })?;
             rule.properties.push(Property { name: name.clone(), node, required: true });
         }
+        self.read_property_names(map, at, &mut rule)?;
         Ok(rule)
     }
 }
@@ -636,20 +721,21 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("required", "object"),
     ("additionalProperties", "object"),
     ("patternProperties", "object"),
+    ("minProperties", "object"),
+    ("maxProperties", "object"),
+    ("propertyNames", "object"),
 ];
 
 /// Refused keywords whose value makes them a no-op.
 pub(super) fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     match keyword {
         "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
-        "minProperties" | "minContains" => value.as_u64() == Some(0),
-        "dependencies" | "dependentSchemas" | "dependentRequired" => {
-            value.as_object().is_some_and(Map::is_empty)
-        }
-        "propertyNames" | "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
+        "minContains" => value.as_u64() == Some(0),
+        "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
         "$vocabulary" | "$dynamicAnchor" | "$recursiveAnchor" => true,
-        // `then`/`else` without `if` have no effect.
+        // `then`/`else` without `if` have no effect, nor `if` without them.
         "then" | "else" => !map.contains_key("if"),
+        "if" => !map.contains_key("then") && !map.contains_key("else"),
         _ => false,
     }
 }
@@ -678,6 +764,21 @@ pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// How deeply a JSON value nests (a scalar is 1), found without recursion.
+fn value_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn percent_decode(s: &str) -> Option<String> {
