@@ -137,6 +137,7 @@ impl Backend for LocalBackend {
             prompt_tokens: generation.prompt_tokens,
             completion_tokens: generation.tokens.len(),
             forced_tokens: generation.forced_tokens(),
+            mask_ms: generation.timings.mask_ms,
         };
         Ok(Reply::Json {
             value,
