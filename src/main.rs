@@ -261,10 +261,16 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 server.listen = listen;
             }
             let (model, options) = model.load()?;
+            // The OpenAI endpoints get their own backend over the same weights: their own
+            // system-prompt cache, so chat traffic does not evict the router's.
+            let chat = strictly::serve::openai::ChatModel::new(
+                strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
+                options.clone(),
+            );
             let backend = strictly::backend::local::LocalBackend::new(model, options);
             let router = strictly::serve::build_router(config, backend)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(strictly::serve::run(router, server))?;
+            runtime.block_on(strictly::serve::run(router, Some(chat), server))?;
             // Requests still running past the grace are not waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
             Ok(ExitCode::SUCCESS)

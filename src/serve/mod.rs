@@ -18,6 +18,7 @@
 //! and writes no second line.
 
 pub mod metrics;
+pub mod openai;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
@@ -152,18 +153,38 @@ pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    param: Option<&'static str>,
+    code: Option<&'static str>,
     retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, message: message.into(), retry_after: None }
+        ApiError { status, kind, message: message.into(), param: None, code: None, retry_after: None }
+    }
+
+    /// The request field at fault.
+    fn param(mut self, param: Option<&'static str>) -> Self {
+        self.param = param;
+        self
+    }
+
+    /// A machine-readable code (`model_not_found`).
+    fn code(mut self, code: Option<&'static str>) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// `Retry-After`, in seconds.
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"message": self.message, "type": self.kind, "param": null, "code": self.status.as_u16()}});
+        let body = json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}});
         let mut res = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -201,6 +222,9 @@ impl RecentKeys {
 /// The service's state, shared by every request.
 pub struct App<B: Backend> {
     router: Arc<Router<B>>,
+    /// The model of the OpenAI-compatible endpoints, when the server has one.
+    chat: Option<Arc<openai::ChatModel>>,
+    runtime: tokio::runtime::Handle,
     config: ServeConfig,
     queue: ModelQueue,
     metrics: Arc<Metrics>,
@@ -210,14 +234,32 @@ pub struct App<B: Backend> {
 }
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
-    /// The state over a router; starts the model thread (which warms the model up).
-    pub fn new(router: Router<B>, config: ServeConfig) -> Arc<Self> {
+    /// The state over a router (and a chat model for the OpenAI endpoints); starts the model
+    /// thread, which warms the router's model up.
+    pub fn new(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig) -> Arc<Self> {
         let router = Arc::new(router);
         let metrics = Arc::new(Metrics::new());
         let ready = Arc::new(AtomicBool::new(false));
-        let queue = ModelQueue::start(router.clone(), config.queue, metrics.clone(), tokio::runtime::Handle::current(), ready.clone());
+        let runtime = tokio::runtime::Handle::current();
+        let warm_up = {
+            let (router, runtime, metrics) = (router.clone(), runtime.clone(), metrics.clone());
+            Box::new(move || {
+                let answer = ask(&router, &runtime, &metrics, &router.model_job("hello"));
+                if let Some(e) = answer.backend_error {
+                    tracing::warn!(error = %e, "the warm-up call failed");
+                }
+            })
+        };
+        let queue = ModelQueue::start(config.queue, metrics.clone(), warm_up, ready.clone());
         let recent = Mutex::new(RecentKeys { cells: HashMap::new(), order: VecDeque::new(), capacity: config.recent_keys });
-        Arc::new(App { router, config, queue, metrics, recent, ready, stopping: AtomicBool::new(false) })
+        let chat = chat.map(Arc::new);
+        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, ready, stopping: AtomicBool::new(false) })
+    }
+
+    /// Queues a routing model call.
+    fn submit_route(&self, job: crate::route::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::route::ModelAnswer>, worker::QueueFull> {
+        let (router, runtime, metrics) = (self.router.clone(), self.runtime.clone(), self.metrics.clone());
+        self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), expires)
     }
 
     /// The metrics.
@@ -357,7 +399,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                     let (r, a) = self.router.conclude(message, id, screened, None);
                     (r, a, "examples")
                 }
-                Some(job) => match self.queue.try_submit(job, deadline) {
+                Some(job) => match self.submit_route(job, deadline) {
                     Err(_) => {
                         let (r, a) = self.default_routing(message, id, Rule::Overloaded, started);
                         (r, a, "overloaded")
@@ -391,10 +433,9 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                 (r, a, "examples")
             }
             Some(job) => {
-                let rx = self.queue.try_submit(job, expires).map_err(|_| {
-                    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later");
-                    e.retry_after = Some(self.queue.retry_after_secs());
-                    e
+                let rx = self.submit_route(job, expires).map_err(|_| {
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
+                        .retry_after(self.queue.retry_after_secs())
                 })?;
                 match tokio::time::timeout_at(expires.into(), rx).await {
                     Ok(Ok(answer)) => {
@@ -413,6 +454,31 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         };
         self.record(&routed, record, path).await?;
         Ok(routed)
+    }
+}
+
+/// One routing model call on the model thread: a panic inside it becomes this call's error
+/// (`malformed_output` routing), never the process's.
+fn ask<B: Backend>(router: &Router<B>, runtime: &tokio::runtime::Handle, metrics: &Metrics, job: &crate::route::ModelJob) -> crate::route::ModelAnswer {
+    let started = Instant::now();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(router.ask_model(job))));
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(answer) => {
+            let outcome = if answer.backend_error.is_some() { "error" } else { "ok" };
+            metrics.model_call(outcome, Some(seconds), answer.usage.as_ref());
+            answer
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, "a model call panicked; the message gets default routing");
+            metrics.model_call("panic", Some(seconds), None);
+            router.model_failed(format!("the model call panicked: {what}"), seconds * 1e3)
+        }
     }
 }
 
@@ -560,6 +626,9 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
     axum::Router::new()
         .route("/kommunicate/webhook", post(webhook::<B>))
         .route("/v1/route", post(route::<B>))
+        .route("/v1/models", get(openai::models::<B>))
+        .route("/v1/chat/completions", post(openai::chat_completions::<B>))
+        .route("/v1/responses", post(openai::responses::<B>))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<B>))
         .route("/metrics", get(metrics_text::<B>))
@@ -590,10 +659,19 @@ impl Server {
 
 /// Binds `config.listen` and serves `router` until [`Server::shutdown`].
 pub async fn start<B: Backend + Send + Sync + 'static>(router: Router<B>, config: ServeConfig) -> std::io::Result<Server> {
+    start_with(router, None, config).await
+}
+
+/// [`start`], with a chat model for the OpenAI-compatible endpoints.
+pub async fn start_with<B: Backend + Send + Sync + 'static>(
+    router: Router<B>,
+    chat: Option<openai::ChatModel>,
+    config: ServeConfig,
+) -> std::io::Result<Server> {
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let (stop, rx) = watch::channel(false);
-    let app = App::new(router, config);
+    let app = App::new(router, chat, config);
     let done = tokio::spawn(serve_until(app, listener, rx));
     Ok(Server { addr, stop, done })
 }
@@ -629,14 +707,14 @@ async fn serve_until<B: Backend + Send + Sync + 'static>(
 
 /// `strictly serve`: serves until SIGTERM or SIGINT, then shuts down gracefully. Every
 /// decision was synced to the audit log before its reply, so nothing is left to flush.
-pub async fn run<B: Backend + Send + Sync + 'static>(router: Router<B>, config: ServeConfig) -> std::io::Result<()> {
+pub async fn run<B: Backend + Send + Sync + 'static>(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig) -> std::io::Result<()> {
     if config.api_keys.is_empty() {
         tracing::warn!("no API keys configured: /v1/* is open to anyone who can reach {}", config.listen);
     }
     if config.webhook_secret.is_none() {
         tracing::warn!("no webhook secret configured: /kommunicate/webhook is open to anyone who can reach {}", config.listen);
     }
-    let server = start(router, config).await?;
+    let server = start_with(router, chat, config).await?;
     // Scripts (and the tests) read the bound address from this line.
     println!("listening on http://{}", server.addr);
     tracing::info!(addr = %server.addr, "listening");
