@@ -359,6 +359,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
 
     /// Appends the record (synced) and counts the decision; the reply waits for this.
     async fn record(self: &Arc<Self>, routed: &Routed, record: AuditRecord, path: &str) -> Result<(), ApiError> {
+        // The text as the audit config redacts it (digits masked, or only a hash and a length).
+        let text = serde_json::to_string(&record.text).unwrap_or_default();
         let app = self.clone();
         tokio::task::spawn_blocking(move || app.router.append_audit(&record))
             .await
@@ -373,6 +375,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             path,
             action = d.action.as_str(),
             rules = %rules.join(","),
+            text = %text,
             latency_ms = routed.latency_ms,
             "decision"
         );
