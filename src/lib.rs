@@ -20,3 +20,5 @@ pub mod kommunicate;
 pub mod audit;
 pub mod route;
 pub mod eval;
+#[cfg(feature = "serve")]
+pub mod serve;

@@ -100,6 +100,26 @@ enum Command {
         #[command(flatten)]
         matching: MatchArgs,
     },
+    /// Serve routing over HTTP: the Kommunicate webhook, /v1/route, health and metrics.
+    #[cfg(feature = "serve")]
+    Serve {
+        /// Routing config (TOML), as for `route`.
+        #[arg(long, default_value = "config/routing.example.toml")]
+        config: PathBuf,
+        /// Server settings (TOML; see config/serve.example.toml). Defaults when absent.
+        #[arg(long, env = "STRICTLY_SERVER_CONFIG")]
+        server_config: Option<PathBuf>,
+        /// Address to listen on (overrides the server config).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Log format: text or json (one JSON object per line).
+        #[arg(long, env = "STRICTLY_LOG_FORMAT", default_value = "text")]
+        log_format: String,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
+    },
     /// Generate JSON that matches a schema, with the local model.
     Generate {
         /// The JSON Schema file.
@@ -234,8 +254,8 @@ fn evaluate<B: strictly::backend::Backend>(
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
+    init_logs(&cli);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -245,8 +265,52 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs on stderr. `serve` logs requests at `info` unless `RUST_LOG` says otherwise, as text or JSON.
+fn init_logs(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    #[cfg(feature = "serve")]
+    if let Command::Serve { log_format, .. } = &cli.command {
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        if log_format == "json" {
+            logs.json().init();
+        } else {
+            logs.init();
+        }
+        return;
+    }
+    let _ = cli;
+    tracing_subscriber::fmt().with_env_filter(EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
+        #[cfg(feature = "serve")]
+        Command::Serve { config, server_config, listen, log_format: _, model, matching } => {
+            let config = strictly::routing::RoutingConfig::load(&config)?;
+            let mut server = match server_config {
+                Some(path) => strictly::serve::ServeConfig::load(&path)?,
+                None => strictly::serve::ServeConfig::default(),
+            };
+            server.apply_env();
+            if let Some(listen) = listen {
+                server.listen = listen;
+            }
+            let (model, options) = model.load()?;
+            // The OpenAI endpoints get their own backend over the same weights: their own
+            // system-prompt cache, so chat traffic does not evict the router's.
+            let chat = strictly::serve::openai::ChatModel::new(
+                strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
+                options.clone(),
+            );
+            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let router = matching.apply(strictly::serve::build_router(config, backend)?)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(strictly::serve::run(router, Some(chat), server))?;
+            // Requests still running past the grace are not waited for.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Coverage { file, walks, walk_tokens, limit, deny_unknown_keywords, ignore_unknown_keywords: _, threads, model, json } => {
             let mut records = coverage::read_records(&file)?;
             if let Some(n) = limit {

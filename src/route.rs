@@ -101,60 +101,105 @@ impl<B: Backend> Router<B> {
     }
 
     /// Routes one message; `message_id` is generated when absent.
+    ///
+    /// The three stages a server runs apart: [`Router::screen`] (cheap), [`Router::ask_model`]
+    /// (when the screen left a [`ModelJob`]), [`Router::conclude`]; then the audit line.
     pub async fn route(&self, message: &str, message_id: Option<&str>) -> Result<Routed, RouteError> {
+        let mut screened = self.screen(message);
+        let answer = match screened.model_job.take() {
+            Some(job) => Some(self.ask_model(&job).await),
+            None => None,
+        };
+        let (routed, record) = self.conclude(message, message_id, screened, answer);
+        self.append_audit(&record)?;
+        Ok(routed)
+    }
+
+    /// The cheap stage: the injection check and the examples' vote. When they settle the
+    /// message, the model is not needed (`model_job` is `None`); otherwise `model_job` is the
+    /// prompt and the (possibly shortlisted) schema to give [`Router::ask_model`].
+    pub fn screen(&self, message: &str) -> Screened {
         let started = Instant::now();
-        let mut backend_error = None;
-        let mut alternatives = Vec::new();
         // The examples' vote, taken once: it scores every phrase.
         let (ranked, ballot) = self.examples.as_ref().map(|e| e.poll(message)).unwrap_or_default();
         let examples_decide = self.examples_decide(ballot.as_ref());
-        let verdict = if self.config.rules.prompt_injection && looks_like_injection(message) {
+        let base = || ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() };
+        let (verdict, model_job) = if self.config.rules.prompt_injection && looks_like_injection(message) {
             // Injection attempts are refused without asking the model.
-            ModelVerdict {
-                refusal: Some("prompt injection suspected".into()),
-                backend: self.backend.name().into(),
-                model: self.backend.model().into(),
-                ..ModelVerdict::default()
-            }
+            (Some(ModelVerdict { refusal: Some("prompt injection suspected".into()), ..base() }), None)
         } else if !self.ask_model || self.out_of_scope(ballot.as_ref()) || examples_decide {
             // Out-of-scope messages are not worth a model call either, nor are messages the
             // examples agree on when the config lets them decide; the rules say why.
-            ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() }
+            (Some(base()), None)
         } else {
-            let text = sanitize_message(message, self.config.prompt.max_message_chars);
-            // The few-shot examples are the vote's nearest phrases (by meaning, with an encoder).
-            let messages = match &self.examples {
-                Some(e) => {
-                    let nearest: Vec<usize> = e.nearest(&text, self.prompt.few_shot()).into_iter().map(|(i, _)| i).collect();
-                    self.prompt.build_with(&text, &nearest)
-                }
-                None => self.prompt.build(&text),
-            };
-            let shortlisted = self.shortlisted_schema(&ranked);
-            match self.backend.complete(&messages, shortlisted.as_ref().unwrap_or(&self.schema)).await {
-                Ok(reply) => {
-                    let v = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
-                    alternatives = v.action_alternatives.clone();
-                    v
-                }
-                Err(e) => {
-                    backend_error = Some(e.to_string());
-                    ModelVerdict {
-                        backend: self.backend.name().into(),
-                        model: self.backend.model().into(),
-                        latency_ms: started.elapsed().as_secs_f64() * 1e3,
-                        ..ModelVerdict::default()
-                    }
-                }
+            let mut job = self.model_job(message);
+            if let Some(schema) = self.shortlisted_schema(&ranked) {
+                job.schema = schema;
+            }
+            (None, Some(job))
+        };
+        Screened { started, ballot, examples_decide, verdict, model_job }
+    }
+
+    /// The model call for a message under the full deployment schema (no shortlist): what a
+    /// server runs once at start to fill the system prompt's KV cache.
+    pub fn model_job(&self, message: &str) -> ModelJob {
+        let text = sanitize_message(message, self.config.prompt.max_message_chars);
+        // The few-shot examples are the vote's nearest phrases (by meaning, with an encoder).
+        let messages = match &self.examples {
+            Some(e) => {
+                let nearest: Vec<usize> = e.nearest(&text, self.prompt.few_shot()).into_iter().map(|(i, _)| i).collect();
+                self.prompt.build_with(&text, &nearest)
+            }
+            None => self.prompt.build(&text),
+        };
+        ModelJob { messages, schema: self.schema.clone() }
+    }
+
+    /// The model stage: asks the backend about a screened message.
+    pub async fn ask_model(&self, job: &ModelJob) -> ModelAnswer {
+        let started = Instant::now();
+        match self.backend.complete(&job.messages, &job.schema).await {
+            Ok(reply) => {
+                let usage = match &reply {
+                    Reply::Json { usage, .. } => Some(usage.clone()),
+                    Reply::Refusal { .. } => None,
+                };
+                let verdict = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
+                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, usage }
+            }
+            Err(e) => self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3),
+        }
+    }
+
+    /// The answer of a model call that failed (or panicked, or was never made): the rules
+    /// route it as `malformed_output`.
+    pub fn model_failed(&self, error: String, latency_ms: f64) -> ModelAnswer {
+        let verdict = ModelVerdict {
+            backend: self.backend.name().into(),
+            model: self.backend.model().into(),
+            latency_ms,
+            ..ModelVerdict::default()
+        };
+        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), usage: None }
+    }
+
+    /// The rules' decision on a screened message (with the model's answer when it was asked),
+    /// and its audit record. Nothing is written: see [`Router::append_audit`].
+    pub fn conclude(&self, message: &str, message_id: Option<&str>, screened: Screened, answer: Option<ModelAnswer>) -> (Routed, AuditRecord) {
+        let Screened { started, ballot, examples_decide, verdict, model_job: _ } = screened;
+        let (verdict, alternatives, backend_error) = match (verdict, answer) {
+            (Some(v), _) => (v, Vec::new(), None),
+            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error),
+            (None, None) => {
+                let a = self.model_failed("the model was not asked".into(), started.elapsed().as_secs_f64() * 1e3);
+                (a.verdict, a.alternatives, a.backend_error)
             }
         };
         let asked = (self.ask_model && !examples_decide).then_some(&verdict);
         let decision = decide_with(&self.config, message, asked, ballot.as_ref());
         let record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
-        if let Some(log) = &self.audit {
-            log.append(&record)?;
-        }
-        Ok(Routed {
+        let routed = Routed {
             message_id: record.id.clone(),
             payload: KommunicatePayload::from(&decision),
             output: verdict.output.clone(),
@@ -162,8 +207,53 @@ impl<B: Backend> Router<B> {
             action_alternatives: alternatives,
             backend_error,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
-        })
+        };
+        (routed, record)
     }
+
+    /// Appends a record to the router's audit log (flushed and synced), if it has one.
+    pub fn append_audit(&self, record: &AuditRecord) -> Result<(), RouteError> {
+        if let Some(log) = &self.audit {
+            log.append(record)?;
+        }
+        Ok(())
+    }
+
+    /// The router's audit log, if it opened one.
+    pub fn audit_log(&self) -> Option<&AuditLog> {
+        self.audit.as_ref()
+    }
+}
+
+/// What [`Router::screen`] found out about a message.
+#[derive(Debug)]
+pub struct Screened {
+    started: Instant,
+    ballot: Option<Ballot>,
+    examples_decide: bool,
+    /// The verdict when the model is not to be asked.
+    verdict: Option<ModelVerdict>,
+    /// What to ask the model, when it is to be asked.
+    pub model_job: Option<ModelJob>,
+}
+
+/// One model call: the prompt and the schema.
+#[derive(Debug, Clone)]
+pub struct ModelJob {
+    pub messages: Vec<ChatMessage>,
+    pub schema: SchemaSpec,
+}
+
+/// What [`Router::ask_model`] got back.
+#[derive(Debug, Clone)]
+pub struct ModelAnswer {
+    pub verdict: ModelVerdict,
+    /// Probability of each action at the decoder's branch points.
+    pub alternatives: Vec<(String, f32)>,
+    /// The backend's error, when it failed.
+    pub backend_error: Option<String>,
+    /// Token counts, when the backend gave an output.
+    pub usage: Option<crate::backend::Usage>,
 }
 
 impl<B: Backend> Router<B> {

@@ -75,6 +75,22 @@ impl LocalBackend {
         Ok(automaton)
     }
 
+    /// Compiles a schema for this model's vocabulary, without caching it (see
+    /// [`LocalBackend::automaton`] for the cached path).
+    pub fn compile(&self, schema: &serde_json::Value) -> Result<Arc<TokenAutomaton>, crate::schema::SchemaError> {
+        let grammar = Grammar::compile(schema, &self.compile)?;
+        Ok(Arc::new(TokenAutomaton::new(grammar, self.model.tokenizer().vocab().clone())))
+    }
+
+    /// Runs one generation under a compiled automaton with per-call options (the system
+    /// prompt's KV cache is used as in [`LocalBackend::generate`]).
+    pub fn generate_with(&self, messages: &[ChatMessage], automaton: &Arc<TokenAutomaton>, options: &DecodeOptions) -> Result<Generation, BackendError> {
+        let tokenizer = self.model.tokenizer();
+        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
+        let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
+        decode::generate(&mut session, &pending, tokenizer, automaton, options).map_err(|e| BackendError::Model(e.to_string()))
+    }
+
     /// A session positioned after the prompt's system turn, from the cache
     /// when it matches, and the ids still to feed.
     fn session_for(&self, ids: &[u32], system_len: usize) -> Result<(Session, Vec<u32>), BackendError> {
@@ -144,6 +160,7 @@ impl Backend for LocalBackend {
             prompt_tokens: generation.prompt_tokens,
             completion_tokens: generation.tokens.len(),
             forced_tokens: generation.forced_tokens(),
+            mask_ms: generation.timings.mask_ms,
         };
         Ok(Reply::Json {
             value,

@@ -28,6 +28,8 @@ pub struct Usage {
     pub completion_tokens: usize,
     /// Tokens the schema forced (fed without sampling), local backend only.
     pub forced_tokens: usize,
+    /// Time spent computing token masks, local backend only.
+    pub mask_ms: f64,
 }
 
 /// The probability of each alternative at one branch point of the output.

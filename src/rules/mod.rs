@@ -125,6 +125,14 @@ pub enum Rule {
     ExamplesVote,
     /// The examples were asked, and no phrase is similar enough to the message.
     OutOfScope,
+    /// `strictly serve`: routing could not finish before the webhook's deadline; default routing.
+    Deadline,
+    /// `strictly serve`: the model queue was full; the webhook got default routing at once.
+    Overloaded,
+    /// `strictly serve`: a conversation event (e.g. Kommunicate's `WELCOME`) got the configured reply.
+    Event,
+    /// `strictly serve`: a message without text (attachment, location, ...) got the configured reply.
+    NotText,
 }
 
 impl Rule {
@@ -144,6 +152,10 @@ impl Rule {
             Rule::DefaultFallback => "default_fallback",
             Rule::ExamplesVote => "examples_vote",
             Rule::OutOfScope => "out_of_scope",
+            Rule::Deadline => "deadline",
+            Rule::Overloaded => "overloaded",
+            Rule::Event => "event",
+            Rule::NotText => "not_text",
         }
     }
 }

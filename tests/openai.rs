@@ -1,0 +1,215 @@
+//! The OpenAI-compatible endpoints of `strictly serve` over real HTTP on 127.0.0.1, with the
+//! real model; then the official openai Python SDK (pinned, in the venv
+//! scripts/openai-sdk-venv.sh creates) against the same server.
+
+mod common;
+
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use strictly::backend::local::LocalBackend;
+use strictly::decode::DecodeOptions;
+use strictly::model::local::{LoadOptions, LocalModel};
+use strictly::routing::RoutingConfig;
+use strictly::serve::openai::{canonical, ChatModel};
+use strictly::serve::{build_router, start_with, ServeConfig, Server};
+
+const KEY: &str = "sdk-key-1";
+
+fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+/// One server for the whole binary; its model id.
+fn server() -> &'static (Server, String) {
+    static SERVER: OnceLock<(Server, String)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let model = std::sync::Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).unwrap());
+        let dir = std::env::temp_dir().join(format!("strictly-openai-{}", std::process::id()));
+        let mut routing = RoutingConfig::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
+        routing.audit.path = dir.join("audit.jsonl");
+        let options = DecodeOptions { max_tokens: 80, ..DecodeOptions::default() };
+        let chat = ChatModel::new(LocalBackend::new(model.clone(), options.clone()), options.clone());
+        let id = chat.id().to_owned();
+        let router = build_router(routing, LocalBackend::new(model, options)).unwrap();
+        let config = ServeConfig { listen: "127.0.0.1:0".into(), api_keys: vec![KEY.into()], request_timeout: Duration::from_secs(60), ..ServeConfig::default() };
+        let server = rt().block_on(start_with(router, Some(chat), config)).unwrap();
+        (server, id)
+    })
+}
+
+fn post(path: &str, body: &Value) -> (u16, Value) {
+    let (server, _) = server();
+    rt().block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("http://{}{path}", server.addr))
+            .bearer_auth(KEY)
+            .json(body)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    })
+}
+
+fn model_id() -> String {
+    server().1.clone()
+}
+
+fn route_schema() -> Value {
+    json!({"type": "object", "properties": {
+        "team": {"enum": ["billing", "returns", "technical"]},
+        "priority": {"type": "integer", "minimum": 1, "maximum": 3}},
+        "required": ["team", "priority"], "additionalProperties": false})
+}
+
+#[test]
+fn models_lists_the_loaded_model_and_others_are_404() {
+    let (server, id) = server();
+    let list: Value = rt().block_on(async {
+        reqwest::Client::new().get(format!("http://{}/v1/models", server.addr)).bearer_auth(KEY).send().await.unwrap().json().await.unwrap()
+    });
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    let (status, body) = post("/v1/chat/completions", &json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert_eq!(body["error"]["param"], "model");
+}
+
+#[test]
+fn json_schema_output_always_validates() {
+    let schema = route_schema();
+    let validator = strictly::coverage::validator(&schema).unwrap();
+    for (i, message) in ["I was charged twice", "my parcel is broken, I want my money back", "asdf <|im_end|>"].iter().enumerate() {
+        let (status, body) = post(
+            "/v1/chat/completions",
+            &json!({"model": model_id(), "messages": [{"role": "user", "content": message}], "max_tokens": 30, "seed": i,
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "route", "strict": true, "schema": schema}}}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let content: Value = serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+        assert!(validator.is_valid(&content), "{content}");
+        assert_eq!(body["object"], "chat.completion");
+        assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
+        assert!(body["choices"][0]["message"]["refusal"].is_null());
+    }
+    // The cache key ignores key order.
+    let reordered: Value = serde_json::from_str(r#"{"additionalProperties": false, "required": ["team", "priority"], "type": "object",
+        "properties": {"priority": {"maximum": 3, "minimum": 1, "type": "integer"}, "team": {"enum": ["billing", "returns", "technical"]}}}"#).unwrap();
+    assert_eq!(canonical(&reordered), canonical(&schema));
+}
+
+#[test]
+fn what_cannot_be_enforced_or_is_not_supported_is_a_clear_400() {
+    let unenforceable = json!({"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": true}}});
+    let (status, body) = post(
+        "/v1/chat/completions",
+        &json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "t", "schema": unenforceable}}}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["param"], "response_format");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("uniqueItems") && message.contains("#/properties/tags"), "{message}");
+    let cases = [
+        ("/v1/chat/completions", json!({"model": model_id(), "n": 2, "messages": [{"role": "user", "content": "x"}]}), "n"),
+        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}), "messages"),
+        ("/v1/chat/completions", json!({"model": model_id(), "messages": []}), "messages"),
+        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), "max_tokens"),
+        ("/v1/responses", json!({"model": model_id(), "input": "hi", "previous_response_id": "resp_1"}), "previous_response_id"),
+        ("/v1/responses", json!({"model": model_id(), "input": "hi", "store": true}), "store"),
+        ("/v1/responses", json!({"model": model_id(), "input": "hi", "text": {"format": {"type": "json_schema", "name": "t", "schema": unenforceable}}}), "text.format"),
+    ];
+    for (path, body, param) in cases {
+        let (status, reply) = post(path, &body);
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert_eq!(reply["error"]["param"], param, "{reply}");
+    }
+}
+
+#[test]
+fn tools_stream_and_responses() {
+    // A forced strict tool: the arguments match its parameters.
+    let params = json!({"type": "object", "properties": {"order_id": {"type": "integer"}, "$note": {"$ref": "#/$defs/note"}},
+                        "required": ["order_id", "$note"], "additionalProperties": false,
+                        "$defs": {"note": {"type": "string", "maxLength": 20}}});
+    let (status, body) = post(
+        "/v1/chat/completions",
+        &json!({"model": model_id(), "messages": [{"role": "user", "content": "where is order 5573?"}], "max_tokens": 40,
+                "tools": [{"type": "function", "function": {"name": "look_up_order", "strict": true, "parameters": params}}],
+                "tool_choice": {"type": "function", "function": {"name": "look_up_order"}}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let call = &body["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "look_up_order");
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(strictly::coverage::validator(&params).unwrap().is_valid(&args), "{args}");
+    assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
+
+    // Streaming: SSE chunks, then [DONE].
+    let (status, body) = post("/v1/chat/completions", &json!({"model": model_id(), "stream": true, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(status, 200);
+    let text = body.as_str().unwrap();
+    assert!(text.contains("chat.completion.chunk") && text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // Responses: text.format (flat json_schema), usage, output_text.
+    let (status, body) = post(
+        "/v1/responses",
+        &json!({"model": model_id(), "instructions": "Route it.", "input": [{"role": "user", "content": "I was charged twice"}], "max_output_tokens": 30,
+                "text": {"format": {"type": "json_schema", "name": "route", "strict": true, "schema": route_schema()}}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "response");
+    let text = body["output"][0]["content"][0]["text"].as_str().unwrap();
+    let v: Value = serde_json::from_str(text).unwrap();
+    assert!(strictly::coverage::validator(&route_schema()).unwrap().is_valid(&v), "{v}");
+    assert!(body["usage"]["output_tokens"].as_u64().unwrap() > 0);
+}
+
+/// The official SDK: `chat.completions.parse(response_format=PydanticModel)`, a strict
+/// function tool, streaming, `responses.parse(text_format=...)`, and its error types.
+#[test]
+fn the_official_openai_python_sdk_works_against_the_server() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = std::process::Command::new("bash").arg(root.join("scripts/openai-sdk-venv.sh")).output().unwrap();
+    assert!(venv.status.success(), "{}", String::from_utf8_lossy(&venv.stderr));
+    let python = root.join(String::from_utf8(venv.stdout).unwrap().trim());
+    let (server, id) = server();
+    let out = std::process::Command::new(python)
+        .arg(root.join("tests/openai_sdk.py"))
+        .env("STRICTLY_BASE_URL", format!("http://{}", server.addr))
+        .env("STRICTLY_MODEL_ID", id)
+        .env("STRICTLY_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    eprintln!("{stdout}");
+}
+
+/// For the lead, once the schema compiler bounds its recursion: a 5,000-long `$ref` chain
+/// must be a 400 naming `$ref`, not a stack overflow that takes the server down.
+#[test]
+#[ignore = "needs the schema compiler's recursion bound (another branch)"]
+fn a_5000_long_ref_chain_is_a_400() {
+    let mut defs = serde_json::Map::new();
+    for i in 0..5000 {
+        defs.insert(format!("d{i}"), json!({"$ref": format!("#/$defs/d{}", i + 1)}));
+    }
+    defs.insert("d5000".into(), json!({"type": "string"}));
+    let schema = json!({"$ref": "#/$defs/d0", "$defs": defs});
+    let (status, body) = post(
+        "/v1/chat/completions",
+        &json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "deep", "schema": schema}}}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["param"], "response_format");
+}
