@@ -20,8 +20,8 @@ fn unsupported_keywords_name_keyword_and_pointer() {
             "unsupported keyword `uniqueItems` at `#/properties/tags`: uniqueness of items cannot be enforced by a finite automaton",
         ),
         (
-            json!({"$defs": {"a/b": {"if": {"type": "string"}, "then": {"minLength": 2}}}, "$ref": "#/$defs/a~1b"}),
-            "unsupported keyword `if` at `#/$defs/a~1b`: conditional schemas are not supported",
+            json!({"$defs": {"a/b": {"if": {"pattern": "^a"}, "then": {"minLength": 2}, "else": {"maxLength": 1}}}, "$ref": "#/$defs/a~1b"}),
+            "unsupported keyword `if` at `#/$defs/a~1b`: `else` needs the complement of `if`, which cannot be built: the negation of `pattern` is not supported",
         ),
         (
             json!({"type": "object", "patternProperties": {"^(?=x)": {}}}),
