@@ -281,7 +281,7 @@ impl Backend for Hostile {
     }
     async fn complete(&self, messages: &[ChatMessage], _: &SchemaSpec) -> Result<Reply, BackendError> {
         // The server's warm-up call ("hello") is quick, so its mean call time starts low.
-        if !messages.iter().any(|m| m.content.contains("withdrawal")) {
+        if !messages.iter().any(|m| m.content.contains("discount")) {
             return Err(BackendError::Model("not a test message".into()));
         }
         match self.sleep {
@@ -295,7 +295,7 @@ impl Backend for Hostile {
 }
 
 /// A message the examples cannot settle, so the model is asked.
-const NEEDS_MODEL: &str = "can I see the withdrawal fees?";
+const NEEDS_MODEL: &str = "my discount didn't apply";
 
 #[test]
 fn a_panicking_model_call_is_one_default_routed_decision() {

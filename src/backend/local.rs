@@ -88,13 +88,13 @@ impl LocalBackend {
         let tokenizer = self.model.tokenizer();
         let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
         let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
-        decode::generate(&mut session, &pending, tokenizer, automaton, options).map_err(|e| BackendError::Model(e.to_string()))
+        decode::generate(&mut session, &pending, tokenizer, automaton, options).map_err(decode_error)
     }
 
     /// A session positioned after the prompt's system turn, from the cache
     /// when it matches, and the ids still to feed.
     fn session_for(&self, ids: &[u32], system_len: usize) -> Result<(Session, Vec<u32>), BackendError> {
-        let model_err = |e: crate::model::local::ModelError| BackendError::Model(e.to_string());
+        let model_err = |e: crate::model::local::ModelError| decode_error(e.into());
         if !self.prefix_cache || system_len == 0 || system_len >= ids.len() {
             return Ok((self.model.session(), ids.to_vec()));
         }
@@ -115,7 +115,7 @@ impl LocalBackend {
         let tokenizer = self.model.tokenizer();
         let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
         let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
-        decode::generate(&mut session, &pending, tokenizer, &automaton, &self.options).map_err(|e| BackendError::Model(e.to_string()))
+        decode::generate(&mut session, &pending, tokenizer, &automaton, &self.options).map_err(decode_error)
     }
 }
 
@@ -170,5 +170,18 @@ impl Backend for LocalBackend {
             branches,
             logprob: generation.tokens.iter().map(|t| t.logprob as f64).sum(),
         })
+    }
+}
+
+/// A decoding error as the backend reports it: a request that does not fit (context, token cap)
+/// is [`BackendError::TooLong`], anything else a model failure.
+fn decode_error(e: decode::DecodeError) -> BackendError {
+    use crate::constraint::ConstraintError;
+    use crate::model::local::ModelError;
+    match e {
+        decode::DecodeError::Model(ModelError::ContextFull { .. }) | decode::DecodeError::Constraint(ConstraintError::TokenCap { .. }) => {
+            BackendError::TooLong(e.to_string())
+        }
+        e => BackendError::Model(e.to_string()),
     }
 }

@@ -69,6 +69,10 @@ pub enum BackendError {
     Schema(#[from] crate::schema::SchemaError),
     #[error("the model failed: {0}")]
     Model(String),
+    /// The request cannot be served as asked: the prompt and output do not fit in the model's
+    /// context, or no valid value fits under the token cap. The caller's to fix, not a fault.
+    #[error("{0}")]
+    TooLong(String),
     #[error("the output did not parse as JSON: {0}")]
     Parse(String),
 }

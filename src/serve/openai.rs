@@ -428,6 +428,9 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         })?;
         let generation: Generation = match tokio::time::timeout_at(expires.into(), rx).await {
             Ok(Ok(Ok(g))) => g,
+            Ok(Ok(Err(crate::backend::BackendError::TooLong(why)))) => {
+                return Err(invalid(None, why).code(Some("context_length_exceeded")));
+            }
             Ok(Ok(Err(e))) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the model failed: {e}"))),
             // The worker dropped the call before the limit: it panicked (the server goes on).
             Ok(Err(_)) if Instant::now() < expires => {
