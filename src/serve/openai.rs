@@ -204,6 +204,27 @@ fn chat_message(m: &Value, param: &'static str) -> Result<ChatMessage, ApiError>
     Ok(ChatMessage { role, content: text })
 }
 
+/// The schema every output is decoded under, for both APIs: the tools' (when the request has
+/// tools and a choice that allows them), else the response format's (`format`, named `param`
+/// in errors); the messages get the matching instruction. Returns the schema, the mode and the
+/// request field an unenforceable schema is blamed on.
+fn output_schema(body: &Value, messages: &mut Vec<ChatMessage>, format: Option<&Value>, param: &'static str) -> Result<(Value, Mode, &'static str), ApiError> {
+    let tools = match body.get("tools").and_then(Value::as_array) {
+        Some(t) if !t.is_empty() => parse_tools(t, "tools")?,
+        _ => Vec::new(),
+    };
+    let choice = body.get("tool_choice").cloned().unwrap_or(Value::Null);
+    if let Some((schema, how)) = tools_schema(&tools, &choice, "tools")? {
+        instruct(messages, &how);
+        return Ok((schema, Mode::Tools, "tools"));
+    }
+    let (schema, mode) = format_schema(format.unwrap_or(&Value::Null), param)?;
+    if mode == Mode::Json {
+        instruct(messages, &format!("Answer with JSON only, matching this JSON Schema: {schema}"));
+    }
+    Ok((schema, mode, param))
+}
+
 /// Adds instructions to the first system message (or a new one at the start).
 fn instruct(messages: &mut Vec<ChatMessage>, text: &str) {
     match messages.iter_mut().find(|m| m.role == Role::System) {
@@ -500,24 +521,7 @@ fn chat_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool, bool), ApiErro
     let mut messages = raw.iter().map(|m| chat_message(m, "messages")).collect::<Result<Vec<_>, _>>()?;
     let options = options(&chat.defaults, body, &["max_tokens", "max_completion_tokens"])?;
     let stop = stop_sequences(body)?;
-    let tools = match body.get("tools").and_then(Value::as_array) {
-        Some(t) if !t.is_empty() => parse_tools(t, "tools")?,
-        _ => Vec::new(),
-    };
-    let choice = body.get("tool_choice").cloned().unwrap_or(Value::Null);
-    let (schema, mode, schema_param) = match tools_schema(&tools, &choice, "tools")? {
-        Some((schema, how)) => {
-            instruct(&mut messages, &how);
-            (schema, Mode::Tools, "tools")
-        }
-        None => {
-            let (schema, mode) = format_schema(body.get("response_format").unwrap_or(&Value::Null), "response_format")?;
-            if mode == Mode::Json {
-                instruct(&mut messages, &format!("Answer with JSON only, matching this JSON Schema: {schema}"));
-            }
-            (schema, mode, "response_format")
-        }
-    };
+    let (schema, mode, schema_param) = output_schema(body, &mut messages, body.get("response_format"), "response_format")?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let usage_in_stream = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
     Ok((Job { messages, schema, schema_param, mode, options, stop }, stream, usage_in_stream))
@@ -648,24 +652,7 @@ fn responses_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool), ApiError
         return Err(invalid(Some("input"), "input has no message"));
     }
     let options = options(&chat.defaults, body, &["max_output_tokens"])?;
-    let tools = match body.get("tools").and_then(Value::as_array) {
-        Some(t) if !t.is_empty() => parse_tools(t, "tools")?,
-        _ => Vec::new(),
-    };
-    let choice = body.get("tool_choice").cloned().unwrap_or(Value::Null);
-    let (schema, mode, schema_param) = match tools_schema(&tools, &choice, "tools")? {
-        Some((schema, how)) => {
-            instruct(&mut messages, &how);
-            (schema, Mode::Tools, "tools")
-        }
-        None => {
-            let (schema, mode) = format_schema(body.pointer("/text/format").unwrap_or(&Value::Null), "text.format")?;
-            if mode == Mode::Json {
-                instruct(&mut messages, &format!("Answer with JSON only, matching this JSON Schema: {schema}"));
-            }
-            (schema, mode, "text.format")
-        }
-    };
+    let (schema, mode, schema_param) = output_schema(body, &mut messages, body.pointer("/text/format"), "text.format")?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     Ok((Job { messages, schema, schema_param, mode, options, stop: Vec::new() }, stream))
 }
