@@ -43,6 +43,8 @@ pub struct ExampleVote {
     power: i32,
     min_support: f32,
     min_similarity: f32,
+    /// The word similarity's share when the vote has an encoder.
+    #[cfg_attr(not(feature = "local"), allow(dead_code))]
     lexical_weight: f32,
     max_message_chars: usize,
 }
