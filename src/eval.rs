@@ -465,3 +465,53 @@ pub fn write_reports(r: &EvalReport, dir: &Path) -> Result<(), EvalError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(source: &str, expected: &str, action: &str, confidence: Option<f32>) -> RowResult {
+        let target = |a: &str| if a == "default_fallback" { "default".to_string() } else { "none".to_string() };
+        RowResult {
+            id: String::new(),
+            source: source.into(),
+            intent: String::new(),
+            expected_action: expected.into(),
+            expected_target: target(expected),
+            action: action.into(),
+            target: target(action),
+            exact: expected == action,
+            valid: true,
+            refused: false,
+            rules: Vec::new(),
+            model_asked: false,
+            model_confidence: None,
+            confidence,
+            latency_ms: 1.0,
+        }
+    }
+
+    /// Out-of-scope recall counts the rows expected at default_fallback, whatever their source:
+    /// in-scope CLINC rows are not misses.
+    #[test]
+    fn out_of_scope_recall_is_over_rows_expected_at_default_fallback() {
+        let r = score(
+            vec![
+                row("clinc150", "default_fallback", "default_fallback", Some(0.95)),
+                row("clinc150", "default_fallback", "answer", Some(0.55)),
+                row("clinc150-inscope", "answer", "answer", Some(0.92)),
+                row("bitext", "answer", "answer", Some(0.58)),
+            ],
+            "examples",
+            "none",
+        );
+        assert_eq!((r.out_of_scope_rows, r.out_of_scope_recall_pct), (2, 50.0));
+        assert_eq!(r.in_scope_exact_pct, 100.0);
+        // Two rows in 0.9–1.0 (both right), two in 0.5–0.6 (one right).
+        let bins: Vec<(f64, usize, f64)> = r.reliability.iter().filter(|b| b.rows > 0).map(|b| (b.from, b.rows, b.accuracy)).collect();
+        assert_eq!(bins, [(0.5, 2, 0.5), (0.9, 2, 1.0)]);
+        let expected_ece = 0.5 * (0.565f64 - 0.5).abs() + 0.5 * (1.0 - 0.935f64).abs();
+        assert!((r.calibration_error - expected_ece).abs() < 1e-6, "{}", r.calibration_error);
+        assert_eq!(r.confusion_targets["default"]["none"], 1);
+    }
+}
