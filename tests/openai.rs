@@ -235,3 +235,31 @@ fn deep_schemas_are_answered_not_crashes() {
     let (status, body) = ask(&json!({"type": "string", "maxLength": 4}));
     assert_eq!(status, 200, "the server still answers: {body}");
 }
+
+/// The same schema twice compiles once: the second is a cache hit, and `/metrics` says so with
+/// the time each lookup took.
+#[test]
+fn repeated_schemas_are_cache_hits_in_metrics() {
+    let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false});
+    for _ in 0..2 {
+        let (status, body) = post(
+            "/v1/chat/completions",
+            &json!({"model": model_id(), "messages": [{"role": "user", "content": "is it ok?"}], "max_tokens": 16,
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "ok", "schema": schema}}}),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let (server, _) = server();
+    let text = rt().block_on(async {
+        reqwest::Client::new().get(format!("http://{}/metrics", server.addr)).send().await.unwrap().text().await.unwrap()
+    });
+    let count = |outcome: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with("strictly_schema_cache_lookups_total") && l.contains(&format!("outcome=\"{outcome}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count("hit") >= 1 && count("miss") >= 1, "{text}");
+    assert!(text.contains("strictly_schema_compile_seconds_count"), "{text}");
+}

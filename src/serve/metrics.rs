@@ -58,6 +58,8 @@ pub struct Metrics {
     mask_seconds: Counter<f64, AtomicU64>,
     queue_depth: Gauge<i64, AtomicI64>,
     webhook_replays: Counter,
+    schema_lookups: Family<OutcomeLabel, Counter>,
+    schema_compile: Histogram,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,8 @@ impl Metrics {
         let mask_seconds = Counter::<f64, AtomicU64>::default();
         let queue_depth = Gauge::<i64, AtomicI64>::default();
         let webhook_replays = Counter::default();
+        let schema_lookups = Family::<OutcomeLabel, Counter>::default();
+        let schema_compile = latency_histogram();
         registry.register("http_requests", "HTTP requests by endpoint and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by endpoint", latency.clone());
         registry.register("decisions", "Routing decisions by final action", decisions.clone());
@@ -92,6 +96,8 @@ impl Metrics {
         registry.register("mask_seconds", "Time spent computing token masks", mask_seconds.clone());
         registry.register("model_queue_depth", "Model calls waiting in the queue", queue_depth.clone());
         registry.register("webhook_replays", "Webhook deliveries answered from the memory of recent keys", webhook_replays.clone());
+        registry.register("schema_cache_lookups", "Schemas of the OpenAI endpoints looked up in the compiled-schema cache, by outcome (hit, miss)", schema_lookups.clone());
+        registry.register("schema_compile_seconds", "Time to get a compiled schema: compilation on a miss, the lookup on a hit", schema_compile.clone());
         Metrics {
             registry,
             requests,
@@ -105,6 +111,8 @@ impl Metrics {
             mask_seconds,
             queue_depth,
             webhook_replays,
+            schema_lookups,
+            schema_compile,
         }
     }
 
@@ -143,6 +151,12 @@ impl Metrics {
     /// Calls now waiting in the model queue.
     pub fn queue_depth(&self) -> i64 {
         self.queue_depth.get()
+    }
+
+    /// A schema was looked up in the compiled-schema cache (`hit`), or compiled, in `seconds`.
+    pub fn schema(&self, hit: bool, seconds: f64) {
+        self.schema_lookups.get_or_create(&OutcomeLabel { outcome: if hit { "hit" } else { "miss" }.into() }).inc();
+        self.schema_compile.observe(seconds);
     }
 
     /// A retried webhook delivery was answered from memory.

@@ -74,7 +74,8 @@ impl ChatModel {
     }
 
     /// The automaton for a schema, from the LRU or compiled (blocking: call off the runtime).
-    fn automaton(&self, schema: &Value) -> Result<Arc<TokenAutomaton>, crate::schema::SchemaError> {
+    /// The compiled schema, and whether it came from the cache.
+    fn automaton(&self, schema: &Value) -> Result<(Arc<TokenAutomaton>, bool), crate::schema::SchemaError> {
         let key: [u8; 32] = Sha256::digest(canonical(schema).as_bytes()).into();
         {
             let mut c = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
@@ -82,7 +83,7 @@ impl ChatModel {
                 c.hits += 1;
                 c.order.retain(|k| k != &key);
                 c.order.push_back(key);
-                return Ok(a);
+                return Ok((a, true));
             }
             c.misses += 1;
         }
@@ -94,7 +95,7 @@ impl ChatModel {
         }
         c.map.insert(key, automaton.clone());
         c.order.push_back(key);
-        Ok(automaton)
+        Ok((automaton, false))
     }
 }
 
@@ -439,9 +440,12 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let param = job.schema_param;
         let automaton = {
             let chat = chat.clone();
-            tokio::task::spawn_blocking(move || chat.automaton(&schema)).await.map_err(super::internal)?
-        }
-        .map_err(|e| invalid(Some(param), format!("the schema cannot be enforced: {e}")))?;
+            let started = Instant::now();
+            let compiled = tokio::task::spawn_blocking(move || chat.automaton(&schema)).await.map_err(super::internal)?;
+            let (automaton, hit) = compiled.map_err(|e| invalid(Some(param), format!("the schema cannot be enforced: {e}")))?;
+            self.metrics.schema(hit, started.elapsed().as_secs_f64());
+            automaton
+        };
         let Job { messages, mode, options, stop, .. } = job;
         let run = move || chat.backend.generate_with(&messages, &automaton, &options);
         let rx = self.queue.try_submit(run, expires).map_err(|_| {
