@@ -432,6 +432,15 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         }
     }
 
+    /// What both generation endpoints check first: the key, the body's size and JSON, and the
+    /// model it names. The parsed body and the chat model.
+    fn openai_request(&self, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(Value, Arc<ChatModel>), ApiError> {
+        self.check_bearer(headers)?;
+        let body: Value = parse_json(&body_bytes(body, self.config.max_body_bytes)?)?;
+        self.check_model(&body)?;
+        Ok((body, self.chat_model()?.clone()))
+    }
+
     /// Compiles the job's schema (LRU) and runs it through the model queue.
     async fn generate(self: &Arc<Self>, job: Job) -> Result<Output, ApiError> {
         let chat = self.chat_model()?.clone();
@@ -536,11 +545,7 @@ pub(super) async fn chat_completions<B: Backend + Send + Sync + 'static>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.check_bearer(&headers)?;
-    let body = body_bytes(body, app.config.max_body_bytes)?;
-    let body: Value = parse_json(&body)?;
-    app.check_model(&body)?;
-    let chat = app.chat_model()?.clone();
+    let (body, chat) = app.openai_request(&headers, body)?;
     let (job, stream, usage_in_stream) = chat_job(&chat, &body)?;
     let out = tokio::spawn({
         let app = app.clone();
@@ -666,11 +671,7 @@ pub(super) async fn responses<B: Backend + Send + Sync + 'static>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    app.check_bearer(&headers)?;
-    let body = body_bytes(body, app.config.max_body_bytes)?;
-    let body: Value = parse_json(&body)?;
-    app.check_model(&body)?;
-    let chat = app.chat_model()?.clone();
+    let (body, chat) = app.openai_request(&headers, body)?;
     let (job, stream) = responses_job(&chat, &body)?;
     let out = tokio::spawn({
         let app = app.clone();
