@@ -120,8 +120,10 @@ impl<B: Backend> Router<B> {
     /// prompt and the (possibly shortlisted) schema to give [`Router::ask_model`].
     pub fn screen(&self, message: &str) -> Screened {
         let started = Instant::now();
-        // The examples' vote, taken once: it scores every phrase.
-        let (ranked, ballot) = self.examples.as_ref().map(|e| e.poll(message)).unwrap_or_default();
+        // The examples' vote, taken once: it scores every phrase (and embeds the message), and
+        // its nearest phrases are the few-shot examples if the model is asked.
+        let (nearest, ranked, ballot) =
+            self.examples.as_ref().map(|e| e.poll_with(message, self.prompt.few_shot())).unwrap_or_default();
         let examples_decide = self.examples_decide(ballot.as_ref());
         let base = || ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() };
         let (verdict, model_job) = if self.config.rules.prompt_injection && looks_like_injection(message) {
@@ -132,7 +134,8 @@ impl<B: Backend> Router<B> {
             // examples agree on when the config lets them decide; the rules say why.
             (Some(base()), None)
         } else {
-            let mut job = self.model_job(message);
+            let shown: Vec<usize> = nearest.iter().map(|&(i, _)| i).collect();
+            let mut job = self.job_with(message, Some(&shown));
             if let Some(schema) = self.shortlisted_schema(&ranked) {
                 job.schema = schema;
             }
@@ -144,14 +147,21 @@ impl<B: Backend> Router<B> {
     /// The model call for a message under the full deployment schema (no shortlist): what a
     /// server runs once at start to fill the system prompt's KV cache.
     pub fn model_job(&self, message: &str) -> ModelJob {
+        self.job_with(message, None)
+    }
+
+    /// The model call with the few-shot examples given (the vote's nearest phrases, nearest
+    /// first), or looked up here when `None`.
+    fn job_with(&self, message: &str, nearest: Option<&[usize]>) -> ModelJob {
         let text = sanitize_message(message, self.config.prompt.max_message_chars);
         // The few-shot examples are the vote's nearest phrases (by meaning, with an encoder).
-        let messages = match &self.examples {
-            Some(e) => {
+        let messages = match (&self.examples, nearest) {
+            (_, Some(nearest)) => self.prompt.build_with(&text, nearest),
+            (Some(e), None) => {
                 let nearest: Vec<usize> = e.nearest(&text, self.prompt.few_shot()).into_iter().map(|(i, _)| i).collect();
                 self.prompt.build_with(&text, &nearest)
             }
-            None => self.prompt.build(&text),
+            (None, None) => self.prompt.build(&text),
         };
         ModelJob { messages, schema: self.schema.clone() }
     }

@@ -159,13 +159,20 @@ impl ExampleVote {
     /// phrases. The ballot is out of scope when the nearest phrase is less similar than
     /// `[vote] min_similarity`, or the winner's support is below `min_support`.
     pub fn poll(&self, message: &str) -> (Vec<(Target, f32)>, Option<Ballot>) {
-        let nearest = self.nearest(message, self.k);
-        let ranked = self.tally(&nearest);
+        let (_, ranked, ballot) = self.poll_with(message, 0);
+        (ranked, ballot)
+    }
+
+    /// [`poll`](Self::poll), also returning the nearest phrases (at least `n` of them, and the
+    /// `k` voters), so a caller that needs both (few-shot examples) embeds the message once.
+    pub fn poll_with(&self, message: &str, n: usize) -> (Vec<(usize, f32)>, Vec<(Target, f32)>, Option<Ballot>) {
+        let nearest = self.nearest(message, n.max(self.k));
+        let ranked = self.tally(&nearest[..self.k.min(nearest.len())]);
         let mut ballot = self.ballot(&ranked);
         if let (Some(b), Some((_, top))) = (&mut ballot, nearest.first()) {
             b.out_of_scope |= *top < self.min_similarity;
         }
-        (ranked, ballot)
+        (nearest, ranked, ballot)
     }
 
     /// Every route that got a vote, heaviest first, with its tally over `k` (ties in the
