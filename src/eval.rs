@@ -13,9 +13,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::route::Router;
+use crate::routing::router::Router;
 use crate::routing::Action;
-use crate::rules::Target;
+use crate::routing::Target;
 
 /// One labelled row.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,7 +54,7 @@ pub enum EvalError {
     #[error("cannot write {path}: {why}")]
     Write { path: String, why: String },
     #[error("routing failed: {0}")]
-    Route(#[from] crate::route::RouteError),
+    Route(#[from] crate::routing::router::RouteError),
 }
 
 /// Reads the labelled CSV.

@@ -15,10 +15,7 @@ pub mod decode;
 pub mod encoder;
 
 pub mod routing;
-pub mod rules;
-pub mod kommunicate;
-pub mod audit;
-pub mod route;
+
 pub mod eval;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -165,7 +165,7 @@ struct MatchArgs {
 
 impl MatchArgs {
     /// The router, matching by meaning unless asked not to.
-    fn apply<B: strictly::backend::Backend>(&self, router: strictly::route::Router<B>) -> Result<strictly::route::Router<B>, Box<dyn std::error::Error>> {
+    fn apply<B: strictly::backend::Backend>(&self, router: strictly::routing::router::Router<B>) -> Result<strictly::routing::router::Router<B>, Box<dyn std::error::Error>> {
         if self.words_only {
             return Ok(router);
         }
@@ -237,7 +237,7 @@ impl ModelArgs {
 
 /// Routes every row with a progress bar.
 fn evaluate<B: strictly::backend::Backend>(
-    router: &strictly::route::Router<B>,
+    router: &strictly::routing::router::Router<B>,
     rows: &[strictly::eval::Row],
 ) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
@@ -336,7 +336,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let config = strictly::routing::RoutingConfig::load(&config)?;
             let (model, options) = model.load()?;
             let backend = strictly::backend::local::LocalBackend::new(model, options);
-            let router = matching.apply(strictly::route::Router::new(config, backend, true)?)?;
+            let router = matching.apply(strictly::routing::router::Router::new(config, backend, true)?)?;
             let runtime = tokio::runtime::Builder::new_current_thread().build()?;
             let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
             if json {
@@ -380,9 +380,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 EvalBackend::Local => {
                     let (model, options) = model.load()?;
                     let backend = strictly::backend::local::LocalBackend::new(model, options);
-                    evaluate(&matching.apply(strictly::route::Router::new(config, backend, true)?)?, &rows)?
+                    evaluate(&matching.apply(strictly::routing::router::Router::new(config, backend, true)?)?, &rows)?
                 }
-                EvalBackend::Examples => evaluate(&matching.apply(strictly::route::Router::examples_only(config, true)?)?, &rows)?,
+                EvalBackend::Examples => evaluate(&matching.apply(strictly::routing::router::Router::examples_only(config, true)?)?, &rows)?,
             };
             strictly::eval::write_reports(&report, &out)?;
             if json {

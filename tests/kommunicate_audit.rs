@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use strictly::audit::{new_message_id, AuditError, AuditLog, AuditRecord, LoggedText, Redaction};
-use strictly::kommunicate::{BotMessage, Handoff, KommunicatePayload, WebhookRequest};
+use strictly::routing::audit::{new_message_id, AuditError, AuditLog, AuditRecord, LoggedText, Redaction};
+use strictly::routing::kommunicate::{BotMessage, Handoff, KommunicatePayload, WebhookRequest};
 use strictly::routing::RoutingConfig;
-use strictly::rules::{decide, Decision, ModelVerdict};
+use strictly::routing::{decide, Decision, ModelVerdict};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/routing.example.toml");
 

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use strictly::backend::local::LocalBackend;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
-use strictly::route::Router;
+use strictly::routing::router::Router;
 use strictly::routing::RoutingConfig;
-use strictly::rules::{ExampleVote, Target};
+use strictly::routing::{ExampleVote, Target};
 
 fn router(audit: &std::path::Path) -> Router<LocalBackend> {
     let mut config = RoutingConfig::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
@@ -82,7 +82,7 @@ fn the_examples_settle_what_they_agree_on_and_the_model_the_rest() {
     let open = rt.block_on(r.route(message, None)).unwrap();
     let confidence = open.decision.examples_confidence.unwrap();
     assert!(confidence < r.config().vote.decide_at.unwrap(), "confidence {confidence}");
-    assert!(!open.decision.rules.contains(&strictly::rules::Rule::OutOfScope));
+    assert!(!open.decision.rules.contains(&strictly::routing::Rule::OutOfScope));
     let output = open.output.expect("the model decides what the examples leave open");
     // The model chose among the vote's shortlist (or default routing), nothing else.
     let n = r.config().vote.shortlist.expect("the example config shortlists");

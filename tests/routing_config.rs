@@ -1,6 +1,6 @@
 //! Routing config: the example deployment loads, and every validation error names its item.
 
-use strictly::audit::Redaction;
+use strictly::routing::audit::Redaction;
 use strictly::routing::{Action, ConfigError, RoutingConfig};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/routing.example.toml");

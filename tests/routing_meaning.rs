@@ -4,9 +4,9 @@
 
 mod common;
 
-use strictly::route::Router;
+use strictly::routing::router::Router;
 use strictly::routing::{Action, RoutingConfig};
-use strictly::rules::{ExampleVote, Rule, Target};
+use strictly::routing::{ExampleVote, Rule, Target};
 
 fn config() -> RoutingConfig {
     RoutingConfig::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap()

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use strictly::routing::{Action, RoutingConfig};
-use strictly::rules::{
+use strictly::routing::{
     decide, decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict, Rule, Target,
 };
 

@@ -48,7 +48,7 @@ use serde_json::Value;
 use crate::schema::{self, CompileOptions, IgnoredKeyword, Ir, Node, SchemaError, StringRule, Typed};
 
 /// Lazy-DFA cache capacity per grammar. States are built on demand; when the
-/// cache fills, it is cleared and rebuilt (see [`crate::constraint`]).
+/// cache fills, it is cleared and rebuilt (see the `constraint` module).
 pub const CACHE_CAPACITY: usize = 64 << 20;
 
 /// A compiled schema: a lazily determinised byte automaton whose matches are

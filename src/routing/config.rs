@@ -34,9 +34,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::schema::REASON_MAX_CHARS;
-use super::Action;
-use crate::audit::Redaction;
+use super::audit::Redaction;
+use super::classification::{Action, REASON_MAX_CHARS};
 
 /// A validated routing configuration. Build it with [`RoutingConfig::load`] or
 /// [`RoutingConfig::from_toml_str`]; both reject an inconsistent config with a [`ConfigError`].
@@ -189,7 +188,7 @@ impl Default for PromptSettings {
 
 /// How the example phrases vote (`[vote]`): the `k` phrases most similar to the message add
 /// their similarities, raised to `power`, to their routes' tallies, and the heaviest route
-/// wins. See [`ExampleVote`](crate::rules::ExampleVote).
+/// wins. See [`ExampleVote`](crate::routing::ExampleVote).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoteSettings {

@@ -1,4 +1,14 @@
-//! A deployment's routing: its configuration, and the schema and prompt derived from it.
+//! The routing layer: one support message in, one Kommunicate action out.
+//!
+//! Its files, bottom-up (each imports only the ones above it):
+//! - [`classification`]: the [`Action`], the [`Target`] and the output object's keys;
+//! - [`decision`]: what the model said ([`ModelVerdict`]) and what the rules made of it
+//!   ([`Decision`], [`Rule`]);
+//! - [`kommunicate`]: the payload and webhook bodies; [`audit`]: the append-only log;
+//! - [`config`]: the deployment ([`RoutingConfig`]); [`schema`] and [`prompt`]: what the model
+//!   may say and is told; [`injection`]: the prompt-injection screen;
+//! - `retrieve`, `semantic` and [`vote`]: the example phrases' vote by words and by meaning;
+//! - [`decide`]: the rules; [`router`]: the [`Router`] that runs them all for one message.
 //!
 //! Everything the model sees and may say comes from one [`RoutingConfig`]:
 //! - [`deployment_schema`] turns the teams and agents into enums, so the decoder can only
@@ -17,74 +27,30 @@
 //! # Ok::<(), strictly::routing::ConfigError>(())
 //! ```
 
+pub mod classification;
+pub mod decision;
+pub mod kommunicate;
+pub mod audit;
 pub mod config;
-pub mod prompt;
-pub(crate) mod retrieve;
 pub mod schema;
+pub mod prompt;
+pub mod injection;
+pub(crate) mod retrieve;
 #[cfg(feature = "local")]
 pub(crate) mod semantic;
+pub mod vote;
+pub mod decide;
+pub mod router;
 
-use serde::{Deserialize, Serialize};
-
+pub use classification::{keys, Action, Classification, Target};
 pub use config::{
     Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings,
 };
+pub use decide::{decide, decide_with};
+pub use decision::{Decision, ModelVerdict, Rule};
+pub use injection::looks_like_injection;
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
+pub use router::{RouteError, Routed, Router};
 pub use schema::{deployment_schema, shortlist_schema};
+pub use vote::{Ballot, ExampleVote};
 
-/// What the bot does with a message: the four actions of the classification schema.
-///
-/// Serialized in `snake_case`, exactly as the model writes it:
-///
-/// ```
-/// use strictly::routing::Action;
-/// assert_eq!(Action::HandoffTeam.as_str(), "handoff_team");
-/// assert_eq!("default_fallback".parse(), Ok(Action::DefaultFallback));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// The bot replies itself.
-    Answer,
-    /// A named agent takes over (`KM_ASSIGN_TO: <email>`).
-    HandoffAgent,
-    /// A team takes over (`KM_ASSIGN_TEAM: <id>`).
-    HandoffTeam,
-    /// The platform's routing rules pick a human (`KM_ASSIGN_TO: ""`).
-    DefaultFallback,
-}
-
-impl Action {
-    /// All actions, in the order the schema and prompt list them.
-    pub const ALL: [Action; 4] = [
-        Action::Answer,
-        Action::HandoffAgent,
-        Action::HandoffTeam,
-        Action::DefaultFallback,
-    ];
-
-    /// The wire name, e.g. `"handoff_agent"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Answer => "answer",
-            Action::HandoffAgent => "handoff_agent",
-            Action::HandoffTeam => "handoff_team",
-            Action::DefaultFallback => "default_fallback",
-        }
-    }
-}
-
-impl std::fmt::Display for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Action {
-    type Err = ();
-
-    /// Parses a wire name; anything else (case differs, unknown verb) is `Err(())`.
-    fn from_str(s: &str) -> Result<Self, ()> {
-        Action::ALL.into_iter().find(|a| a.as_str() == s).ok_or(())
-    }
-}

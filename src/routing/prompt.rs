@@ -10,7 +10,8 @@
 use serde_json::json;
 
 use super::retrieve::ExampleIndex;
-use super::{Action, RoutingConfig};
+use super::classification::{keys, Action};
+use super::config::RoutingConfig;
 
 /// Self-reported confidence written into example answers: the phrases are labelled by hand,
 /// so high, but not 1.0, which would teach the model to always claim certainty.
@@ -58,11 +59,11 @@ impl PromptBuilder {
                     Action::Answer | Action::DefaultFallback => (None, None),
                 };
                 let answer = json!({
-                    "action": route.action,
-                    "assignTo": assign_to,
-                    "assignTeam": assign_team,
-                    "reason": route.reason,
-                    "confidence": EXAMPLE_CONFIDENCE,
+                    keys::ACTION: route.action,
+                    keys::ASSIGN_TO: assign_to,
+                    keys::ASSIGN_TEAM: assign_team,
+                    keys::REASON: route.reason,
+                    keys::CONFIDENCE: EXAMPLE_CONFIDENCE,
                 })
                 .to_string();
                 route

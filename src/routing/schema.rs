@@ -28,13 +28,8 @@
 
 use serde_json::{json, Value};
 
-use super::{Action, RoutingConfig};
-use crate::rules::Target;
-
-/// Maximum length of `reason`, in characters.
-pub const REASON_MAX_CHARS: usize = 80;
-/// Maximum length of a refusal's text, in characters.
-pub const REFUSAL_MAX_CHARS: usize = 120;
+use super::classification::{keys, Action, Target, REASON_MAX_CHARS, REFUSAL_MAX_CHARS};
+use super::config::RoutingConfig;
 
 /// The schema every model output must match for this deployment (draft 2020-12).
 ///
@@ -58,7 +53,7 @@ pub fn deployment_schema(cfg: &RoutingConfig) -> Value {
 ///
 /// ```
 /// use strictly::routing::{shortlist_schema, RoutingConfig};
-/// use strictly::rules::Target;
+/// use strictly::routing::Target;
 ///
 /// let cfg = RoutingConfig::load("config/routing.example.toml")?;
 /// let schema = shortlist_schema(&cfg, &[Target::Team("77120034".into()), Target::None]);
@@ -97,21 +92,21 @@ fn schema_over(cfg: &RoutingConfig, keep: impl Fn(&Target) -> bool) -> Value {
             json!({
                 "type": "object",
                 "properties": {
-                    "action": { "const": action.as_str() },
-                    "assignTo": assign_to,
-                    "assignTeam": assign_team,
-                    "reason": { "type": "string", "minLength": 1, "maxLength": REASON_MAX_CHARS },
-                    "confidence": { "type": "number", "minimum": 0, "maximum": 1 }
+                    keys::ACTION: { "const": action.as_str() },
+                    keys::ASSIGN_TO: assign_to,
+                    keys::ASSIGN_TEAM: assign_team,
+                    keys::REASON: { "type": "string", "minLength": 1, "maxLength": REASON_MAX_CHARS },
+                    keys::CONFIDENCE: { "type": "number", "minimum": 0, "maximum": 1 }
                 },
-                "required": ["action", "assignTo", "assignTeam", "reason", "confidence"],
+                "required": keys::CLASSIFICATION,
                 "additionalProperties": false
             })
         })
         .collect();
     branches.push(json!({
         "type": "object",
-        "properties": { "refusal": { "type": "string", "minLength": 1, "maxLength": REFUSAL_MAX_CHARS } },
-        "required": ["refusal"],
+        "properties": { keys::REFUSAL: { "type": "string", "minLength": 1, "maxLength": REFUSAL_MAX_CHARS } },
+        "required": [keys::REFUSAL],
         "additionalProperties": false
     }));
     json!({

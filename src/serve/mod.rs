@@ -42,12 +42,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::{watch, OnceCell};
 
-use crate::audit::AuditRecord;
+use crate::routing::audit::AuditRecord;
 use crate::backend::Backend;
-use crate::kommunicate::{BotMessage, KommunicatePayload, WebhookRequest};
-use crate::route::{RouteError, Routed, Router};
+use crate::routing::kommunicate::{BotMessage, KommunicatePayload, WebhookRequest};
+use crate::routing::router::{RouteError, Routed, Router};
 use crate::routing::RoutingConfig;
-use crate::rules::{Decision, ModelVerdict, Rule, Target};
+use crate::routing::{Decision, ModelVerdict, Rule, Target};
 use metrics::Metrics;
 use worker::ModelQueue;
 
@@ -257,7 +257,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// Queues a routing model call.
-    fn submit_route(&self, job: crate::route::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::route::ModelAnswer>, worker::QueueFull> {
+    fn submit_route(&self, job: crate::routing::router::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
         let (router, runtime, metrics) = (self.router.clone(), self.runtime.clone(), self.metrics.clone());
         self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), expires)
     }
@@ -353,7 +353,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// The cheap stage, off the runtime's threads (the examples' vote may grow an encoder).
-    async fn screen(self: &Arc<Self>, message: &str) -> Result<crate::route::Screened, ApiError> {
+    async fn screen(self: &Arc<Self>, message: &str) -> Result<crate::routing::router::Screened, ApiError> {
         let (app, text) = (self.clone(), message.to_owned());
         tokio::task::spawn_blocking(move || app.router.screen(&text)).await.map_err(internal)
     }
@@ -463,7 +463,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
 
 /// One routing model call on the model thread: a panic inside it becomes this call's error
 /// (`malformed_output` routing), never the process's.
-fn ask<B: Backend>(router: &Router<B>, runtime: &tokio::runtime::Handle, metrics: &Metrics, job: &crate::route::ModelJob) -> crate::route::ModelAnswer {
+fn ask<B: Backend>(router: &Router<B>, runtime: &tokio::runtime::Handle, metrics: &Metrics, job: &crate::routing::router::ModelJob) -> crate::routing::router::ModelAnswer {
     let started = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(router.ask_model(job))));
     let seconds = started.elapsed().as_secs_f64();

@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{body_bytes, parse_json, ApiError, App};
-use crate::audit::new_message_id;
+use crate::routing::audit::new_message_id;
 use crate::backend::local::LocalBackend;
 use crate::backend::Backend;
 use crate::chat::{ChatMessage, Role};

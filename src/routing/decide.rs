@@ -33,169 +33,13 @@
 //! "Default routing" is `KM_ASSIGN_TO: ""`: Kommunicate's conversation rules pick a human.
 //! Empty or blank `assignTo`/`assignTeam` strings count as null (free-string backends use them).
 
-mod examples;
-mod injection;
-
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::routing::{Action, RoutingConfig};
-pub use examples::{Ballot, ExampleVote};
-pub use injection::looks_like_injection;
-
-/// What a backend returned for one message: the constrained output plus decoder statistics.
-///
-/// Fields a backend cannot provide are `None` or empty; e.g. a free-text API has no
-/// `action_probability`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ModelVerdict {
-    /// The parsed JSON (classification or refusal object); `None` if the backend returned a
-    /// refusal string instead.
-    pub output: Option<Value>,
-    /// Backend-level refusal (e.g. OpenAI `message.refusal`).
-    pub refusal: Option<String>,
-    /// Model probability of the chosen action, from token probabilities under the mask.
-    pub action_probability: Option<f32>,
-    /// Probability of each action alternative at its branch points.
-    pub action_alternatives: Vec<(String, f32)>,
-    /// The same for the chosen target (team id or email), if any.
-    pub target_probability: Option<f32>,
-    /// Backend name, e.g. `"local"` or `"openai"`.
-    pub backend: String,
-    /// Model name.
-    pub model: String,
-    /// Time spent in the backend.
-    pub latency_ms: f64,
-}
-
-/// Where a conversation goes. Serializes as `{"kind":"team","id":"54515931"}`, `{"kind":"none"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
-pub enum Target {
-    /// Nobody: the bot answers.
-    None,
-    /// A configured agent, by email.
-    Agent(String),
-    /// A configured team, by id.
-    Team(String),
-    /// Kommunicate's conversation rules pick a human.
-    DefaultRouting,
-}
-
-impl Target {
-    /// The action this target carries out.
-    pub fn action(&self) -> Action {
-        match self {
-            Target::None => Action::Answer,
-            Target::Agent(_) => Action::HandoffAgent,
-            Target::Team(_) => Action::HandoffTeam,
-            Target::DefaultRouting => Action::DefaultFallback,
-        }
-    }
-}
-
-/// A rule that changed or explained a decision. The `snake_case` names are stable: they go
-/// into audit logs and dashboards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// The message looks like a prompt injection.
-    PromptInjection,
-    /// The backend or the model refused.
-    Refusal,
-    /// The output is missing or not a well-formed classification.
-    MalformedOutput,
-    /// Confidence below the threshold.
-    LowConfidence,
-    /// `handoff_agent` without an agent.
-    AgentMissing,
-    /// `handoff_team` without a team.
-    TeamMissing,
-    /// An agent email that is not configured.
-    UnknownAgent,
-    /// A team id that is not configured.
-    UnknownTeam,
-    /// Both `assignTo` and `assignTeam` set; the agent won.
-    BothTargets,
-    /// `answer` with a target; the target was ignored.
-    AnswerWithTarget,
-    /// The model chose `default_fallback`.
-    DefaultFallback,
-    /// The nearest example phrases chose the route.
-    ExamplesVote,
-    /// The examples were asked, and no phrase is similar enough to the message.
-    OutOfScope,
-    /// `strictly serve`: routing could not finish before the webhook's deadline; default routing.
-    Deadline,
-    /// `strictly serve`: the model queue was full; the webhook got default routing at once.
-    Overloaded,
-    /// `strictly serve`: a conversation event (e.g. Kommunicate's `WELCOME`) got the configured reply.
-    Event,
-    /// `strictly serve`: a message without text (attachment, location, ...) got the configured reply.
-    NotText,
-}
-
-impl Rule {
-    /// The stable name, e.g. `"low_confidence"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::PromptInjection => "prompt_injection",
-            Rule::Refusal => "refusal",
-            Rule::MalformedOutput => "malformed_output",
-            Rule::LowConfidence => "low_confidence",
-            Rule::AgentMissing => "agent_missing",
-            Rule::TeamMissing => "team_missing",
-            Rule::UnknownAgent => "unknown_agent",
-            Rule::UnknownTeam => "unknown_team",
-            Rule::BothTargets => "both_targets",
-            Rule::AnswerWithTarget => "answer_with_target",
-            Rule::DefaultFallback => "default_fallback",
-            Rule::ExamplesVote => "examples_vote",
-            Rule::OutOfScope => "out_of_scope",
-            Rule::Deadline => "deadline",
-            Rule::Overloaded => "overloaded",
-            Rule::Event => "event",
-            Rule::NotText => "not_text",
-        }
-    }
-}
-
-/// The outcome for one message: what the bot does, and what the model said.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
-    /// The final action, always `target.action()`.
-    pub action: Action,
-    /// The final target.
-    pub target: Target,
-    /// The model's `action`, verbatim (may be invalid).
-    pub model_action: Option<String>,
-    /// The model's `assignTo`, verbatim.
-    pub model_assign_to: Option<String>,
-    /// The model's `assignTeam`, verbatim.
-    pub model_assign_team: Option<String>,
-    /// The model's `reason`, or the refusal text.
-    pub reason: Option<String>,
-    /// Confidence from token probabilities (the verdict's `action_probability`).
-    pub model_confidence: Option<f32>,
-    /// The model's self-reported `confidence`.
-    pub reported_confidence: Option<f32>,
-    /// The examples' vote: the winner's support in `[0, 1]`, when the examples were asked.
-    pub examples_support: Option<f32>,
-    /// The examples' vote: the winner's share of the nearest phrases' weight.
-    pub examples_confidence: Option<f32>,
-    /// The rules that fired, in order.
-    pub rules: Vec<Rule>,
-    /// The bot's message for the final action, from the config's `[replies]`.
-    pub reply: String,
-}
-
-/// A well-formed classification object.
-struct Classification<'a> {
-    action: Action,
-    assign_to: Option<&'a str>,
-    assign_team: Option<&'a str>,
-    confidence: f32,
-}
+use super::classification::{keys, Action, Classification, Target};
+use super::config::RoutingConfig;
+use super::decision::{Decision, ModelVerdict, Rule};
+use super::injection::looks_like_injection;
+use super::vote::Ballot;
 
 /// Applies the rules (see the [module docs](self)) to one verdict. Never panics, whatever the
 /// verdict holds.
@@ -203,7 +47,7 @@ struct Classification<'a> {
 /// ```
 /// use serde_json::json;
 /// use strictly::routing::{Action, RoutingConfig};
-/// use strictly::rules::{decide, ModelVerdict, Rule, Target};
+/// use strictly::routing::{decide, ModelVerdict, Rule, Target};
 ///
 /// let cfg = RoutingConfig::load("config/routing.example.toml")?;
 /// let verdict = ModelVerdict {
@@ -229,7 +73,7 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
 ///
 /// ```
 /// use strictly::routing::RoutingConfig;
-/// use strictly::rules::{decide_with, ExampleVote, Rule, Target};
+/// use strictly::routing::{decide_with, ExampleVote, Rule, Target};
 ///
 /// let cfg = RoutingConfig::load("config/routing.example.toml")?;
 /// let examples = ExampleVote::new(&cfg);
@@ -266,17 +110,17 @@ pub fn decide_with(
     Decision {
         action,
         target,
-        model_action: field("action"),
-        model_assign_to: field("assignTo"),
-        model_assign_team: field("assignTeam"),
+        model_action: field(keys::ACTION),
+        model_assign_to: field(keys::ASSIGN_TO),
+        model_assign_team: field(keys::ASSIGN_TEAM),
         reason: verdict
             .refusal
             .clone()
-            .or_else(|| field("reason"))
-            .or_else(|| field("refusal")),
+            .or_else(|| field(keys::REASON))
+            .or_else(|| field(keys::REFUSAL)),
         model_confidence: verdict.action_probability,
         reported_confidence: output
-            .and_then(|o| o.get("confidence"))
+            .and_then(|o| o.get(keys::CONFIDENCE))
             .and_then(Value::as_f64)
             .map(|c| c as f32),
         examples_support: ballot.map(|b| b.support),
@@ -307,13 +151,13 @@ fn route(
     let output = verdict.output.as_ref();
     if verdict.refusal.is_some()
         || output
-            .and_then(|o| o.get("refusal"))
+            .and_then(|o| o.get(keys::REFUSAL))
             .is_some_and(Value::is_string)
     {
         return Err(Rule::Refusal);
     }
     let c = output
-        .and_then(classification)
+        .and_then(Classification::from_output)
         .ok_or(Rule::MalformedOutput)?;
     let confidence = match verdict.action_probability {
         Some(p) if cfg.rules.prefer_token_probability => p,
@@ -371,23 +215,3 @@ fn vote(ballot: &Ballot, rules: &mut Vec<Rule>) -> Result<Target, Rule> {
     }
 }
 
-/// Reads a classification object strictly: every key present with the right type. Extra keys
-/// (e.g. the seed schema's `customerMessage`) are ignored.
-fn classification(output: &Value) -> Option<Classification<'_>> {
-    let target = |key| match output.get(key)? {
-        Value::Null => Some(None),
-        Value::String(s) => Some(Some(s.as_str()).filter(|s| !s.trim().is_empty())),
-        _ => None,
-    };
-    let confidence = output
-        .get("confidence")?
-        .as_f64()
-        .filter(|c| (0.0..=1.0).contains(c))?;
-    output.get("reason")?.as_str()?;
-    Some(Classification {
-        action: output.get("action")?.as_str()?.parse().ok()?,
-        assign_to: target("assignTo")?,
-        assign_team: target("assignTeam")?,
-        confidence: confidence as f32,
-    })
-}

@@ -17,7 +17,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::rules::{Decision, Target};
+use super::classification::Target;
+use super::decision::Decision;
 
 /// The handoff metadata of a bot message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,7 +60,7 @@ impl From<&Decision> for BotMessage {
 /// `{"platform":"kommunicate","message":"...","metadata":{...}}`.
 ///
 /// ```
-/// # use strictly::kommunicate::{BotMessage, Handoff, KommunicatePayload};
+/// # use strictly::routing::kommunicate::{BotMessage, Handoff, KommunicatePayload};
 /// let payload = KommunicatePayload::new(BotMessage {
 ///     message: "our agents will get back to you".into(),
 ///     metadata: Some(Handoff::AssignTo(String::new())),
@@ -109,7 +110,7 @@ impl From<&Decision> for KommunicatePayload {
 /// and kept as strings. Any other type for those fields reads as absent.
 ///
 /// ```
-/// # use strictly::kommunicate::WebhookRequest;
+/// # use strictly::routing::kommunicate::WebhookRequest;
 /// let req: WebhookRequest = serde_json::from_str(
 ///     r#"{"botId":"router","message":"where is my refund?","groupId":123456,"createdAt":1457958424000,"extra":true}"#,
 /// ).unwrap();

@@ -21,12 +21,13 @@
 //! are embedded once (about a second for 500 on 2 cores) and a vote costs one encoder pass
 //! over the message plus a dot product per phrase.
 
-use crate::routing::retrieve::{best_k, ExampleIndex};
+use super::retrieve::{best_k, ExampleIndex};
 #[cfg(feature = "local")]
-use crate::routing::semantic::SemanticIndex;
-use crate::routing::{sanitize_message, Action, RoutingConfig};
+use super::semantic::SemanticIndex;
+use super::classification::{Action, Target};
+use super::config::RoutingConfig;
+use super::prompt::sanitize_message;
 
-use super::Target;
 
 /// The configured phrases, indexed for voting. Build once per config.
 #[derive(Debug, Clone)]
@@ -68,7 +69,7 @@ impl ExampleVote {
     ///
     /// ```
     /// use strictly::routing::RoutingConfig;
-    /// use strictly::rules::{ExampleVote, Target};
+    /// use strictly::routing::{ExampleVote, Target};
     ///
     /// let cfg = RoutingConfig::load("config/routing.example.toml")?;
     /// let ballot = ExampleVote::new(&cfg).vote("my card was charged two times").unwrap();

@@ -17,12 +17,18 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::audit::{AuditError, AuditLog, AuditRecord};
+use super::audit::{AuditError, AuditLog, AuditRecord};
+use super::classification::{keys, Action, Target};
+use super::config::RoutingConfig;
+use super::decide::decide_with;
+use super::decision::{Decision, ModelVerdict};
+use super::injection::looks_like_injection;
+use super::kommunicate::KommunicatePayload;
+use super::prompt::{sanitize_message, PromptBuilder};
+use super::schema::{deployment_schema, shortlist_schema};
+use super::vote::{Ballot, ExampleVote};
 use crate::backend::{Backend, BackendError, BranchPoint, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
-use crate::kommunicate::KommunicatePayload;
-use crate::routing::{deployment_schema, sanitize_message, shortlist_schema, Action, PromptBuilder, RoutingConfig};
-use crate::rules::{decide_with, looks_like_injection, Ballot, Decision, ExampleVote, ModelVerdict, Target};
 
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
@@ -331,7 +337,7 @@ pub fn verdict_from_reply(reply: &Reply, backend: &str, model: &str) -> ModelVer
         },
         Reply::Json { value, text, latency_ms, branches, .. } => {
             let masses = action_masses(text, branches);
-            let chosen = value.get("action").and_then(Value::as_str);
+            let chosen = value.get(keys::ACTION).and_then(Value::as_str);
             ModelVerdict {
                 output: Some(value.clone()),
                 refusal: None,
@@ -350,9 +356,9 @@ pub fn verdict_from_reply(reply: &Reply, backend: &str, model: &str) -> ModelVer
 fn openings() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = Action::ALL
         .into_iter()
-        .map(|a| (a.as_str().to_string(), format!("{{\"action\":\"{}\"", a.as_str())))
+        .map(|a| (a.as_str().to_string(), format!("{{\"{}\":\"{}\"", keys::ACTION, a.as_str())))
         .collect();
-    v.push(("refusal".into(), "{\"refusal\"".into()));
+    v.push((keys::REFUSAL.into(), format!("{{\"{}\"", keys::REFUSAL)));
     v
 }
 
@@ -403,7 +409,7 @@ pub fn action_masses(text: &str, branches: &[BranchPoint]) -> Vec<(String, f32)>
 /// Probability of the chosen target's value: the product of the chosen
 /// tokens' probabilities at the branch points inside it.
 fn target_probability(value: &Value, text: &str, branches: &[BranchPoint]) -> Option<f32> {
-    let (key, target) = ["assignTo", "assignTeam"]
+    let (key, target) = [keys::ASSIGN_TO, keys::ASSIGN_TEAM]
         .into_iter()
         .find_map(|k| value.get(k).and_then(Value::as_str).map(|t| (k, t)))?;
     let needle = format!("\"{key}\":{}", serde_json::to_string(target).ok()?);

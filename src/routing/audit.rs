@@ -5,11 +5,11 @@
 //! threads (`&AuditLog` is enough; writes are serialized by a mutex).
 //!
 //! ```no_run
-//! use strictly::audit::{AuditLog, AuditRecord};
+//! use strictly::routing::audit::{AuditLog, AuditRecord};
 //! # fn run(cfg: &strictly::routing::RoutingConfig, msg: &str,
-//! #        verdict: &strictly::rules::ModelVerdict) -> Result<(), strictly::audit::AuditError> {
+//! #        verdict: &strictly::routing::ModelVerdict) -> Result<(), strictly::routing::audit::AuditError> {
 //! let log = AuditLog::open(&cfg.audit.path)?;
-//! let decision = strictly::rules::decide(cfg, msg, verdict);
+//! let decision = strictly::routing::decide(cfg, msg, verdict);
 //! log.append(&AuditRecord::new(None, msg, cfg.audit.redact, &decision, verdict))?;
 //! # Ok(()) }
 //! ```
@@ -23,9 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::kommunicate::KommunicatePayload;
-use crate::routing::Action;
-use crate::rules::{Decision, ModelVerdict, Rule, Target};
+use super::classification::{Action, Target};
+use super::decision::{Decision, ModelVerdict, Rule};
+use super::kommunicate::KommunicatePayload;
 
 /// How much of the customer's text goes into the log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -45,7 +45,7 @@ impl Redaction {
     /// The text as it is to be logged.
     ///
     /// ```
-    /// use strictly::audit::{LoggedText, Redaction};
+    /// use strictly::routing::audit::{LoggedText, Redaction};
     /// assert_eq!(
     ///     Redaction::Digits.apply("order 732201 for jo@mail.com, call 555-0100"),
     ///     LoggedText::Text("order # for [email], call #-#".into())
