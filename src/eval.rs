@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Backend;
-use crate::routing::router::Router;
+use crate::routing::Router;
 use crate::routing::Action;
 use crate::routing::Target;
 
@@ -54,7 +54,7 @@ pub enum EvalError {
     #[error("cannot write {path}: {why}")]
     Write { path: String, why: String },
     #[error("routing failed: {0}")]
-    Route(#[from] crate::routing::router::RouteError),
+    Route(#[from] crate::routing::RouteError),
 }
 
 /// Reads the labelled CSV.

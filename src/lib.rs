@@ -1,21 +1,107 @@
-//! strictly: JSON-Schema-constrained decoding and support routing.
+//! strictly: JSON-Schema-constrained decoding with local models, and the support routing built
+//! on it.
+//!
+//! # The pipeline
+//!
+//! A schema becomes a token mask at every decoding step; a message becomes a Kommunicate
+//! action. Each layer imports only the layers above it in this list:
+//!
+//! ```text
+//!  bytes       ByteSet: sets of bytes, and which bytes a JSON string holds unescaped
+//!    │
+//!  vocab       a tokenizer's tokens as exact bytes; the byte trie; TokenSet (a mask)
+//!    │
+//!  schema      JSON Schema → typed IR (drafts 04–2020-12, $ref, allOf merged, not negated);
+//!    │         what cannot be enforced exactly is an error naming keyword and JSON pointer
+//!  automaton   IR → byte-level NFA → lazy DFA (regex-automata): the Grammar
+//!    │
+//!  constraint  Grammar × vocabulary → TokenAutomaton (masks cached per DFA state);
+//!    │         Constraint: one generation's cursor, with the token budget
+//!  decode      masked sampling over a local GGUF model (candle), forced bytes fast-forwarded
+//!    │
+//!  backend     the Backend trait: local decoding, or a remote OpenAI-compatible API
+//!    │
+//!  routing     config → deployment schema and prompt; example phrases voted by meaning;
+//!    │         rules → Decision → Kommunicate payload and audit line (Router)
+//!  serve       HTTP: Kommunicate's webhook, /v1/route, OpenAI-compatible endpoints, metrics
+//! ```
+//!
+//! Beside them: `tokenizer` and `chat` (the GGUF tokenizer and chat templates), `model` (the
+//! resolver and the forward pass), `encoder` (the sentence encoder), and behind the `harness`
+//! feature the MaskBench coverage run (`coverage`) and the routing evaluation (`eval`).
+//!
+//! # From schema to mask to value
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strictly::automaton::Grammar;
+//! use strictly::constraint::{Constraint, TokenAutomaton};
+//! use strictly::schema::CompileOptions;
+//! use strictly::vocab::Vocabulary;
+//!
+//! // 1. The schema compiles to a byte-level grammar.
+//! let schema = serde_json::json!({"type": "object", "properties": {"ok": {"type": "boolean"}},
+//!                                 "required": ["ok"], "additionalProperties": false});
+//! let grammar = Grammar::compile(&schema, &CompileOptions::default())?;
+//!
+//! // 2. Joined with a vocabulary (here six tokens and an end-of-sequence token).
+//! let tokens: [&[u8]; 6] = [b"{\"ok\":", b"true", b"false", b"}", b"{", b"null"];
+//! let vocab = Vocabulary::from_token_bytes(
+//!     tokens.iter().map(|t| Some(t.to_vec())).chain([None]).collect(), Some(6));
+//! let automaton = Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab)));
+//!
+//! // 3. A generation's cursor: at each step the mask says which tokens may come next.
+//! let mut c = Constraint::new(automaton);
+//! let mask = c.mask()?;
+//! assert!(mask.contains(0) && mask.contains(4) && !mask.contains(1) && !mask.contains(6));
+//! c.advance(0)?;                                   // {"ok":
+//! assert!(!c.mask()?.contains(5));                 // null is not a boolean
+//! c.advance(2)?;                                   // false
+//! assert_eq!(c.forced_bytes()?, b"}");             // the only way on: fed without sampling
+//! c.advance(3)?;
+//! assert!(c.is_accepting()?);                      // {"ok":false}
+//! assert!(c.mask()?.contains(6));                  // now the end of sequence is allowed
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Glossary
+//!
+//! - **state**: a state of the grammar's lazy DFA; every mask is cached by it.
+//! - **run**: bytes that all lead a state the same way for some length (the plain characters
+//!   inside a string); the tokens made of run bytes alone are taken as one bitset.
+//! - **split**: the vocabulary divided by a run: the tokens the run takes whole, and a trie
+//!   of the rest that is still walked.
+//! - **plan**: how a state's first mask is made (a string body's text tokens by room, a walk
+//!   of a few live bytes, a run, or a head into a loop).
+//! - **forced bytes**: the bytes that are the only way on from a state; the decoder feeds
+//!   their tokens without sampling.
+//! - **budget**: the tokens left under the cap; the constraint keeps room to close the value,
+//!   and a schema whose shortest completion does not fit is an error, never a cut-off value.
+//! - **branch point**: an output offset where the mask allowed several tokens; their
+//!   probabilities give the router its confidence.
+//! - **ballot**: the example phrases' vote on a message: the route, its **confidence** (the
+//!   winner's share of the weight) and its **support** (how near the nearest phrases are).
+//! - **decision**: what the rules make of the model's output and the ballot: an action, a
+//!   target and the rules that fired, audited.
 
+pub mod bytes;
+pub mod vocab;
 pub mod schema;
 pub mod automaton;
-pub mod vocab;
 pub mod constraint;
 pub mod tokenizer;
-pub mod coverage;
 pub mod model;
 pub mod chat;
-pub mod backend;
 #[cfg(feature = "local")]
 pub mod decode;
 #[cfg(feature = "local")]
 pub mod encoder;
-
+pub mod backend;
 pub mod routing;
-
-pub mod eval;
 #[cfg(feature = "serve")]
 pub mod serve;
+
+#[cfg(feature = "harness")]
+pub mod coverage;
+#[cfg(feature = "harness")]
+pub mod eval;

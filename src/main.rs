@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "harness")]
 use strictly::coverage::{self, CoverageConfig};
 use strictly::schema::{CompileOptions, UnknownKeywords};
 use strictly::tokenizer::GgufTokenizer;
@@ -19,6 +20,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[cfg(feature = "harness")]
     /// Run the schema compiler over a MaskBench-format file.
     Coverage {
         /// `.jsonl` or `.jsonl.gz`, one `{id, category, schema, tests}` per line.
@@ -70,6 +72,7 @@ enum Command {
         #[command(flatten)]
         matching: MatchArgs,
     },
+    #[cfg(feature = "harness")]
     /// Evaluate routing on a labelled CSV; writes report.md, report.json and confusion.svg.
     Eval {
         /// `id,source,text,intent,category,expected_action,expected_team,expected_agent`
@@ -145,6 +148,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "harness")]
 /// What routes the messages of `strictly eval`.
 #[derive(clap::ValueEnum, Clone, Copy)]
 enum EvalBackend {
@@ -165,7 +169,7 @@ struct MatchArgs {
 
 impl MatchArgs {
     /// The router, matching by meaning unless asked not to.
-    fn apply<B: strictly::backend::Backend>(&self, router: strictly::routing::router::Router<B>) -> Result<strictly::routing::router::Router<B>, Box<dyn std::error::Error>> {
+    fn apply<B: strictly::backend::Backend>(&self, router: strictly::routing::Router<B>) -> Result<strictly::routing::Router<B>, Box<dyn std::error::Error>> {
         if self.words_only {
             return Ok(router);
         }
@@ -235,9 +239,10 @@ impl ModelArgs {
     }
 }
 
+#[cfg(feature = "harness")]
 /// Routes every row with a progress bar.
 fn evaluate<B: strictly::backend::Backend>(
-    router: &strictly::routing::router::Router<B>,
+    router: &strictly::routing::Router<B>,
     rows: &[strictly::eval::Row],
 ) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
@@ -311,6 +316,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "harness")]
         Command::Coverage { file, walks, walk_tokens, limit, deny_unknown_keywords, ignore_unknown_keywords: _, threads, model, json } => {
             let mut records = coverage::read_records(&file)?;
             if let Some(n) = limit {
@@ -336,7 +342,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let config = strictly::routing::RoutingConfig::load(&config)?;
             let (model, options) = model.load()?;
             let backend = strictly::backend::local::LocalBackend::new(model, options);
-            let router = matching.apply(strictly::routing::router::Router::new(config, backend, true)?)?;
+            let router = matching.apply(strictly::routing::Router::new(config, backend, true)?)?;
             let runtime = tokio::runtime::Builder::new_current_thread().build()?;
             let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
             if json {
@@ -371,6 +377,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "harness")]
         Command::Eval { csv, config, limit, half, backend, out, json, model, matching } => {
             let rows = strictly::eval::read_rows(&csv)?;
             let rows = strictly::eval::sample(strictly::eval::half(rows, half), limit);
@@ -380,9 +387,9 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 EvalBackend::Local => {
                     let (model, options) = model.load()?;
                     let backend = strictly::backend::local::LocalBackend::new(model, options);
-                    evaluate(&matching.apply(strictly::routing::router::Router::new(config, backend, true)?)?, &rows)?
+                    evaluate(&matching.apply(strictly::routing::Router::new(config, backend, true)?)?, &rows)?
                 }
-                EvalBackend::Examples => evaluate(&matching.apply(strictly::routing::router::Router::examples_only(config, true)?)?, &rows)?,
+                EvalBackend::Examples => evaluate(&matching.apply(strictly::routing::Router::examples_only(config, true)?)?, &rows)?,
             };
             strictly::eval::write_reports(&report, &out)?;
             if json {

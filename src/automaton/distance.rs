@@ -123,7 +123,7 @@ pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
 pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> [u64; 4] {
     let mut live = [0u64; 4];
     let mut add = |start: u8, end: u8| {
-        let range = crate::vocab::byte_range(start, end);
+        let range = crate::bytes::byte_range(start, end);
         (0..4).for_each(|w| live[w] |= range[w]);
     };
     for &s in set {

@@ -110,7 +110,7 @@ impl CharTrie {
                 }
             }
             // Escaped part.
-            for special in (0u8..0x80).filter(|&b| crate::vocab::json_escapes(b)).map(char::from) {
+            for special in (0u8..0x80).filter(|&b| crate::bytes::json_escapes(b)).map(char::from) {
                 if lo <= special && special <= hi {
                     let escaped = serde_json::to_string(&special.to_string()).expect("string serialises");
                     seqs.push(escaped.as_bytes()[1..escaped.len() - 1].iter().map(|&b| (b, b)).collect());

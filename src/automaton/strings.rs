@@ -34,8 +34,8 @@ pub struct Position {
 #[derive(Debug, Clone)]
 pub struct StringBodies {
     positions: HashMap<StateID, Position>,
-    /// [`crate::vocab::json_text_first_bytes`], once per grammar.
-    text_first: crate::vocab::ByteSet,
+    /// [`crate::bytes::json_text_first_bytes`], once per grammar.
+    text_first: crate::bytes::ByteSet,
 }
 
 impl StringBodies {
@@ -80,11 +80,11 @@ impl StringBodies {
                 positions.insert(root, Position { room: k as u32 + 1, chain: last });
             }
         }
-        Self { positions, text_first: crate::vocab::json_text_first_bytes() }
+        Self { positions, text_first: crate::bytes::json_text_first_bytes() }
     }
 
     /// The bytes a character of a string body can start with.
-    pub fn text_first(&self) -> &crate::vocab::ByteSet {
+    pub fn text_first(&self) -> &crate::bytes::ByteSet {
         &self.text_first
     }
 

@@ -216,7 +216,7 @@ impl Lowerer<'_> {
             let mut j = 0;
             while j < out.len() {
                 let (byte, target) = out[j];
-                if crate::vocab::json_escapes(byte) {
+                if crate::bytes::json_escapes(byte) {
                     let escaped = serde_json::to_string(&(byte as char).to_string()).expect("string serialises");
                     let alt = self.lit(&escaped.as_bytes()[1..escaped.len() - 1], target)?;
                     self.patch(u, alt)?;
@@ -228,7 +228,7 @@ impl Lowerer<'_> {
                 while end + 1 < out.len()
                     && out[end + 1].1 == target
                     && out[end + 1].0 == out[end].0 + 1
-                    && !crate::vocab::json_escapes(out[end + 1].0)
+                    && !crate::bytes::json_escapes(out[end + 1].0)
                 {
                     end += 1;
                 }

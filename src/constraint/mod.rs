@@ -1,0 +1,82 @@
+//! Token-level constraint: a [`Grammar`] over a [`Vocabulary`].
+//!
+//! A [`TokenAutomaton`] is built once per (schema, vocabulary) and shared;
+//! it caches, per DFA state, the mask of allowed tokens, the bytes the state
+//! forces, and the distance to acceptance. A [`Constraint`] is one
+//! generation's cursor over it.
+//!
+//! # Costs
+//! Later visits to a state are a hash lookup. A state's first mask walks the
+//! token trie from the state, pruning every subtree the automaton rejects,
+//! and avoids the work that most first visits would otherwise repeat:
+//! - the NFA set of the state says which bytes it does not reject, so neither
+//!   the run search below nor the walk's first level asks the lazy DFA about a
+//!   dead byte (outside strings 4-6 of 60-89 byte classes are live);
+//! - a string body at a character boundary (found in the NFA by structure, see
+//!   [`crate::automaton::strings`]) takes the vocabulary's text tokens of at
+//!   most its room whole (plain bytes and UTF-8 text, precomputed by length)
+//!   and walks only the 432 of SmolLM2's tokens that hold a quote, backslash,
+//!   control byte or broken UTF-8; far from a long bounded string's end, where
+//!   no token can reach the bound, its positions share one mask;
+//! - elsewhere the state's *run* (the bytes that all lead one way, and how far)
+//!   is found first: the tokens made of run bytes alone come as one bitset from
+//!   the vocabulary ([`Vocabulary::run_split`]) and only the rest is walked; a
+//!   run whose first byte leads into a loop (a key's first letter in an object
+//!   that admits any key, the letter after a backslash) takes the loop's split.
+//!
+//! What remains is mostly the lazy DFA determinising the states a walk
+//! reaches for the first time. The README's benchmark table gives the
+//! measured figures, first visits included.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strictly::{automaton::Grammar, constraint::{Constraint, TokenAutomaton}, schema::CompileOptions, vocab::Vocabulary};
+//! let grammar = Grammar::compile(&serde_json::json!({"enum": ["yes", "no"]}), &CompileOptions::default()).unwrap();
+//! let tokens = [&b"\"yes\""[..], b"\"", b"yes", b"no", b"\"no", b"maybe"];
+//! let vocab = Vocabulary::from_token_bytes(tokens.iter().map(|t| Some(t.to_vec())).chain([None]).collect(), Some(6));
+//! let automaton = Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab)));
+//! let mut c = Constraint::new(automaton);
+//! let mask = c.mask().unwrap();
+//! assert!(mask.contains(0) && mask.contains(1) && mask.contains(4) && !mask.contains(5) && !mask.contains(6));
+//! c.advance(4).unwrap();               // "no
+//! assert_eq!(c.forced_bytes().unwrap(), b"\"");
+//! c.advance(1).unwrap();               // "
+//! assert!(c.is_accepting().unwrap());
+//! assert!(c.mask().unwrap().contains(6)); // EOS only now
+//! ```
+
+
+mod automaton;
+mod cursor;
+mod plan;
+
+pub use crate::vocab::TokenSet;
+pub use automaton::{TokenAutomaton, MAX_CACHED_STATES};
+pub use cursor::Constraint;
+
+/// Errors of a constraint.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConstraintError {
+    #[error("token {token} is not allowed here")]
+    Disallowed { token: u32 },
+    #[error("the generation is already finished")]
+    Finished,
+    #[error("the automaton cache thrashes: a single step needs more states than the cache holds")]
+    CacheThrash,
+    /// The shortest completion cannot fit in the tokens left: the output
+    /// would be cut off, so it is not produced (see [`Constraint::check_room`]).
+    #[error(
+        "the shortest valid completion needs at least {needed} more tokens ({bytes} bytes), but only {left} of the {cap}-token cap are left"
+    )]
+    TokenCap {
+        /// The fewest tokens that can complete the value (a lower bound:
+        /// its bytes over the longest token's).
+        needed: usize,
+        /// Bytes of the shortest completion.
+        bytes: usize,
+        /// Tokens left under the cap.
+        left: usize,
+        /// The cap.
+        cap: usize,
+    },
+}
