@@ -68,6 +68,8 @@ enum Command {
         #[arg(long)]
         id: Option<String>,
         #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
         matching: MatchArgs,
@@ -87,11 +89,8 @@ enum Command {
         /// check on the other.
         #[arg(long, value_enum)]
         half: Option<strictly::eval::Half>,
-        /// `local`: the model, then the rules (the examples screen out-of-scope messages and
-        /// vote at low confidence, if the config says so). `examples`: no model; the
-        /// examples' vote routes every message (3,594 rows in seconds, mostly fsyncing the audit log).
-        #[arg(long, value_enum, default_value = "local")]
-        backend: EvalBackend,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// Output folder (the audit log of the run goes there too).
         #[arg(long, default_value = "out/eval")]
         out: PathBuf,
@@ -119,9 +118,28 @@ enum Command {
         #[arg(long, env = "STRICTLY_LOG_FORMAT", default_value = "text")]
         log_format: String,
         #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
         matching: MatchArgs,
+    },
+    /// Check a JSON Schema against OpenAI's strict structured-output subset: every rule it
+    /// breaks, with its JSON pointer and what OpenAI does (rejects, or narrows in silence).
+    /// Exit code 1 when a rule is broken.
+    Lint {
+        /// The JSON Schema file.
+        schema: PathBuf,
+        /// Whose subset: openai (the only one).
+        #[arg(long, default_value = "openai")]
+        target: String,
+        /// Check the schema as the OpenAI backend sends it: a root that is not an object goes
+        /// wrapped in one (the routers' deployment schema is a root `anyOf`).
+        #[arg(long)]
+        as_sent: bool,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Generate JSON that matches a schema, with the local model.
     Generate {
@@ -148,12 +166,65 @@ enum Command {
     },
 }
 
-#[cfg(feature = "harness")]
-/// What routes the messages of `strictly eval`.
-#[derive(clap::ValueEnum, Clone, Copy)]
-enum EvalBackend {
-    Local,
-    Examples,
+/// Which backend routes, and the OpenAI backend's settings that flags override.
+#[derive(clap::Args, Clone)]
+struct BackendArgs {
+    /// `local`: the GGUF model under the token mask, then the rules (the examples screen
+    /// out-of-scope messages and vote at low confidence, if the config says so). `openai`: an
+    /// OpenAI-compatible server (`[backend.openai]` in the config, `OPENAI_API_KEY`,
+    /// `OPENAI_BASE_URL`). `examples`: no model; the examples' vote routes every message
+    /// (3,594 rows in seconds, mostly fsyncing the audit log). Default: the config's
+    /// `[backend] kind`, else local.
+    #[arg(long)]
+    backend: Option<strictly::backend::BackendKind>,
+    /// The OpenAI backend's model (overrides `[backend.openai] model`).
+    #[arg(long)]
+    openai_model: Option<String>,
+    /// The OpenAI backend's wire mode: responses, chat, tool or compat (llama-cpp-python).
+    #[arg(long)]
+    openai_mode: Option<strictly::backend::WireMode>,
+    /// The OpenAI backend's base URL, ending in /v1 (overrides the config and OPENAI_BASE_URL).
+    #[arg(long)]
+    openai_base_url: Option<String>,
+}
+
+impl BackendArgs {
+    /// The backend kind: the flag, else the config's.
+    fn kind(&self, config: &strictly::routing::RoutingConfig) -> strictly::backend::BackendKind {
+        self.backend.unwrap_or(config.backend.kind)
+    }
+
+    /// The config's OpenAI settings with the flags applied.
+    #[cfg_attr(not(feature = "openai"), allow(dead_code))]
+    fn openai_settings(&self, config: &strictly::routing::RoutingConfig) -> strictly::backend::OpenAiSettings {
+        let mut s = config.backend.openai.clone();
+        if let Some(m) = &self.openai_model {
+            s.model = m.clone();
+        }
+        if let Some(m) = self.openai_mode {
+            s.mode = m;
+        }
+        if let Some(u) = &self.openai_base_url {
+            s.base_url = Some(u.clone());
+        }
+        s
+    }
+
+    /// The chosen backend; the local model is loaded only when it is the one.
+    fn build(&self, config: &strictly::routing::RoutingConfig, model: &ModelArgs) -> Result<strictly::backend::AnyBackend, Box<dyn std::error::Error>> {
+        use strictly::backend::{AnyBackend, BackendKind, NoModel};
+        match self.kind(config) {
+            BackendKind::Local => {
+                let (model, options) = model.load()?;
+                Ok(AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)))
+            }
+            #[cfg(feature = "openai")]
+            BackendKind::OpenAi => Ok(AnyBackend::OpenAi(strictly::backend::openai::OpenAiBackend::from_env(self.openai_settings(config))?)),
+            #[cfg(not(feature = "openai"))]
+            BackendKind::OpenAi => Err("this strictly was built without the `openai` feature".into()),
+            BackendKind::Examples => Ok(AnyBackend::None(NoModel)),
+        }
+    }
 }
 
 /// How the example phrases are matched to a message.
@@ -245,7 +316,7 @@ fn evaluate<B: strictly::backend::Backend>(
     router: &strictly::routing::Router<B>,
     rows: &[strictly::eval::Row],
 ) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let progress = indicatif::ProgressBar::new(rows.len() as u64);
     progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {elapsed} (eta {eta}) {msg}")?);
     let mut exact = 0;
@@ -291,7 +362,7 @@ fn init_logs(cli: &Cli) {
 fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         #[cfg(feature = "serve")]
-        Command::Serve { config, server_config, listen, log_format: _, model, matching } => {
+        Command::Serve { config, server_config, listen, log_format: _, backend, model, matching } => {
             let config = strictly::routing::RoutingConfig::load(&config)?;
             let mut server = match server_config {
                 Some(path) => strictly::serve::ServeConfig::load(&path)?,
@@ -301,17 +372,23 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if let Some(listen) = listen {
                 server.listen = listen;
             }
-            let (model, options) = model.load()?;
-            // The OpenAI endpoints get their own backend over the same weights: their own
-            // system-prompt cache, so chat traffic does not evict the router's.
-            let chat = strictly::serve::openai::ChatModel::new(
-                strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
-                options.clone(),
-            );
-            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let (backend, chat) = match backend.kind(&config) {
+                strictly::backend::BackendKind::Local => {
+                    let (model, options) = model.load()?;
+                    // The OpenAI endpoints get their own backend over the same weights: their own
+                    // system-prompt cache, so chat traffic does not evict the router's.
+                    let chat = strictly::serve::openai::ChatModel::new(
+                        strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
+                        options.clone(),
+                    );
+                    (strictly::backend::AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)), Some(chat))
+                }
+                // No local model: no OpenAI-compatible endpoints either.
+                _ => (backend.build(&config, &model)?, None),
+            };
             let router = matching.apply(strictly::serve::build_router(config, backend)?)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(strictly::serve::run(router, Some(chat), server))?;
+            runtime.block_on(strictly::serve::run(router, chat, server))?;
             // Requests still running past the grace are not waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
             Ok(ExitCode::SUCCESS)
@@ -338,12 +415,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let ok = report.total.false_accepts == 0 && report.total.walks_valid + report.total.walks_unchecked == report.total.walks;
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Route { message, config, explain, json, id, model, matching } => {
+        Command::Route { message, config, explain, json, id, backend, model, matching } => {
             let config = strictly::routing::RoutingConfig::load(&config)?;
-            let (model, options) = model.load()?;
-            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let backend = backend.build(&config, &model)?;
             let router = matching.apply(strictly::routing::Router::new(config, backend, true)?)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&routed)?);
@@ -383,14 +459,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let rows = strictly::eval::sample(strictly::eval::half(rows, half), limit);
             let mut config = strictly::routing::RoutingConfig::load(&config)?;
             config.audit.path = out.join("audit.jsonl");
-            let report = match backend {
-                EvalBackend::Local => {
-                    let (model, options) = model.load()?;
-                    let backend = strictly::backend::local::LocalBackend::new(model, options);
-                    evaluate(&matching.apply(strictly::routing::Router::new(config, backend, true)?)?, &rows)?
-                }
-                EvalBackend::Examples => evaluate(&matching.apply(strictly::routing::Router::examples_only(config, true)?)?, &rows)?,
-            };
+            let backend = backend.build(&config, &model)?;
+            let report = evaluate(&matching.apply(strictly::routing::Router::new(config, backend, true)?)?, &rows)?;
             strictly::eval::write_reports(&report, &out)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -400,6 +470,34 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             println!("{}", strictly::eval::total_line(&report));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Lint { schema, target, as_sent, json } => {
+            if target != "openai" {
+                return Err(format!("--target must be openai, not {target}").into());
+            }
+            let text = std::fs::read_to_string(&schema).map_err(|e| format!("cannot read {}: {e}", schema.display()))?;
+            #[allow(unused_mut)]
+            let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", schema.display()))?;
+            if as_sent {
+                #[cfg(feature = "openai")]
+                if let Some(wrapped) = strictly::backend::openai::wire::wire_schema(&value) {
+                    value = wrapped;
+                }
+                #[cfg(not(feature = "openai"))]
+                return Err("--as-sent needs the `openai` feature".into());
+            }
+            let findings = strictly::schema::lint::lint(&value, strictly::schema::lint::Target::OpenAi);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&findings)?);
+            } else if findings.is_empty() {
+                println!("{}: no rule of OpenAI's strict subset is broken", schema.display());
+            } else {
+                for f in &findings {
+                    println!("{f}");
+                }
+                eprintln!("{} rule(s) broken", findings.len());
+            }
+            Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Generate { schema, system, prompt, model, json, verbose, deny_unknown_keywords } => {
             let text = std::fs::read_to_string(&schema).map_err(|e| format!("cannot read {}: {e}", schema.display()))?;

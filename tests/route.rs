@@ -8,7 +8,7 @@ use std::sync::Arc;
 use strictly::backend::local::LocalBackend;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
-use strictly::routing::router::Router;
+use strictly::routing::Router;
 use strictly::routing::RoutingConfig;
 use strictly::routing::{ExampleVote, Target};
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use strictly::routing::router::Router;
+use strictly::routing::Router;
 use strictly::routing::{Action, RoutingConfig};
 use strictly::routing::{ExampleVote, Rule, Target};
 

@@ -27,7 +27,7 @@ use super::kommunicate::KommunicatePayload;
 use super::prompt::{sanitize_message, PromptBuilder};
 use super::schema::{deployment_schema, shortlist_schema};
 use super::vote::{Ballot, ExampleVote};
-use crate::backend::{Backend, BackendError, BranchPoint, Reply, SchemaSpec};
+use crate::backend::{Backend, BranchPoint, NoModel, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
 
 /// Errors that stop a message from being routed at all.
@@ -74,9 +74,11 @@ impl<B: Backend> Router<B> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
-        let examples = (config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
+        // A backend that asks no model ([`NoModel`]) routes by the examples' vote alone.
+        let ask_model = backend.asks_model();
+        let examples = (!ask_model || config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
             .then(|| ExampleVote::new(&config));
-        Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
+        Ok(Self { config, prompt, schema, backend, examples, ask_model, audit })
     }
 
     /// Matches messages to the example phrases by meaning: the vote (and the few-shot
@@ -177,14 +179,18 @@ impl<B: Backend> Router<B> {
         let started = Instant::now();
         match self.backend.complete(&job.messages, &job.schema).await {
             Ok(reply) => {
-                let usage = match &reply {
-                    Reply::Json { usage, .. } => Some(usage.clone()),
-                    Reply::Refusal { .. } => None,
+                let (usage, billing) = match &reply {
+                    Reply::Json { usage, billing, .. } => (Some(usage.clone()), billing.clone()),
+                    Reply::Refusal { .. } => (None, None),
                 };
                 let verdict = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
-                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, usage }
+                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, error_kind: None, usage, billing }
             }
-            Err(e) => self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3),
+            Err(e) => {
+                let mut answer = self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3);
+                answer.error_kind = Some(e.kind());
+                answer
+            }
         }
     }
 
@@ -197,7 +203,7 @@ impl<B: Backend> Router<B> {
             latency_ms,
             ..ModelVerdict::default()
         };
-        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), usage: None }
+        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), error_kind: None, usage: None, billing: None }
     }
 
     /// The rules' decision on a screened message (with the model's answer when it was asked),
@@ -268,8 +274,13 @@ pub struct ModelAnswer {
     pub alternatives: Vec<(String, f32)>,
     /// The backend's error, when it failed.
     pub backend_error: Option<String>,
+    /// The error's [`BackendError::kind`](crate::backend::BackendError::kind), when the backend
+    /// returned one.
+    pub error_kind: Option<&'static str>,
     /// Token counts, when the backend gave an output.
     pub usage: Option<crate::backend::Usage>,
+    /// What a remote backend billed, when it gave an output.
+    pub billing: Option<crate::backend::Billing>,
 }
 
 impl<B: Backend> Router<B> {
@@ -295,33 +306,12 @@ impl<B: Backend> Router<B> {
     }
 }
 
-/// The backend of an examples-only router ([`Router::examples_only`]): it is never asked.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoModel;
-
-impl Backend for NoModel {
-    fn name(&self) -> &str {
-        "examples"
-    }
-
-    fn model(&self) -> &str {
-        "none"
-    }
-
-    async fn complete(&self, _: &[ChatMessage], _: &SchemaSpec) -> Result<Reply, BackendError> {
-        Err(BackendError::Model("an examples-only router asks no model".into()))
-    }
-}
-
 impl Router<NoModel> {
     /// A router that asks no model: every message goes by the examples' vote (after the
     /// injection rule), in microseconds. For deployments without a model, and to measure the
     /// examples on their own.
     pub fn examples_only(config: RoutingConfig, audit: bool) -> Result<Self, RouteError> {
-        let mut router = Router::new(config, NoModel, audit)?;
-        router.examples = Some(ExampleVote::new(&router.config));
-        router.ask_model = false;
-        Ok(router)
+        Router::new(config, NoModel, audit)
     }
 }
 
@@ -335,15 +325,19 @@ pub fn verdict_from_reply(reply: &Reply, backend: &str, model: &str) -> ModelVer
             latency_ms: *latency_ms,
             ..ModelVerdict::default()
         },
-        Reply::Json { value, text, latency_ms, branches, .. } => {
-            let masses = action_masses(text, branches);
+        Reply::Json { value, text, latency_ms, branches, scored, .. } => {
+            // No token probabilities (a remote backend that gives none), or an output whose
+            // opening the branch points cannot place: the rules use the self-reported confidence.
+            let masses = if *scored { action_masses(text, branches) } else { Vec::new() };
+            let placed = masses.iter().map(|(_, p)| p).sum::<f32>() > 0.0;
+            let masses = if placed { masses } else { Vec::new() };
             let chosen = value.get(keys::ACTION).and_then(Value::as_str);
             ModelVerdict {
                 output: Some(value.clone()),
                 refusal: None,
                 action_probability: chosen.and_then(|c| masses.iter().find(|(a, _)| a == c).map(|(_, p)| *p)),
                 action_alternatives: masses,
-                target_probability: target_probability(value, text, branches),
+                target_probability: if placed { target_probability(value, text, branches) } else { None },
                 backend: backend.into(),
                 model: model.into(),
                 latency_ms: *latency_ms,
@@ -447,5 +441,31 @@ mod tests {
         assert!((m["handoff_team"] - 0.9 * 0.6 * 0.75).abs() < 1e-6);
         let total: f32 = m.values().sum();
         assert!((total - 1.0).abs() < 1e-5);
+    }
+
+    /// OpenAI Chat logprobs become branch points read as the local decoder's are.
+    #[cfg(feature = "openai")]
+    #[test]
+    fn logprobs_give_the_action_probability() {
+        let t = |token: &str, top: &[(&str, f64)]| crate::backend::openai::wire::TokenLogprob {
+            token: token.into(),
+            logprob: top.iter().find(|(s, _)| *s == token).map_or(0.0, |(_, l)| *l),
+            top: top.iter().map(|(s, l)| (s.to_string(), *l)).collect(),
+        };
+        let tokens = [
+            t("{\"", &[("{\"", 0.0)]),
+            t("action", &[("action", 0.0)]),
+            t("\":\"", &[("\":\"", 0.0)]),
+            t("hand", &[("hand", 0.7f64.ln()), ("answer", 0.2f64.ln()), ("default", 0.1f64.ln())]),
+            t("off_team", &[("off_team", 0.0)]),
+            t("\"}", &[("\"}", 0.0)]),
+        ];
+        let text: String = tokens.iter().map(|t| t.token.as_str()).collect();
+        let branches = crate::backend::openai::branch_points(&tokens);
+        assert_eq!(branches.len(), 1);
+        assert_eq!(branches[0].offset, "{\"action\":\"".len());
+        let masses: std::collections::HashMap<String, f32> = action_masses(&text, &branches).into_iter().collect();
+        assert!((masses["answer"] - 0.2).abs() < 1e-5 && (masses["default_fallback"] - 0.1).abs() < 1e-5, "{masses:?}");
+        assert!((masses["handoff_team"] + masses["handoff_agent"] - 0.7).abs() < 1e-5, "{masses:?}");
     }
 }
