@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::regex;
 
+mod contains;
 mod product;
 use crate::schema::{
     ArrayRule, CompileOptions, Ir, Node, NodeId, NumberRule, ObjectRule, SchemaError, StringRule, Typed,
@@ -670,6 +671,9 @@ impl<'a> Lowerer<'a> {
     }
 
     fn array(&mut self, rule: &ArrayRule, next: StateID) -> Built {
+        if let Some(c) = &rule.contains {
+            return self.array_counting(rule, c, next);
+        }
         let close = self.punct(b']', next)?;
         let (min, max) = (rule.min_items, rule.max_items);
         let element = |i: usize| rule.prefix.get(i).copied().or(rule.items);
