@@ -21,7 +21,7 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::utf8::Utf8Sequences;
 use serde_json::Value;
 
-use super::regex;
+use super::{decimal, regex};
 
 mod contains;
 mod product;
@@ -477,15 +477,11 @@ impl<'a> Lowerer<'a> {
                     None => return Ok(None),
                 }
             } else {
-                match regex::decimal_range(lo, hi) {
-                    Some(re) => re,
-                    None => {
-                        return Err(SchemaError::inexact(
-                            "minimum",
-                            &self.at,
-                            "no decimal with integer-rounded bounds lies in this range (non-integer bounds are rounded inwards)",
-                        ))
-                    }
+                let bound = |b: Option<crate::schema::Bound>| b.map(|b| (b.value, b.exclusive));
+                match decimal::range(bound(rule.minimum), bound(rule.maximum)) {
+                    Ok(Some(re)) => re,
+                    Ok(None) => return Ok(None),
+                    Err(why) => return Err(SchemaError::inexact("minimum", &self.at, why)),
                 }
             }
         };
