@@ -4,64 +4,12 @@
 //! where strictly claims exactness, and random byte-level walks through the
 //! automaton produce only valid values.
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+mod oracle;
+
+use oracle::check;
+use serde_json::json;
 use strictly::automaton::Grammar;
-use strictly::coverage::validator;
 use strictly::schema::{CompileOptions, UnknownKeywords};
-
-fn text(v: &Value) -> String {
-    serde_json::to_string(v).unwrap()
-}
-
-/// A random complete text of the automaton: uniform over the bytes that keep
-/// it alive, stopping with probability 1/3 wherever it accepts.
-fn walk(g: &Grammar, rng: &mut SmallRng) -> Option<String> {
-    let dfa = g.dfa();
-    let mut cache = g.new_cache();
-    let mut state = g.start(&mut cache);
-    let mut out = Vec::new();
-    for _ in 0..400 {
-        if g.is_accepting(&mut cache, state) && (rng.random_range(0..3) == 0) {
-            return String::from_utf8(out).ok();
-        }
-        let live: Vec<(u8, _)> = (0..=255u8)
-            .filter_map(|b| dfa.next_state(&mut cache, state, b).ok().filter(|s| !s.is_dead()).map(|s| (b, s)))
-            .collect();
-        if live.is_empty() {
-            return g.is_accepting(&mut cache, state).then(|| String::from_utf8(out).ok()).flatten();
-        }
-        let (b, s) = live[rng.random_range(0..live.len())];
-        out.push(b);
-        state = s;
-    }
-    None
-}
-
-/// Checks a schema against the oracle: `valid` must be valid and accepted,
-/// `invalid` must be invalid and rejected, and walks must be valid.
-fn check(schema: Value, options: &CompileOptions, valid: &[Value], invalid: &[Value]) {
-    let g = Grammar::compile(&schema, options).unwrap_or_else(|e| panic!("{schema}: {e}"));
-    let oracle = validator(&schema).unwrap();
-    for v in valid {
-        assert!(oracle.is_valid(v), "fixture must be valid under {schema}: {v}");
-        assert!(g.matches(text(v).as_bytes()), "{schema} rejected valid {v}");
-    }
-    for v in invalid {
-        assert!(!oracle.is_valid(v), "fixture must be invalid under {schema}: {v}");
-        assert!(!g.matches(text(v).as_bytes()), "{schema} accepted invalid {v}");
-    }
-    let mut rng = SmallRng::seed_from_u64(7);
-    let mut done = 0;
-    for _ in 0..400 {
-        let Some(t) = walk(&g, &mut rng) else { continue };
-        let value: Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{schema}: unparseable walk {t}: {e}"));
-        assert!(oracle.is_valid(&value), "{schema}: invalid walk {t}");
-        done += 1;
-    }
-    assert!(done >= 50, "{schema}: only {done} walks finished");
-}
 
 fn ignore() -> CompileOptions {
     CompileOptions { unknown_keywords: UnknownKeywords::Ignore, ..CompileOptions::default() }

@@ -21,8 +21,9 @@ use regex_syntax::hir::{Class, Hir, HirKind};
 use regex_syntax::utf8::Utf8Sequences;
 use serde_json::Value;
 
-use super::regex;
+use super::{decimal, regex};
 
+mod contains;
 mod product;
 use crate::schema::{
     ArrayRule, CompileOptions, Ir, Node, NodeId, NumberRule, ObjectRule, SchemaError, StringRule, Typed,
@@ -476,15 +477,11 @@ impl<'a> Lowerer<'a> {
                     None => return Ok(None),
                 }
             } else {
-                match regex::decimal_range(lo, hi) {
-                    Some(re) => re,
-                    None => {
-                        return Err(SchemaError::inexact(
-                            "minimum",
-                            &self.at,
-                            "no decimal with integer-rounded bounds lies in this range (non-integer bounds are rounded inwards)",
-                        ))
-                    }
+                let bound = |b: Option<crate::schema::Bound>| b.map(|b| (b.value, b.exclusive));
+                match decimal::range(bound(rule.minimum), bound(rule.maximum)) {
+                    Ok(Some(re)) => re,
+                    Ok(None) => return Ok(None),
+                    Err(why) => return Err(SchemaError::inexact("minimum", &self.at, why)),
                 }
             }
         };
@@ -670,6 +667,9 @@ impl<'a> Lowerer<'a> {
     }
 
     fn array(&mut self, rule: &ArrayRule, next: StateID) -> Built {
+        if let Some(c) = &rule.contains {
+            return self.array_counting(rule, c, next);
+        }
         let close = self.punct(b']', next)?;
         let (min, max) = (rule.min_items, rule.max_items);
         let element = |i: usize| rule.prefix.get(i).copied().or(rule.items);

@@ -30,6 +30,7 @@
 //! assert!(!g.matches(br#"{"ok":1}"#));
 //! ```
 
+mod decimal;
 pub mod distance;
 mod lower;
 pub mod strings;

@@ -278,67 +278,6 @@ fn same_len(a: &str, b: &str) -> String {
     format!("(?:{})", alts.join("|"))
 }
 
-/// Regex for decimal numbers (no exponent) `x` with `lo ≤ x ≤ hi`, integer
-/// bounds, each inclusive or exclusive. `None` is unbounded.
-pub(crate) fn decimal_range(lo: Option<(i128, bool)>, hi: Option<(i128, bool)>) -> Option<String> {
-    let mut alts = Vec::new();
-    // Non-negative side: magnitudes in [max(lo, 0), hi].
-    let pos_lo = match lo {
-        Some((l, excl)) if l >= 0 => Some((l as u128, excl)),
-        _ => Some((0, false)),
-    };
-    let pos_ok = hi.is_none_or(|(h, excl)| h > 0 || (h == 0 && !excl));
-    if pos_ok {
-        if let Some(r) = magnitude(pos_lo.unwrap(), hi.map(|(h, e)| (h as u128, e))) {
-            alts.push(r);
-        }
-    }
-    // Negative side: x = -m, m > 0, -hi ≤ m ≤ -lo.
-    let neg_ok = lo.is_none_or(|(l, _)| l < 0);
-    if neg_ok {
-        let m_lo = match hi {
-            Some((h, excl)) if h < 0 => ((-h) as u128, excl),
-            _ => (0, true),
-        };
-        let m_hi = lo.map(|(l, e)| ((-l) as u128, e));
-        if let Some(r) = magnitude(m_lo, m_hi) {
-            alts.push(format!("-{r}"));
-        }
-    }
-    (!alts.is_empty()).then(|| format!("(?:{})", alts.join("|")))
-}
-
-/// Unsigned decimals `i(.f)?` whose value lies between the bounds.
-fn magnitude(lo: (u128, bool), hi: Option<(u128, bool)>) -> Option<String> {
-    const ANY_FRAC: &str = r"(?:\.[0-9]+)?";
-    const ZERO_FRAC: &str = r"(?:\.0+)?";
-    const NONZERO_FRAC: &str = r"\.[0-9]*[1-9][0-9]*";
-    let (p, p_excl) = lo;
-    let mut alts = Vec::new();
-    match hi {
-        Some((q, q_excl)) => {
-            if q < p || (q == p && (p_excl || q_excl)) {
-                return None;
-            }
-            if q == p {
-                return Some(format!("{p}{ZERO_FRAC}"));
-            }
-            alts.push(format!("{p}{}", if p_excl { NONZERO_FRAC } else { ANY_FRAC }));
-            if p + 1 < q {
-                alts.push(format!("{}{ANY_FRAC}", uint_range(p + 1, Some(q - 1))));
-            }
-            if !q_excl {
-                alts.push(format!("{q}{ZERO_FRAC}"));
-            }
-        }
-        None => {
-            alts.push(format!("{p}{}", if p_excl { NONZERO_FRAC } else { ANY_FRAC }));
-            alts.push(format!("{}{ANY_FRAC}", uint_range(p + 1, None)));
-        }
-    }
-    Some(format!("(?:{})", alts.join("|")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,18 +294,6 @@ mod tests {
                 assert_eq!(re.is_match(&x.to_string()), x >= lo && x <= hi, "{x} in [{lo},{hi}]");
             }
             assert!(!re.is_match("007"));
-        }
-    }
-
-    #[test]
-    fn decimal_range_respects_bounds() {
-        let re = full(&decimal_range(Some((-2, true)), Some((3, false))).unwrap());
-        for (s, ok) in [("-2", false), ("-1.5", true), ("-1.99", true), ("-2.0", false), ("0", true), ("3", true), ("3.0", true), ("3.01", false), ("2.999", true), ("-0.5", true), ("4", false)] {
-            assert_eq!(re.is_match(s), ok, "{s}");
-        }
-        let re = full(&decimal_range(Some((0, false)), Some((1, false))).unwrap());
-        for (s, ok) in [("0", true), ("0.5", true), ("1", true), ("1.5", false), ("-0.1", false)] {
-            assert_eq!(re.is_match(s), ok, "{s}");
         }
     }
 

@@ -175,7 +175,7 @@ fn intersect_string(a: StringRule, b: StringRule, at: &str, kw: &str) -> Result<
     })
 }
 
-fn intersect_nodes(r: &mut Reader, a: NodeId, b: NodeId, at: &str, kw: &str) -> Result<Option<NodeId>, SchemaError> {
+pub(super) fn intersect_nodes(r: &mut Reader, a: NodeId, b: NodeId, at: &str, kw: &str) -> Result<Option<NodeId>, SchemaError> {
     if a == b || matches!(r.nodes[b], Node::Any) {
         return Ok(Some(a));
     }
@@ -215,6 +215,13 @@ fn intersect_array(r: &mut Reader, a: ArrayRule, b: ArrayRule, at: &str, kw: &st
         _ => None,
     };
     out.items_any = a.items_any && b.items_any;
+    out.contains = match (a.contains, b.contains) {
+        (None, None) => None,
+        (Some(c), None) | (None, Some(c)) => Some(super::contains::split(r, &out, c.schema, c.complement, (c.min, c.max), at)?),
+        (Some(_), Some(_)) => {
+            return Err(SchemaError::inexact("contains", at, "two `contains` on one array cannot be counted together"));
+        }
+    };
     if out.max_items.is_some_and(|m| m < out.min_items) {
         return Ok(None);
     }
@@ -404,6 +411,16 @@ fn admits_level(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<
                         let Some(id) = rule.prefix.get(i).copied().or(rule.items) else { return Ok(false) };
                         let child = resolve(r, id, at, "enum")?;
                         if !admits(r, &child, item, at)? {
+                            return Ok(false);
+                        }
+                    }
+                    if let Some(c) = &rule.contains {
+                        let schema = resolve(r, c.schema, at, "contains")?;
+                        let mut hits = 0;
+                        for item in items {
+                            hits += admits(r, &schema, item, at)? as usize;
+                        }
+                        if hits < c.min || c.max.is_some_and(|m| hits > m) {
                             return Ok(false);
                         }
                     }

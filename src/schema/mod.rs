@@ -15,6 +15,7 @@
 //! ```
 
 mod conditional;
+mod contains;
 mod dependencies;
 mod error;
 pub mod lint;
@@ -298,6 +299,29 @@ pub struct ArrayRule {
     pub max_items: Option<usize>,
     /// Set when `items` is absent (any item allowed): lowered as a free value.
     pub items_any: bool,
+    /// `contains` with `minContains`/`maxContains`; `None` without `contains`
+    /// (or when it cannot fail: `minContains: 0` and no maximum).
+    pub contains: Option<Contains>,
+}
+
+/// `contains`, split per position: each element schema intersected with the
+/// `contains` schema (a hit, which counts) and with its complement (a miss).
+/// The lowering counts hits, so the language is exact.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contains {
+    /// The `contains` schema.
+    pub schema: NodeId,
+    /// Its exact complement.
+    pub complement: NodeId,
+    /// Per prefix position, then one entry for `items`: the element values
+    /// that match `contains` (`None`: no value does).
+    pub hits: Vec<Option<NodeId>>,
+    /// The same positions: the element values that do not match it.
+    pub misses: Vec<Option<NodeId>>,
+    /// `minContains` (default 1).
+    pub min: usize,
+    /// `maxContains`.
+    pub max: Option<usize>,
 }
 
 /// One declared property.

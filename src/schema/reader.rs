@@ -108,16 +108,16 @@ const SUPPORTED: &[&str] = &[
     "then",
     "else",
     "propertyNames",
+    "contains",
+    "minContains",
+    "maxContains",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
 const REFUSED: &[(&str, &str)] = &[
     ("uniqueItems", "uniqueness of items cannot be enforced by a finite automaton"),
-    ("contains", "`contains` is not supported"),
-    ("minContains", "`minContains` is not supported"),
-    ("maxContains", "`maxContains` is not supported"),
-    ("unevaluatedProperties", "unevaluated properties are not supported"),
-    ("unevaluatedItems", "unevaluated items are not supported"),
+    ("unevaluatedProperties", "unevaluated properties are supported only where no in-place applicator (`allOf`, `anyOf`, `oneOf`, `not`, `if`, `$ref`, `dependentSchemas`) stands beside them"),
+    ("unevaluatedItems", "unevaluated items are supported only where no in-place applicator (`allOf`, `anyOf`, `oneOf`, `not`, `if`, `$ref`, `dependentSchemas`) nor `contains` stands beside them"),
     ("$dynamicRef", "dynamic references are not supported"),
     ("$dynamicAnchor", "dynamic references are not supported"),
     ("$recursiveRef", "recursive references (2019-09) are not supported"),
@@ -362,7 +362,7 @@ impl<'a> Reader<'a> {
                 continue;
             }
             if let Some((_, why)) = REFUSED.iter().find(|(r, _)| *r == k) {
-                if is_no_op(k, value, map) {
+                if is_no_op(k, value, map) || unevaluated_is_local(k, map) {
                     continue;
                 }
                 return Err(SchemaError::unsupported(k, at, why));
@@ -439,7 +439,9 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        let type_specific = map.keys().any(|k| TYPE_KEYWORDS.iter().any(|(kw, _)| kw == k));
+        let type_specific = map
+            .iter()
+            .any(|(k, v)| TYPE_KEYWORDS.iter().any(|(kw, _)| kw == k) && !(k.starts_with("unevaluated") && is_no_op(k, v, map)));
         if types.is_none() && !type_specific {
             return Ok(match literals {
                 Some(values) => Node::Literals(values),
@@ -595,6 +597,12 @@ impl<'a> Reader<'a> {
                 rule.prefix.push(self.read_at(&format!("{at}/{prefix_key}/{i}"))?);
             }
         }
+        // Beside no applicator, `unevaluatedItems` takes the items `items`
+        // would (see `unevaluated_is_local`); `check_keywords` refused it otherwise.
+        let rest_key = match map.get(rest_key) {
+            None if map.get("unevaluatedItems").is_some_and(|v| v != &Value::Bool(true)) => "unevaluatedItems",
+            _ => rest_key,
+        };
         match map.get(rest_key) {
             Some(_) => {
                 let id = self.read_at(&format!("{at}/{rest_key}"))?;
@@ -606,6 +614,7 @@ impl<'a> Reader<'a> {
                 rule.items_any = true;
             }
         }
+        rule.contains = self.read_contains(map, &rule, at)?;
         Ok(rule)
     }
 
@@ -625,13 +634,19 @@ impl<'a> Reader<'a> {
             max_props: count(map, "maxProperties", at)?,
             ..ObjectRule::default()
         };
-        match map.get("additionalProperties") {
+        // Beside no applicator, `unevaluatedProperties` takes the members
+        // `additionalProperties` would (see `unevaluated_is_local`).
+        let additional_key = match map.get("additionalProperties") {
+            None if map.get("unevaluatedProperties").is_some_and(|v| v != &Value::Bool(true)) => "unevaluatedProperties",
+            _ => "additionalProperties",
+        };
+        match map.get(additional_key) {
             None => {
                 rule.additional = Some(self.any);
                 rule.additional_any = true;
             }
             Some(_) => {
-                let id = self.read_at(&format!("{at}/additionalProperties"))?;
+                let id = self.read_at(&format!("{at}/{additional_key}"))?;
                 rule.additional_any = matches!(self.nodes[id], Node::Any);
                 rule.additional = (!matches!(self.nodes[id], Node::Never)).then_some(id);
             }
@@ -717,6 +732,7 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("additionalItems", "array"),
     ("minItems", "array"),
     ("maxItems", "array"),
+    ("contains", "array"),
     ("properties", "object"),
     ("required", "object"),
     ("additionalProperties", "object"),
@@ -724,18 +740,50 @@ const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("minProperties", "object"),
     ("maxProperties", "object"),
     ("propertyNames", "object"),
+    ("unevaluatedProperties", "object"),
+    ("unevaluatedItems", "array"),
 ];
 
 /// Refused keywords whose value makes them a no-op.
 pub(super) fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -> bool {
     match keyword {
         "uniqueItems" => value == &Value::Bool(false) || map.get("maxItems").and_then(Value::as_u64).is_some_and(|m| m <= 1),
-        "minContains" => value.as_u64() == Some(0),
-        "unevaluatedProperties" | "unevaluatedItems" => value == &Value::Bool(true),
+        // `additionalProperties` (or `items` past the prefix) evaluates every
+        // member the other keywords leave, so nothing is left unevaluated.
+        "unevaluatedProperties" => value == &Value::Bool(true) || map.contains_key("additionalProperties"),
+        "unevaluatedItems" => {
+            value == &Value::Bool(true)
+                || match map.get("items") {
+                    Some(Value::Array(_)) => map.contains_key("additionalItems"),
+                    Some(_) => true,
+                    None => false,
+                }
+        }
         "$vocabulary" | "$dynamicAnchor" | "$recursiveAnchor" => true,
         // `then`/`else` without `if` have no effect, nor `if` without them.
         "then" | "else" => !map.contains_key("if"),
         "if" => !map.contains_key("then") && !map.contains_key("else"),
+        _ => false,
+    }
+}
+
+/// Keywords that apply other schemas to the same instance: the members or
+/// items those evaluate count as evaluated for `unevaluated*` beside them.
+const IN_PLACE_APPLICATORS: &[&str] = &[
+    "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "$dynamicRef", "$recursiveRef", "dependentSchemas",
+    "dependencies",
+];
+
+/// Whether `unevaluatedProperties` / `unevaluatedItems` sees only the
+/// keywords of its own schema object (no in-place applicator beside it, and
+/// for items no `contains`). Then the members it applies to are exactly those
+/// `additionalProperties` (or `items` past the prefix) would take, and it is
+/// read as that keyword: an exact rewrite (see `Reader::read_object`).
+pub(super) fn unevaluated_is_local(keyword: &str, map: &Map<String, Value>) -> bool {
+    let local = !map.keys().any(|k| IN_PLACE_APPLICATORS.contains(&k.as_str()));
+    match keyword {
+        "unevaluatedProperties" => local,
+        "unevaluatedItems" => local && !map.contains_key("contains"),
         _ => false,
     }
 }
