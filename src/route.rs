@@ -46,6 +46,12 @@ pub struct Routed {
     pub action_alternatives: Vec<(String, f32)>,
     /// The backend's error, when it failed.
     pub backend_error: Option<String>,
+    /// The kind of the backend's error ([`BackendError::kind`]), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_error_kind: Option<&'static str>,
+    /// Token counts of the model call, when the backend gave an output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::backend::Usage>,
     pub latency_ms: f64,
 }
 
@@ -176,9 +182,12 @@ impl<B: Backend> Router<B> {
                     Reply::Refusal { .. } => None,
                 };
                 let verdict = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
-                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, usage }
+                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, backend_error_kind: None, usage }
             }
-            Err(e) => self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3),
+            Err(e) => ModelAnswer {
+                backend_error_kind: Some(e.kind()),
+                ..self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3)
+            },
         }
     }
 
@@ -191,19 +200,19 @@ impl<B: Backend> Router<B> {
             latency_ms,
             ..ModelVerdict::default()
         };
-        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), usage: None }
+        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), backend_error_kind: None, usage: None }
     }
 
     /// The rules' decision on a screened message (with the model's answer when it was asked),
     /// and its audit record. Nothing is written: see [`Router::append_audit`].
     pub fn conclude(&self, message: &str, message_id: Option<&str>, screened: Screened, answer: Option<ModelAnswer>) -> (Routed, AuditRecord) {
         let Screened { started, ballot, examples_decide, verdict, model_job: _ } = screened;
-        let (verdict, alternatives, backend_error) = match (verdict, answer) {
-            (Some(v), _) => (v, Vec::new(), None),
-            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error),
+        let (verdict, alternatives, backend_error, backend_error_kind, usage) = match (verdict, answer) {
+            (Some(v), _) => (v, Vec::new(), None, None, None),
+            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error, a.backend_error_kind, a.usage),
             (None, None) => {
                 let a = self.model_failed("the model was not asked".into(), started.elapsed().as_secs_f64() * 1e3);
-                (a.verdict, a.alternatives, a.backend_error)
+                (a.verdict, a.alternatives, a.backend_error, a.backend_error_kind, a.usage)
             }
         };
         let asked = (self.ask_model && !examples_decide).then_some(&verdict);
@@ -216,6 +225,8 @@ impl<B: Backend> Router<B> {
             decision,
             action_alternatives: alternatives,
             backend_error,
+            backend_error_kind,
+            usage,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
         };
         (routed, record)
@@ -262,6 +273,8 @@ pub struct ModelAnswer {
     pub alternatives: Vec<(String, f32)>,
     /// The backend's error, when it failed.
     pub backend_error: Option<String>,
+    /// Its kind ([`BackendError::kind`]); `None` for a call that panicked or was never made.
+    pub backend_error_kind: Option<&'static str>,
     /// Token counts, when the backend gave an output.
     pub usage: Option<crate::backend::Usage>,
 }

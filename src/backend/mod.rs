@@ -77,6 +77,19 @@ pub enum BackendError {
     Parse(String),
 }
 
+impl BackendError {
+    /// A short, stable name of the error's kind, for counting errors by kind (`strictly ab`,
+    /// metrics): `schema`, `model`, `too_long`, `parse`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BackendError::Schema(_) => "schema",
+            BackendError::Model(_) => "model",
+            BackendError::TooLong(_) => "too_long",
+            BackendError::Parse(_) => "parse",
+        }
+    }
+}
+
 /// A model that answers chat messages with JSON matching a schema.
 #[allow(async_fn_in_trait)]
 pub trait Backend {

@@ -341,6 +341,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             decision,
             action_alternatives: Vec::new(),
             backend_error: None,
+            backend_error_kind: None,
+            usage: None,
             latency_ms,
         };
         (routed, record)
