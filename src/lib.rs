@@ -22,3 +22,5 @@ pub mod route;
 pub mod eval;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "harness")]
+pub mod ab;

@@ -100,6 +100,37 @@ enum Command {
         #[command(flatten)]
         matching: MatchArgs,
     },
+    /// The same labelled CSV through two routers, side by side: accuracy, schema violations,
+    /// refusals, errors, latency, tokens and cost, a paired significance test, and the rows
+    /// where they disagree. Writes report.md, report.json and pictures into --out; resumable.
+    #[cfg(feature = "harness")]
+    Ab {
+        /// `id,source,text,intent,category,expected_action,expected_team,expected_agent`
+        csv: PathBuf,
+        /// Side A's backend.
+        #[arg(long, value_enum)]
+        a: EvalBackend,
+        /// Side B's backend.
+        #[arg(long, value_enum)]
+        b: EvalBackend,
+        /// Routing config (TOML), the same for both sides.
+        #[arg(long, default_value = "config/routing.example.toml")]
+        config: PathBuf,
+        /// Only N rows, spread evenly over the file.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Output folder: reports, the audit logs, and the finished rows (a rerun resumes).
+        #[arg(long, default_value = "out/ab")]
+        out: PathBuf,
+        /// Rows in flight at once on a remote backend (the local model and the examples route
+        /// one row at a time).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        matching: MatchArgs,
+    },
     /// Serve routing over HTTP: the Kommunicate webhook, /v1/route, health and metrics.
     #[cfg(feature = "serve")]
     Serve {
@@ -146,7 +177,7 @@ enum Command {
 }
 
 /// What routes the messages of `strictly eval`.
-#[derive(clap::ValueEnum, Clone, Copy)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum EvalBackend {
     Local,
     Examples,
@@ -392,6 +423,55 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 println!("\nreports in {}", out.display());
             }
             println!("{}", strictly::eval::total_line(&report));
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "harness")]
+        Command::Ab { csv, a, b, config, limit, out, concurrency, model, matching } => {
+            let rows = strictly::eval::sample(strictly::eval::read_rows(&csv)?, limit);
+            let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+            let (config_bytes, csv_bytes) = (read(&config)?, read(&csv)?);
+            let config = strictly::routing::RoutingConfig::load(&config)?;
+            let loaded = if a == EvalBackend::Local || b == EvalBackend::Local { Some(model.load()?) } else { None };
+            // What decides a side's answers, for the run's key.
+            let describe = |kind: EvalBackend| match kind {
+                EvalBackend::Local => format!(
+                    "local model={:?} max_tokens={} temperature={} top_p={} seed={} requantize={} words_only={} encoder={:?}",
+                    model.model, model.max_tokens, model.temperature, model.top_p, model.seed, model.requantize, matching.words_only, matching.encoder
+                ),
+                EvalBackend::Examples => format!("examples words_only={} encoder={:?}", matching.words_only, matching.encoder),
+            };
+            let (desc_a, desc_b) = (describe(a), describe(b));
+            let key = strictly::ab::run_key(&[&config_bytes, &csv_bytes, desc_a.as_bytes(), desc_b.as_bytes()]);
+            let side_config = |name: &str| {
+                let mut c = config.clone();
+                c.audit.path = out.join(format!("audit-{name}.jsonl"));
+                c
+            };
+            let label = |kind: EvalBackend| match kind {
+                EvalBackend::Local => format!("local ({})", loaded.as_ref().map_or("", |(m, _)| m.name())),
+                EvalBackend::Examples => "examples only".to_string(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            macro_rules! side {
+                ($kind:expr, $name:expr, $router:ident, $body:expr) => {
+                    match $kind {
+                        EvalBackend::Local => {
+                            let (m, o) = loaded.clone().expect("loaded for a local side");
+                            let backend = strictly::backend::local::LocalBackend::new(m, o);
+                            let $router = strictly::ab::Side { router: &matching.apply(strictly::route::Router::new(side_config($name), backend, true)?)?, label: label($kind), concurrency: 1 };
+                            $body
+                        }
+                        EvalBackend::Examples => {
+                            let $router = strictly::ab::Side { router: &matching.apply(strictly::route::Router::examples_only(side_config($name), true)?)?, label: label($kind), concurrency: 1 };
+                            $body
+                        }
+                    }
+                };
+            }
+            let _ = concurrency; // no remote backend yet: every side runs one row at a time
+            let report = side!(a, "a", side_a, side!(b, "b", side_b, runtime.block_on(strictly::ab::run(&side_a, &side_b, &rows, &out, &key))?));
+            print!("{}", strictly::ab::report::markdown(&report));
+            println!("\nreports in {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate { schema, system, prompt, model, json, verbose, deny_unknown_keywords } => {
