@@ -141,6 +141,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
+    #[cfg(feature = "openai")]
+    strictly::backend::openai::install_crypto_provider();
     let rate: f64 = env_or("RATE", 50.0);
     let secs: f64 = env_or("SECS", 20.0);
     let model_secs: f64 = env_or("MODEL_SECS", 20.0);

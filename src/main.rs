@@ -66,6 +66,8 @@ enum Command {
         #[arg(long)]
         id: Option<String>,
         #[command(flatten)]
+        backend: BackendArgs,
+        #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
         matching: MatchArgs,
@@ -84,11 +86,8 @@ enum Command {
         /// check on the other.
         #[arg(long, value_enum)]
         half: Option<strictly::eval::Half>,
-        /// `local`: the model, then the rules (the examples screen out-of-scope messages and
-        /// vote at low confidence, if the config says so). `examples`: no model; the
-        /// examples' vote routes every message (3,594 rows in seconds, mostly fsyncing the audit log).
-        #[arg(long, value_enum, default_value = "local")]
-        backend: EvalBackend,
+        #[command(flatten)]
+        backend: BackendArgs,
         /// Output folder (the audit log of the run goes there too).
         #[arg(long, default_value = "out/eval")]
         out: PathBuf,
@@ -107,12 +106,12 @@ enum Command {
     Ab {
         /// `id,source,text,intent,category,expected_action,expected_team,expected_agent`
         csv: PathBuf,
-        /// Side A's backend.
-        #[arg(long, value_enum)]
-        a: EvalBackend,
+        /// Side A's backend: local, openai or examples (see `eval --backend`).
+        #[arg(long)]
+        a: strictly::backend::BackendKind,
         /// Side B's backend.
-        #[arg(long, value_enum)]
-        b: EvalBackend,
+        #[arg(long)]
+        b: strictly::backend::BackendKind,
         /// Routing config (TOML), the same for both sides.
         #[arg(long, default_value = "config/routing.example.toml")]
         config: PathBuf,
@@ -126,6 +125,15 @@ enum Command {
         /// one row at a time).
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// The OpenAI side's model (overrides `[backend.openai] model`).
+        #[arg(long)]
+        openai_model: Option<String>,
+        /// The OpenAI side's wire mode: responses, chat, tool or compat (llama-cpp-python).
+        #[arg(long)]
+        openai_mode: Option<strictly::backend::WireMode>,
+        /// The OpenAI side's base URL, ending in /v1 (overrides the config and OPENAI_BASE_URL).
+        #[arg(long)]
+        openai_base_url: Option<String>,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -146,6 +154,8 @@ enum Command {
         /// Log format: text or json (one JSON object per line).
         #[arg(long, env = "STRICTLY_LOG_FORMAT", default_value = "text")]
         log_format: String,
+        #[command(flatten)]
+        backend: BackendArgs,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -176,11 +186,64 @@ enum Command {
     },
 }
 
-/// What routes the messages of `strictly eval`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum EvalBackend {
-    Local,
-    Examples,
+/// Which backend routes, and the OpenAI backend's settings that flags override.
+#[derive(clap::Args, Clone)]
+struct BackendArgs {
+    /// `local`: the GGUF model under the token mask, then the rules (the examples screen
+    /// out-of-scope messages and vote at low confidence, if the config says so). `openai`: an
+    /// OpenAI-compatible server (`[backend.openai]` in the config, `OPENAI_API_KEY`,
+    /// `OPENAI_BASE_URL`). `examples`: no model; the examples' vote routes every message
+    /// (3,594 rows in seconds, mostly fsyncing the audit log). Default: the config's
+    /// `[backend] kind`, else local.
+    #[arg(long)]
+    backend: Option<strictly::backend::BackendKind>,
+    /// The OpenAI backend's model (overrides `[backend.openai] model`).
+    #[arg(long)]
+    openai_model: Option<String>,
+    /// The OpenAI backend's wire mode: responses, chat, tool or compat (llama-cpp-python).
+    #[arg(long)]
+    openai_mode: Option<strictly::backend::WireMode>,
+    /// The OpenAI backend's base URL, ending in /v1 (overrides the config and OPENAI_BASE_URL).
+    #[arg(long)]
+    openai_base_url: Option<String>,
+}
+
+impl BackendArgs {
+    /// The backend kind: the flag, else the config's.
+    fn kind(&self, config: &strictly::routing::RoutingConfig) -> strictly::backend::BackendKind {
+        self.backend.unwrap_or(config.backend.kind)
+    }
+
+    /// The config's OpenAI settings with the flags applied.
+    fn openai_settings(&self, config: &strictly::routing::RoutingConfig) -> strictly::backend::OpenAiSettings {
+        let mut s = config.backend.openai.clone();
+        if let Some(m) = &self.openai_model {
+            s.model = m.clone();
+        }
+        if let Some(m) = self.openai_mode {
+            s.mode = m;
+        }
+        if let Some(u) = &self.openai_base_url {
+            s.base_url = Some(u.clone());
+        }
+        s
+    }
+
+    /// The chosen backend; the local model is loaded only when it is the one.
+    fn build(&self, config: &strictly::routing::RoutingConfig, model: &ModelArgs) -> Result<strictly::backend::AnyBackend, Box<dyn std::error::Error>> {
+        use strictly::backend::{AnyBackend, BackendKind, NoModel};
+        match self.kind(config) {
+            BackendKind::Local => {
+                let (model, options) = model.load()?;
+                Ok(AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)))
+            }
+            #[cfg(feature = "openai")]
+            BackendKind::OpenAi => Ok(AnyBackend::OpenAi(strictly::backend::openai::OpenAiBackend::from_env(self.openai_settings(config))?)),
+            #[cfg(not(feature = "openai"))]
+            BackendKind::OpenAi => Err("this strictly was built without the `openai` feature".into()),
+            BackendKind::Examples => Ok(AnyBackend::None(NoModel)),
+        }
+    }
 }
 
 /// How the example phrases are matched to a message.
@@ -271,7 +334,7 @@ fn evaluate<B: strictly::backend::Backend>(
     router: &strictly::route::Router<B>,
     rows: &[strictly::eval::Row],
 ) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let progress = indicatif::ProgressBar::new(rows.len() as u64);
     progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages {elapsed} (eta {eta}) {msg}")?);
     let mut exact = 0;
@@ -317,7 +380,7 @@ fn init_logs(cli: &Cli) {
 fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         #[cfg(feature = "serve")]
-        Command::Serve { config, server_config, listen, log_format: _, model, matching } => {
+        Command::Serve { config, server_config, listen, log_format: _, backend, model, matching } => {
             let config = strictly::routing::RoutingConfig::load(&config)?;
             let mut server = match server_config {
                 Some(path) => strictly::serve::ServeConfig::load(&path)?,
@@ -327,17 +390,23 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             if let Some(listen) = listen {
                 server.listen = listen;
             }
-            let (model, options) = model.load()?;
-            // The OpenAI endpoints get their own backend over the same weights: their own
-            // system-prompt cache, so chat traffic does not evict the router's.
-            let chat = strictly::serve::openai::ChatModel::new(
-                strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
-                options.clone(),
-            );
-            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let (backend, chat) = match backend.kind(&config) {
+                strictly::backend::BackendKind::Local => {
+                    let (model, options) = model.load()?;
+                    // The OpenAI endpoints get their own backend over the same weights: their own
+                    // system-prompt cache, so chat traffic does not evict the router's.
+                    let chat = strictly::serve::openai::ChatModel::new(
+                        strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
+                        options.clone(),
+                    );
+                    (strictly::backend::AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)), Some(chat))
+                }
+                // No local model: no OpenAI-compatible endpoints either.
+                _ => (backend.build(&config, &model)?, None),
+            };
             let router = matching.apply(strictly::serve::build_router(config, backend)?)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(strictly::serve::run(router, Some(chat), server))?;
+            runtime.block_on(strictly::serve::run(router, chat, server))?;
             // Requests still running past the grace are not waited for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
             Ok(ExitCode::SUCCESS)
@@ -363,12 +432,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let ok = report.total.false_accepts == 0 && report.total.walks_valid + report.total.walks_unchecked == report.total.walks;
             Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        Command::Route { message, config, explain, json, id, model, matching } => {
+        Command::Route { message, config, explain, json, id, backend, model, matching } => {
             let config = strictly::routing::RoutingConfig::load(&config)?;
-            let (model, options) = model.load()?;
-            let backend = strictly::backend::local::LocalBackend::new(model, options);
+            let backend = backend.build(&config, &model)?;
             let router = matching.apply(strictly::route::Router::new(config, backend, true)?)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&routed)?);
@@ -407,14 +475,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let rows = strictly::eval::sample(strictly::eval::half(rows, half), limit);
             let mut config = strictly::routing::RoutingConfig::load(&config)?;
             config.audit.path = out.join("audit.jsonl");
-            let report = match backend {
-                EvalBackend::Local => {
-                    let (model, options) = model.load()?;
-                    let backend = strictly::backend::local::LocalBackend::new(model, options);
-                    evaluate(&matching.apply(strictly::route::Router::new(config, backend, true)?)?, &rows)?
-                }
-                EvalBackend::Examples => evaluate(&matching.apply(strictly::route::Router::examples_only(config, true)?)?, &rows)?,
-            };
+            let backend = backend.build(&config, &model)?;
+            let report = evaluate(&matching.apply(strictly::route::Router::new(config, backend, true)?)?, &rows)?;
             strictly::eval::write_reports(&report, &out)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -426,50 +488,38 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "harness")]
-        Command::Ab { csv, a, b, config, limit, out, concurrency, model, matching } => {
+        Command::Ab { csv, a, b, config, limit, out, concurrency, openai_model, openai_mode, openai_base_url, model, matching } => {
             let rows = strictly::eval::sample(strictly::eval::read_rows(&csv)?, limit);
             let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
             let (config_bytes, csv_bytes) = (read(&config)?, read(&csv)?);
             let config = strictly::routing::RoutingConfig::load(&config)?;
-            let loaded = if a == EvalBackend::Local || b == EvalBackend::Local { Some(model.load()?) } else { None };
-            // What decides a side's answers, for the run's key.
-            let describe = |kind: EvalBackend| match kind {
-                EvalBackend::Local => format!(
-                    "local model={:?} max_tokens={} temperature={} top_p={} seed={} requantize={} words_only={} encoder={:?}",
-                    model.model, model.max_tokens, model.temperature, model.top_p, model.seed, model.requantize, matching.words_only, matching.encoder
-                ),
-                EvalBackend::Examples => format!("examples words_only={} encoder={:?}", matching.words_only, matching.encoder),
-            };
-            let (desc_a, desc_b) = (describe(a), describe(b));
-            let key = strictly::ab::run_key(&[&config_bytes, &csv_bytes, desc_a.as_bytes(), desc_b.as_bytes()]);
-            let side_config = |name: &str| {
-                let mut c = config.clone();
-                c.audit.path = out.join(format!("audit-{name}.jsonl"));
-                c
-            };
-            let label = |kind: EvalBackend| match kind {
-                EvalBackend::Local => format!("local ({})", loaded.as_ref().map_or("", |(m, _)| m.name())),
-                EvalBackend::Examples => "examples only".to_string(),
-            };
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            macro_rules! side {
-                ($kind:expr, $name:expr, $router:ident, $body:expr) => {
-                    match $kind {
-                        EvalBackend::Local => {
-                            let (m, o) = loaded.clone().expect("loaded for a local side");
-                            let backend = strictly::backend::local::LocalBackend::new(m, o);
-                            let $router = strictly::ab::Side { router: &matching.apply(strictly::route::Router::new(side_config($name), backend, true)?)?, label: label($kind), concurrency: 1 };
-                            $body
-                        }
-                        EvalBackend::Examples => {
-                            let $router = strictly::ab::Side { router: &matching.apply(strictly::route::Router::examples_only(side_config($name), true)?)?, label: label($kind), concurrency: 1 };
-                            $body
-                        }
-                    }
+            let mut sides = Vec::new();
+            for (name, kind) in [("a", a), ("b", b)] {
+                let args = BackendArgs { backend: Some(kind), openai_model: openai_model.clone(), openai_mode, openai_base_url: openai_base_url.clone() };
+                let mut side_config = config.clone();
+                side_config.audit.path = out.join(format!("audit-{name}.jsonl"));
+                // What decides this side's answers, for the run's key (never the API key).
+                let matching_desc = format!("words_only={} encoder={:?}", matching.words_only, matching.encoder);
+                let desc = match kind {
+                    strictly::backend::BackendKind::Local => format!(
+                        "local model={:?} max_tokens={} temperature={} top_p={} seed={} requantize={} {matching_desc}",
+                        model.model, model.max_tokens, model.temperature, model.top_p, model.seed, model.requantize
+                    ),
+                    strictly::backend::BackendKind::OpenAi => format!("openai {:?} {matching_desc}", args.openai_settings(&config)),
+                    strictly::backend::BackendKind::Examples => format!("examples {matching_desc}"),
                 };
+                let backend = args.build(&side_config, &model)?;
+                let label = match kind {
+                    strictly::backend::BackendKind::Examples => "examples only".to_string(),
+                    _ => format!("{kind} ({})", strictly::backend::Backend::model(&backend)),
+                };
+                let remote = kind == strictly::backend::BackendKind::OpenAi;
+                sides.push((matching.apply(strictly::route::Router::new(side_config, backend, true)?)?, label, if remote { concurrency } else { 1 }, desc));
             }
-            let _ = concurrency; // no remote backend yet: every side runs one row at a time
-            let report = side!(a, "a", side_a, side!(b, "b", side_b, runtime.block_on(strictly::ab::run(&side_a, &side_b, &rows, &out, &key))?));
+            let key = strictly::ab::run_key(&[&config_bytes, &csv_bytes, sides[0].3.as_bytes(), sides[1].3.as_bytes()]);
+            let side = |i: usize| strictly::ab::Side { router: &sides[i].0, label: sides[i].1.clone(), concurrency: sides[i].2 };
+            let report = runtime.block_on(strictly::ab::run(&side(0), &side(1), &rows, &out, &key))?;
             print!("{}", strictly::ab::report::markdown(&report));
             println!("\nreports in {}", out.display());
             Ok(ExitCode::SUCCESS)

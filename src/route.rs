@@ -18,7 +18,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::audit::{AuditError, AuditLog, AuditRecord};
-use crate::backend::{Backend, BackendError, BranchPoint, Reply, SchemaSpec};
+pub use crate::backend::NoModel;
+use crate::backend::{Backend, BranchPoint, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
 use crate::kommunicate::KommunicatePayload;
 use crate::routing::{deployment_schema, sanitize_message, shortlist_schema, Action, PromptBuilder, RoutingConfig};
@@ -52,6 +53,9 @@ pub struct Routed {
     /// Token counts of the model call, when the backend gave an output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<crate::backend::Usage>,
+    /// What a remote backend billed for the call, when it gave an output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing: Option<crate::backend::Billing>,
     pub latency_ms: f64,
 }
 
@@ -74,9 +78,11 @@ impl<B: Backend> Router<B> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
-        let examples = (config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
+        // A backend that asks no model ([`NoModel`]) routes by the examples' vote alone.
+        let ask_model = backend.asks_model();
+        let examples = (!ask_model || config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
             .then(|| ExampleVote::new(&config));
-        Ok(Self { config, prompt, schema, backend, examples, ask_model: true, audit })
+        Ok(Self { config, prompt, schema, backend, examples, ask_model, audit })
     }
 
     /// Matches messages to the example phrases by meaning: the vote (and the few-shot
@@ -177,17 +183,18 @@ impl<B: Backend> Router<B> {
         let started = Instant::now();
         match self.backend.complete(&job.messages, &job.schema).await {
             Ok(reply) => {
-                let usage = match &reply {
-                    Reply::Json { usage, .. } => Some(usage.clone()),
-                    Reply::Refusal { .. } => None,
+                let (usage, billing) = match &reply {
+                    Reply::Json { usage, billing, .. } => (Some(usage.clone()), billing.clone()),
+                    Reply::Refusal { .. } => (None, None),
                 };
                 let verdict = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
-                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, backend_error_kind: None, usage }
+                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, error_kind: None, usage, billing }
             }
-            Err(e) => ModelAnswer {
-                backend_error_kind: Some(e.kind()),
-                ..self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3)
-            },
+            Err(e) => {
+                let mut answer = self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3);
+                answer.error_kind = Some(e.kind());
+                answer
+            }
         }
     }
 
@@ -200,19 +207,19 @@ impl<B: Backend> Router<B> {
             latency_ms,
             ..ModelVerdict::default()
         };
-        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), backend_error_kind: None, usage: None }
+        ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), error_kind: None, usage: None, billing: None }
     }
 
     /// The rules' decision on a screened message (with the model's answer when it was asked),
     /// and its audit record. Nothing is written: see [`Router::append_audit`].
     pub fn conclude(&self, message: &str, message_id: Option<&str>, screened: Screened, answer: Option<ModelAnswer>) -> (Routed, AuditRecord) {
         let Screened { started, ballot, examples_decide, verdict, model_job: _ } = screened;
-        let (verdict, alternatives, backend_error, backend_error_kind, usage) = match (verdict, answer) {
-            (Some(v), _) => (v, Vec::new(), None, None, None),
-            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error, a.backend_error_kind, a.usage),
+        let (verdict, alternatives, backend_error, backend_error_kind, usage, billing) = match (verdict, answer) {
+            (Some(v), _) => (v, Vec::new(), None, None, None, None),
+            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing),
             (None, None) => {
                 let a = self.model_failed("the model was not asked".into(), started.elapsed().as_secs_f64() * 1e3);
-                (a.verdict, a.alternatives, a.backend_error, a.backend_error_kind, a.usage)
+                (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing)
             }
         };
         let asked = (self.ask_model && !examples_decide).then_some(&verdict);
@@ -227,6 +234,7 @@ impl<B: Backend> Router<B> {
             backend_error,
             backend_error_kind,
             usage,
+            billing,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
         };
         (routed, record)
@@ -273,10 +281,13 @@ pub struct ModelAnswer {
     pub alternatives: Vec<(String, f32)>,
     /// The backend's error, when it failed.
     pub backend_error: Option<String>,
-    /// Its kind ([`BackendError::kind`]); `None` for a call that panicked or was never made.
-    pub backend_error_kind: Option<&'static str>,
+    /// The error's [`BackendError::kind`](crate::backend::BackendError::kind), when the backend
+    /// returned one.
+    pub error_kind: Option<&'static str>,
     /// Token counts, when the backend gave an output.
     pub usage: Option<crate::backend::Usage>,
+    /// What a remote backend billed, when it gave an output.
+    pub billing: Option<crate::backend::Billing>,
 }
 
 impl<B: Backend> Router<B> {
@@ -302,33 +313,12 @@ impl<B: Backend> Router<B> {
     }
 }
 
-/// The backend of an examples-only router ([`Router::examples_only`]): it is never asked.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoModel;
-
-impl Backend for NoModel {
-    fn name(&self) -> &str {
-        "examples"
-    }
-
-    fn model(&self) -> &str {
-        "none"
-    }
-
-    async fn complete(&self, _: &[ChatMessage], _: &SchemaSpec) -> Result<Reply, BackendError> {
-        Err(BackendError::Model("an examples-only router asks no model".into()))
-    }
-}
-
 impl Router<NoModel> {
     /// A router that asks no model: every message goes by the examples' vote (after the
     /// injection rule), in microseconds. For deployments without a model, and to measure the
     /// examples on their own.
     pub fn examples_only(config: RoutingConfig, audit: bool) -> Result<Self, RouteError> {
-        let mut router = Router::new(config, NoModel, audit)?;
-        router.examples = Some(ExampleVote::new(&router.config));
-        router.ask_model = false;
-        Ok(router)
+        Router::new(config, NoModel, audit)
     }
 }
 
@@ -342,15 +332,19 @@ pub fn verdict_from_reply(reply: &Reply, backend: &str, model: &str) -> ModelVer
             latency_ms: *latency_ms,
             ..ModelVerdict::default()
         },
-        Reply::Json { value, text, latency_ms, branches, .. } => {
-            let masses = action_masses(text, branches);
+        Reply::Json { value, text, latency_ms, branches, scored, .. } => {
+            // No token probabilities (a remote backend that gives none), or an output whose
+            // opening the branch points cannot place: the rules use the self-reported confidence.
+            let masses = if *scored { action_masses(text, branches) } else { Vec::new() };
+            let placed = masses.iter().map(|(_, p)| p).sum::<f32>() > 0.0;
+            let masses = if placed { masses } else { Vec::new() };
             let chosen = value.get("action").and_then(Value::as_str);
             ModelVerdict {
                 output: Some(value.clone()),
                 refusal: None,
                 action_probability: chosen.and_then(|c| masses.iter().find(|(a, _)| a == c).map(|(_, p)| *p)),
                 action_alternatives: masses,
-                target_probability: target_probability(value, text, branches),
+                target_probability: if placed { target_probability(value, text, branches) } else { None },
                 backend: backend.into(),
                 model: model.into(),
                 latency_ms: *latency_ms,

@@ -20,6 +20,9 @@ const KEY: &str = "sdk-key-1";
 
 fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
+    #[cfg(feature = "openai")]
+    strictly::backend::openai::install_crypto_provider();
     RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
 }
 

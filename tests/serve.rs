@@ -19,6 +19,9 @@ use strictly::serve::{build_router, start, ServeConfig, Server};
 /// One runtime for every server of this binary: servers outlive the test that made them.
 fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
+    #[cfg(feature = "openai")]
+    strictly::backend::openai::install_crypto_provider();
     RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
 }
 

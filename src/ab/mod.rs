@@ -41,7 +41,8 @@ pub use report::AbReport;
 pub use store::Store;
 
 /// Backend error kinds that mean the model's answer broke the schema: it did not parse, did
-/// not validate, or was cut by the token cap.
+/// not validate, or was cut by the token cap (the kinds of
+/// [`crate::backend::BackendError::is_violation`]).
 pub const VIOLATION_KINDS: [&str; 3] = ["parse", "schema_violation", "truncated"];
 
 /// Errors of an A/B run.
@@ -170,7 +171,7 @@ async fn route_one<B: Backend>(router: &Router<B>, validator: Option<&jsonschema
         violation,
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
-        cost_usd: None,
+        cost_usd: routed.billing.and_then(|b| b.usd),
     })
 }
 

@@ -169,6 +169,8 @@ impl Backend for LocalBackend {
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
             branches,
             logprob: generation.tokens.iter().map(|t| t.logprob as f64).sum(),
+            scored: true,
+            billing: None,
         })
     }
 }

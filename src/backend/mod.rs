@@ -1,18 +1,31 @@
 //! One trait for every way of getting a schema-shaped answer from a model.
 //!
 //! The local backend ([`local::LocalBackend`], feature `local`) decodes under
-//! the token mask; an OpenAI backend (Responses `text.format` json_schema
-//! strict, Chat Completions `response_format`, strict tools) fits behind the
-//! same trait: it takes the same messages and schema and reports a refusal
-//! (`message.refusal`, or a `refusal` content part) as [`Reply::Refusal`].
+//! the token mask; the OpenAI backend ([`openai::OpenAiBackend`], feature
+//! `openai`) sends the same messages and schema to an OpenAI-compatible server
+//! (Responses `text.format` json_schema strict, Chat Completions
+//! `response_format`, a strict function tool, or the `json_object` + `schema`
+//! shape of llama-cpp-python) and reports a refusal as [`Reply::Refusal`].
+//! [`NoModel`] is the backend of a router that asks no model (the examples'
+//! vote decides). [`AnyBackend`] holds any of them, chosen at run time
+//! (`--backend local|openai|examples`, or `[backend]` in the routing config).
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::chat::ChatMessage;
 
+mod any;
 #[cfg(feature = "local")]
 pub mod local;
+mod none;
+#[cfg(feature = "openai")]
+pub mod openai;
+mod settings;
+
+pub use any::{AnyBackend, BackendKind};
+pub use none::NoModel;
+pub use settings::{BackendSettings, OpenAiSettings, Price, WireMode, OPENAI_DEFAULT_BASE_URL};
 
 /// A schema as sent to a backend: its JSON, and a name for logs and APIs.
 #[derive(Debug, Clone)]
@@ -57,12 +70,26 @@ pub enum Reply {
         branches: Vec<BranchPoint>,
         /// Sum of the sampled tokens' log-probabilities.
         logprob: f64,
+        /// Whether `branches` and `logprob` come from the model's token probabilities. When
+        /// `false` (a remote backend that gave none), confidence is the self-reported field.
+        scored: bool,
+        /// What a remote backend bills for the call (`None` for the local one).
+        billing: Option<Billing>,
     },
     /// The model declined.
     Refusal { message: String, latency_ms: f64 },
 }
 
-/// Errors a backend can return.
+/// What a remote backend bills for one call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Billing {
+    /// Prompt tokens served from the provider's cache (a part of [`Usage::prompt_tokens`]).
+    pub cached_prompt_tokens: usize,
+    /// The call's cost in US dollars, from the price table; `None` when the model has no price.
+    pub usd: Option<f64>,
+}
+
+/// Errors a backend can return. [`BackendError::kind`] names the variant for counting.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("the schema cannot be enforced: {0}")]
@@ -75,18 +102,64 @@ pub enum BackendError {
     TooLong(String),
     #[error("the output did not parse as JSON: {0}")]
     Parse(String),
+    /// The server refused the key (401, 403).
+    #[error("authentication failed ({status}): {message}")]
+    Auth { status: u16, message: String },
+    /// 429 after the retries ran out.
+    #[error("rate limited after {attempts} attempts: {message}")]
+    RateLimit { attempts: u32, retry_after_ms: Option<u64>, message: String },
+    /// Another 4xx: the request is wrong, and retrying will not help. `message` is the server's.
+    #[error("bad request ({status}, param {param:?}): {message}")]
+    BadRequest { status: u16, message: String, param: Option<String> },
+    /// No answer within the per-attempt timeout, or the total time bound ran out.
+    #[error("timed out after {attempts} attempts ({elapsed_ms} ms)")]
+    Timeout { attempts: u32, elapsed_ms: u64 },
+    /// A 5xx after the retries ran out.
+    #[error("server error ({status}) after {attempts} attempts: {message}")]
+    Server { status: u16, attempts: u32, message: String },
+    /// The connection failed (refused, reset, DNS) after the retries ran out.
+    #[error("transport error after {attempts} attempts: {message}")]
+    Transport { attempts: u32, message: String },
+    /// The reply parsed as JSON but does not match the schema: the instance and the
+    /// validator's messages (each with its instance path).
+    #[error("the reply breaks the schema: {}", errors.join("; "))]
+    SchemaViolation { instance: Value, errors: Vec<String> },
+    /// The output was cut by the token cap (`finish_reason: length`, `status: incomplete`).
+    #[error("the output was cut by the token cap ({reason}): {text:?}")]
+    Truncated { reason: String, text: String },
+    /// The reply has none of the shapes the API defines.
+    #[error("unexpected reply: {0}")]
+    Protocol(String),
+    /// The schema breaks a rule of the target's strict subset; refused before sending.
+    #[error("the schema breaks OpenAI's strict subset: {0}")]
+    Lint(String),
 }
 
 impl BackendError {
-    /// A short, stable name of the error's kind, for counting errors by kind (`strictly ab`,
-    /// metrics): `schema`, `model`, `too_long`, `parse`.
+    /// A short name of the variant, for counting errors by kind (`timeout`, `auth`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             BackendError::Schema(_) => "schema",
             BackendError::Model(_) => "model",
             BackendError::TooLong(_) => "too_long",
             BackendError::Parse(_) => "parse",
+            BackendError::Auth { .. } => "auth",
+            BackendError::RateLimit { .. } => "rate_limit",
+            BackendError::BadRequest { .. } => "bad_request",
+            BackendError::Timeout { .. } => "timeout",
+            BackendError::Server { .. } => "server",
+            BackendError::Transport { .. } => "transport",
+            BackendError::SchemaViolation { .. } => "schema_violation",
+            BackendError::Truncated { .. } => "truncated",
+            BackendError::Protocol(_) => "protocol",
+            BackendError::Lint(_) => "lint",
         }
+    }
+
+    /// The output does not match the schema (cut short, unparsable or invalid): what an A/B
+    /// comparison counts as a schema violation.
+    pub fn is_violation(&self) -> bool {
+        matches!(self, BackendError::Parse(_) | BackendError::SchemaViolation { .. } | BackendError::Truncated { .. })
     }
 }
 
@@ -97,6 +170,11 @@ pub trait Backend {
     fn name(&self) -> &str;
     /// The model's name.
     fn model(&self) -> &str;
+    /// Whether this backend asks a model at all; `false` for [`NoModel`], whose router
+    /// routes by the examples' vote alone.
+    fn asks_model(&self) -> bool {
+        true
+    }
     /// Answers `messages` with a value that matches `schema`, or a refusal.
     async fn complete(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Reply, BackendError>;
 }

@@ -76,6 +76,10 @@ pub struct RoutingConfig {
     /// examples' vote.
     #[serde(default)]
     pub examples: Vec<ExampleRoute>,
+    /// Which backend routes (`[backend]`, default local) and the OpenAI backend's settings
+    /// (`[backend.openai]`); `--backend` overrides the kind.
+    #[serde(default)]
+    pub backend: crate::backend::BackendSettings,
 }
 
 /// A team that conversations can be assigned to.

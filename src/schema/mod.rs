@@ -17,6 +17,7 @@
 mod conditional;
 mod dependencies;
 mod error;
+pub mod lint;
 mod merge;
 mod names;
 mod negate;

@@ -343,6 +343,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             backend_error: None,
             backend_error_kind: None,
             usage: None,
+            billing: None,
             latency_ms,
         };
         (routed, record)
