@@ -1,9 +1,12 @@
 //! `strictly ab` end to end, the binary as a user runs it: the local model against the
 //! examples alone on 12 rows of the shared routing CSVs (Bitext, CLINC150 out-of-scope,
 //! banking77, CLINC150 in-scope). Every section of the report is there, its figures add up,
-//! and a rerun resumes instead of routing again.
+//! and a rerun resumes instead of routing again. Then the local model against llama.cpp's
+//! server posing as OpenAI (llama-cpp-python, the OpenAI backend's compat mode).
 
 mod common;
+#[path = "common/llamacpp.rs"]
+mod llamacpp;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,14 +99,9 @@ fn check_side(side: &Value, rows: usize) {
     assert!(0.0 < p50 && p50 <= p95 && p95 <= p99, "{p50} {p95} {p99}");
 }
 
-#[test]
-fn local_against_examples_adds_up_and_resumes() {
-    let dir = std::env::temp_dir().join(format!("strictly-ab-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    inputs(&dir);
-    let out = dir.join("out");
-    let stdout = ab(&out, &["--a", "local", "--b", "examples"]);
-
+/// Checks every section of the report and that its figures add up; returns report.json and
+/// report.md.
+fn check_report(out: &Path, stdout: &str) -> (Value, String) {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(stdout.trim_end().lines().next(), md.lines().next(), "stdout starts with the report");
     for section in [
@@ -138,10 +136,7 @@ fn local_against_examples_adds_up_and_resumes() {
     assert_eq!(rows, 12);
     check_side(&report["a"], rows);
     check_side(&report["b"], rows);
-    // The local side asked the model (about the in-scope rows at least) and counted its
-    // tokens; the examples never did.
-    assert_eq!(report["b"]["eval"]["model_asked"], 0);
-    assert_eq!(report["b"]["prompt_tokens_per_1k"], 0.0);
+    // The local side asked the model (about the in-scope rows at least) and counted its tokens.
     assert!(report["a"]["eval"]["model_asked"].as_u64().unwrap() >= 6, "{}", report["a"]["eval"]["model_asked"]);
     assert!(report["a"]["prompt_tokens_per_1k"].as_f64().unwrap() > 0.0);
     assert!(report["a"]["completion_tokens_per_1k"].as_f64().unwrap() > 0.0);
@@ -176,6 +171,22 @@ fn local_against_examples_adds_up_and_resumes() {
     let p = report["paired"]["mcnemar_p"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&p));
 
+    (report, md)
+}
+
+#[test]
+fn local_against_examples_adds_up_and_resumes() {
+    let dir = std::env::temp_dir().join(format!("strictly-ab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    inputs(&dir);
+    let out = dir.join("out");
+    let stdout = ab(&out, &["--a", "local", "--b", "examples"]);
+    let (report, md) = check_report(&out, &stdout);
+    let rows = report["rows"].as_u64().unwrap() as usize;
+    // The examples never ask the model.
+    assert_eq!(report["b"]["eval"]["model_asked"], 0);
+    assert_eq!(report["b"]["prompt_tokens_per_1k"], 0.0);
+
     // Every finished row of both sides is in the run file, and each side audited each row.
     let run_file = rows_file(&out);
     assert_eq!(lines(&run_file), 2 * rows);
@@ -202,5 +213,38 @@ fn local_against_examples_adds_up_and_resumes() {
     ab(&out, &["--a", "examples", "--b", "examples"]);
     let runs = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_str().unwrap().starts_with("rows-")).count();
     assert_eq!(runs, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The local model against llama.cpp's server posing as OpenAI (llama-cpp-python, compat wire
+/// mode): both sides ask a model, the report's figures add up, the remote side's tokens are
+/// counted, and its failures (if any) are errors of a named kind.
+#[test]
+fn local_against_llamacpp_server_adds_up() {
+    let server = llamacpp::start(&common::model_path());
+    let dir = std::env::temp_dir().join(format!("strictly-ab-llamacpp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    inputs(&dir);
+    let out = dir.join("out");
+    let stdout = ab(
+        &out,
+        &["--a", "local", "--b", "openai", "--openai-mode", "compat", "--openai-base-url", &server.base_url, "--openai-model", "smollm2", "--concurrency", "2"],
+    );
+    let (report, _) = check_report(&out, &stdout);
+    let b = &report["b"];
+    assert!(b["label"].as_str().unwrap().starts_with("openai"), "{}", b["label"]);
+    let asked = b["eval"]["model_asked"].as_u64().unwrap();
+    assert!(asked >= 6, "the server was asked about the in-scope rows: {asked}");
+    let errors = b["errors"].as_u64().unwrap();
+    if errors < asked {
+        // Some calls came back with an answer, and llama.cpp reports their tokens.
+        assert!(b["prompt_tokens_per_1k"].as_f64().unwrap() > 0.0, "{b}");
+    }
+    for (kind, _) in b["errors_by_kind"].as_object().unwrap() {
+        assert_ne!(kind, "other", "every backend error has a kind");
+    }
+    // Violations are counted from the rows: no more than the rows the model was asked about.
+    assert!(b["schema_violations"].as_u64().unwrap() <= asked);
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
