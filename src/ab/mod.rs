@@ -112,12 +112,12 @@ pub async fn run<A: Backend, B: Backend>(a: &Side<'_, A>, b: &Side<'_, B>, rows:
     let mut store = Store::open(out, key)?;
     let todo = |side: &str, store: &Store| rows.iter().filter(|r| store.get(side, &r.id).is_none()).count();
     let (todo_a, todo_b) = (todo("a", &store), todo("b", &store));
+    if rows.len() * 2 > todo_a + todo_b {
+        eprintln!("resuming {}: {} of {} side-rows already done", store.path().display(), rows.len() * 2 - todo_a - todo_b, rows.len() * 2);
+    }
     let progress = indicatif::ProgressBar::new((todo_a + todo_b) as u64);
     if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} {elapsed} (eta {eta})") {
         progress.set_style(style);
-    }
-    if rows.len() * 2 > todo_a + todo_b {
-        progress.println(format!("resuming {}: {} of {} rows already done", store.path().display(), rows.len() * 2 - todo_a - todo_b, rows.len() * 2));
     }
     progress.set_message(format!("A: {}", a.label));
     run_side(a, "a", rows, &mut store, &progress).await?;
