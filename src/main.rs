@@ -125,6 +125,11 @@ enum Command {
         /// one row at a time).
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
+        /// Ask the model about every in-scope message (clears the config's `[vote] decide_at`):
+        /// compares the backends themselves, where the cascade would let the examples decide
+        /// most messages on both sides alike.
+        #[arg(long)]
+        no_cascade: bool,
         /// The OpenAI side's model (overrides `[backend.openai] model`).
         #[arg(long)]
         openai_model: Option<String>,
@@ -488,11 +493,14 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "harness")]
-        Command::Ab { csv, a, b, config, limit, out, concurrency, openai_model, openai_mode, openai_base_url, model, matching } => {
+        Command::Ab { csv, a, b, config, limit, out, concurrency, no_cascade, openai_model, openai_mode, openai_base_url, model, matching } => {
             let rows = strictly::eval::sample(strictly::eval::read_rows(&csv)?, limit);
             let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
             let (config_bytes, csv_bytes) = (read(&config)?, read(&csv)?);
-            let config = strictly::routing::RoutingConfig::load(&config)?;
+            let mut config = strictly::routing::RoutingConfig::load(&config)?;
+            if no_cascade {
+                config.vote.decide_at = None;
+            }
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let mut sides = Vec::new();
             for (name, kind) in [("a", a), ("b", b)] {
@@ -500,7 +508,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 let mut side_config = config.clone();
                 side_config.audit.path = out.join(format!("audit-{name}.jsonl"));
                 // What decides this side's answers, for the run's key (never the API key).
-                let matching_desc = format!("words_only={} encoder={:?}", matching.words_only, matching.encoder);
+                let matching_desc = format!("words_only={} encoder={:?} no_cascade={no_cascade}", matching.words_only, matching.encoder);
                 let desc = match kind {
                     strictly::backend::BackendKind::Local => format!(
                         "local model={:?} max_tokens={} temperature={} top_p={} seed={} requantize={} {matching_desc}",
