@@ -166,6 +166,23 @@ enum Command {
         #[command(flatten)]
         matching: MatchArgs,
     },
+    /// Check a JSON Schema against OpenAI's strict structured-output subset: every rule it
+    /// breaks, with its JSON pointer and what OpenAI does (rejects, or narrows in silence).
+    /// Exit code 1 when a rule is broken.
+    Lint {
+        /// The JSON Schema file.
+        schema: PathBuf,
+        /// Whose subset: openai (the only one).
+        #[arg(long, default_value = "openai")]
+        target: String,
+        /// Check the schema as the OpenAI backend sends it: a root that is not an object goes
+        /// wrapped in one (the routers' deployment schema is a root `anyOf`).
+        #[arg(long)]
+        as_sent: bool,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Generate JSON that matches a schema, with the local model.
     Generate {
         /// The JSON Schema file.
@@ -531,6 +548,34 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             print!("{}", strictly::ab::report::markdown(&report));
             println!("\nreports in {}", out.display());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Lint { schema, target, as_sent, json } => {
+            if target != "openai" {
+                return Err(format!("--target must be openai, not {target}").into());
+            }
+            let text = std::fs::read_to_string(&schema).map_err(|e| format!("cannot read {}: {e}", schema.display()))?;
+            #[allow(unused_mut)]
+            let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", schema.display()))?;
+            if as_sent {
+                #[cfg(feature = "openai")]
+                if let Some(wrapped) = strictly::backend::openai::wire::wire_schema(&value) {
+                    value = wrapped;
+                }
+                #[cfg(not(feature = "openai"))]
+                return Err("--as-sent needs the `openai` feature".into());
+            }
+            let findings = strictly::schema::lint::lint(&value, strictly::schema::lint::Target::OpenAi);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&findings)?);
+            } else if findings.is_empty() {
+                println!("{}: no rule of OpenAI's strict subset is broken", schema.display());
+            } else {
+                for f in &findings {
+                    println!("{f}");
+                }
+                eprintln!("{} rule(s) broken", findings.len());
+            }
+            Ok(if findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Command::Generate { schema, system, prompt, model, json, verbose, deny_unknown_keywords } => {
             let text = std::fs::read_to_string(&schema).map_err(|e| format!("cannot read {}: {e}", schema.display()))?;

@@ -91,6 +91,16 @@ else
   "$PY" -m pip install --quiet jsonschema
 fi
 
+# The OpenAI-compatible server (`python -m llama_cpp.server`, tests/openai_llamacpp.rs) needs
+# the `server` extra. llama-cpp-python is installed at $VERSION by now, so pip only adds the
+# extra's pure-Python dependencies (uvicorn, fastapi, ...): no rebuild.
+if "$PY" -c 'import uvicorn, fastapi, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
+  say "llama-cpp-python[server] dependencies already installed"
+else
+  say "pip install llama-cpp-python[server]==$VERSION (the extra's dependencies only)"
+  "$PY" -m pip install --quiet "llama-cpp-python[server]==$VERSION"
+fi
+
 say "versions: python $("$PY" -c 'import sys; print(sys.version.split()[0])'), llama-cpp-python $(installed_version llama-cpp-python), jsonschema $(installed_version jsonschema)"
 "$PY" - <<'EOF'
 import llama_cpp
