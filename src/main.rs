@@ -237,6 +237,7 @@ impl BackendArgs {
     }
 
     /// The config's OpenAI settings with the flags applied.
+    #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     fn openai_settings(&self, config: &strictly::routing::RoutingConfig) -> strictly::backend::OpenAiSettings {
         let mut s = config.backend.openai.clone();
         if let Some(m) = &self.openai_model {

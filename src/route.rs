@@ -449,4 +449,30 @@ mod tests {
         let total: f32 = m.values().sum();
         assert!((total - 1.0).abs() < 1e-5);
     }
+
+    /// OpenAI Chat logprobs become branch points read as the local decoder's are.
+    #[cfg(feature = "openai")]
+    #[test]
+    fn logprobs_give_the_action_probability() {
+        let t = |token: &str, top: &[(&str, f64)]| crate::backend::openai::wire::TokenLogprob {
+            token: token.into(),
+            logprob: top.iter().find(|(s, _)| *s == token).map_or(0.0, |(_, l)| *l),
+            top: top.iter().map(|(s, l)| (s.to_string(), *l)).collect(),
+        };
+        let tokens = [
+            t("{\"", &[("{\"", 0.0)]),
+            t("action", &[("action", 0.0)]),
+            t("\":\"", &[("\":\"", 0.0)]),
+            t("hand", &[("hand", 0.7f64.ln()), ("answer", 0.2f64.ln()), ("default", 0.1f64.ln())]),
+            t("off_team", &[("off_team", 0.0)]),
+            t("\"}", &[("\"}", 0.0)]),
+        ];
+        let text: String = tokens.iter().map(|t| t.token.as_str()).collect();
+        let branches = crate::backend::openai::branch_points(&tokens);
+        assert_eq!(branches.len(), 1);
+        assert_eq!(branches[0].offset, "{\"action\":\"".len());
+        let masses: std::collections::HashMap<String, f32> = action_masses(&text, &branches).into_iter().collect();
+        assert!((masses["answer"] - 0.2).abs() < 1e-5 && (masses["default_fallback"] - 0.1).abs() < 1e-5, "{masses:?}");
+        assert!((masses["handoff_team"] + masses["handoff_agent"] - 0.7).abs() < 1e-5, "{masses:?}");
+    }
 }

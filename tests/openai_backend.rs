@@ -122,6 +122,11 @@ fn a_wrong_key_is_an_auth_error_and_is_not_retried() {
     assert!(!e.to_string().contains("not-the-key") && !format!("{e:?}").contains("not-the-key") && !format!("{b:?}").contains("not-the-key"));
 }
 
+/// A small schema: a few output tokens and a short prompt, so the queue test is about the queue.
+fn tiny() -> SchemaSpec {
+    SchemaSpec { name: "ack".into(), schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}) }
+}
+
 #[test]
 fn a_full_queue_is_a_429_with_retry_after_then_retried() {
     let (server, id) = start_server(1);
@@ -136,7 +141,7 @@ fn a_full_queue_is_a_429_with_retry_after_then_retried() {
             let calls: Vec<_> = (0..n)
                 .map(|i| {
                     let b = b.clone();
-                    tokio::spawn(async move { b.complete(&messages(&format!("where is my order {i}")), &spec()).await })
+                    tokio::spawn(async move { b.complete(&messages(&format!("where is my order {i}")), &tiny()).await })
                 })
                 .collect();
             let mut out = Vec::new();

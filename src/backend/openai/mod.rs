@@ -259,3 +259,4 @@ impl Backend for OpenAiBackend {
         self.interpret(&reply, schema, &validator, started)
     }
 }
+

@@ -273,3 +273,57 @@ pub fn unwrap_value(value: Value, text: &str) -> (Value, Option<(String, usize)>
     let slice = text.strip_prefix(&prefix).and_then(|t| t.strip_suffix('}')).map(|t| (t.to_owned(), prefix.len()));
     (inner, slice)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Reply bodies in the shapes of the OpenAPI spec (`Response`, `CreateChatCompletionResponse`).
+
+    #[test]
+    fn refusals_in_both_apis_shapes() {
+        let responses = json!({"status": "completed", "output": [{"type": "message", "role": "assistant", "status": "completed",
+            "content": [{"type": "refusal", "refusal": "I can't help with that."}]}], "usage": {"input_tokens": 9, "output_tokens": 6}});
+        assert_eq!(parse(WireMode::Responses, &responses).unwrap().answer, Answer::Refusal("I can't help with that.".into()));
+        let chat = json!({"choices": [{"index": 0, "finish_reason": "stop", "logprobs": null,
+            "message": {"role": "assistant", "content": null, "refusal": "No."}}]});
+        for mode in [WireMode::Chat, WireMode::Tool, WireMode::Compat] {
+            assert_eq!(parse(mode, &chat).unwrap().answer, Answer::Refusal("No.".into()));
+        }
+    }
+
+    #[test]
+    fn cut_outputs_are_truncated_in_both_apis() {
+        let responses = json!({"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
+            "output": [{"type": "message", "content": [{"type": "output_text", "text": "{\"a\":"}]}]});
+        match parse(WireMode::Responses, &responses) {
+            Err(BackendError::Truncated { reason, text }) => assert_eq!((reason.as_str(), text.as_str()), ("max_output_tokens", "{\"a\":")),
+            other => panic!("{other:?}"),
+        }
+        let chat = json!({"choices": [{"finish_reason": "length", "message": {"role": "assistant", "content": "{\"a\"", "refusal": null}}]});
+        assert!(matches!(parse(WireMode::Chat, &chat), Err(BackendError::Truncated { .. })));
+    }
+
+    #[test]
+    fn usage_tool_arguments_and_logprobs() {
+        let chat = json!({"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": null, "refusal": null,
+            "tool_calls": [{"id": "c", "type": "function", "function": {"name": "r", "arguments": "{\"x\":1}"}}]}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 8}}});
+        let p = parse(WireMode::Tool, &chat).unwrap();
+        assert_eq!(p.answer, Answer::Text { text: "{\"x\":1}".into(), logprobs: vec![] });
+        assert_eq!((p.prompt_tokens, p.cached_tokens, p.completion_tokens), (10, 8, 4));
+        let chat = json!({"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "{}", "refusal": null},
+            "logprobs": {"content": [{"token": "{}", "logprob": -0.1, "bytes": [123, 125],
+                "top_logprobs": [{"token": "{}", "logprob": -0.1, "bytes": [123, 125]}, {"token": "{\"", "logprob": -2.4, "bytes": [123, 34]}]}], "refusal": null}}]});
+        let Answer::Text { logprobs, .. } = parse(WireMode::Chat, &chat).unwrap().answer else { panic!() };
+        assert_eq!(logprobs, [TokenLogprob { token: "{}".into(), logprob: -0.1, top: vec![("{}".into(), -0.1), ("{\"".into(), -2.4)] }]);
+        assert!(matches!(parse(WireMode::Chat, &json!({"choices": []})), Err(BackendError::Protocol(_))));
+    }
+
+    #[test]
+    fn error_bodies() {
+        let (m, p) = error_message(r#"{"error": {"message": "Invalid schema", "type": "invalid_request_error", "param": "response_format", "code": null}}"#);
+        assert_eq!((m.as_str(), p.as_deref()), ("Invalid schema", Some("response_format")));
+        assert_eq!(error_message("Internal Server Error").0, "Internal Server Error");
+    }
+}
