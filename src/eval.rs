@@ -90,7 +90,7 @@ pub fn sample(rows: Vec<Row>, n: Option<usize>) -> Vec<Row> {
 }
 
 /// What happened to one row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowResult {
     pub id: String,
     pub source: String,
@@ -190,38 +190,50 @@ pub async fn evaluate<B: Backend>(
     let validator = crate::coverage::validator(&router.schema().schema).ok();
     let mut results = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
-        let routed = router.route(&row.text, Some(&row.id)).await?;
-        let d = &routed.decision;
-        let refused = d.rules.iter().any(|r| matches!(r.as_str(), "refusal" | "prompt_injection"));
-        let valid = match (&routed.output, &validator) {
-            (Some(v), Some(val)) => val.is_valid(v),
-            // A refusal short-circuited before the model produced output.
-            (None, _) => routed.backend_error.is_none(),
-            (Some(_), None) => false,
-        };
-        let action = d.action.as_str().to_string();
-        let target = target_label(&d.target);
-        let result = RowResult {
-            id: row.id.clone(),
-            source: row.source.clone(),
-            intent: row.intent.clone(),
-            expected_action: row.expected_action.clone(),
-            expected_target: row.expected_target(),
-            exact: action == row.expected_action && target == row.expected_target(),
-            action,
-            target,
-            valid,
-            refused,
-            rules: d.rules.iter().map(|r| r.as_str().to_string()).collect(),
-            model_asked: routed.output.is_some() || routed.backend_error.is_some(),
-            model_confidence: d.model_confidence,
-            confidence: d.model_confidence.or(d.examples_confidence),
-            latency_ms: routed.latency_ms,
-        };
+        let (result, _) = route_row(router, validator.as_ref(), row).await?;
         on_row(i, &result);
         results.push(result);
     }
     Ok(score(results, router.backend().name(), router.backend().model()))
+}
+
+/// Routes one row and scores its decision; `validator` checks the model's output against the
+/// deployment schema (build it once with [`crate::coverage::validator`]). The routing record
+/// comes back too, for callers that want more than the score (usage, the backend's error).
+pub async fn route_row<B: Backend>(
+    router: &Router<B>,
+    validator: Option<&jsonschema::Validator>,
+    row: &Row,
+) -> Result<(RowResult, crate::routing::Routed), EvalError> {
+    let routed = router.route(&row.text, Some(&row.id)).await?;
+    let d = &routed.decision;
+    let refused = d.rules.iter().any(|r| matches!(r.as_str(), "refusal" | "prompt_injection"));
+    let valid = match (&routed.output, validator) {
+        (Some(v), Some(val)) => val.is_valid(v),
+        // A refusal short-circuited before the model produced output.
+        (None, _) => routed.backend_error.is_none(),
+        (Some(_), None) => false,
+    };
+    let action = d.action.as_str().to_string();
+    let target = target_label(&d.target);
+    let result = RowResult {
+        id: row.id.clone(),
+        source: row.source.clone(),
+        intent: row.intent.clone(),
+        expected_action: row.expected_action.clone(),
+        expected_target: row.expected_target(),
+        exact: action == row.expected_action && target == row.expected_target(),
+        action,
+        target,
+        valid,
+        refused,
+        rules: d.rules.iter().map(|r| r.as_str().to_string()).collect(),
+        model_asked: routed.output.is_some() || routed.backend_error.is_some(),
+        model_confidence: d.model_confidence,
+        confidence: d.model_confidence.or(d.examples_confidence),
+        latency_ms: routed.latency_ms,
+    };
+    Ok((result, routed))
 }
 
 fn pct(a: usize, b: usize) -> f64 {
@@ -267,8 +279,7 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
     let quantiles = |keep: &dyn Fn(&RowResult) -> bool| {
         let mut l: Vec<f64> = results.iter().filter(|r| keep(r)).map(|r| r.latency_ms).collect();
         l.sort_by(f64::total_cmp);
-        let q = |p: f64| l.get(((l.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0);
-        (q(0.5), q(0.95))
+        (quantile(&l, 0.5), quantile(&l, 0.95))
     };
     let (p50, p95) = quantiles(&|_| true);
     let (examples_p50, examples_p95) = quantiles(&|r| !r.model_asked);
@@ -301,6 +312,11 @@ pub fn score(results: Vec<RowResult>, backend: &str, model: &str) -> EvalReport 
         model: model.into(),
         results,
     }
+}
+
+/// The `p` quantile of sorted values (nearest rank, rounded; 0 when there are none).
+pub fn quantile(sorted: &[f64], p: f64) -> f64 {
+    sorted.get(((sorted.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(0.0)
 }
 
 /// Ten bins of confidence against accuracy, and the expected calibration error.
@@ -387,6 +403,11 @@ pub fn markdown(r: &EvalReport) -> String {
 
 /// The confusion matrix as an SVG heat map.
 pub fn confusion_svg(r: &EvalReport) -> String {
+    confusion_svg_titled(r, "Confusion")
+}
+
+/// The confusion matrix as an SVG heat map, its title starting with `title`.
+pub fn confusion_svg_titled(r: &EvalReport, title: &str) -> String {
     let names: Vec<&String> = r.confusion.keys().collect();
     let cell = 90;
     let (left, top) = (150, 110);
@@ -397,7 +418,7 @@ pub fn confusion_svg(r: &EvalReport) -> String {
         left + size + 20,
         top + size + 40
     );
-    let _ = writeln!(s, "<text x=\"{}\" y=\"20\" font-size=\"14\">Confusion: rows expected, columns decided ({} messages)</text>", 10, r.rows);
+    let _ = writeln!(s, "<text x=\"{}\" y=\"20\" font-size=\"14\">{}: rows expected, columns decided ({} messages)</text>", 10, title.replace('&', "&amp;").replace('<', "&lt;"), r.rows);
     for (j, n) in names.iter().enumerate() {
         let x = left + j * cell + cell / 2;
         let _ = writeln!(s, "<text x=\"{x}\" y=\"{}\" text-anchor=\"end\" transform=\"rotate(-35 {x} {})\">{n}</text>", top - 8, top - 8);

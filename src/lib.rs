@@ -105,3 +105,5 @@ pub mod serve;
 pub mod coverage;
 #[cfg(feature = "harness")]
 pub mod eval;
+#[cfg(feature = "harness")]
+pub mod ab;

@@ -52,6 +52,15 @@ pub struct Routed {
     pub action_alternatives: Vec<(String, f32)>,
     /// The backend's error, when it failed.
     pub backend_error: Option<String>,
+    /// The kind of the backend's error ([`BackendError::kind`]), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_error_kind: Option<&'static str>,
+    /// Token counts of the model call, when the backend gave an output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::backend::Usage>,
+    /// What a remote backend billed for the call, when it gave an output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing: Option<crate::backend::Billing>,
     pub latency_ms: f64,
 }
 
@@ -210,12 +219,12 @@ impl<B: Backend> Router<B> {
     /// and its audit record. Nothing is written: see [`Router::append_audit`].
     pub fn conclude(&self, message: &str, message_id: Option<&str>, screened: Screened, answer: Option<ModelAnswer>) -> (Routed, AuditRecord) {
         let Screened { started, ballot, examples_decide, verdict, model_job: _ } = screened;
-        let (verdict, alternatives, backend_error) = match (verdict, answer) {
-            (Some(v), _) => (v, Vec::new(), None),
-            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error),
+        let (verdict, alternatives, backend_error, backend_error_kind, usage, billing) = match (verdict, answer) {
+            (Some(v), _) => (v, Vec::new(), None, None, None, None),
+            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing),
             (None, None) => {
                 let a = self.model_failed("the model was not asked".into(), started.elapsed().as_secs_f64() * 1e3);
-                (a.verdict, a.alternatives, a.backend_error)
+                (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing)
             }
         };
         let asked = (self.ask_model && !examples_decide).then_some(&verdict);
@@ -228,6 +237,9 @@ impl<B: Backend> Router<B> {
             decision,
             action_alternatives: alternatives,
             backend_error,
+            backend_error_kind,
+            usage,
+            billing,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
         };
         (routed, record)

@@ -341,6 +341,9 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             decision,
             action_alternatives: Vec::new(),
             backend_error: None,
+            backend_error_kind: None,
+            usage: None,
+            billing: None,
             latency_ms,
         };
         (routed, record)
