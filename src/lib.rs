@@ -86,6 +86,7 @@
 
 pub mod bytes;
 pub mod vocab;
+pub mod pattern;
 pub mod schema;
 pub mod automaton;
 pub mod constraint;

@@ -42,15 +42,18 @@ fn reject_invalid_instances(records: &[coverage::Record], options: &CompileOptio
 #[test]
 fn every_invalid_instance_of_an_accepted_schema_is_rejected() {
     let records = records();
-    for (options, floor) in [
-        (CompileOptions::default(), DEFAULT_FLOOR),
-        (CompileOptions { unknown_keywords: UnknownKeywords::Deny, ..CompileOptions::default() }, DENY_FLOOR),
+    // The default on every schema; `Deny`, which only refuses more, on every fourth (the full
+    // run of both is `strictly coverage`, and `--deny-unknown-keywords`).
+    let sample: Vec<coverage::Record> = records.iter().step_by(4).cloned().collect();
+    for (records, options, floor, min_invalid) in [
+        (&records, CompileOptions::default(), DEFAULT_FLOOR, 8_000),
+        (&sample, CompileOptions { unknown_keywords: UnknownKeywords::Deny, ..CompileOptions::default() }, DENY_FLOOR, 2_000),
     ] {
-        let (accepted, invalid, false_accepts) = reject_invalid_instances(&records, &options);
+        let (accepted, invalid, false_accepts) = reject_invalid_instances(records, &options);
         assert!(false_accepts.is_empty(), "{} false accepts:\n{}", false_accepts.len(), false_accepts.join("\n"));
         // A floor against silent coverage loss (the coverage command reports the exact share).
         assert!(accepted * 1000 >= records.len() * floor, "only {accepted} of {} schemas accepted", records.len());
-        assert!(invalid > 8_000, "only {invalid} invalid instances were checked");
+        assert!(invalid > min_invalid, "only {invalid} invalid instances were checked");
     }
 }
 

@@ -6,7 +6,7 @@
 //! often they agree, a paired significance test, the rows where they disagree and who was
 //! right), and tokens and cost per 1,000 messages.
 //!
-//! A harness, not the engine: it sits on top of routing ([`crate::route`], [`crate::eval`]) and
+//! A harness, not the engine: it sits on top of routing ([`crate::routing`], [`crate::eval`]) and
 //! nothing below imports it.
 //!
 //! - **One side after the other.** All of A's rows, then all of B's, so that the two do not

@@ -535,7 +535,7 @@ impl<'a> Lowerer<'a> {
             _ if !rule.excluded.is_empty() => {
                 let mut regexes = Vec::new();
                 if let Some(format) = rule.format {
-                    regexes.push(regex::parse(regex::format_regex(format)).map_err(|e| SchemaError::too_large(&self.at, e))?);
+                    regexes.push(regex::parse(format.regex()).map_err(|e| SchemaError::too_large(&self.at, e))?);
                 }
                 let pattern = rule.pattern.as_ref().map_or("", |(p, _)| p.as_str());
                 let at = rule.pattern.as_ref().map_or(self.at.clone(), |(_, at)| at.clone());
@@ -548,7 +548,7 @@ impl<'a> Lowerer<'a> {
                 self.repeat(rule.min_len, max, close, &mut |l, n| l.any_char(n))?
             }
             (Some(format), None) => {
-                let hir = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;
+                let hir = regex::parse(format.regex()).map_err(|e| SchemaError::too_large(&self.at, e))?;
                 if self.lengths_implied(rule, regex::char_len(&hir)) {
                     self.hir(&hir, close)?
                 } else {
@@ -578,7 +578,7 @@ impl<'a> Lowerer<'a> {
                 }
             }
             (Some(format), Some((pattern, at))) => {
-                let format = regex::parse(regex::format_regex(*format)).map_err(|e| SchemaError::too_large(&self.at, e))?;
+                let format = regex::parse(format.regex()).map_err(|e| SchemaError::too_large(&self.at, e))?;
                 let pattern = regex::full_match(pattern).map_err(|e| SchemaError::inexact("pattern", at, e))?;
                 self.string_product(rule, vec![format, pattern], close)?
             }

@@ -46,7 +46,7 @@ use regex_automata::util::start;
 use regex_automata::{Anchored, MatchKind};
 use serde_json::Value;
 
-use crate::schema::{self, CompileOptions, IgnoredKeyword, Ir, Node, SchemaError, StringRule, Typed};
+use crate::schema::{self, CompileOptions, IgnoredKeyword, Ir, SchemaError};
 
 /// Lazy-DFA cache capacity per grammar. States are built on demand; when the
 /// cache fills, it is cleared and rebuilt (see the `constraint` module).
@@ -247,20 +247,3 @@ pub fn canonical_value(v: &Value) -> Value {
     }
 }
 
-/// Checks that a `patternProperties` pattern can be lowered.
-pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
-    regex::full_match(pattern).map(|_| ())
-}
-
-/// Whether a property name matches a pattern (ECMA-262, unanchored).
-pub(crate) fn pattern_matches(pattern: &str, name: &str) -> Result<bool, String> {
-    regex::pattern_matches(pattern, name)
-}
-
-/// Whether a string satisfies a string rule, decided by the same automaton
-/// construction (used to filter `enum` values against sibling keywords).
-pub(crate) fn string_admits(rule: &StringRule, s: &str) -> Result<bool, SchemaError> {
-    let ir = Ir::single(Node::Typed(Typed { string: Some(rule.clone()), ..Typed::default() }));
-    let grammar = Grammar::lower(&ir, &CompileOptions::default(), Instant::now())?;
-    Ok(grammar.matches(serde_json::to_string(s).expect("strings serialise").as_bytes()))
-}

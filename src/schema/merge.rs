@@ -335,7 +335,7 @@ pub(crate) fn with_matching_patterns(r: &mut Reader, rule: &ObjectRule, name: &s
 fn matching_patterns(rule: &ObjectRule, name: &str) -> Result<Vec<NodeId>, SchemaError> {
     let mut ids = Vec::new();
     for p in &rule.patterns {
-        if crate::automaton::pattern_matches(&p.pattern, name).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e))? {
+        if crate::pattern::pattern_matches(&p.pattern, name).map_err(|e| SchemaError::inexact("patternProperties", &p.pointer, e))? {
             ids.push(p.node);
         }
     }
@@ -399,7 +399,7 @@ fn admits_level(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<
             Value::Number(n) => t.number.as_ref().is_some_and(|rule| number_admits(rule, n.as_f64().unwrap_or(f64::NAN))),
             Value::String(s) => match &t.string {
                 None => false,
-                Some(rule) => crate::automaton::string_admits(rule, s)?,
+                Some(rule) => rule.admits(s)?,
             },
             Value::Array(items) => match &t.array {
                 None => false,

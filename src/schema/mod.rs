@@ -1,6 +1,6 @@
 //! JSON Schema → typed intermediate representation (IR).
 //!
-//! This is the first of two passes (the second, [`crate::automaton`], lowers
+//! This is the first of two passes (the second, the `automaton` module, lowers
 //! the IR to a byte automaton). The reader accepts drafts 2020-12, 2019-09,
 //! 07, 06 and 04, resolves local `$ref`s (recursion included), merges `allOf`
 //! exactly where it can, and refuses everything it cannot enforce exactly with
@@ -18,6 +18,7 @@ mod conditional;
 mod contains;
 mod dependencies;
 mod error;
+mod format;
 pub mod lint;
 mod merge;
 mod names;
@@ -126,10 +127,6 @@ impl Ir {
     /// The JSON pointer a node was read from (for error messages).
     pub fn pointer(&self, id: NodeId) -> &str {
         &self.pointers[id]
-    }
-    /// An IR of one node (used to test a single rule).
-    pub(crate) fn single(node: Node) -> Self {
-        Self { nodes: vec![node], pointers: vec![String::new()], root: 0, draft4: false, ignored: Vec::new() }
     }
     /// The keywords read as annotations because no draft defines them, in
     /// pointer order (empty under [`UnknownKeywords::Deny`], which refuses them).

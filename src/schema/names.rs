@@ -74,7 +74,7 @@ pub(super) fn restrict_names(r: &mut Reader, rule: &mut ObjectRule, at: &str) ->
 
 /// Whether a key satisfies a `propertyNames` rule.
 pub(super) fn admits_name(names: &StringRule, name: &str) -> Result<bool, SchemaError> {
-    crate::automaton::string_admits(names, name)
+    names.admits(name)
 }
 
 fn refuse_name(r: &mut Reader, p: &mut Property, at: &str) -> Result<(), SchemaError> {

@@ -656,7 +656,7 @@ impl<'a> Reader<'a> {
                 return Err(SchemaError::malformed("patternProperties", at, "must be an object"));
             };
             for pattern in patterns.keys() {
-                crate::automaton::check_pattern(pattern).map_err(|e| SchemaError::inexact("patternProperties", at, e))?;
+                crate::pattern::full_match(pattern).map(|_| ()).map_err(|e| SchemaError::inexact("patternProperties", at, e))?;
                 let node = self.read_at(&format!("{at}/patternProperties/{}", escape_token(pattern)))?;
                 rule.patterns.push(PatternProperty { pattern: pattern.clone(), pointer: at.to_string(), node });
             }
