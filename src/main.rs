@@ -302,7 +302,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let chat = strictly::serve::openai::ChatModel::new(
                 strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
                 options.clone(),
-            );
+            )
+            .with_model_refusals(server.model_refusals);
             let backend = strictly::backend::local::LocalBackend::new(model, options);
             let router = matching.apply(strictly::serve::build_router(config, backend)?)?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
