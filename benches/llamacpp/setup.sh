@@ -91,6 +91,15 @@ else
   "$PY" -m pip install --quiet jsonschema
 fi
 
+# The server extra (uvicorn, fastapi, sse-starlette, ...) for server_bench.py: the pinned version
+# is already installed, so pip only adds the extra's dependencies, no rebuild.
+if "$PY" -c 'import llama_cpp.server.app, uvicorn' 2>/dev/null; then
+  say "llama-cpp-python[server] dependencies already installed"
+else
+  say "pip install llama-cpp-python[server]==$VERSION (dependencies only)"
+  "$PY" -m pip install --quiet "llama-cpp-python[server]==$VERSION"
+fi
+
 say "versions: python $("$PY" -c 'import sys; print(sys.version.split()[0])'), llama-cpp-python $(installed_version llama-cpp-python), jsonschema $(installed_version jsonschema)"
 "$PY" - <<'EOF'
 import llama_cpp
