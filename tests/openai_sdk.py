@@ -2,7 +2,7 @@
 the server and passes its address). Exits non-zero on the first failed check."""
 import json
 import os
-from typing import Literal
+from typing import List, Literal, Optional, Union
 
 import openai
 from openai import OpenAI
@@ -32,6 +32,23 @@ class LookUpOrder(BaseModel):
     include_items: bool
 
 
+class NameFilter(BaseModel):
+    field: Literal["name"]
+    operator: Literal["eq", "ne", "contains", "startsWith"]
+    value: Optional[str]
+
+
+class FilterGroup(BaseModel):
+    """The seed thread's recursive filter: a group holds filters or further groups."""
+    operator: Literal["and", "or"]
+    filters: List[Union["FilterGroup", NameFilter]]
+
+
+class SearchProducts(BaseModel):
+    q: Optional[str]
+    filters: Union[FilterGroup, NameFilter]
+
+
 SYSTEM = {"role": "system", "content": "Route the customer's message to a team."}
 USER = {"role": "user", "content": "I was charged twice for order 1234"}
 
@@ -43,6 +60,17 @@ def _():
     assert isinstance(m.parsed, Route), m
     assert m.refusal is None
     assert c.usage.prompt_tokens > 0 and c.usage.completion_tokens > 0
+
+
+@check("chat.completions.parse with the seed's recursive filter as recursive Pydantic models")
+def _():
+    c = client.chat.completions.parse(
+        model=MODEL,
+        messages=[{"role": "system", "content": "Turn the request into a product search filter."},
+                  {"role": "user", "content": "Find matches of Manchester United vs Liverpool, either home or away"}],
+        response_format=SearchProducts, max_tokens=160, seed=1,
+    )
+    assert isinstance(c.choices[0].message.parsed, SearchProducts), c
 
 
 @check("text content parts, every role, plain text out")
