@@ -26,7 +26,12 @@ fn rt() -> &'static tokio::runtime::Runtime {
 /// One server for the whole binary; its model id.
 fn server() -> &'static (Server, String) {
     static SERVER: OnceLock<(Server, String)> = OnceLock::new();
-    SERVER.get_or_init(|| {
+    SERVER.get_or_init(start_server)
+}
+
+/// A server of its own on a loopback port, with the real model; its model id.
+fn start_server() -> (Server, String) {
+    {
         let model = std::sync::Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).unwrap());
         let dir = std::env::temp_dir().join(format!("strictly-openai-{}", std::process::id()));
         let mut routing = RoutingConfig::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
@@ -45,7 +50,7 @@ fn server() -> &'static (Server, String) {
         };
         let server = rt().block_on(start_with(router, Some(chat), config)).unwrap();
         (server, id)
-    })
+    }
 }
 
 fn post(path: &str, body: &Value) -> (u16, Value) {
@@ -277,6 +282,67 @@ fn streaming_sends_pieces_as_they_are_decoded() {
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(kinds.first(), Some(&"response.created"));
     assert!(kinds.last().is_some_and(|k| *k == "response.completed" || *k == "response.incomplete"), "{kinds:?}");
+}
+
+/// A client that hangs up mid-stream stops the decoding at once: on a server of its own (so no
+/// other test's calls mix into its counters), a string that needs at least hundreds of tokens
+/// is streamed, the client drops the connection after the first piece, and the call ends having
+/// decoded a handful of tokens, far fewer than the value needs.
+#[test]
+fn a_client_that_hangs_up_stops_the_decoding() {
+    let (own, id) = start_server();
+    let base = format!("http://{}", own.addr);
+    let vocab = common::tokenizer().vocab().clone();
+    let longest = (0..vocab.len() as u32).map(|t| vocab.token_bytes(t).len()).max().unwrap();
+    let chars = 4000;
+    let needed = chars / longest;
+    let counters = |base: &str| -> (u64, u64) {
+        let text = rt().block_on(async { reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap() });
+        let value = |prefix: &str| -> u64 {
+            text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|n| n.parse::<f64>().ok()).unwrap_or(0.0) as u64
+        };
+        (value("strictly_model_calls_total{outcome=\"ok\"}"), value("strictly_sampled_tokens_total") + value("strictly_forced_tokens_total"))
+    };
+    // Past the warm-up call.
+    for _ in 0..600 {
+        let ready = rt().block_on(async { reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().as_u16()).unwrap_or(0) });
+        if ready == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (calls0, tokens0) = counters(&base);
+    rt().block_on(async {
+        let mut r = reqwest::Client::new()
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": id, "stream": true, "max_tokens": 1800, "messages": [{"role": "user", "content": "Tell me everything."}],
+                          "response_format": {"type": "json_schema", "json_schema": {"name": "long", "schema": {"type": "string", "minLength": chars}}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
+        let mut seen = String::new();
+        // The first chunk (the role) comes with the first piece of content.
+        while seen.matches("data: ").count() < 2 {
+            let chunk = r.chunk().await.unwrap().expect("the stream ended before any content");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        // The response (and its connection) is dropped here.
+    });
+    let mut ended = None;
+    for _ in 0..600 {
+        let (calls, tokens) = counters(&base);
+        if calls > calls0 {
+            ended = Some(tokens - tokens0);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let decoded = ended.expect("the model call did not end within 2 minutes of the hang-up");
+    eprintln!("the call decoded {decoded} tokens in all; the value needs at least {needed}");
+    assert!(decoded < needed as u64 / 2, "decoded {decoded} tokens after the hang-up; the value needs at least {needed}");
+    rt().block_on(own.shutdown()).unwrap();
 }
 
 /// The budget checks, `logprobs` from the masked distribution.
