@@ -11,6 +11,7 @@
 //! forced bytes, minus the last one (which might merge with what follows),
 //! so the model never sees a tokenization it was not trained on.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -111,6 +112,9 @@ pub enum StopReason {
     /// The token cap was reached with the value complete (a value that
     /// cannot be completed under the cap is [`ConstraintError::TokenCap`]).
     MaxTokens,
+    /// The caller's output callback asked to stop (see [`generate_streaming`]); the output
+    /// is a prefix of a valid value, not a complete one.
+    Stopped,
 }
 
 /// Timings of one generation.
@@ -149,6 +153,9 @@ pub struct Generation {
     pub prompt_tokens: usize,
     pub stop: StopReason,
     pub timings: Timings,
+    /// The token budget overruled the model at least once (its pick could not have been
+    /// completed within the cap), so the value was closed earlier than the model wanted.
+    pub budget_limited: bool,
 }
 
 impl Generation {
@@ -167,6 +174,35 @@ pub fn generate(
     automaton: &Arc<TokenAutomaton>,
     options: &DecodeOptions,
 ) -> Result<Generation, DecodeError> {
+    generate_streaming(session, pending, tokenizer, automaton, options, &mut |_| ControlFlow::Continue(()))
+}
+
+/// [`generate`], handing the output's bytes to `on_output` as tokens are committed (a
+/// fast-forwarded run or a batch of kept lookahead guesses arrives as one call; a multi-byte
+/// character may be split between calls). The calls' concatenation is the final text.
+/// `ControlFlow::Break` stops decoding at once with [`StopReason::Stopped`] (a client that
+/// hung up, a stop sequence): no further forward pass is run.
+///
+/// ```no_run
+/// # use std::ops::ControlFlow;
+/// # fn f(session: &mut strictly::model::local::Session, tokenizer: &strictly::tokenizer::GgufTokenizer,
+/// #      automaton: &std::sync::Arc<strictly::constraint::TokenAutomaton>) -> Result<(), strictly::decode::DecodeError> {
+/// let mut seen = Vec::new();
+/// let g = strictly::decode::generate_streaming(session, &[], tokenizer, automaton, &Default::default(), &mut |bytes| {
+///     seen.extend_from_slice(bytes);
+///     ControlFlow::Continue(())
+/// })?;
+/// assert_eq!(seen, g.text.as_bytes());
+/// # Ok(()) }
+/// ```
+pub fn generate_streaming(
+    session: &mut Session,
+    pending: &[u32],
+    tokenizer: &GgufTokenizer,
+    automaton: &Arc<TokenAutomaton>,
+    options: &DecodeOptions,
+    on_output: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
+) -> Result<Generation, DecodeError> {
     let mut timings = Timings::default();
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let mut constraint = Constraint::new(automaton.clone());
@@ -184,7 +220,12 @@ pub fn generate(
     let decode_start = Instant::now();
     let mut out: Vec<GeneratedToken> = Vec::new();
     let speculate = options.lookahead > 0 && options.temperature <= 0.0 && options.batch_forced;
+    let mut emitted = 0;
+    let mut budget_limited = false;
     let stop = loop {
+        if emit(&out, &mut emitted, tokenizer, on_output).is_break() {
+            break StopReason::Stopped;
+        }
         let used = out.len();
         let remaining = options.max_tokens - used;
         let mask = timed_mask(&mut constraint, &mut timings)?;
@@ -216,7 +257,7 @@ pub fn generate(
                 continue;
             }
         }
-        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &logits, remaining, options, &mut rng, tokenizer)?;
+        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &logits, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
         if Some(token) == eos {
             constraint.advance(token)?;
             break StopReason::Eos;
@@ -251,7 +292,7 @@ pub fn generate(
             }
             let allowed = sparse_allowed(&mut constraint, &mut timings)?;
             let row = rows.logits(i, allowed.as_deref())?;
-            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &row, remaining, options, &mut rng, tokenizer)?;
+            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &row, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
             if picked != guessed {
                 break;
             }
@@ -267,9 +308,25 @@ pub fn generate(
         let allowed = sparse_allowed(&mut constraint, &mut timings)?;
         logits = rows.logits(kept, allowed.as_deref())?;
     };
+    if stop != StopReason::Stopped {
+        // The last tokens; the caller cannot stop what is already decoded.
+        let _ = emit(&out, &mut emitted, tokenizer, on_output);
+    }
     timings.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
     let bytes: Vec<u8> = out.iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
-    Ok(Generation { text: String::from_utf8(bytes)?, tokens: out, prompt_tokens, stop, timings })
+    // A stopped output may end inside a character.
+    let text = if stop == StopReason::Stopped { String::from_utf8_lossy(&bytes).into_owned() } else { String::from_utf8(bytes)? };
+    Ok(Generation { text, tokens: out, prompt_tokens, stop, timings, budget_limited })
+}
+
+/// Hands the bytes of the tokens after `emitted` to the callback (nothing when none are new).
+fn emit(out: &[GeneratedToken], emitted: &mut usize, tokenizer: &GgufTokenizer, on_output: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> ControlFlow<()> {
+    if *emitted == out.len() {
+        return ControlFlow::Continue(());
+    }
+    let bytes: Vec<u8> = out[*emitted..].iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
+    *emitted = out.len();
+    on_output(&bytes)
 }
 
 /// A guess at the next tokens, in the manner of prompt-lookup decoding, over the prompt's
@@ -349,7 +406,9 @@ fn fast_forward_tokens(constraint: &mut Constraint, tokenizer: &GgufTokenizer, r
 
 type Choice = (u32, f32, Vec<Alternative>);
 
-/// Picks a token from the masked logits, honouring the token budget.
+/// Picks a token from the masked logits, honouring the token budget (`limited` is set when
+/// the budget overrules the model's pick).
+#[allow(clippy::too_many_arguments)]
 fn choose(
     constraint: &mut Constraint,
     mask: &TokenSet,
@@ -358,11 +417,13 @@ fn choose(
     options: &DecodeOptions,
     rng: &mut SmallRng,
     tokenizer: &GgufTokenizer,
+    limited: &mut bool,
 ) -> Result<Choice, DecodeError> {
     let choice = pick(mask, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)?;
     if constraint.fits_budget(choice.0, remaining)? {
         return Ok(choice);
     }
+    *limited = true;
     let within = constraint.mask_within_budget(remaining)?;
     pick(&within, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)
 }

@@ -425,7 +425,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     let chat = strictly::serve::openai::ChatModel::new(
                         strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
                         options.clone(),
-                    );
+                    )
+                    .with_model_refusals(server.model_refusals);
                     (strictly::backend::AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)), Some(chat))
                 }
                 // No local model: no OpenAI-compatible endpoints either.

@@ -91,10 +91,10 @@ else
   "$PY" -m pip install --quiet jsonschema
 fi
 
-# The OpenAI-compatible server (`python -m llama_cpp.server`, tests/openai_llamacpp.rs) needs
+# The OpenAI-compatible server (`python -m llama_cpp.server`: tests/openai_llamacpp.rs, tests/ab.rs, server_bench.py) needs
 # the `server` extra. llama-cpp-python is installed at $VERSION by now, so pip only adds the
 # extra's pure-Python dependencies (uvicorn, fastapi, ...): no rebuild.
-if "$PY" -c 'import uvicorn, fastapi, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
+if "$PY" -c 'import llama_cpp.server.app, uvicorn, fastapi, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
   say "llama-cpp-python[server] dependencies already installed"
 else
   say "pip install llama-cpp-python[server]==$VERSION (the extra's dependencies only)"

@@ -91,6 +91,21 @@ impl LocalBackend {
         decode::generate(&mut session, &pending, tokenizer, automaton, options).map_err(decode_error)
     }
 
+    /// [`LocalBackend::generate_with`], handing the output's bytes to `on_output` as they are
+    /// decoded (see [`decode::generate_streaming`]; `Break` stops the decoding).
+    pub fn generate_streaming(
+        &self,
+        messages: &[ChatMessage],
+        automaton: &Arc<TokenAutomaton>,
+        options: &DecodeOptions,
+        on_output: &mut dyn FnMut(&[u8]) -> std::ops::ControlFlow<()>,
+    ) -> Result<Generation, BackendError> {
+        let tokenizer = self.model.tokenizer();
+        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
+        let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
+        decode::generate_streaming(&mut session, &pending, tokenizer, automaton, options, on_output).map_err(decode_error)
+    }
+
     /// A session positioned after the prompt's system turn, from the cache
     /// when it matches, and the ids still to feed.
     fn session_for(&self, ids: &[u32], system_len: usize) -> Result<(Session, Vec<u32>), BackendError> {

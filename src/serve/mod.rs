@@ -92,6 +92,10 @@ pub struct ServeConfig {
     pub welcome_reply: String,
     /// Reply to a message without text (attachment, location, other events); default routing.
     pub not_text_reply: String,
+    /// Let the model refuse on the OpenAI endpoints (a `{"refusal"}` branch beside the
+    /// caller's schema; see [`openai::refusal`]). Default false: with SmolLM2-135M the model
+    /// took the branch for ordinary requests. The prompt-injection screen refuses either way.
+    pub model_refusals: bool,
 }
 
 impl Default for ServeConfig {
@@ -110,6 +114,7 @@ impl Default for ServeConfig {
             recent_keys: 10_000,
             welcome_reply: "Hi! How can I help you today?".into(),
             not_text_reply: "Thanks! I can only read text, so one of our agents will take a look.".into(),
+            model_refusals: false,
         }
     }
 }
