@@ -133,15 +133,8 @@ enum Command {
         /// most messages on both sides alike.
         #[arg(long)]
         no_cascade: bool,
-        /// The OpenAI side's model (overrides `[backend.openai] model`).
-        #[arg(long)]
-        openai_model: Option<String>,
-        /// The OpenAI side's wire mode: responses, chat, tool or compat (llama-cpp-python).
-        #[arg(long)]
-        openai_mode: Option<strictly::backend::WireMode>,
-        /// The OpenAI side's base URL, ending in /v1 (overrides the config and OPENAI_BASE_URL).
-        #[arg(long)]
-        openai_base_url: Option<String>,
+        #[command(flatten)]
+        openai: OpenAiArgs,
         #[command(flatten)]
         model: ModelArgs,
         #[command(flatten)]
@@ -222,6 +215,13 @@ struct BackendArgs {
     /// `[backend] kind`, else local.
     #[arg(long)]
     backend: Option<strictly::backend::BackendKind>,
+    #[command(flatten)]
+    openai: OpenAiArgs,
+}
+
+/// The OpenAI backend's settings that flags override.
+#[derive(clap::Args, Clone, Default)]
+struct OpenAiArgs {
     /// The OpenAI backend's model (overrides `[backend.openai] model`).
     #[arg(long)]
     openai_model: Option<String>,
@@ -243,13 +243,13 @@ impl BackendArgs {
     #[cfg_attr(not(feature = "openai"), allow(dead_code))]
     fn openai_settings(&self, config: &strictly::routing::RoutingConfig) -> strictly::backend::OpenAiSettings {
         let mut s = config.backend.openai.clone();
-        if let Some(m) = &self.openai_model {
+        if let Some(m) = &self.openai.openai_model {
             s.model = m.clone();
         }
-        if let Some(m) = self.openai_mode {
+        if let Some(m) = self.openai.openai_mode {
             s.mode = m;
         }
-        if let Some(u) = &self.openai_base_url {
+        if let Some(u) = &self.openai.openai_base_url {
             s.base_url = Some(u.clone());
         }
         s
@@ -518,7 +518,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "harness")]
-        Command::Ab { csv, a, b, config, limit, out, concurrency, no_cascade, openai_model, openai_mode, openai_base_url, model, matching } => {
+        Command::Ab { csv, a, b, config, limit, out, concurrency, no_cascade, openai, model, matching } => {
             let rows = strictly::eval::sample(strictly::eval::read_rows(&csv)?, limit);
             let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
             let (config_bytes, csv_bytes) = (read(&config)?, read(&csv)?);
@@ -529,7 +529,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let mut sides = Vec::new();
             for (name, kind) in [("a", a), ("b", b)] {
-                let args = BackendArgs { backend: Some(kind), openai_model: openai_model.clone(), openai_mode, openai_base_url: openai_base_url.clone() };
+                let args = BackendArgs { backend: Some(kind), openai: openai.clone() };
                 let mut side_config = config.clone();
                 side_config.audit.path = out.join(format!("audit-{name}.jsonl"));
                 // What decides this side's answers, for the run's key (never the API key).
