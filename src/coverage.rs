@@ -266,10 +266,6 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Builds the independent validator (format assertions on).
-pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
-}
 
 fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: &CoverageConfig) -> SchemaOutcome {
     let mut out = SchemaOutcome {
@@ -315,7 +311,7 @@ fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: 
         }
     }
     if config.walks > 0 {
-        let validator = validator(&record.schema);
+        let validator = crate::schema::validator(&record.schema);
         let automaton = Arc::new(TokenAutomaton::new(grammar, vocab.clone()));
         for w in 0..config.walks {
             let seed = config.seed ^ ((index as u64) << 16) ^ w as u64;

@@ -187,7 +187,7 @@ pub async fn evaluate<B: Backend>(
     rows: &[Row],
     mut on_row: impl FnMut(usize, &RowResult),
 ) -> Result<EvalReport, EvalError> {
-    let validator = crate::coverage::validator(&router.schema().schema).ok();
+    let validator = crate::schema::validator(&router.schema().schema).ok();
     let mut results = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
         let (result, _) = route_row(router, validator.as_ref(), row).await?;
@@ -198,7 +198,7 @@ pub async fn evaluate<B: Backend>(
 }
 
 /// Routes one row and scores its decision; `validator` checks the model's output against the
-/// deployment schema (build it once with [`crate::coverage::validator`]). The routing record
+/// deployment schema (build it once with [`crate::schema::validator`]). The routing record
 /// comes back too, for callers that want more than the score (usage, the backend's error).
 pub async fn route_row<B: Backend>(
     router: &Router<B>,

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use strictly::backend::local::LocalBackend;
 use strictly::backend::SchemaSpec;
 use strictly::chat::{self, ChatMessage, Role};
-use strictly::coverage::validator;
+use strictly::schema::validator;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
 

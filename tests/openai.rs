@@ -100,7 +100,7 @@ fn models_lists_the_loaded_model_and_others_are_404() {
 #[test]
 fn json_schema_output_always_validates() {
     let schema = route_schema();
-    let validator = strictly::coverage::validator(&schema).unwrap();
+    let validator = strictly::schema::validator(&schema).unwrap();
     for (i, message) in ["I was charged twice", "my parcel is broken, I want my money back", "asdf qwerty"].iter().enumerate() {
         let (status, body) = post(
             "/v1/chat/completions",
@@ -165,7 +165,7 @@ fn tools_stream_and_responses() {
     let call = &body["choices"][0]["message"]["tool_calls"][0];
     assert_eq!(call["function"]["name"], "look_up_order");
     let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
-    assert!(strictly::coverage::validator(&params).unwrap().is_valid(&args), "{args}");
+    assert!(strictly::schema::validator(&params).unwrap().is_valid(&args), "{args}");
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
 
     // Streaming: SSE chunks, then [DONE].
@@ -184,7 +184,7 @@ fn tools_stream_and_responses() {
     assert_eq!(body["object"], "response");
     let text = body["output"][0]["content"][0]["text"].as_str().unwrap();
     let v: Value = serde_json::from_str(text).unwrap();
-    assert!(strictly::coverage::validator(&route_schema()).unwrap().is_valid(&v), "{v}");
+    assert!(strictly::schema::validator(&route_schema()).unwrap().is_valid(&v), "{v}");
     assert!(body["usage"]["output_tokens"].as_u64().unwrap() > 0);
 }
 
@@ -230,7 +230,7 @@ fn refusals_are_reported_the_openai_way() {
 #[test]
 fn streaming_sends_pieces_as_they_are_decoded() {
     let schema = route_schema();
-    let validator = strictly::coverage::validator(&schema).unwrap();
+    let validator = strictly::schema::validator(&schema).unwrap();
     let (status, body) = post(
         "/v1/chat/completions",
         &json!({"model": model_id(), "messages": [{"role": "user", "content": "I was charged twice"}], "max_tokens": 40, "stream": true,
@@ -266,7 +266,7 @@ fn streaming_sends_pieces_as_they_are_decoded() {
     let args: String = calls.iter().filter_map(|c| c.pointer("/function/arguments").and_then(Value::as_str)).collect();
     assert!(calls.len() > 2, "{calls:?}");
     let args: Value = serde_json::from_str(&args).unwrap();
-    assert!(strictly::coverage::validator(&params).unwrap().is_valid(&args), "{args}");
+    assert!(strictly::schema::validator(&params).unwrap().is_valid(&args), "{args}");
     assert!(chunks.iter().any(|c| c.pointer("/choices/0/finish_reason") == Some(&json!("tool_calls"))));
 
     // Responses: output_text.delta pieces add up to output_text.done's text.
@@ -369,7 +369,7 @@ fn budget_and_logprobs() {
     );
     assert_eq!(status, 200, "{body}");
     let story: Value = serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
-    assert!(strictly::coverage::validator(&note).unwrap().is_valid(&story), "{story}");
+    assert!(strictly::schema::validator(&note).unwrap().is_valid(&story), "{story}");
     assert_eq!(body["choices"][0]["finish_reason"], "stop", "{body}");
     assert_eq!(body["usage"]["budget_closed"], true, "{body}");
     let (status, body) = post(
@@ -411,7 +411,7 @@ fn the_official_openai_node_sdk_parses_with_zod() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
-    let validator = strictly::coverage::validator(&report["schema"]).unwrap();
+    let validator = strictly::schema::validator(&report["schema"]).unwrap();
     assert!(validator.is_valid(&report["parsed"]), "{report}");
     eprintln!("{stdout}");
 }

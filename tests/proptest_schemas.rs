@@ -21,7 +21,8 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 use strictly::automaton::Grammar;
-use strictly::coverage::{serializations, validator};
+use strictly::coverage::serializations;
+use strictly::schema::validator;
 use strictly::schema::{self, CompileOptions};
 
 fn config() -> Config {

@@ -29,7 +29,7 @@ fn hostile_messages_are_routed_audited_and_never_panic() {
     let r = router(&audit);
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let schema = r.schema().schema.clone();
-    let validator = strictly::coverage::validator(&schema).unwrap();
+    let validator = strictly::schema::validator(&schema).unwrap();
     let huge = "refund ".repeat(5_000);
     let binary: String = (0u8..=255).map(|b| b as char).collect();
     let messages = [

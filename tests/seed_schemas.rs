@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde_json::json;
 use strictly::automaton::Grammar;
 use strictly::constraint::TokenAutomaton;
-use strictly::coverage::{random_walk, validator};
+use strictly::coverage::random_walk;
+use strictly::schema::validator;
 use strictly::schema::CompileOptions;
 
 fn accepts(g: &Grammar, v: serde_json::Value) -> bool {

@@ -170,7 +170,10 @@ def validity(content):
 
 def run_server(name, cmd, port, ready_path, body_for, args, env=None):
     print(f"[{name}] starting: {' '.join(cmd)}", file=sys.stderr)
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    # The server's log goes to a file: a pipe nobody reads fills up with llama.cpp's loading
+    # messages and blocks the server before it answers its first request.
+    log = open(Path(tempfile.gettempdir()) / f"server-bench-{name}-{port}.log", "w")
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True)
     result = {"name": name, "command": cmd}
     try:
         result["ready_s"] = wait_ready(port, proc, ready_path)

@@ -143,7 +143,7 @@ pub async fn run<A: Backend, B: Backend>(a: &Side<'_, A>, b: &Side<'_, B>, rows:
 /// Routes the rows one side has not finished, `side.concurrency` at a time, appending each
 /// to the store as it finishes.
 async fn run_side<B: Backend>(side: &Side<'_, B>, name: &str, rows: &[Row], store: &mut Store, progress: &indicatif::ProgressBar) -> Result<(), AbError> {
-    let validator = crate::coverage::validator(&side.router.schema().schema).ok();
+    let validator = crate::schema::validator(&side.router.schema().schema).ok();
     let pending: Vec<&Row> = rows.iter().filter(|r| store.get(name, &r.id).is_none()).collect();
     let validator = validator.as_ref();
     let jobs = pending.into_iter().map(|row| -> Pin<Box<dyn Future<Output = Result<SideRow, AbError>> + '_>> {

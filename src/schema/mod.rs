@@ -402,3 +402,10 @@ pub(crate) fn on_compiler_stack<T: Send>(compile: impl FnOnce() -> Result<T, Sch
         thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }
+
+/// The independent validator for a schema: the `jsonschema` crate, formats checked. Every
+/// guarantee strictly states is checked against it (outputs, walks, remote replies), never
+/// against strictly's own automaton.
+pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
+}

@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use strictly::automaton::Grammar;
-use strictly::coverage::validator;
+use strictly::schema::validator;
 use strictly::schema::CompileOptions;
 
 pub fn text(v: &Value) -> String {

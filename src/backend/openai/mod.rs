@@ -154,7 +154,7 @@ impl OpenAiBackend {
                 return Err(findings.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "));
             }
         }
-        jsonschema::validator_for(schema).map(Arc::new).map_err(|e| format!("the jsonschema crate cannot compile the schema: {e}"))
+        crate::schema::validator(schema).map(Arc::new).map_err(|e| format!("the jsonschema crate cannot compile the schema: {e}"))
     }
 
     /// Reads a 2xx body into a reply for `schema`: parsed, unwrapped (see

@@ -344,7 +344,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
     }
     let value: Value = serde_json::from_str(&g.text).map_err(bad)?;
     if job.refusable {
-        let caller = job.caller.as_ref().and_then(|s| crate::coverage::validator(s).ok());
+        let caller = job.caller.as_ref().and_then(|s| crate::schema::validator(s).ok());
         let check = job.caller.as_ref().map(|_| caller.as_ref());
         // A caller's schema the validator cannot build: its rejection is unproven, but the
         // automaton's union already holds, so the refusal object is reported as a refusal.

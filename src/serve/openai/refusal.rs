@@ -152,8 +152,8 @@ mod tests {
 
     #[test]
     fn a_value_the_callers_schema_accepts_is_content() {
-        let open = crate::coverage::validator(&json!({"type": "object"})).unwrap();
-        let closed = crate::coverage::validator(&json!({"type": "object", "required": ["team"]})).unwrap();
+        let open = crate::schema::validator(&json!({"type": "object"})).unwrap();
+        let closed = crate::schema::validator(&json!({"type": "object", "required": ["team"]})).unwrap();
         let r = json!({"refusal": "no"});
         assert_eq!(refusal_of(&r, Some(&open)), None);
         assert_eq!(refusal_of(&r, Some(&closed)).as_deref(), Some("no"));
