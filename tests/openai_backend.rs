@@ -241,6 +241,7 @@ fn the_router_turns_backend_errors_into_default_routing_audited() {
         assert_eq!(line["id"], format!("m-{kind}"));
         assert_eq!(line["backend"], "openai");
         assert!(line["rules"].as_array().unwrap().contains(&json!("malformed_output")), "{line}");
+        assert_eq!(line["backend_error"], kind, "{line}");
         assert!(!audit.contains("sk-secret-in-no-log"));
     }
 }

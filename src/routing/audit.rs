@@ -109,6 +109,10 @@ pub struct AuditRecord {
     pub latency_ms: f64,
     /// What was sent to Kommunicate.
     pub payload: KommunicatePayload,
+    /// The kind of the backend's error (`timeout`, `rate_limit`, `schema_violation`, ...),
+    /// when the model was asked and failed; the decision is then default routing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend_error: Option<String>,
 }
 
 impl AuditRecord {
@@ -134,6 +138,7 @@ impl AuditRecord {
             model: verdict.model.clone(),
             latency_ms: verdict.latency_ms,
             payload: KommunicatePayload::from(decision),
+            backend_error: None,
         }
     }
 }

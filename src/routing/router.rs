@@ -229,7 +229,8 @@ impl<B: Backend> Router<B> {
         };
         let asked = (self.ask_model && !examples_decide).then_some(&verdict);
         let decision = decide_with(&self.config, message, asked, ballot.as_ref());
-        let record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
+        let mut record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
+        record.backend_error = backend_error_kind.map(str::to_owned);
         let routed = Routed {
             message_id: record.id.clone(),
             payload: KommunicatePayload::from(&decision),
