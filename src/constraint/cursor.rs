@@ -18,7 +18,7 @@ pub struct Constraint {
     state: LazyStateID,
     /// The DFA cache's clear count when `state` was computed: if the cache
     /// has been cleared since, `state` is stale and is recomputed from `bytes`.
-    epoch: usize,
+    clears: usize,
     bytes: Vec<u8>,
     /// The NFA state set after `bytes[..nfa_at]`, caught up lazily.
     nfa_set: NfaSet,
@@ -33,13 +33,13 @@ const RETRIES: usize = 4;
 impl Constraint {
     /// Starts a generation.
     pub fn new(automaton: Arc<TokenAutomaton>) -> Self {
-        let (state, epoch) = {
+        let (state, clears) = {
             let mut engine = automaton.lock();
             engine.sync(&automaton.grammar);
             (engine.start, engine.clears)
         };
         let nfa_set = automaton.nfa_start();
-        Self { automaton, state, epoch, bytes: Vec::new(), nfa_set, nfa_at: 0, visited: Visited::default(), finished: false }
+        Self { automaton, state, clears, bytes: Vec::new(), nfa_set, nfa_at: 0, visited: Visited::default(), finished: false }
     }
 
     /// The automaton this constraint walks.
@@ -63,12 +63,12 @@ impl Constraint {
         let mut engine = automaton.lock();
         for _ in 0..RETRIES {
             engine.sync(&automaton.grammar);
-            if engine.clears != self.epoch {
+            if engine.clears != self.clears {
                 let start = engine.start;
                 match automaton.step(&mut engine, start, &self.bytes) {
                     Ok(Some(s)) => {
                         self.state = s;
-                        self.epoch = engine.clears;
+                        self.clears = engine.clears;
                     }
                     Ok(None) => unreachable!("accepted bytes stay accepted"),
                     Err(Cleared) => continue,
@@ -291,7 +291,7 @@ impl Constraint {
                 scored.push((t, d));
             }
         }
-        let mut set = TokenSet::new(mask.capacity());
+        let mut set = TokenSet::new(mask.universe());
         if let Some(e) = eos.filter(|&e| mask.contains(e)) {
             // Finishing is always within budget.
             set.insert(e);

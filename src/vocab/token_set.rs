@@ -50,10 +50,6 @@ impl TokenSet {
             })
         })
     }
-    /// The width (vocabulary size).
-    pub fn capacity(&self) -> usize {
-        self.len
-    }
     /// The raw 64-bit words (bit `i` of word `i / 64` is id `i`).
     pub fn words(&self) -> &[u64] {
         &self.words
