@@ -84,6 +84,8 @@
 //! - **decision**: what the rules make of the model's output and the ballot: an action, a
 //!   target and the rules that fired, audited.
 
+#![warn(missing_docs)]
+
 pub mod bytes;
 pub mod vocab;
 pub mod pattern;
