@@ -101,8 +101,10 @@ fn responses_chat_and_tool_modes_against_strictly_serve() {
         let billing = billing.expect("a remote reply is billed");
         let want = (usage.prompt_tokens as f64 * 0.15 + usage.completion_tokens as f64 * 0.6) / 1e6;
         assert!((billing.usd.unwrap() - want).abs() < 1e-12, "{mode:?}: {billing:?} vs {want}");
-        // strictly serve returns no logprobs, so nothing claims token probabilities.
-        assert!(!scored, "{mode:?}");
+        // Chat Completions asks for logprobs and strictly serve returns them (from the masked
+        // distribution), so the verdict is scored by token probabilities; the Responses API and
+        // a tool call carry none, and nothing claims them.
+        assert_eq!(scored, mode == WireMode::Chat, "{mode:?}");
     }
 }
 
