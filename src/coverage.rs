@@ -51,10 +51,22 @@ pub struct TestCase {
 pub enum CoverageError {
     /// The file cannot be opened or read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A line is not a valid MaskBench record; `line` counts from 1.
     #[error("{path}:{line}: {why}")]
-    Parse { path: String, line: usize, why: String },
+    Parse {
+        /// The file's path.
+        path: String,
+        /// The line's number, from 1.
+        line: usize,
+        /// The JSON parser's message.
+        why: String,
+    },
 }
 
 /// Reads a `.jsonl` or `.jsonl.gz` MaskBench file.

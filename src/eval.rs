@@ -59,10 +59,20 @@ impl Row {
 pub enum EvalError {
     /// The CSV cannot be read or a row does not parse.
     #[error("cannot read {path}: {why}")]
-    Read { path: String, why: String },
+    Read {
+        /// The CSV's path.
+        path: String,
+        /// The CSV reader's message.
+        why: String,
+    },
     /// An output file cannot be written.
     #[error("cannot write {path}: {why}")]
-    Write { path: String, why: String },
+    Write {
+        /// The output file's path.
+        path: String,
+        /// The I/O error's message.
+        why: String,
+    },
     /// The router failed on a message.
     #[error("routing failed: {0}")]
     Route(#[from] crate::routing::RouteError),
