@@ -184,7 +184,7 @@ pub enum BackendError {
     /// The output was cut by the token cap (`finish_reason: length`, `status: incomplete`).
     #[error("the output was cut by the token cap ({reason}): {text:?}")]
     Truncated {
-        /// The API's reason for stopping (`length`, `max_output_tokens`).
+        /// The API's reason for stopping (`length`, `content_filter`, `max_output_tokens`).
         reason: String,
         /// The output up to the cut.
         text: String,
