@@ -61,10 +61,13 @@ pub enum TemplateKind {
 /// Errors rendering a prompt.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
+    /// The GGUF's chat template is neither ChatML nor Llama 3.
     #[error("the model's chat template is not one strictly can render (ChatML or Llama 3)")]
     UnknownTemplate,
+    /// The template needs a control token the vocabulary lacks; holds the token's text.
     #[error("the tokenizer lacks the control token {0}")]
     MissingControl(&'static str),
+    /// Tokenizing the prompt failed.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
 }
@@ -73,7 +76,9 @@ pub enum ChatError {
 /// part a prefix cache can share between requests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedPrompt {
+    /// The prompt's token ids, the assistant's opening included.
     pub ids: Vec<u32>,
+    /// Tokens from the start of `ids` to the end of the leading system turn (0 when there is none).
     pub system_len: usize,
 }
 

@@ -25,10 +25,14 @@ use crate::vocab::Vocabulary;
 /// One MaskBench record.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Record {
+    /// The record's identifier, used to name the schema in the report.
     pub id: String,
+    /// The record's category; the report totals per category (empty when the file has none).
     #[serde(default)]
     pub category: String,
+    /// The JSON Schema to compile.
     pub schema: Value,
+    /// The labelled instances to check against the compiled grammar (empty when the file has none).
     #[serde(default)]
     pub tests: Vec<TestCase>,
 }
@@ -36,17 +40,33 @@ pub struct Record {
 /// One labelled instance.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TestCase {
+    /// Whether the instance is valid against the schema.
     pub valid: bool,
+    /// The instance itself.
     pub data: Value,
 }
 
 /// Errors reading a MaskBench file.
 #[derive(Debug, thiserror::Error)]
 pub enum CoverageError {
+    /// The file cannot be opened or read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a valid MaskBench record; `line` counts from 1.
     #[error("{path}:{line}: {why}")]
-    Parse { path: String, line: usize, why: String },
+    Parse {
+        /// The file's path.
+        path: String,
+        /// The line's number, from 1.
+        line: usize,
+        /// The JSON parser's message.
+        why: String,
+    },
 }
 
 /// Reads a `.jsonl` or `.jsonl.gz` MaskBench file.
@@ -77,12 +97,15 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>, CoverageError> {
 /// Settings of a coverage run.
 #[derive(Debug, Clone)]
 pub struct CoverageConfig {
+    /// The options every schema is compiled with.
     pub options: CompileOptions,
     /// Random walks per accepted schema.
     pub walks: usize,
     /// Token budget of each walk.
     pub walk_tokens: usize,
+    /// Base seed of the random walks; each walk's seed also mixes in the schema's index and the walk's number.
     pub seed: u64,
+    /// Worker threads checking schemas in parallel.
     pub threads: usize,
 }
 
@@ -95,42 +118,74 @@ impl Default for CoverageConfig {
 /// What happened to one schema.
 #[derive(Debug, Clone, Serialize)]
 pub struct SchemaOutcome {
+    /// The record's identifier.
     pub id: String,
+    /// The record's category.
     pub category: String,
+    /// The compile error's message; None when the schema compiled.
     pub error: Option<String>,
+    /// The compile error's label, the key the report counts refusals by; None when the schema compiled.
     pub error_label: Option<String>,
+    /// The kind of refusal; None when the schema compiled.
     pub error_class: Option<RefusalClass>,
+    /// Time to compile the schema to a grammar, in ms (also measured when it failed).
     pub compile_ms: f64,
+    /// Labelled valid instances checked.
     pub valid_tests: usize,
+    /// Valid instances the grammar accepts (in at least one serialization).
     pub valid_accepted: usize,
+    /// Labelled invalid instances checked.
     pub invalid_tests: usize,
+    /// The invalid instances the grammar accepts, as JSON text (empty when there are none, as there should be).
     pub false_accepts: Vec<String>,
+    /// Random walks run.
     pub walks: usize,
+    /// Walks whose output the `jsonschema` crate finds valid.
     pub walks_valid: usize,
+    /// Walks that finished but could not be checked, because `jsonschema` cannot build a validator for the schema.
     pub walks_unchecked: usize,
+    /// Why each failed walk failed: invalid or unparseable output (truncated to 300 bytes), or the walk's own error.
     pub walk_failures: Vec<String>,
+    /// Time of each mask computed during the walks, in microseconds.
     pub mask_us: Vec<f64>,
 }
 
 /// Totals for a category (or for everything).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
+    /// Schemas in the group.
     pub schemas: usize,
+    /// Schemas that compiled.
     pub accepted: usize,
+    /// Share of schemas that compiled, in percent (100 for an empty group).
     pub accepted_pct: f64,
+    /// Median compile time of the compiled schemas, in ms.
     pub compile_ms_p50: f64,
+    /// 99th-percentile compile time of the compiled schemas, in ms.
     pub compile_ms_p99: f64,
+    /// Longest compile time of the compiled schemas, in ms.
     pub compile_ms_max: f64,
+    /// Invalid instances checked against the compiled schemas.
     pub invalid_tests: usize,
+    /// Invalid instances accepted (must be 0).
     pub false_accepts: usize,
+    /// Valid instances checked against the compiled schemas.
     pub valid_tests: usize,
+    /// Share of valid instances accepted, in percent (100 when there are none).
     pub valid_accepted_pct: f64,
+    /// Random walks run.
     pub walks: usize,
+    /// Walks whose output is valid.
     pub walks_valid: usize,
+    /// Walks that could not be checked (no `jsonschema` validator for the schema).
     pub walks_unchecked: usize,
+    /// Share of the checked walks whose output is valid, in percent (must be 100).
     pub walk_valid_pct: f64,
+    /// Mean time of one mask during the walks, in microseconds (0 when none was computed).
     pub mask_us_mean: f64,
+    /// 99th-percentile time of one mask, in microseconds.
     pub mask_us_p99: f64,
+    /// Longest time of one mask, in microseconds.
     pub mask_us_max: f64,
 }
 
@@ -139,14 +194,21 @@ pub struct Summary {
 pub struct Report {
     /// The compile options' unknown-keyword mode (the report's headline says which).
     pub unknown_keywords: UnknownKeywords,
+    /// Totals per record category.
     pub categories: BTreeMap<String, Summary>,
+    /// Totals over all schemas.
     pub total: Summary,
+    /// Refused schemas by error label.
     pub refusals: BTreeMap<String, usize>,
     /// Refused schemas by kind of refusal.
     pub refusal_classes: BTreeMap<RefusalClass, usize>,
+    /// Up to 20 accepted invalid instances, each as `id: instance`.
     pub false_accept_examples: Vec<String>,
+    /// Up to 20 failed walks, each as `id: why`.
     pub walk_failure_examples: Vec<String>,
+    /// Peak resident memory of the run, in MiB (0 when `/proc` cannot tell).
     pub peak_rss_mb: f64,
+    /// Wall-clock time of the run, in seconds.
     pub seconds: f64,
 }
 

@@ -67,12 +67,16 @@ impl Default for DecodeOptions {
 /// Errors while decoding.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// The model's forward pass or context failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The constraint refused a step, or the value cannot fit under the token cap.
     #[error(transparent)]
     Constraint(#[from] ConstraintError),
+    /// The mask leaves no token the sampler can pick before the value is complete.
     #[error("the constraint allows no token before the value is complete")]
     Stuck,
+    /// The finished output's bytes are not UTF-8.
     #[error("output is not UTF-8: {0}")]
     Utf8(#[from] std::string::FromUtf8Error),
 }
@@ -80,15 +84,20 @@ pub enum DecodeError {
 /// One alternative at a branch point.
 #[derive(Debug, Clone, Serialize)]
 pub struct Alternative {
+    /// The token's id.
     pub token: u32,
+    /// The token's bytes as text (invalid UTF-8 replaced).
     pub text: String,
+    /// The token's probability among the allowed tokens, from the unscaled logits (0 to 1).
     pub prob: f32,
 }
 
 /// One generated token.
 #[derive(Debug, Clone, Serialize)]
 pub struct GeneratedToken {
+    /// The token's id.
     pub token: u32,
+    /// The token's bytes as text (invalid UTF-8 replaced).
     pub text: String,
     /// Log-probability under the masked distribution (0 when forced).
     pub logprob: f32,
@@ -120,12 +129,17 @@ pub enum StopReason {
 /// Timings of one generation.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Timings {
+    /// Time to feed the prompt, in ms.
     pub prefill_ms: f64,
+    /// Time from the end of the prefill to the last token, in ms.
     pub decode_ms: f64,
+    /// Time spent computing masks, in ms (a part of `decode_ms`).
     pub mask_ms: f64,
+    /// Forward passes of the model, the prefill included.
     pub forward_passes: usize,
     /// Tokens guessed by lookahead, and how many of them the model kept.
     pub drafted: usize,
+    /// Drafted tokens the model kept.
     pub accepted: usize,
 }
 
@@ -148,10 +162,15 @@ impl GeneratedToken {
 /// The result of one generation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Generation {
+    /// The output; lossy UTF-8 when decoding was stopped by the caller.
     pub text: String,
+    /// Each output token in order, forced ones included.
     pub tokens: Vec<GeneratedToken>,
+    /// Tokens in the model's context after the prompt was fed (a reused prefix included).
     pub prompt_tokens: usize,
+    /// Why decoding stopped.
     pub stop: StopReason,
+    /// Where the time went.
     pub timings: Timings,
     /// The token budget overruled the model at least once (its pick could not have been
     /// completed within the cap), so the value was closed earlier than the model wanted.

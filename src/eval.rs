@@ -20,16 +20,24 @@ use crate::routing::Target;
 /// One labelled row.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Row {
+    /// The row's identifier, also the conversation id given to the router.
     pub id: String,
+    /// Where the message comes from; the report breaks exact routing down by it.
     pub source: String,
+    /// The customer's message.
     pub text: String,
+    /// The labelled intent (empty when the CSV leaves it out).
     #[serde(default)]
     pub intent: String,
+    /// The labelled category (empty when the CSV leaves it out).
     #[serde(default)]
     pub category: String,
+    /// The action the message should get, e.g. `handoff_team` or `default_fallback`.
     pub expected_action: String,
+    /// The team for a `handoff_team` row (empty otherwise).
     #[serde(default)]
     pub expected_team: String,
+    /// The agent for a `handoff_agent` row (empty otherwise).
     #[serde(default)]
     pub expected_agent: String,
 }
@@ -49,10 +57,23 @@ impl Row {
 /// Errors of an evaluation.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The CSV cannot be read or a row does not parse.
     #[error("cannot read {path}: {why}")]
-    Read { path: String, why: String },
+    Read {
+        /// The CSV's path.
+        path: String,
+        /// The CSV reader's message.
+        why: String,
+    },
+    /// An output file cannot be written.
     #[error("cannot write {path}: {why}")]
-    Write { path: String, why: String },
+    Write {
+        /// The output file's path.
+        path: String,
+        /// The I/O error's message.
+        why: String,
+    },
+    /// The router failed on a message.
     #[error("routing failed: {0}")]
     Route(#[from] crate::routing::RouteError),
 }
@@ -92,40 +113,60 @@ pub fn sample(rows: Vec<Row>, n: Option<usize>) -> Vec<Row> {
 /// What happened to one row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowResult {
+    /// The row's identifier.
     pub id: String,
+    /// The row's source.
     pub source: String,
+    /// The row's labelled intent.
     pub intent: String,
+    /// The labelled action.
     pub expected_action: String,
+    /// The labelled target, as `team:<name>`, `agent:<name>`, `none` or `default`.
     pub expected_target: String,
+    /// The action the router decided.
     pub action: String,
+    /// The target the router decided, in the same terms as `expected_target`.
     pub target: String,
+    /// Whether both action and target match the labels.
     pub exact: bool,
+    /// Whether the model's output is valid against the deployment schema; without output, whether no backend error occurred (a refusal answered first).
     pub valid: bool,
+    /// Whether a refusal or prompt-injection rule fired.
     pub refused: bool,
+    /// Names of the rules that fired, in order.
     pub rules: Vec<String>,
     /// Whether the model was asked (it produced output or failed).
     pub model_asked: bool,
+    /// The model's confidence from token probabilities; None when the model did not decide.
     pub model_confidence: Option<f32>,
     /// The confidence behind the decision: the model's (from token probabilities) when it
     /// decided, else the examples' vote confidence.
     pub confidence: Option<f32>,
+    /// Time to route the message, in ms.
     pub latency_ms: f64,
 }
 
 /// Precision and recall of one action.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ActionScore {
+    /// Rows labelled with this action.
     pub support: usize,
+    /// Rows the router gave this action.
     pub predicted: usize,
+    /// Share of the predicted rows that are labelled with it, in percent (0 when none was predicted).
     pub precision: f64,
+    /// Share of the labelled rows that got it, in percent (0 when none is labelled).
     pub recall: f64,
 }
 
 /// The evaluation's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
+    /// Rows evaluated.
     pub rows: usize,
+    /// Rows routed exactly (action and target), in percent.
     pub exact_pct: f64,
+    /// Exact routing per source, in percent.
     pub exact_by_source: BTreeMap<String, f64>,
     /// `(exact %, rows)` per labelled intent.
     pub exact_by_intent: BTreeMap<String, (f64, usize)>,
@@ -135,15 +176,21 @@ pub struct EvalReport {
     pub out_of_scope_recall_pct: f64,
     /// Rows expected at `default_fallback`.
     pub out_of_scope_rows: usize,
+    /// Rows whose model output is valid against the deployment schema, in percent.
     pub valid_pct: f64,
+    /// Rows where a refusal or prompt-injection rule fired.
     pub refusals: usize,
+    /// Median routing latency over all rows, in ms.
     pub latency_p50_ms: f64,
+    /// 95th-percentile routing latency over all rows, in ms.
     pub latency_p95_ms: f64,
     /// Latency of the messages the examples decided without the model.
     pub examples_p50_ms: f64,
+    /// 95th-percentile latency of the messages the examples decided, in ms.
     pub examples_p95_ms: f64,
     /// Latency of the messages the model was asked about.
     pub model_p50_ms: f64,
+    /// 95th-percentile latency of the messages the model was asked about, in ms.
     pub model_p95_ms: f64,
     /// How many messages the model was asked about.
     pub model_asked: usize,
@@ -153,12 +200,17 @@ pub struct EvalReport {
     pub calibration_error: f64,
     /// `confusion_targets[expected][decided]` over targets (team, agent, none, default).
     pub confusion_targets: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Precision and recall per action.
     pub per_action: BTreeMap<String, ActionScore>,
     /// `confusion[expected][predicted]`.
     pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// How many times each rule fired.
     pub rules_fired: BTreeMap<String, usize>,
+    /// Name of the backend that routed.
     pub backend: String,
+    /// The backend's model.
     pub model: String,
+    /// Each row's result, in the order of the rows.
     pub results: Vec<RowResult>,
 }
 
@@ -167,8 +219,11 @@ pub struct EvalReport {
 pub struct ReliabilityBin {
     /// Lower edge of the bin (width 0.1; the last bin includes 1.0).
     pub from: f64,
+    /// Rows whose confidence falls in the bin.
     pub rows: usize,
+    /// Mean confidence of those rows.
     pub mean_confidence: f64,
+    /// Share of those rows routed exactly, from 0 to 1.
     pub accuracy: f64,
 }
 

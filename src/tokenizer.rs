@@ -33,20 +33,33 @@ use crate::vocab::Vocabulary;
 /// Errors reading a GGUF file or building its tokenizer.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
+    /// The file cannot be opened or read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file does not start with the GGUF magic; holds the path.
     #[error("{0} is not a GGUF file (bad magic)")]
     NotGguf(String),
+    /// The GGUF version is not 2 or 3; holds the version read.
     #[error("unsupported GGUF version {0}")]
     Version(u32),
+    /// The metadata cannot be parsed: a bad string, length or value type; holds what was wrong.
     #[error("GGUF metadata is malformed: {0}")]
     Malformed(String),
+    /// A required metadata key is absent; holds the key.
     #[error("GGUF metadata lacks `{0}`")]
     Missing(&'static str),
+    /// `tokenizer.ggml.model` is not a GPT-2-style byte-level BPE; holds its value.
     #[error("tokenizer model `{0}` is not supported (only GPT-2-style byte-level BPE)")]
     UnsupportedModel(String),
+    /// The `tokenizers` crate refused the vocabulary, merges or pre-tokenizer; holds its message.
     #[error("building the tokenizer failed: {0}")]
     Build(String),
+    /// The tokens do not make a vocabulary.
     #[error(transparent)]
     Vocab(#[from] crate::vocab::VocabError),
 }
@@ -54,10 +67,15 @@ pub enum TokenizerError {
 /// One GGUF metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetaValue {
+    /// Any GGUF integer type, widened to i64.
     Int(i64),
+    /// A GGUF f32 or f64, widened to f64.
     Float(f64),
+    /// A GGUF bool.
     Bool(bool),
+    /// A GGUF string.
     Str(String),
+    /// A GGUF array, of any one item type.
     Array(Vec<MetaValue>),
 }
 

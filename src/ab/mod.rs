@@ -48,12 +48,21 @@ pub const VIOLATION_KINDS: [&str; 3] = ["parse", "schema_violation", "truncated"
 /// Errors of an A/B run.
 #[derive(Debug, thiserror::Error)]
 pub enum AbError {
+    /// Routing a row failed.
     #[error(transparent)]
     Eval(#[from] crate::eval::EvalError),
+    /// A file of the run cannot be read, written or parsed.
     #[error("{path}: {why}")]
-    Io { path: String, why: String },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The error's message (with the line number for a bad JSONL line).
+        why: String,
+    },
+    /// The CSV (or the chosen half or sample of it) has no rows.
     #[error("no rows to compare")]
     NoRows,
+    /// A side's concurrency is 0.
     #[error("--concurrency must be at least 1")]
     Concurrency,
 }
@@ -82,7 +91,9 @@ pub struct SideRow {
     /// The model's answer broke the schema (invalid output, or an error of a
     /// [`VIOLATION_KINDS`] kind).
     pub violation: bool,
+    /// Prompt tokens of the model call (0 when the backend gave no output).
     pub prompt_tokens: usize,
+    /// Output tokens of the model call (0 when the backend gave no output).
     pub completion_tokens: usize,
     /// What the call cost, when the backend prices its usage.
     pub cost_usd: Option<f64>,

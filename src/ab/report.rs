@@ -13,25 +13,34 @@ use crate::eval::{quantile, EvalReport, Row};
 
 /// One side's rows, in the CSV's order, with what names it.
 pub struct SideRows<'a> {
+    /// What the report calls the side.
     pub label: &'a str,
+    /// The side's backend name, for its eval report.
     pub backend: &'a str,
+    /// The side's model, for its eval report.
     pub model: &'a str,
+    /// The side's finished rows.
     pub rows: Vec<SideRow>,
 }
 
 /// One side's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct SideReport {
+    /// What the report calls the side.
     pub label: String,
     /// Rows routed exactly (action and target).
     pub correct: usize,
+    /// 99th-percentile routing latency, in ms.
     pub latency_p99_ms: f64,
     /// Answers that broke the schema: invalid output, or an error of a violation kind.
     pub schema_violations: usize,
     /// Rows whose model call failed, by [`crate::backend::BackendError::kind`].
     pub errors_by_kind: BTreeMap<String, usize>,
+    /// Rows whose model call failed, all kinds together.
     pub errors: usize,
+    /// Prompt tokens per 1,000 messages (averaged over all rows).
     pub prompt_tokens_per_1k: f64,
+    /// Output tokens per 1,000 messages (averaged over all rows).
     pub completion_tokens_per_1k: f64,
     /// Cost per 1,000 messages in US dollars, when the backend prices its usage.
     pub cost_per_1k_usd: Option<f64>,
@@ -42,13 +51,19 @@ pub struct SideReport {
 /// A row the two sides routed differently.
 #[derive(Debug, Clone, Serialize)]
 pub struct Disagreement {
+    /// The row's id.
     pub id: String,
+    /// The row's source.
     pub source: String,
+    /// The row's labelled intent.
     pub intent: String,
+    /// The customer's message (empty when the row is not in the CSV).
     pub text: String,
     /// The expected `action target`.
     pub expected: String,
+    /// What side A decided, as `action target`.
     pub a: String,
+    /// What side B decided, as `action target`.
     pub b: String,
     /// `a`, `b` or `neither`.
     pub right: &'static str,
@@ -57,14 +72,19 @@ pub struct Disagreement {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct AbReport {
+    /// Rows compared.
     pub rows: usize,
     /// The run's key (its rows are in `rows-KEY.jsonl`).
     pub key: String,
+    /// Side A's figures.
     pub a: SideReport,
+    /// Side B's figures.
     pub b: SideReport,
     /// Rows both sides routed the same way (action and target), in percent.
     pub agreement_pct: f64,
+    /// McNemar's test and the interval for the difference in exact routing.
     pub paired: PairedTest,
+    /// The rows the sides routed differently, in the CSV's order.
     pub disagreements: Vec<Disagreement>,
 }
 

@@ -13,9 +13,13 @@ const Z95: f64 = 1.959_963_984_540_054;
 /// The paired 2×2 table of correctness.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Paired {
+    /// Rows both sides routed exactly.
     pub both_right: usize,
+    /// Rows only A routed exactly.
     pub a_only: usize,
+    /// Rows only B routed exactly.
     pub b_only: usize,
+    /// Rows neither side routed exactly.
     pub both_wrong: usize,
 }
 
@@ -49,6 +53,7 @@ impl Paired {
 /// The paired test's result, as written into the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairedTest {
+    /// The 2×2 table the test is computed from.
     pub table: Paired,
     /// Accuracy of A minus accuracy of B, in percentage points.
     pub difference_pct: f64,

@@ -30,14 +30,18 @@ pub use settings::{BackendSettings, OpenAiSettings, Price, WireMode, OPENAI_DEFA
 /// A schema as sent to a backend: its JSON, and a name for logs and APIs.
 #[derive(Debug, Clone)]
 pub struct SchemaSpec {
+    /// The schema's name, as sent to APIs that ask for one (OpenAI's `json_schema.name`) and written in logs.
     pub name: String,
+    /// The JSON Schema the output must match.
     pub schema: Value,
 }
 
 /// Token counts.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Usage {
+    /// Tokens of the prompt, as the backend counts them.
     pub prompt_tokens: usize,
+    /// Tokens of the output, forced ones included.
     pub completion_tokens: usize,
     /// Tokens the schema forced (fed without sampling), local backend only.
     pub forced_tokens: usize,
@@ -62,9 +66,13 @@ pub struct BranchPoint {
 pub enum Reply {
     /// The output, parsed, with what is known of how it was made.
     Json {
+        /// The output parsed as JSON.
         value: Value,
+        /// The output as the model wrote it.
         text: String,
+        /// Token counts of the call.
         usage: Usage,
+        /// Time from the request to the parsed output, in ms.
         latency_ms: f64,
         /// Branch points with the alternatives' probabilities (empty when the backend gives none).
         branches: Vec<BranchPoint>,
@@ -77,7 +85,12 @@ pub enum Reply {
         billing: Option<Billing>,
     },
     /// The model declined.
-    Refusal { message: String, latency_ms: f64 },
+    Refusal {
+        /// The model's refusal text.
+        message: String,
+        /// Time from the request to the refusal, in ms.
+        latency_ms: f64,
+    },
 }
 
 /// What a remote backend bills for one call.
@@ -92,41 +105,90 @@ pub struct Billing {
 /// Errors a backend can return. [`BackendError::kind`] names the variant for counting.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The schema cannot be compiled to an automaton (local backend).
     #[error("the schema cannot be enforced: {0}")]
     Schema(#[from] crate::schema::SchemaError),
+    /// The local model, its tokenizer or its chat template failed; holds the message.
     #[error("the model failed: {0}")]
     Model(String),
     /// The request cannot be served as asked: the prompt and output do not fit in the model's
     /// context, or no valid value fits under the token cap. The caller's to fix, not a fault.
     #[error("{0}")]
     TooLong(String),
+    /// The output is not valid JSON; holds the parser's message.
     #[error("the output did not parse as JSON: {0}")]
     Parse(String),
     /// The server refused the key (401, 403).
     #[error("authentication failed ({status}): {message}")]
-    Auth { status: u16, message: String },
+    Auth {
+        /// The HTTP status.
+        status: u16,
+        /// The server's error message.
+        message: String,
+    },
     /// 429 after the retries ran out.
     #[error("rate limited after {attempts} attempts: {message}")]
-    RateLimit { attempts: u32, retry_after_ms: Option<u64>, message: String },
+    RateLimit {
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// The last `Retry-After` the server sent, in ms; None when it sent none.
+        retry_after_ms: Option<u64>,
+        /// The server's error message.
+        message: String,
+    },
     /// Another 4xx: the request is wrong, and retrying will not help. `message` is the server's.
     #[error("bad request ({status}, param {param:?}): {message}")]
-    BadRequest { status: u16, message: String, param: Option<String> },
+    BadRequest {
+        /// The HTTP status (0 when the request was refused before sending).
+        status: u16,
+        /// The server's error message, or why the request was refused before sending.
+        message: String,
+        /// The request parameter the server blames; None when it names none.
+        param: Option<String>,
+    },
     /// No answer within the per-attempt timeout, or the total time bound ran out.
     #[error("timed out after {attempts} attempts ({elapsed_ms} ms)")]
-    Timeout { attempts: u32, elapsed_ms: u64 },
+    Timeout {
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// Time from the first attempt to giving up, in ms.
+        elapsed_ms: u64,
+    },
     /// A 5xx after the retries ran out.
     #[error("server error ({status}) after {attempts} attempts: {message}")]
-    Server { status: u16, attempts: u32, message: String },
+    Server {
+        /// The HTTP status of the last attempt.
+        status: u16,
+        /// Attempts made, the first included.
+        attempts: u32,
+        /// The server's error message.
+        message: String,
+    },
     /// The connection failed (refused, reset, DNS) after the retries ran out.
     #[error("transport error after {attempts} attempts: {message}")]
-    Transport { attempts: u32, message: String },
+    Transport {
+        /// Attempts made, the first included (0 when the HTTP client could not be built).
+        attempts: u32,
+        /// The error and its sources, on one line.
+        message: String,
+    },
     /// The reply parsed as JSON but does not match the schema: the instance and the
     /// validator's messages (each with its instance path).
     #[error("the reply breaks the schema: {}", errors.join("; "))]
-    SchemaViolation { instance: Value, errors: Vec<String> },
+    SchemaViolation {
+        /// The parsed reply.
+        instance: Value,
+        /// The validator's messages, each with its instance path.
+        errors: Vec<String>,
+    },
     /// The output was cut by the token cap (`finish_reason: length`, `status: incomplete`).
     #[error("the output was cut by the token cap ({reason}): {text:?}")]
-    Truncated { reason: String, text: String },
+    Truncated {
+        /// The API's reason for stopping (`length`, `content_filter`, `max_output_tokens`).
+        reason: String,
+        /// The output up to the cut.
+        text: String,
+    },
     /// The reply has none of the shapes the API defines.
     #[error("unexpected reply: {0}")]
     Protocol(String),

@@ -57,10 +57,16 @@ pub use cursor::Constraint;
 /// Errors of a constraint.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConstraintError {
+    /// The token is not in the current mask.
     #[error("token {token} is not allowed here")]
-    Disallowed { token: u32 },
+    Disallowed {
+        /// The token's id.
+        token: u32,
+    },
+    /// The constraint has already accepted EOS; no token may follow.
     #[error("the generation is already finished")]
     Finished,
+    /// A single step needs more DFA states than the lazy DFA's cache holds, even right after a clear.
     #[error("the automaton cache thrashes: a single step needs more states than the cache holds")]
     CacheThrash,
     /// The shortest completion cannot fit in the tokens left: the output

@@ -36,10 +36,18 @@ const BATCH: usize = 32;
 /// Why the encoder could not load or run.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
+    /// A file of the encoder's folder cannot be read, or `config.json` does not parse.
     #[error("cannot read {path}: {why}")]
-    Read { path: PathBuf, why: String },
+    Read {
+        /// The file's path.
+        path: PathBuf,
+        /// The I/O or parse error's message.
+        why: String,
+    },
+    /// `tokenizer.json` does not load, or a text does not tokenize; holds the message.
     #[error("the tokenizer failed: {0}")]
     Tokenizer(String),
+    /// candle failed to load the weights or run the model.
     #[error("the encoder failed: {0}")]
     Model(#[from] candle_core::Error),
 }

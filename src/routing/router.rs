@@ -33,8 +33,10 @@ use crate::chat::ChatMessage;
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
+    /// The audit log cannot be opened or written.
     #[error("audit log: {0}")]
     Audit(#[from] AuditError),
+    /// The sentence encoder cannot load or embed the example phrases.
     #[cfg(feature = "local")]
     #[error("sentence encoder: {0}")]
     Encoder(#[from] crate::encoder::EncoderError),
@@ -43,8 +45,11 @@ pub enum RouteError {
 /// The outcome of routing one message.
 #[derive(Debug, Clone, Serialize)]
 pub struct Routed {
+    /// The message's id: the caller's, or a generated one; the same as in the audit line.
     pub message_id: String,
+    /// The action and target chosen, with the rules that fired and the confidences.
     pub decision: Decision,
+    /// The payload to send to Kommunicate for the decision.
     pub payload: KommunicatePayload,
     /// The model's raw output, when there was one.
     pub output: Option<Value>,
@@ -61,6 +66,7 @@ pub struct Routed {
     /// What a remote backend billed for the call, when it gave an output.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billing: Option<crate::backend::Billing>,
+    /// Time to route the message, from the screen to the decision, in ms.
     pub latency_ms: f64,
 }
 
@@ -275,13 +281,16 @@ pub struct Screened {
 /// One model call: the prompt and the schema.
 #[derive(Debug, Clone)]
 pub struct ModelJob {
+    /// The prompt's chat messages: the system prompt, the few-shot examples as user/assistant pairs, then the sanitized message.
     pub messages: Vec<ChatMessage>,
+    /// The deployment schema the output must match.
     pub schema: SchemaSpec,
 }
 
 /// What [`Router::ask_model`] got back.
 #[derive(Debug, Clone)]
 pub struct ModelAnswer {
+    /// The model's answer as the rules see it (a failed call gives a verdict without output).
     pub verdict: ModelVerdict,
     /// Probability of each action at the decoder's branch points.
     pub alternatives: Vec<(String, f32)>,

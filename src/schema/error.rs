@@ -23,19 +23,48 @@ pub struct SchemaError {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SchemaErrorKind {
     /// A keyword of the JSON Schema vocabularies that strictly does not enforce.
-    Unsupported { keyword: String, why: String },
+    Unsupported {
+        /// The keyword, e.g. `not` or `format`.
+        keyword: String,
+        /// Why it cannot be enforced.
+        why: String,
+    },
     /// A keyword that is in no JSON Schema vocabulary strictly knows.
-    UnknownKeyword { keyword: String },
+    UnknownKeyword {
+        /// The keyword as written.
+        keyword: String,
+    },
     /// A supported keyword with a value or combination strictly cannot enforce exactly.
-    Inexact { keyword: String, why: String },
+    Inexact {
+        /// The keyword, e.g. `pattern`.
+        keyword: String,
+        /// What in its value cannot be enforced exactly.
+        why: String,
+    },
     /// The schema is not a well-formed JSON Schema.
-    Malformed { keyword: String, why: String },
+    Malformed {
+        /// The keyword whose value is malformed.
+        keyword: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A `$ref` strictly cannot resolve (remote, or a dangling pointer).
-    BadRef { reference: String, why: String },
+    BadRef {
+        /// The `$ref` value as written.
+        reference: String,
+        /// Why it cannot be resolved.
+        why: String,
+    },
     /// No instance can satisfy the schema.
-    Unsatisfiable { why: String },
+    Unsatisfiable {
+        /// Which constraints contradict each other.
+        why: String,
+    },
     /// The automaton would exceed its size or time limit.
-    TooLarge { why: String },
+    TooLarge {
+        /// Which limit was exceeded, and by what.
+        why: String,
+    },
 }
 
 impl SchemaError {

@@ -73,16 +73,27 @@ const UNSUPPORTED: &[&str] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Rule {
+    /// `root-object`: the root schema is `type: "object"`.
     RootObject,
+    /// `root-any-of`: the root schema is not an `anyOf`.
     RootAnyOf,
+    /// `additional-properties`: every object sets `additionalProperties: false`.
     AdditionalProperties,
+    /// `required`: every property is listed in `required`.
     Required,
+    /// `unsupported-keyword`: no keyword outside the subset (`allOf`, `oneOf`, `not`, ...).
     UnsupportedKeyword,
+    /// `format`: only the formats the target enforces.
     Format,
+    /// `nesting`: at most [`MAX_NESTING`] levels of nested objects.
     Nesting,
+    /// `property-count`: at most [`MAX_PROPERTIES`] object properties in all.
     PropertyCount,
+    /// `enum-count`: at most [`MAX_ENUM_VALUES`] enum values in all.
     EnumCount,
+    /// `enum-length`: a string enum of more than [`LARGE_ENUM`] values totals at most [`MAX_LARGE_ENUM_CHARS`] characters.
     EnumLength,
+    /// `string-length`: names, enum and const values total at most [`MAX_TOTAL_CHARS`] characters.
     StringLength,
 }
 
@@ -126,10 +137,13 @@ pub enum Effect {
 /// One broken rule.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Finding {
+    /// The rule broken.
     pub rule: Rule,
     /// JSON pointer of the schema object concerned (`""` is the root).
     pub pointer: String,
+    /// What breaks the rule, in a sentence.
     pub message: String,
+    /// What the target does about it: rejects the schema or narrows it.
     pub effect: Effect,
 }
 

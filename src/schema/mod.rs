@@ -167,11 +167,17 @@ pub enum Node {
 /// The JSON types a node admits, with the constraints for each.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Typed {
+    /// Whether `null` is admitted.
     pub null: bool,
+    /// Whether `true` and `false` are admitted.
     pub boolean: bool,
+    /// The constraints on numbers; None when numbers are not admitted.
     pub number: Option<NumberRule>,
+    /// The constraints on strings; None when strings are not admitted.
     pub string: Option<StringRule>,
+    /// The constraints on arrays; None when arrays are not admitted.
     pub array: Option<ArrayRule>,
+    /// The constraints on objects; None when objects are not admitted.
     pub object: Option<ObjectRule>,
 }
 
@@ -201,7 +207,9 @@ impl Typed {
 /// A numeric bound; `exclusive` for `exclusiveMinimum`/`exclusiveMaximum`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bound {
+    /// The bound's value.
     pub value: f64,
+    /// Whether the value itself is excluded (`exclusiveMinimum`/`exclusiveMaximum`).
     pub exclusive: bool,
 }
 
@@ -210,7 +218,9 @@ pub struct Bound {
 pub struct NumberRule {
     /// Only integers (`type: integer`, or `multipleOf` an integer).
     pub integer: bool,
+    /// The lower bound (`minimum` or `exclusiveMinimum`); None when numbers are unbounded below.
     pub minimum: Option<Bound>,
+    /// The upper bound (`maximum` or `exclusiveMaximum`); None when numbers are unbounded above.
     pub maximum: Option<Bound>,
     /// `multipleOf`, integers only.
     pub multiple_of: Option<u64>,
@@ -219,14 +229,23 @@ pub struct NumberRule {
 /// String formats strictly enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// `date-time`: an RFC 3339 date and time with a `Z` or numeric offset.
     DateTime,
+    /// `date`: an RFC 3339 full date, `YYYY-MM-DD`.
     Date,
+    /// `time`: an RFC 3339 time with a `Z` or numeric offset.
     Time,
+    /// `email`: a subset of RFC 5321 addresses (lowercase letters and digits).
     Email,
+    /// `uuid`: a lowercase hyphenated RFC 4122 UUID.
     Uuid,
+    /// `ipv4`: a dotted-quad address.
     Ipv4,
+    /// `ipv6`: a lowercase RFC 4291 address, compressed or not.
     Ipv6,
+    /// `uri`: a subset of absolute RFC 3986 URIs (http, https, ftp, urn, mailto, file).
     Uri,
+    /// `hostname`: an RFC 1123 hostname of at most four labels.
     Hostname,
     /// `uri-reference`, `iri`, `iri-reference`: enforced as [`Format::Uri`]
     /// (absolute URIs are all three), a sound subset.
@@ -276,10 +295,13 @@ impl Format {
 /// Constraints on strings. Lengths count Unicode code points, as JSON Schema does.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StringRule {
+    /// `minLength`, in characters (0 when absent).
     pub min_len: usize,
+    /// `maxLength`, in characters; None when absent.
     pub max_len: Option<usize>,
     /// `pattern`: an unanchored ECMA-262 regex, with the pointer it came from.
     pub pattern: Option<(String, String)>,
+    /// The `format` strictly enforces; None without a `format`, or for one it ignores as an annotation.
     pub format: Option<Format>,
     /// Values the string must not take (`not` with `enum`/`const`).
     pub excluded: Vec<String>,
@@ -292,7 +314,9 @@ pub struct ArrayRule {
     pub prefix: Vec<NodeId>,
     /// Schema for items after the prefix; `None` means no further items.
     pub items: Option<NodeId>,
+    /// `minItems` (0 when absent).
     pub min_items: usize,
+    /// `maxItems`; None when absent.
     pub max_items: Option<usize>,
     /// Set when `items` is absent (any item allowed): lowered as a free value.
     pub items_any: bool,
@@ -324,8 +348,11 @@ pub struct Contains {
 /// One declared property.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Property {
+    /// The property's key, as written in `properties`.
     pub name: String,
+    /// The node of the property's value schema.
     pub node: NodeId,
+    /// Whether the property is in `required`.
     pub required: bool,
 }
 
@@ -336,6 +363,7 @@ pub struct PatternProperty {
     pub pattern: String,
     /// The pointer of the schema holding `patternProperties`, for errors.
     pub pointer: String,
+    /// The node of the schema that values of matching keys follow.
     pub node: NodeId,
 }
 
@@ -346,6 +374,7 @@ pub struct PatternProperty {
 /// keys that match neither a declared name nor a pattern.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObjectRule {
+    /// The declared properties, in emission order.
     pub properties: Vec<Property>,
     /// Schema for other keys; `None` when `additionalProperties` is false.
     /// Beside `patterns`, only for keys that match no pattern.

@@ -36,15 +36,24 @@ pub use trie::{TokenTrie, Visit};
 
 /// Something that reads bytes one at a time; `None` rejects.
 pub trait ByteRecognizer {
+    /// The recognizer's position after some bytes; the trie walk passes it from a token prefix to its extensions.
     type State: Copy + PartialEq;
+    /// The state after reading `byte` in `state`; None when the byte is rejected there.
     fn step(&mut self, state: Self::State, byte: u8) -> Option<Self::State>;
 }
 
 /// Errors building a vocabulary.
 #[derive(Debug, thiserror::Error)]
 pub enum VocabError {
+    /// A byte-level BPE token holds a character outside the GPT-2 byte alphabet.
     #[error("token {id} ({text:?}) has a character outside the byte-level alphabet")]
-    NotByteLevel { id: u32, text: String },
+    NotByteLevel {
+        /// The token's id.
+        id: u32,
+        /// The token as the tokenizer spells it.
+        text: String,
+    },
+    /// The tokenizer has no tokens.
     #[error("the vocabulary is empty")]
     Empty,
 }

@@ -12,8 +12,11 @@ use crate::chat::{ChatMessage, Role};
 /// What [`build`] needs besides the messages and the schema.
 #[derive(Debug, Clone)]
 pub struct RequestOptions {
+    /// The model's name, as sent in the request's `model`.
     pub model: String,
+    /// Which API and schema mechanism the request uses.
     pub mode: WireMode,
+    /// Cap on output tokens, sent as `max_output_tokens`, `max_completion_tokens` or `max_tokens` as the mode calls it.
     pub max_output_tokens: u32,
     /// `Some(k)`: ask Chat Completions for `logprobs` with `top_logprobs: k`.
     pub top_logprobs: Option<u32>,
@@ -89,7 +92,9 @@ pub fn wire_name(name: &str) -> String {
 /// One token of a Chat Completions `logprobs.content` list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenLogprob {
+    /// The token's text.
     pub token: String,
+    /// The token's natural-log probability.
     pub logprob: f64,
     /// `(token, logprob)` of the likeliest tokens at this position.
     pub top: Vec<(String, f64)>,
@@ -99,7 +104,12 @@ pub struct TokenLogprob {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// The output text (the message content, or the tool call's arguments).
-    Text { text: String, logprobs: Vec<TokenLogprob> },
+    Text {
+        /// The output text.
+        text: String,
+        /// The output tokens' log-probabilities (empty when the reply carries none).
+        logprobs: Vec<TokenLogprob>,
+    },
     /// The model declined.
     Refusal(String),
 }
@@ -107,9 +117,13 @@ pub enum Answer {
 /// A parsed reply: the answer and the token counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
+    /// The output or the refusal.
     pub answer: Answer,
+    /// Prompt tokens the API bills (0 when the reply gives no usage).
     pub prompt_tokens: usize,
+    /// Prompt tokens served from the provider's cache, a part of `prompt_tokens` (0 when not reported).
     pub cached_tokens: usize,
+    /// Output tokens the API bills (0 when the reply gives no usage).
     pub completion_tokens: usize,
 }
 
