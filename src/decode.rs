@@ -193,7 +193,7 @@ pub fn generate(
     automaton: &Arc<TokenAutomaton>,
     options: &DecodeOptions,
 ) -> Result<Generation, DecodeError> {
-    generate_streaming(session, pending, tokenizer, automaton, options, &mut |_| ControlFlow::Continue(()))
+    decode(session, pending, tokenizer, automaton, options, None)
 }
 
 /// [`generate`], handing the output's bytes to `on_output` as tokens are committed (a
@@ -222,6 +222,19 @@ pub fn generate_streaming(
     options: &DecodeOptions,
     on_output: &mut dyn FnMut(&[u8]) -> ControlFlow<()>,
 ) -> Result<Generation, DecodeError> {
+    decode(session, pending, tokenizer, automaton, options, Some(on_output))
+}
+
+/// The decode loop behind [`generate`] (no callback: nothing is copied per token) and
+/// [`generate_streaming`].
+fn decode(
+    session: &mut Session,
+    pending: &[u32],
+    tokenizer: &GgufTokenizer,
+    automaton: &Arc<TokenAutomaton>,
+    options: &DecodeOptions,
+    mut on_output: Option<&mut dyn FnMut(&[u8]) -> ControlFlow<()>>,
+) -> Result<Generation, DecodeError> {
     let mut timings = Timings::default();
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let mut constraint = Constraint::new(automaton.clone());
@@ -242,7 +255,7 @@ pub fn generate_streaming(
     let mut emitted = 0;
     let mut budget_limited = false;
     let stop = loop {
-        if emit(&out, &mut emitted, tokenizer, on_output).is_break() {
+        if emit(&out, &mut emitted, tokenizer, &mut on_output).is_break() {
             break StopReason::Stopped;
         }
         let used = out.len();
@@ -329,7 +342,7 @@ pub fn generate_streaming(
     };
     if stop != StopReason::Stopped {
         // The last tokens; the caller cannot stop what is already decoded.
-        let _ = emit(&out, &mut emitted, tokenizer, on_output);
+        let _ = emit(&out, &mut emitted, tokenizer, &mut on_output);
     }
     timings.decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
     let bytes: Vec<u8> = out.iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
@@ -338,12 +351,22 @@ pub fn generate_streaming(
     Ok(Generation { text, tokens: out, prompt_tokens, stop, timings, budget_limited })
 }
 
-/// Hands the bytes of the tokens after `emitted` to the callback (nothing when none are new).
-fn emit(out: &[GeneratedToken], emitted: &mut usize, tokenizer: &GgufTokenizer, on_output: &mut dyn FnMut(&[u8]) -> ControlFlow<()>) -> ControlFlow<()> {
+/// Hands the bytes of the tokens after `emitted` to the callback, if there is one (nothing
+/// when no token is new).
+fn emit(
+    out: &[GeneratedToken],
+    emitted: &mut usize,
+    tokenizer: &GgufTokenizer,
+    on_output: &mut Option<&mut dyn FnMut(&[u8]) -> ControlFlow<()>>,
+) -> ControlFlow<()> {
+    let Some(on_output) = on_output else { return ControlFlow::Continue(()) };
     if *emitted == out.len() {
         return ControlFlow::Continue(());
     }
-    let bytes: Vec<u8> = out[*emitted..].iter().flat_map(|t| tokenizer.vocab().token_bytes(t.token).to_vec()).collect();
+    let mut bytes = Vec::new();
+    for t in &out[*emitted..] {
+        bytes.extend_from_slice(tokenizer.vocab().token_bytes(t.token));
+    }
     *emitted = out.len();
     on_output(&bytes)
 }
