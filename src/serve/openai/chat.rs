@@ -4,19 +4,18 @@
 //! then `data: [DONE]`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::request::chat_job;
-use super::stream::{Delta, EventStream, Wire};
+use super::stream::{Delta, Wire};
 use super::{now_secs, ApiError, App, Output};
 use crate::routing::audit::new_message_id;
 use crate::backend::Backend;
@@ -38,17 +37,9 @@ pub(in crate::serve) async fn chat_completions<B: Backend + Send + Sync + 'stati
     let id = format!("chatcmpl-{}", new_message_id().replace('-', ""));
     let wire = ChatWire { id, created: now_secs(), model: chat.id().to_owned(), usage_in_stream };
     if stream {
-        let started = Instant::now();
-        let (mut rx, alive) = app.start(job, true).await?;
-        let first = app.first(&mut rx, started).await?;
-        return Ok(Sse::new(EventStream::new(wire, first, rx, alive)).into_response());
+        return app.stream(job, wire).await;
     }
-    let out = tokio::spawn({
-        let app = app.clone();
-        async move { app.generate(job).await }
-    })
-    .await
-    .map_err(crate::serve::internal)??;
+    let out = app.complete(job).await?;
     let calls: Vec<Value> = out
         .tool_calls
         .iter()

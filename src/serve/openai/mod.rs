@@ -34,6 +34,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::Sse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -291,6 +293,22 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Ok(None) if Instant::now() < limit => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call failed")),
             Ok(None) | Err(_) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {:?}", self.config.request_timeout))),
         }
+    }
+
+    /// Streams a job as server-sent events in `wire`'s shape (Chat chunks or Responses
+    /// events); an error before the first output is the request's HTTP error.
+    async fn stream<W: stream::Wire + Send + 'static>(self: &Arc<Self>, job: Job, wire: W) -> Result<Response, ApiError> {
+        let started = Instant::now();
+        let (mut rx, alive) = self.start(job, true).await?;
+        let first = self.first(&mut rx, started).await?;
+        Ok(Sse::new(stream::EventStream::new(wire, first, rx, alive)).into_response())
+    }
+
+    /// [`generate`](Self::generate) on a task of its own, so a client that goes away does
+    /// not cancel the call half-way.
+    async fn complete(self: &Arc<Self>, job: Job) -> Result<Output, ApiError> {
+        let app = self.clone();
+        tokio::spawn(async move { app.generate(job).await }).await.map_err(crate::serve::internal)?
     }
 
     /// Runs a job to its end (no streaming).

@@ -6,19 +6,18 @@
 //! events and `response.completed`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::request::responses_job;
-use super::stream::{Delta, EventStream, Wire};
+use super::stream::{Delta, Wire};
 use super::{now_secs, ApiError, App, Output};
 use crate::routing::audit::new_message_id;
 use crate::backend::Backend;
@@ -38,18 +37,9 @@ pub(in crate::serve) async fn responses<B: Backend + Send + Sync + 'static>(
         body,
     };
     if stream {
-        let started = Instant::now();
-        let (mut rx, alive) = app.start(job, true).await?;
-        let first = app.first(&mut rx, started).await?;
-        let wire = ResponsesWire { head, seq: 0, message: None, call: None };
-        return Ok(Sse::new(EventStream::new(wire, first, rx, alive)).into_response());
+        return app.stream(job, ResponsesWire { head, seq: 0, message: None, call: None }).await;
     }
-    let out = tokio::spawn({
-        let app = app.clone();
-        async move { app.generate(job).await }
-    })
-    .await
-    .map_err(crate::serve::internal)??;
+    let out = app.complete(job).await?;
     Ok(Json(head.response(Some(&out))).into_response())
 }
 
