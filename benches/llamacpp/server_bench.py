@@ -228,6 +228,8 @@ def run_server(name, cmd, port, ready_path, body_for, args, env=None):
         "answered": [c["message"] for c in answered],
         "refused": [c["message"] for c in result["calls"] if c.get("refusal")],
         "valid": f"{sum(c['valid'] for c in answered)}/{len(answered)}",
+        "completion_tokens": sum(c["completion_tokens"] or 0 for c in answered),
+        "ms_per_completion_token": 1e3 * sum(lat) / max(1, sum(c["completion_tokens"] or 0 for c in answered)),
         "ttfb_p50_s": statistics.median([s["first_byte_s"] for s in result["streamed"] if s["first_byte_s"] is not None] or [float("nan")]),
         "first_content_p50_s": statistics.median([s["first_content_s"] for s in result["streamed"] if s["first_content_s"] is not None] or [float("nan")]),
         "stream_valid": f"{sum(bool(s['valid']) for s in result['streamed'])}/{sum(s['valid'] is not None for s in result['streamed'])}",
@@ -259,6 +261,8 @@ def main():
     ap.add_argument("--port", type=int, default=18431)
     ap.add_argument("--wait-idle", type=float, default=0)
     ap.add_argument("--json")
+    ap.add_argument("--llamacpp-repeat-penalty", type=float, default=1.0,
+                    help="llama.cpp's repeat_penalty (its server's default is 1.1; 1.0 is plain greedy, as strictly)")
     ap.add_argument("--skip-llamacpp", action="store_true", help="strictly only (no ratio)")
     args = ap.parse_args()
 
@@ -276,6 +280,9 @@ def main():
             "model": "m", "temperature": 0, "max_tokens": args.max_tokens,
             "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": message}],
             "response_format": {"type": "json_object", "schema": SCHEMA},
+            # llama-cpp-python's server applies repeat_penalty 1.1 unless told otherwise;
+            # strictly has no penalty, so both decode greedily from the same distribution.
+            "repeat_penalty": args.llamacpp_repeat_penalty,
         }
 
     # The default 30 s request limit is for chat traffic; a loaded 2-core machine can pass it.
@@ -316,11 +323,11 @@ def main():
         "ratio_p50": p50("llama.cpp") / p50("strictly"),
         "results": results,
     }
-    print("| server | p50 s | mean s | valid | TTFB p50 s | first content p50 s |")
-    print("|---|---|---|---|---|---|")
+    print("| server | p50 s | mean s | valid | completion tokens | ms/token | TTFB p50 s | first content p50 s |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, r in results.items():
         m = r["summary"]
-        print(f"| {name} | {m['p50_s']:.3f} | {m['mean_s']:.3f} | {m['valid']} | {m['ttfb_p50_s']:.3f} | {m['first_content_p50_s']:.3f} |")
+        print(f"| {name} | {m['p50_s']:.3f} | {m['mean_s']:.3f} | {m['valid']} | {m['completion_tokens']} | {m['ms_per_completion_token']:.1f} | {m['ttfb_p50_s']:.3f} | {m['first_content_p50_s']:.3f} |")
     print(f"strictly is {out['ratio_mean']:.2f}x faster per request (mean), {out['ratio_p50']:.2f}x (p50), over messages {sorted(both)}")
     print(f"strictly refused (prompt-injection screen): {s['refused']}")
     print(f"second request's schema compile (cache hit): {s.get('second_request_compile_ms')} ms")
