@@ -107,6 +107,44 @@ fn seed_messages_give_valid_output_and_batching_changes_nothing() {
     eprintln!("{identical} of 8 outputs identical to the one-token-at-a-time reference");
 }
 
+/// Share of distinct tokens among the ones the model chose (forced tokens left out).
+fn distinct_share(g: &strictly::decode::Generation) -> f64 {
+    let chosen: Vec<u32> = g.tokens.iter().filter(|t| !t.forced).map(|t| t.token).collect();
+    let distinct: std::collections::HashSet<u32> = chosen.iter().copied().collect();
+    distinct.len() as f64 / chosen.len().max(1) as f64
+}
+
+#[test]
+fn penalties_curb_repetition_keep_the_schema_and_lookahead_changes_nothing() {
+    let schema = common::grammar("support_classification.schema.json");
+    let spec = SchemaSpec { name: "support".into(), schema: schema.clone() };
+    let v = validator(&schema).unwrap();
+    let system = seed_file("support_system_prompt.txt");
+    let plain = DecodeOptions { max_tokens: 96, ..DecodeOptions::default() };
+    let penalized = DecodeOptions { repeat_penalty: 1.3, frequency_penalty: 0.3, presence_penalty: 0.2, ..plain.clone() };
+    let a = LocalBackend::new(model(), plain);
+    let b = LocalBackend::new(model(), penalized.clone());
+    let c = LocalBackend::new(model(), DecodeOptions { lookahead: 0, ..penalized });
+    let (mut before, mut after) = (0.0, 0.0);
+    // Two seed messages on which plain greedy decoding loops in free text.
+    for (i, message) in seed_file("support_messages.txt").lines().filter(|l| !l.trim().is_empty()).take(2).enumerate() {
+        let plain = a.generate(&messages(&system, message), &spec).unwrap();
+        let with = b.generate(&messages(&system, message), &spec).unwrap();
+        for g in [&plain, &with] {
+            let value: serde_json::Value = serde_json::from_str(&g.text).unwrap_or_else(|e| panic!("{message}: {e}: {}", g.text));
+            assert!(v.is_valid(&value), "{message}: {}", g.text);
+        }
+        // The lookahead's batched check applies the same penalties at every guessed position.
+        if i == 0 {
+            let reference = c.generate(&messages(&system, message), &spec).unwrap();
+            assert_equivalent(message, "lookahead under penalties", &with, &reference);
+        }
+        before += distinct_share(&plain);
+        after += distinct_share(&with);
+    }
+    assert!(after > before, "penalties raise the share of distinct chosen tokens: {before:.2} -> {after:.2} (sum over 2 messages)");
+}
+
 #[test]
 fn product_search_follows_the_recursive_schema() {
     let schema = common::grammar("search_products.schema.json");

@@ -101,12 +101,14 @@ fn models_lists_the_loaded_model_and_others_are_404() {
 fn json_schema_output_always_validates() {
     let schema = route_schema();
     let validator = strictly::schema::validator(&schema).unwrap();
+    // The last message also sets the penalties (OpenAI's two and llama.cpp's repeat_penalty).
     for (i, message) in ["I was charged twice", "my parcel is broken, I want my money back", "asdf qwerty"].iter().enumerate() {
-        let (status, body) = post(
-            "/v1/chat/completions",
-            &json!({"model": model_id(), "messages": [{"role": "user", "content": message}], "max_tokens": 30, "seed": i,
-                    "response_format": {"type": "json_schema", "json_schema": {"name": "route", "strict": true, "schema": schema}}}),
-        );
+        let mut request = json!({"model": model_id(), "messages": [{"role": "user", "content": message}], "max_tokens": 30, "seed": i,
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "route", "strict": true, "schema": schema}}});
+        if i == 2 {
+            request.as_object_mut().unwrap().extend([("frequency_penalty".into(), json!(0.5)), ("presence_penalty".into(), json!(0.5)), ("repeat_penalty".into(), json!(1.2))]);
+        }
+        let (status, body) = post("/v1/chat/completions", &request);
         assert_eq!(status, 200, "{body}");
         let content: Value = serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
         assert!(validator.is_valid(&content), "{content}");
@@ -138,6 +140,9 @@ fn what_cannot_be_enforced_or_is_not_supported_is_a_clear_400() {
         ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}), "messages"),
         ("/v1/chat/completions", json!({"model": model_id(), "messages": []}), "messages"),
         ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), "max_tokens"),
+        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "frequency_penalty": 2.5}), "frequency_penalty"),
+        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "presence_penalty": "high"}), "presence_penalty"),
+        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "repeat_penalty": 0}), "repeat_penalty"),
         ("/v1/responses", json!({"model": model_id(), "input": "hi", "previous_response_id": "resp_1"}), "previous_response_id"),
         ("/v1/responses", json!({"model": model_id(), "input": "hi", "store": true}), "store"),
         ("/v1/responses", json!({"model": model_id(), "input": "hi", "text": {"format": {"type": "json_schema", "name": "t", "schema": unenforceable}}}), "text.format"),

@@ -15,7 +15,8 @@ One run, the two servers one after the other (never at once), on the same GGUF
 
 For each: one untimed warm-up request (another user message: caches the system
 prompt; compiles the schema), then the eight seed support messages, sequential,
-temperature 0, the same max_tokens: latency per request (p50, mean), schema
+temperature 0, the same max_tokens, the same repeat_penalty (--repeat-penalty, sent to both;
+llama-cpp-python's server would apply 1.1 unasked): latency per request (p50, mean), schema
 validity (Python jsonschema, Draft 2020-12); then the same eight streamed:
 time to first byte (the first SSE event) and to the first content piece. For
 strictly, /metrics is read around each timed request: the second request's
@@ -261,8 +262,9 @@ def main():
     ap.add_argument("--port", type=int, default=18431)
     ap.add_argument("--wait-idle", type=float, default=0)
     ap.add_argument("--json")
-    ap.add_argument("--llamacpp-repeat-penalty", type=float, default=1.0,
-                    help="llama.cpp's repeat_penalty (its server's default is 1.1; 1.0 is plain greedy, as strictly)")
+    ap.add_argument("--repeat-penalty", type=float, default=1.0,
+                    help="llama.cpp's repeat_penalty over the last 64 tokens, sent to both servers (1.0: plain "
+                         "greedy, strictly's default; 1.1: llama-cpp-python's server's default)")
     ap.add_argument("--skip-llamacpp", action="store_true", help="strictly only (no ratio)")
     args = ap.parse_args()
 
@@ -273,6 +275,7 @@ def main():
             "model": model_id, "temperature": 0, "max_tokens": args.max_tokens,
             "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": message}],
             "response_format": {"type": "json_schema", "json_schema": {"name": "support", "strict": True, "schema": SCHEMA}},
+            "repeat_penalty": args.repeat_penalty,
         }
 
     def llama_body(message):
@@ -280,9 +283,9 @@ def main():
             "model": "m", "temperature": 0, "max_tokens": args.max_tokens,
             "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": message}],
             "response_format": {"type": "json_object", "schema": SCHEMA},
-            # llama-cpp-python's server applies repeat_penalty 1.1 unless told otherwise;
-            # strictly has no penalty, so both decode greedily from the same distribution.
-            "repeat_penalty": args.llamacpp_repeat_penalty,
+            # llama-cpp-python's server applies repeat_penalty 1.1 unless told otherwise:
+            # both servers are sent the same value.
+            "repeat_penalty": args.repeat_penalty,
         }
 
     # The default 30 s request limit is for chat traffic; a loaded 2-core machine can pass it.
@@ -317,6 +320,7 @@ def main():
         "nproc": os.cpu_count(),
         "idle_share_before": idle,
         "max_tokens": args.max_tokens,
+        "repeat_penalty": args.repeat_penalty,
         "model": MODEL.name,
         "ratio_over_messages": sorted(both),
         "ratio_mean": mean("llama.cpp") / mean("strictly"),

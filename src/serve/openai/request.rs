@@ -153,6 +153,22 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
     if let Some(v) = body.get("seed").filter(|v| !v.is_null()) {
         o.seed = v.as_i64().ok_or_else(|| invalid(Some("seed"), "seed must be an integer"))? as u64;
     }
+    let number = |key: &'static str, ok: fn(f64) -> bool, rule: &str| -> Result<Option<f32>, ApiError> {
+        match body.get(key).filter(|v| !v.is_null()) {
+            None => Ok(None),
+            Some(v) => v.as_f64().filter(|x| ok(*x)).map(|x| Some(x as f32)).ok_or_else(|| invalid(Some(key), format!("{key} must be {rule}"))),
+        }
+    };
+    if let Some(p) = number("frequency_penalty", |x| (-2.0..=2.0).contains(&x), "from -2 to 2")? {
+        o.frequency_penalty = p;
+    }
+    if let Some(p) = number("presence_penalty", |x| (-2.0..=2.0).contains(&x), "from -2 to 2")? {
+        o.presence_penalty = p;
+    }
+    // llama.cpp's extension, so a client written for its server decodes the same way here.
+    if let Some(p) = number("repeat_penalty", |x| x > 0.0 && x <= 10.0, "in (0, 10]")? {
+        o.repeat_penalty = p;
+    }
     Ok(o)
 }
 

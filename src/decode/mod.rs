@@ -16,10 +16,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::constraint::{Constraint, ConstraintError, TokenAutomaton, TokenSet};
+use lookahead::draft;
+use sample::{choose, History};
+
+mod lookahead;
+mod sample;
 use crate::model::local::{ModelError, Session};
 use crate::tokenizer::GgufTokenizer;
 
@@ -47,6 +52,18 @@ pub struct DecodeOptions {
     /// The output is greedy decoding's; only the number of passes changes. Default 8;
     /// 0 turns it off, and so does `batch_forced: false` (the one-pass-per-token reference).
     pub lookahead: usize,
+    /// OpenAI's `frequency_penalty`: each earlier output token lowers its own logit by this
+    /// much per occurrence. Default 0 (off).
+    pub frequency_penalty: f32,
+    /// OpenAI's `presence_penalty`: a token already in the output has its logit lowered by
+    /// this much. Default 0 (off).
+    pub presence_penalty: f32,
+    /// llama.cpp's `repeat_penalty` over the last [`repeat_last_n`](Self::repeat_last_n)
+    /// tokens: a positive logit is divided by it, a negative one multiplied. Default 1 (off).
+    pub repeat_penalty: f32,
+    /// How many of the latest tokens (the prompt's this call fed, then the output)
+    /// `repeat_penalty` looks at. Default 64, as llama.cpp.
+    pub repeat_last_n: usize,
 }
 
 impl Default for DecodeOptions {
@@ -60,6 +77,10 @@ impl Default for DecodeOptions {
             batch_forced: true,
             alternatives: 8,
             lookahead: 8,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            repeat_penalty: 1.0,
+            repeat_last_n: 64,
         }
     }
 }
@@ -88,7 +109,8 @@ pub struct Alternative {
     pub token: u32,
     /// The token's bytes as text (invalid UTF-8 replaced).
     pub text: String,
-    /// The token's probability among the allowed tokens, from the unscaled logits (0 to 1).
+    /// The token's probability among the allowed tokens (0 to 1), from the logits after any
+    /// penalties, before the temperature.
     pub prob: f32,
 }
 
@@ -289,7 +311,8 @@ fn decode(
                 continue;
             }
         }
-        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &logits, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
+        let history = History { pending, out: &out };
+        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &logits, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
         if Some(token) == eos {
             constraint.advance(token)?;
             break StopReason::Eos;
@@ -324,7 +347,8 @@ fn decode(
             }
             let allowed = sparse_allowed(&mut constraint, &mut timings)?;
             let row = rows.logits(i, allowed.as_deref())?;
-            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &row, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
+            let history = History { pending, out: &out };
+            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &row, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
             if picked != guessed {
                 break;
             }
@@ -369,30 +393,6 @@ fn emit(
     }
     *emitted = out.len();
     on_output(&bytes)
-}
-
-/// A guess at the next tokens, in the manner of prompt-lookup decoding, over the prompt's
-/// tail (the user's message) followed by the output so far: see [`lookup`].
-fn draft(pending: &[u32], out: &[GeneratedToken], k: usize) -> Vec<u32> {
-    let history: Vec<u32> = pending.iter().copied().chain(out.iter().map(|t| t.token)).collect();
-    lookup(&history, k)
-}
-
-/// Finds the latest earlier occurrence of the text's last three tokens (or two) and copies up
-/// to `k` tokens that followed it. A small model's output often repeats the message (an
-/// echoed `customerMessage`) or itself (a loop in free text); both are then guessed right.
-fn lookup(history: &[u32], k: usize) -> Vec<u32> {
-    for n in [3, 2] {
-        if k == 0 || history.len() <= n {
-            continue;
-        }
-        let tail = &history[history.len() - n..];
-        if let Some(start) = (0..history.len() - n).rev().find(|&i| &history[i..i + n] == tail) {
-            let from = start + n;
-            return history[from..(from + k).min(history.len())].to_vec();
-        }
-    }
-    Vec::new()
 }
 
 /// The state's mask, its lookup counted in the mask time.
@@ -446,111 +446,3 @@ fn fast_forward_tokens(constraint: &mut Constraint, tokenizer: &GgufTokenizer, r
     Ok(tokens)
 }
 
-type Choice = (u32, f32, Vec<Alternative>);
-
-/// Picks a token from the masked logits, honouring the token budget (`limited` is set when
-/// the budget overrules the model's pick).
-#[allow(clippy::too_many_arguments)]
-fn choose(
-    constraint: &mut Constraint,
-    mask: &TokenSet,
-    logits: &[f32],
-    remaining: usize,
-    options: &DecodeOptions,
-    rng: &mut SmallRng,
-    tokenizer: &GgufTokenizer,
-    limited: &mut bool,
-) -> Result<Choice, DecodeError> {
-    let choice = pick(mask, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)?;
-    if constraint.fits_budget(choice.0, remaining)? {
-        return Ok(choice);
-    }
-    *limited = true;
-    let within = constraint.mask_within_budget(remaining)?;
-    pick(&within, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)
-}
-
-/// Masked softmax, then greedy or seeded sampling.
-fn pick(mask: &TokenSet, logits: &[f32], options: &DecodeOptions, rng: &mut SmallRng, tokenizer: &GgufTokenizer) -> Option<Choice> {
-    // Read the allowed ids straight from the bitset (a free string allows ~48k): one pass
-    // for the maximum, one for the normaliser and the top alternatives.
-    let allowed = || mask.iter().filter(|&t| (t as usize) < logits.len());
-    let mut best: Option<(u32, f32)> = None;
-    for t in allowed() {
-        // Ascending ids and a strict comparison: ties go to the lowest id.
-        if best.is_none_or(|(_, l)| logits[t as usize] > l) {
-            best = Some((t, logits[t as usize]));
-        }
-    }
-    let (best, max) = best?;
-    let keep = options.alternatives;
-    let mut top: Vec<(f32, u32)> = Vec::with_capacity(keep + 1);
-    let mut z = 0.0f32;
-    let mut count = 0usize;
-    for t in allowed() {
-        let logit = logits[t as usize];
-        z += (logit - max).exp();
-        count += 1;
-        if keep > 0 && (top.len() < keep || logit > top[top.len() - 1].0) {
-            let at = top.partition_point(|&(l, _)| l >= logit);
-            top.insert(at, (logit, t));
-            top.truncate(keep);
-        }
-    }
-    let prob = |t: u32| (logits[t as usize] - max).exp() / z;
-    let token = if options.temperature <= 0.0 {
-        best
-    } else {
-        let ids: Vec<u32> = allowed().collect();
-        ids[sample(&ids, logits, options, rng)?]
-    };
-    let alternatives = if count > 1 {
-        top.into_iter().map(|(_, t)| Alternative { token: t, text: token_text(tokenizer, t), prob: prob(t) }).collect()
-    } else {
-        Vec::new()
-    };
-    Some((token, prob(token).max(f32::MIN_POSITIVE).ln(), alternatives))
-}
-
-fn sample(allowed: &[u32], logits: &[f32], options: &DecodeOptions, rng: &mut SmallRng) -> Option<usize> {
-    let t = options.temperature;
-    let max = allowed.iter().map(|&i| logits[i as usize] / t).fold(f32::NEG_INFINITY, f32::max);
-    let mut weighted: Vec<(usize, f32)> = allowed.iter().enumerate().map(|(i, &tok)| (i, (logits[tok as usize] / t - max).exp())).collect();
-    let z: f32 = weighted.iter().map(|w| w.1).sum();
-    weighted.iter_mut().for_each(|w| w.1 /= z);
-    if options.top_p < 1.0 {
-        weighted.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let mut mass = 0.0;
-        let keep = weighted.iter().take_while(|w| {
-            let inside = mass < options.top_p;
-            mass += w.1;
-            inside
-        }).count().max(1);
-        weighted.truncate(keep);
-    }
-    let total: f32 = weighted.iter().map(|w| w.1).sum();
-    let mut x = rng.random::<f32>() * total;
-    for (i, w) in &weighted {
-        if x < *w {
-            return Some(*i);
-        }
-        x -= w;
-    }
-    weighted.last().map(|w| w.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_draft_copies_what_followed_the_last_earlier_occurrence_of_the_tail() {
-        // ... 1 2 3 [4 5 6] ... 1 2 3 -> 4 5 6
-        assert_eq!(lookup(&[9, 1, 2, 3, 4, 5, 6, 7, 1, 2, 3], 3), vec![4, 5, 6]);
-        // The latest occurrence wins, and the copy stops where the text does.
-        assert_eq!(lookup(&[1, 2, 8, 1, 2, 9, 1, 2], 5), vec![9, 1, 2]);
-        // No earlier bigram: nothing to guess.
-        assert_eq!(lookup(&[1, 2, 3, 4], 4), Vec::<u32>::new());
-        assert_eq!(lookup(&[1, 2, 1, 2], 0), Vec::<u32>::new());
-    }
-}
