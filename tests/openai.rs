@@ -404,17 +404,9 @@ fn the_official_openai_node_sdk_parses_with_zod() {
     let setup = std::process::Command::new("bash").arg(root.join("scripts/openai-node-sdk.sh")).output().unwrap();
     assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
     let dir = String::from_utf8(setup.stdout).unwrap().trim().to_owned();
-    let (server, id) = server();
-    let out = std::process::Command::new("node")
-        .arg("sdk.mjs")
-        .current_dir(&dir)
-        .env("STRICTLY_BASE_URL", format!("http://{}", server.addr))
-        .env("STRICTLY_MODEL_ID", id)
-        .env("STRICTLY_API_KEY", KEY)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut node = std::process::Command::new("node");
+    node.arg("sdk.mjs").current_dir(&dir);
+    let stdout = run_sdk(node);
     let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     let validator = strictly::schema::validator(&report["schema"]).unwrap();
     assert!(validator.is_valid(&report["parsed"]), "{report}");
@@ -429,9 +421,18 @@ fn the_official_openai_python_sdk_works_against_the_server() {
     let venv = std::process::Command::new("bash").arg(root.join("scripts/openai-sdk-venv.sh")).output().unwrap();
     assert!(venv.status.success(), "{}", String::from_utf8_lossy(&venv.stderr));
     let python = root.join(String::from_utf8(venv.stdout).unwrap().trim());
+    let mut sdk = std::process::Command::new(python);
+    sdk.arg(root.join("tests/openai_sdk.py"));
+    let stdout = run_sdk(sdk);
+    eprintln!("{stdout}");
+}
+
+/// Runs an SDK script against the shared server (its address, model id and key in the
+/// environment) and returns its standard output; a failing script fails the test with both
+/// of its outputs.
+fn run_sdk(mut command: std::process::Command) -> String {
     let (server, id) = server();
-    let out = std::process::Command::new(python)
-        .arg(root.join("tests/openai_sdk.py"))
+    let out = command
         .env("STRICTLY_BASE_URL", format!("http://{}", server.addr))
         .env("STRICTLY_MODEL_ID", id)
         .env("STRICTLY_API_KEY", KEY)
@@ -439,7 +440,7 @@ fn the_official_openai_python_sdk_works_against_the_server() {
         .unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    eprintln!("{stdout}");
+    stdout.into_owned()
 }
 
 /// Deep schemas never take the server down: a 5,000-long `$ref` chain compiles (the compiler

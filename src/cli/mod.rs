@@ -1,0 +1,15 @@
+//! The commands of the `strictly` binary, one file each, over the shared flags in [`args`].
+//! Each file holds its flags (a `clap::Args` struct) and a `run` that returns the exit code.
+
+pub mod args;
+#[cfg(feature = "harness")]
+pub mod ab;
+#[cfg(feature = "harness")]
+pub mod coverage;
+#[cfg(feature = "harness")]
+pub mod eval;
+pub mod generate;
+pub mod lint;
+pub mod route;
+#[cfg(feature = "serve")]
+pub mod serve;

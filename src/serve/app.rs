@@ -1,0 +1,182 @@
+//! The service's state ([`App`]) and the steps every routing request shares: the message
+//! limit, the cheap stage, the model queue, canned decisions and the audited record.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::http::StatusCode;
+
+use super::metrics::Metrics;
+use super::webhook::RecentKeys;
+use super::worker::{self, ModelQueue};
+use super::{internal, openai, ApiError, ServeConfig};
+use crate::backend::Backend;
+use crate::routing::audit::AuditRecord;
+use crate::routing::kommunicate::KommunicatePayload;
+use crate::routing::router::{Routed, Router};
+use crate::routing::{Decision, ModelVerdict, Rule, Target};
+
+/// The service's state, shared by every request.
+pub struct App<B: Backend> {
+    pub(super) router: Arc<Router<B>>,
+    /// The model of the OpenAI-compatible endpoints, when the server has one.
+    pub(super) chat: Option<Arc<openai::ChatModel>>,
+    pub(super) runtime: tokio::runtime::Handle,
+    pub(super) config: ServeConfig,
+    pub(super) queue: ModelQueue,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) recent: Mutex<RecentKeys>,
+    pub(super) ready: Arc<AtomicBool>,
+    pub(super) stopping: AtomicBool,
+}
+
+impl<B: Backend + Send + Sync + 'static> App<B> {
+    /// The state over a router (and a chat model for the OpenAI endpoints); starts the model
+    /// thread, which warms the router's model up.
+    pub fn new(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig) -> Arc<Self> {
+        let router = Arc::new(router);
+        let metrics = Arc::new(Metrics::new());
+        let ready = Arc::new(AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::current();
+        let warm_up = {
+            let (router, runtime, metrics) = (router.clone(), runtime.clone(), metrics.clone());
+            Box::new(move || {
+                let answer = ask(&router, &runtime, &metrics, &router.model_job("hello"));
+                if let Some(e) = answer.backend_error {
+                    tracing::warn!(error = %e, "the warm-up call failed");
+                }
+            })
+        };
+        let queue = ModelQueue::start(config.queue, metrics.clone(), warm_up, ready.clone());
+        let recent = Mutex::new(RecentKeys::new(config.recent_keys));
+        let chat = chat.map(Arc::new);
+        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, ready, stopping: AtomicBool::new(false) })
+    }
+
+    /// Queues a routing model call.
+    pub(super) fn submit_route(&self, job: crate::routing::router::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
+        let (router, runtime, metrics) = (self.router.clone(), self.runtime.clone(), self.metrics.clone());
+        self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), expires)
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub(super) fn check_message(&self, message: &str) -> Result<(), ApiError> {
+        let n = message.chars().count();
+        if n > self.config.max_message_chars {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("message is {n} characters; the limit is {}", self.config.max_message_chars),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A decision made by the service itself (event, deadline, overload), with its record.
+    pub(super) fn canned(&self, message: &str, id: Option<&str>, target: Target, reply: String, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+        let decision = Decision {
+            action: target.action(),
+            target,
+            model_action: None,
+            model_assign_to: None,
+            model_assign_team: None,
+            reason: None,
+            model_confidence: None,
+            reported_confidence: None,
+            examples_support: None,
+            examples_confidence: None,
+            rules: vec![rule],
+            reply,
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        let verdict = ModelVerdict {
+            backend: self.router.backend().name().into(),
+            model: self.router.backend().model().into(),
+            latency_ms,
+            ..ModelVerdict::default()
+        };
+        let record = AuditRecord::new(id, message, self.router.config().audit.redact, &decision, &verdict);
+        let routed = Routed {
+            message_id: record.id.clone(),
+            payload: KommunicatePayload::from(&decision),
+            output: None,
+            decision,
+            action_alternatives: Vec::new(),
+            backend_error: None,
+            backend_error_kind: None,
+            usage: None,
+            billing: None,
+            latency_ms,
+        };
+        (routed, record)
+    }
+
+    /// Default routing decided by the service (`deadline`, `overloaded`).
+    pub(super) fn default_routing(&self, message: &str, id: Option<&str>, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+        let reply = self.router.config().replies.default_fallback.clone();
+        self.canned(message, id, Target::DefaultRouting, reply, rule, started)
+    }
+
+    /// The cheap stage, off the runtime's threads (the examples' vote may grow an encoder).
+    pub(super) async fn screen(self: &Arc<Self>, message: &str) -> Result<crate::routing::router::Screened, ApiError> {
+        let (app, text) = (self.clone(), message.to_owned());
+        tokio::task::spawn_blocking(move || app.router.screen(&text)).await.map_err(internal)
+    }
+
+    /// Appends the record (synced) and counts the decision; the reply waits for this.
+    pub(super) async fn record(self: &Arc<Self>, routed: &Routed, record: AuditRecord, path: &str) -> Result<(), ApiError> {
+        // The text as the audit config redacts it (digits masked, or only a hash and a length).
+        let text = serde_json::to_string(&record.text).unwrap_or_default();
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || app.router.append_audit(&record))
+            .await
+            .map_err(internal)?
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()))?;
+        self.metrics.decision(&routed.decision);
+        let d = &routed.decision;
+        let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
+        tracing::info!(
+            target: "strictly::decision",
+            id = %routed.message_id,
+            path,
+            action = d.action.as_str(),
+            rules = %rules.join(","),
+            text = %text,
+            latency_ms = routed.latency_ms,
+            "decision"
+        );
+        Ok(())
+    }
+
+}
+
+/// One routing model call on the model thread: a panic inside it becomes this call's error
+/// (`malformed_output` routing), never the process's.
+fn ask<B: Backend>(router: &Router<B>, runtime: &tokio::runtime::Handle, metrics: &Metrics, job: &crate::routing::router::ModelJob) -> crate::routing::router::ModelAnswer {
+    let started = Instant::now();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(router.ask_model(job))));
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok(answer) => {
+            let outcome = if answer.backend_error.is_some() { "error" } else { "ok" };
+            metrics.model_call(outcome, Some(seconds), answer.usage.as_ref());
+            answer
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, "a model call panicked; the message gets default routing");
+            metrics.model_call("panic", Some(seconds), None);
+            router.model_failed(format!("the model call panicked: {what}"), seconds * 1e3)
+        }
+    }
+}
+

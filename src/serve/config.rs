@@ -1,0 +1,95 @@
+//! The server's settings: [`ServeConfig`], read from TOML and the environment.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Server settings: a TOML file (`strictly serve --server-config`), every key optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// The webhook's deadline: routing not finished by then becomes default routing (rule
+    /// `deadline`). Keep it under Kommunicate's 30 s webhook timeout.
+    #[serde(deserialize_with = "duration")]
+    pub deadline: Duration,
+    /// `/v1/route`'s limit; past it the answer is 504.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// After SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+    /// Model calls that may wait while one runs.
+    pub queue: usize,
+    /// Largest request body (413 above).
+    pub max_body_bytes: usize,
+    /// Longest message, in characters (400 above).
+    pub max_message_chars: usize,
+    /// Bearer keys for `/v1/*`; also from `STRICTLY_API_KEYS` (comma-separated). None: open.
+    pub api_keys: Vec<String>,
+    /// Shared secret the webhook's caller sends in `webhook_secret_header`; also from
+    /// `STRICTLY_WEBHOOK_SECRET`. None: open.
+    pub webhook_secret: Option<String>,
+    /// Header carrying the webhook's secret (set it in Kommunicate's custom-bot form).
+    pub webhook_secret_header: String,
+    /// Webhook `key`s remembered for retried deliveries.
+    pub recent_keys: usize,
+    /// Reply to Kommunicate's `WELCOME` event (the bot keeps the conversation).
+    pub welcome_reply: String,
+    /// Reply to a message without text (attachment, location, other events); default routing.
+    pub not_text_reply: String,
+    /// Let the model refuse on the OpenAI endpoints (a `{"refusal"}` branch beside the
+    /// caller's schema; see [`openai::refusal`]). Default false: with SmolLM2-135M the model
+    /// took the branch for ordinary requests. The prompt-injection screen refuses either way.
+    pub model_refusals: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8080".into(),
+            deadline: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(25),
+            queue: 4,
+            max_body_bytes: 64 * 1024,
+            max_message_chars: 4000,
+            api_keys: Vec::new(),
+            webhook_secret: None,
+            webhook_secret_header: "x-strictly-secret".into(),
+            recent_keys: 10_000,
+            welcome_reply: "Hi! How can I help you today?".into(),
+            not_text_reply: "Thanks! I can only read text, so one of our agents will take a look.".into(),
+            model_refusals: false,
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+impl ServeConfig {
+    /// Reads a TOML file.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Adds the keys and the secret from the environment (`STRICTLY_API_KEYS`,
+    /// `STRICTLY_WEBHOOK_SECRET`), which keeps them out of files.
+    pub fn apply_env(&mut self) {
+        if let Ok(keys) = std::env::var("STRICTLY_API_KEYS") {
+            self.api_keys.extend(keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned));
+        }
+        if let Ok(secret) = std::env::var("STRICTLY_WEBHOOK_SECRET") {
+            if !secret.is_empty() {
+                self.webhook_secret = Some(secret);
+            }
+        }
+    }
+}
+

@@ -1,0 +1,141 @@
+//! The token-level half of the tests by schema area: a small hand-made
+//! vocabulary (every single byte, a few longer pieces, EOS), the token mask
+//! walked over it, and the `jsonschema` crate judging what comes out. The
+//! byte-level half is `tests/oracle`; [`check`] runs both.
+
+// Each test crate uses the part it needs.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use strictly::automaton::Grammar;
+use strictly::constraint::{Constraint, TokenAutomaton};
+use strictly::schema::{validator, CompileOptions};
+use strictly::vocab::Vocabulary;
+
+use crate::oracle::{self, text};
+
+/// Tokens per random walk: enough for every instance the area tests use.
+const WALK_TOKENS: usize = 64;
+
+/// A hand-made vocabulary: ids 0-255 are the single bytes, then `pieces`
+/// (the multi-byte tokens a test cares about), then EOS.
+pub struct Vocab {
+    vocab: Arc<Vocabulary>,
+    tokens: Vec<Vec<u8>>,
+    eos: u32,
+}
+
+impl Vocab {
+    /// Every byte as a token, plus `pieces` (each longer than one byte).
+    pub fn new(pieces: &[&str]) -> Self {
+        let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        for p in pieces {
+            assert!(p.len() > 1, "a piece is longer than one byte: {p:?}");
+            tokens.push(p.as_bytes().to_vec());
+        }
+        let eos = tokens.len() as u32;
+        let all = tokens.iter().cloned().map(Some).chain([None]).collect();
+        Vocab { vocab: Arc::new(Vocabulary::from_token_bytes(all, Some(eos))), tokens, eos }
+    }
+
+    /// Longest match first; always succeeds, every byte being a token.
+    pub fn encode(&self, text: &[u8]) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < text.len() {
+            let (id, len) = (0..self.tokens.len())
+                .filter(|&i| text[at..].starts_with(&self.tokens[i]))
+                .map(|i| (i as u32, self.tokens[i].len()))
+                .max_by_key(|&(_, len)| len)
+                .expect("every byte is a token");
+            out.push(id);
+            at += len;
+        }
+        out
+    }
+
+    /// One token per byte.
+    pub fn bytes(text: &[u8]) -> Vec<u32> {
+        text.iter().map(|&b| u32::from(b)).collect()
+    }
+}
+
+/// Whether the mask lets `tokens` through, one at a time, and then allows
+/// EOS. The mask is asked before each step (not `advance`'s own check).
+pub fn admits(automaton: &Arc<TokenAutomaton>, eos: u32, tokens: &[u32]) -> bool {
+    let mut c = Constraint::new(automaton.clone());
+    for &t in tokens {
+        if !c.mask().unwrap().contains(t) {
+            return false;
+        }
+        c.advance(t).unwrap();
+    }
+    c.mask().unwrap().contains(eos)
+}
+
+/// A seeded random walk over the mask: uniform over the allowed tokens that
+/// leave room to finish, stopping with probability 1/3 wherever EOS is
+/// allowed. `None` when it did not finish.
+pub fn walk(automaton: &Arc<TokenAutomaton>, vocab: &Vocab, rng: &mut SmallRng) -> Option<Vec<u8>> {
+    let mut c = Constraint::new(automaton.clone());
+    let mut out = Vec::new();
+    for step in 0..WALK_TOKENS {
+        let mask = c.mask_within_budget(WALK_TOKENS - step).unwrap();
+        let eos_ok = mask.contains(vocab.eos);
+        if eos_ok && rng.random_range(0..3) == 0 {
+            return Some(out);
+        }
+        let choices: Vec<u32> = mask.iter().filter(|&t| t != vocab.eos).collect();
+        if choices.is_empty() {
+            return eos_ok.then_some(out);
+        }
+        let t = choices[rng.random_range(0..choices.len())];
+        c.advance(t).unwrap();
+        out.extend_from_slice(&vocab.tokens[t as usize]);
+    }
+    c.is_accepting().unwrap().then_some(out)
+}
+
+/// The token-level check: `valid` instances pass the mask (tokenized
+/// longest-match-first and byte by byte), `invalid` ones are stopped either
+/// way, and the mask's random walks are all valid.
+pub fn check_tokens(schema: &Value, options: &CompileOptions, vocab: &Vocab, valid: &[Value], invalid: &[Value]) {
+    let g = Grammar::compile(schema, options).unwrap_or_else(|e| panic!("{schema}: {e}"));
+    let oracle = validator(schema).unwrap();
+    let automaton = Arc::new(TokenAutomaton::new(g, vocab.vocab.clone()));
+    for v in valid {
+        assert!(oracle.is_valid(v), "fixture must be valid under {schema}: {v}");
+        let t = text(v);
+        assert!(admits(&automaton, vocab.eos, &vocab.encode(t.as_bytes())), "{schema}: the mask stopped valid {t} (pieces)");
+        assert!(admits(&automaton, vocab.eos, &Vocab::bytes(t.as_bytes())), "{schema}: the mask stopped valid {t} (bytes)");
+    }
+    for v in invalid {
+        assert!(!oracle.is_valid(v), "fixture must be invalid under {schema}: {v}");
+        let t = text(v);
+        assert!(!admits(&automaton, vocab.eos, &vocab.encode(t.as_bytes())), "{schema}: the mask let invalid {t} through (pieces)");
+        assert!(!admits(&automaton, vocab.eos, &Vocab::bytes(t.as_bytes())), "{schema}: the mask let invalid {t} through (bytes)");
+    }
+    let mut rng = SmallRng::seed_from_u64(11);
+    let mut done = 0;
+    for _ in 0..60 {
+        let Some(bytes) = walk(&automaton, vocab, &mut rng) else { continue };
+        let t = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{schema}: a walk is not UTF-8: {e}"));
+        let value: Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{schema}: unparseable walk {t}: {e}"));
+        assert!(oracle.is_valid(&value), "{schema}: invalid walk {t}");
+        done += 1;
+    }
+    assert!(done >= 40, "{schema}: only {done} of 60 token walks finished");
+}
+
+/// Both halves with the default options: the byte automaton
+/// ([`oracle::check`]) and the token mask over a vocabulary of every byte and
+/// `pieces`.
+pub fn check(schema: Value, pieces: &[&str], valid: &[Value], invalid: &[Value]) {
+    let options = CompileOptions::default();
+    check_tokens(&schema, &options, &Vocab::new(pieces), valid, invalid);
+    oracle::check(schema, &options, valid, invalid);
+}
