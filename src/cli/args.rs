@@ -124,6 +124,15 @@ pub struct ModelArgs {
     /// Tokens guessed ahead from earlier text and checked in one pass (greedy only; 0: off).
     #[arg(long, default_value_t = 8)]
     pub lookahead: usize,
+    /// OpenAI's frequency penalty (-2 to 2): an output token's logit drops this much per use.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub frequency_penalty: f32,
+    /// OpenAI's presence penalty (-2 to 2): a token already output has its logit lowered by this.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub presence_penalty: f32,
+    /// llama.cpp's repeat penalty over the last 64 tokens (1: off; llama.cpp's server uses 1.1).
+    #[arg(long, default_value_t = 1.0)]
+    pub repeat_penalty: f32,
 }
 
 impl ModelArgs {
@@ -139,6 +148,14 @@ impl ModelArgs {
             "q4-0" | "q4_0" => strictly::model::local::Requantize::Q4_0,
             other => return Err(format!("--requantize must be keep, q8-0 or q4-0, not {other}").into()),
         };
+        for (flag, value) in [("--frequency-penalty", self.frequency_penalty), ("--presence-penalty", self.presence_penalty)] {
+            if !(-2.0..=2.0).contains(&value) {
+                return Err(format!("{flag} must be from -2 to 2, not {value}").into());
+            }
+        }
+        if !(self.repeat_penalty > 0.0 && self.repeat_penalty <= 10.0) {
+            return Err(format!("--repeat-penalty must be in (0, 10], not {}", self.repeat_penalty).into());
+        }
         let path = strictly::model::resolve::resolve(self.model.as_deref())?;
         let model = strictly::model::local::LocalModel::load(&path, &strictly::model::local::LoadOptions { requantize })?;
         let options = strictly::decode::DecodeOptions {
@@ -148,6 +165,9 @@ impl ModelArgs {
             seed: self.seed,
             fast_forward: !self.no_fast_forward,
             lookahead: self.lookahead,
+            frequency_penalty: self.frequency_penalty,
+            presence_penalty: self.presence_penalty,
+            repeat_penalty: self.repeat_penalty,
             ..Default::default()
         };
         Ok((Arc::new(model), options))
