@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 use super::error::SchemaError;
 use super::merge;
 use super::negate::Complement;
-use super::reader::{count, Reader};
+use super::reader::Reader;
+use super::rules::count;
 use super::{ArrayRule, Contains, Node, NodeId};
 
 impl Reader<'_> {

@@ -14,16 +14,21 @@
 //! assert!(t.null && t.string.as_ref().unwrap().max_len == Some(3));
 //! ```
 
+mod admits;
 mod conditional;
 mod contains;
 mod dependencies;
+mod disjoint;
 mod error;
 mod format;
+mod keywords;
 pub mod lint;
 mod merge;
 mod names;
 mod negate;
 mod reader;
+mod refs;
+mod rules;
 
 pub use error::{RefusalClass, SchemaError, SchemaErrorKind};
 
