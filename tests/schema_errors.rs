@@ -17,7 +17,7 @@ fn unsupported_keywords_name_keyword_and_pointer() {
         (json!({"not": {"pattern": "^a"}}), "unsupported keyword `not` at `#`: the negation of `pattern` is not supported"),
         (
             json!({"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": true}}}),
-            "unsupported keyword `uniqueItems` at `#/properties/tags`: uniqueness of items cannot be enforced by a finite automaton",
+            "cannot enforce `uniqueItems` exactly at `#/properties/tags`: `uniqueItems` is supported only over a small finite set of item values (enum, const, null, booleans, bounded integers), not any value",
         ),
         (
             json!({"$defs": {"a/b": {"if": {"pattern": "^a"}, "then": {"minLength": 2}, "else": {"maxLength": 1}}}, "$ref": "#/$defs/a~1b"}),

@@ -16,7 +16,7 @@
 //! (ranges, unions, loops, whitespace, one JSON character), [`char_trie`]
 //! the byte tries of JSON characters, and one file per kind of value:
 //! [`numbers`], [`strings`] (with [`hir`] for regexes), [`arrays`] (with
-//! [`contains`] for counted arrays), [`objects`] and [`product`] (strings
+//! [`contains`] for counted arrays and [`unique`] for `uniqueItems`), [`objects`] and [`product`] (strings
 //! under several regexes at once). This file holds the walk over the IR.
 
 use std::collections::HashMap;
@@ -35,6 +35,7 @@ mod numbers;
 mod objects;
 mod product;
 mod strings;
+mod unique;
 
 pub(crate) use char_trie::{any_char_trie, TrieEdge};
 use crate::schema::{CompileOptions, Ir, Node, NodeId, NumberRule, SchemaError, StringRule, Typed};

@@ -66,6 +66,9 @@ fn admits_level(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<
                             return Ok(false);
                         }
                     }
+                    if rule.unique && items.iter().enumerate().any(|(i, a)| items[..i].iter().any(|b| json_equal(a, b))) {
+                        return Ok(false);
+                    }
                     if let Some(c) = &rule.contains {
                         let schema = resolve(r, c.schema, at, "contains")?;
                         let mut hits = 0;

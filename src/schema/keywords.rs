@@ -93,11 +93,11 @@ pub(super) const SUPPORTED: &[&str] = &[
     "contains",
     "minContains",
     "maxContains",
+    "uniqueItems",
 ];
 
 /// Keywords of the JSON Schema vocabularies that strictly refuses, and why.
 pub(super) const REFUSED: &[(&str, &str)] = &[
-    ("uniqueItems", "uniqueness of items cannot be enforced by a finite automaton"),
     ("unevaluatedProperties", "unevaluated properties are supported only where no in-place applicator (`allOf`, `anyOf`, `oneOf`, `not`, `if`, `$ref`, `dependentSchemas`) stands beside them"),
     ("unevaluatedItems", "unevaluated items are supported only where no in-place applicator (`allOf`, `anyOf`, `oneOf`, `not`, `if`, `$ref`, `dependentSchemas`) nor `contains` stands beside them"),
     ("$dynamicRef", "dynamic references are not supported"),
@@ -131,6 +131,7 @@ pub(super) const TYPE_KEYWORDS: &[(&str, &str)] = &[
     ("minItems", "array"),
     ("maxItems", "array"),
     ("contains", "array"),
+    ("uniqueItems", "array"),
     ("properties", "object"),
     ("required", "object"),
     ("additionalProperties", "object"),

@@ -216,6 +216,7 @@ fn intersect_array(r: &mut Reader, a: ArrayRule, b: ArrayRule, at: &str, kw: &st
         _ => None,
     };
     out.items_any = a.items_any && b.items_any;
+    out.unique = a.unique || b.unique;
     out.contains = match (a.contains, b.contains) {
         (None, None) => None,
         (Some(c), None) | (None, Some(c)) => Some(super::contains::split(r, &out, c.schema, c.complement, (c.min, c.max), at)?),

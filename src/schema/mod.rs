@@ -31,6 +31,7 @@ mod refs;
 mod rules;
 
 pub use error::{RefusalClass, SchemaError, SchemaErrorKind};
+pub(crate) use reader::json_equal;
 
 use serde_json::Value;
 
@@ -328,6 +329,10 @@ pub struct ArrayRule {
     /// `contains` with `minContains`/`maxContains`; `None` without `contains`
     /// (or when it cannot fail: `minContains: 0` and no maximum).
     pub contains: Option<Contains>,
+    /// `uniqueItems: true` (and more than one item possible): no two items
+    /// equal as JSON values. Lowered only where the items form a small
+    /// finite set of values (see `automaton::lower::unique`).
+    pub unique: bool,
 }
 
 /// `contains`, split per position: each element schema intersected with the

@@ -134,6 +134,12 @@ impl Reader<'_> {
             }
         }
         rule.contains = self.read_contains(map, &rule, at)?;
+        rule.unique = match map.get("uniqueItems") {
+            None | Some(Value::Bool(false)) => false,
+            // One item is always unique.
+            Some(Value::Bool(true)) => rule.max_items.is_none_or(|m| m > 1),
+            Some(_) => return Err(SchemaError::malformed("uniqueItems", at, "must be a boolean")),
+        };
         Ok(rule)
     }
 

@@ -9,6 +9,9 @@ use crate::schema::ArrayRule;
 
 impl Lowerer<'_> {
     pub(super) fn array(&mut self, rule: &ArrayRule, next: StateID) -> Built {
+        if rule.unique {
+            return self.array_unique(rule, next);
+        }
         if let Some(c) = &rule.contains {
             return self.array_counting(rule, c, next);
         }

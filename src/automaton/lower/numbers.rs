@@ -95,7 +95,7 @@ impl Lowerer<'_> {
 }
 
 /// A bound rounded inwards to an integer: `(value, exclusive)`.
-fn integer_bound(v: f64, exclusive: bool, is_min: bool) -> Option<(i128, bool)> {
+pub(super) fn integer_bound(v: f64, exclusive: bool, is_min: bool) -> Option<(i128, bool)> {
     if !v.is_finite() || v.abs() > 1e30 {
         return None;
     }
