@@ -171,3 +171,21 @@ fn unique_items_over_infinite_or_large_item_sets_are_refused() {
     check(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true, "maxItems": 1}), &opts, &[json!(["a"])], &[json!(["a", "b"])]);
     check(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": false}), &opts, &[json!(["a", "a"])], &[json!([1])]);
 }
+
+#[test]
+fn contains_of_integers_is_a_subset_beside_decimals_and_exact_beside_integers() {
+    let opts = CompileOptions::default();
+    // Items that are numbers: non-integral misses are left out (a sound subset).
+    let schema = json!({"type": "array", "items": {"type": "number"}, "contains": {"type": "integer"}});
+    check(schema.clone(), &opts, &[json!([1]), json!([2, 3])], &[json!([]), json!([1.5])]);
+    let g = Grammar::compile(&schema, &opts).unwrap();
+    assert!(strictly::schema::validator(&schema).unwrap().is_valid(&json!([1, 2.5])));
+    assert!(!g.matches(b"[1,2.5]"), "the subset leaves out non-integral misses");
+    // Items that cannot be non-integral: exact.
+    check(
+        json!({"type": "array", "items": {"type": ["integer", "string"]}, "contains": {"type": "integer"}, "maxContains": 2}),
+        &opts,
+        &[json!([1]), json!(["a", 2, "b", 3])],
+        &[json!([]), json!(["a"]), json!([1, 2, 3])],
+    );
+}
