@@ -49,7 +49,7 @@ fn unsupported_keywords_name_keyword_and_pointer() {
         ),
         (
             json!({"type": "number", "multipleOf": 0.5}),
-            "cannot enforce `multipleOf` exactly at `#`: only integer divisors are supported",
+            "cannot enforce `multipleOf` exactly at `#`: `multipleOf` with a decimal divisor over decimals needs both `minimum` and `maximum`",
         ),
         (json!({"$ref": "https://example.com/s.json"}), "cannot resolve `$ref` \"https://example.com/s.json\" at `#`: only local references (`#...`) are supported"),
         (json!({"$ref": "#/$defs/missing"}), "cannot resolve `$ref` \"#/$defs/missing\" at `#`: no schema at that pointer"),

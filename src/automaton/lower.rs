@@ -31,6 +31,7 @@ mod builder;
 mod char_trie;
 mod contains;
 mod hir;
+mod multiples;
 mod numbers;
 mod objects;
 mod product;

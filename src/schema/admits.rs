@@ -127,7 +127,7 @@ fn number_admits(rule: &NumberRule, x: f64) -> bool {
         }
     }
     if let Some(m) = rule.multiple_of {
-        if (x / m as f64).fract() != 0.0 {
+        if !super::is_decimal_multiple(x, m, rule.decimal_places) {
             return false;
         }
     }

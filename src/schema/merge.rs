@@ -134,9 +134,16 @@ fn intersect_number(a: NumberRule, b: NumberRule) -> NumberRule {
     if let Some(m) = b.maximum {
         out.maximum = tighter_max(out.maximum, m);
     }
-    out.multiple_of = match (a.multiple_of, b.multiple_of) {
-        (Some(x), Some(y)) => Some(x / gcd(x, y) * y),
-        (x, y) => x.or(y),
+    // Both divisors over the same decimal places, then their least common multiple.
+    (out.multiple_of, out.decimal_places) = match (a.multiple_of, b.multiple_of) {
+        (Some(x), Some(y)) => {
+            let places = a.decimal_places.max(b.decimal_places);
+            let scale = |v: u64, p: u32| v.saturating_mul(10u64.saturating_pow(places - p));
+            let (x, y) = (scale(x, a.decimal_places), scale(y, b.decimal_places));
+            (Some((x / gcd(x, y)).saturating_mul(y)), places)
+        }
+        (Some(x), None) => (Some(x), a.decimal_places),
+        (None, y) => (y, b.decimal_places),
     };
     out
 }

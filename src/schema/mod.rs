@@ -32,6 +32,7 @@ mod rules;
 
 pub use error::{RefusalClass, SchemaError, SchemaErrorKind};
 pub(crate) use reader::json_equal;
+pub(crate) use rules::{decimal_parts, is_decimal_multiple};
 
 use serde_json::Value;
 
@@ -228,8 +229,10 @@ pub struct NumberRule {
     pub minimum: Option<Bound>,
     /// The upper bound (`maximum` or `exclusiveMaximum`); None when numbers are unbounded above.
     pub maximum: Option<Bound>,
-    /// `multipleOf`, integers only.
+    /// `multipleOf` as `multiple_of × 10^-decimal_places` (`0.25` is 25 and 2).
     pub multiple_of: Option<u64>,
+    /// The decimal places of `multipleOf` (0 for an integer divisor).
+    pub decimal_places: u32,
 }
 
 /// String formats strictly enforces.

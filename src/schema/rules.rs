@@ -42,12 +42,19 @@ impl Reader<'_> {
             if !(m > 0.0) {
                 return Err(SchemaError::malformed("multipleOf", at, "must be greater than 0"));
             }
-            if m.fract() != 0.0 || m > 1e15 {
-                return Err(SchemaError::inexact("multipleOf", at, "only integer divisors are supported"));
-            }
-            rule.integer = true;
-            if m > 1.0 {
-                rule.multiple_of = Some(m as u64);
+            // The divisor as the decimal it is written as (its shortest
+            // round-trip form, as the validators read it).
+            let (mantissa, places) = decimal_parts(m)
+                .filter(|&(d, p)| d < 1_000_000_000_000_000 && p <= 15)
+                .ok_or_else(|| SchemaError::inexact("multipleOf", at, "divisors with more than 15 significant digits or decimal places are not supported"))?;
+            if places == 0 {
+                rule.integer = true;
+                if m > 1.0 {
+                    rule.multiple_of = Some(mantissa as u64);
+                }
+            } else {
+                rule.multiple_of = Some(mantissa as u64);
+                rule.decimal_places = places;
             }
         }
         // OpenAPI's integer formats, enforced as a sound restriction (JSON
@@ -252,5 +259,40 @@ pub(super) fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result
             Ok(Some(v.min(usize::MAX as f64) as usize))
         }
         Some(_) => Err(SchemaError::malformed(keyword, at, "must be a non-negative integer")),
+    }
+}
+
+/// A finite `f64` as the decimal its shortest round-trip form writes:
+/// `(mantissa, places)` with value `mantissa × 10^-places` (`0.25` is
+/// `(25, 2)`); `None` when the mantissa overflows.
+pub(crate) fn decimal_parts(v: f64) -> Option<(i128, u32)> {
+    if !v.is_finite() {
+        return None;
+    }
+    let text = format!("{v}");
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.as_str()),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let frac = frac.trim_end_matches('0');
+    let mut mantissa: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(b.checked_sub(b'0')?))?;
+    }
+    Some((if negative { -mantissa } else { mantissa }, u32::try_from(frac.len()).ok()?))
+}
+
+/// Whether `x` is a multiple of `multiple × 10^-places`, in decimal
+/// arithmetic over `x`'s shortest round-trip form (the `jsonschema` crate's
+/// semantics for the values strictly emits).
+pub(crate) fn is_decimal_multiple(x: f64, multiple: u64, places: u32) -> bool {
+    let Some((mantissa, x_places)) = decimal_parts(x) else { return false };
+    // x / m = mantissa × 10^places / (multiple × 10^x_places)
+    let scale = |v: i128, p: u32| 10i128.checked_pow(p).and_then(|s| v.checked_mul(s));
+    let shared = places.min(x_places);
+    match (scale(mantissa, places - shared), scale(i128::from(multiple), x_places - shared)) {
+        (Some(a), Some(b)) if b != 0 => a % b == 0,
+        _ => false,
     }
 }

@@ -11,10 +11,7 @@ use crate::schema::{NumberRule, SchemaError};
 impl Lowerer<'_> {
     pub(super) fn number(&mut self, rule: &NumberRule, next: StateID) -> Built {
         if let Some(m) = rule.multiple_of {
-            if rule.minimum.is_some() || rule.maximum.is_some() {
-                return Err(SchemaError::inexact("multipleOf", &self.at, "`multipleOf` together with bounds is not supported"));
-            }
-            return self.multiple_of(m, next);
+            return self.multiple_of_rule(rule, m, next);
         }
         let bounded = rule.minimum.is_some() || rule.maximum.is_some();
         let source = if !bounded {
