@@ -2,7 +2,7 @@
 //!
 //! A string that takes any character is lowered as a loop (free) or a chain of
 //! positions (bounded) over one gadget: the trie of a JSON character (see
-//! `lower.rs`). Where the NFA set of a DFA state is such a gadget's root and
+//! `lower/char_trie.rs`). Where the NFA set of a DFA state is such a gadget's root and
 //! nothing else that reads text, the tokens a mask takes depend only on the
 //! room left in the string, so the constraint can take them by length
 //! ([`crate::vocab::StringChars`]) instead of looking for a run through the

@@ -6,13 +6,25 @@
 //! complement, so that the lowering can count the items that match: the
 //! language is exact, or the schema is refused (a complement or an
 //! intersection strictly cannot build).
+//!
+//! # Exact, or a subset for `type: integer`
+//! The split is as exact as the complement. One complement is a subset: that
+//! of `type: integer` (or of a `type` list naming `integer` without
+//! `number`), since the IR cannot single out "the numbers with a fraction"
+//! and so leaves out every number (see `negate.rs`). Under
+//! `"contains": {"type": "integer"}` an item that is a number and does not
+//! match is therefore never emitted: `[1, 2.5]` is valid but outside the
+//! language, a sound subset (every array emitted is valid). Where no item can
+//! be a non-integral number (`items` of `type: integer`, or of no numbers),
+//! the language is exact.
 
 use serde_json::{Map, Value};
 
 use super::error::SchemaError;
 use super::merge;
 use super::negate::Complement;
-use super::reader::{count, Reader};
+use super::reader::Reader;
+use super::rules::count;
 use super::{ArrayRule, Contains, Node, NodeId};
 
 impl Reader<'_> {

@@ -1,10 +1,11 @@
-//! Exact intersection (`allOf`, `$ref` with siblings, `type` with `anyOf`),
-//! literal filtering, and the disjointness proof that `oneOf` needs.
-
-use serde_json::Value;
+//! Exact intersection (`allOf`, `$ref` with siblings, `type` with `anyOf`)
+//! of IR nodes, and the schema an object rule gives a key. The validator
+//! over the IR is in `admits.rs`, the disjointness proof `oneOf` needs in
+//! `disjoint.rs`.
 
 use super::error::{SchemaError, SchemaErrorKind};
-use super::reader::{json_equal, Reader};
+use super::admits::admits;
+use super::reader::Reader;
 use super::{ArrayRule, Bound, Node, NodeId, NumberRule, ObjectRule, Property, StringRule, Typed};
 
 /// Unions wider than this after distributing an intersection are refused.
@@ -133,9 +134,16 @@ fn intersect_number(a: NumberRule, b: NumberRule) -> NumberRule {
     if let Some(m) = b.maximum {
         out.maximum = tighter_max(out.maximum, m);
     }
-    out.multiple_of = match (a.multiple_of, b.multiple_of) {
-        (Some(x), Some(y)) => Some(x / gcd(x, y) * y),
-        (x, y) => x.or(y),
+    // Both divisors over the same decimal places, then their least common multiple.
+    (out.multiple_of, out.decimal_places) = match (a.multiple_of, b.multiple_of) {
+        (Some(x), Some(y)) => {
+            let places = a.decimal_places.max(b.decimal_places);
+            let scale = |v: u64, p: u32| v.saturating_mul(10u64.saturating_pow(places - p));
+            let (x, y) = (scale(x, a.decimal_places), scale(y, b.decimal_places));
+            (Some((x / gcd(x, y)).saturating_mul(y)), places)
+        }
+        (Some(x), None) => (Some(x), a.decimal_places),
+        (None, y) => (y, b.decimal_places),
     };
     out
 }
@@ -215,6 +223,7 @@ fn intersect_array(r: &mut Reader, a: ArrayRule, b: ArrayRule, at: &str, kw: &st
         _ => None,
     };
     out.items_any = a.items_any && b.items_any;
+    out.unique = a.unique || b.unique;
     out.contains = match (a.contains, b.contains) {
         (None, None) => None,
         (Some(c), None) | (None, Some(c)) => Some(super::contains::split(r, &out, c.schema, c.complement, (c.min, c.max), at)?),
@@ -343,7 +352,7 @@ fn matching_patterns(rule: &ObjectRule, name: &str) -> Result<Vec<NodeId>, Schem
 }
 
 /// The node a key takes under an object rule (`None`: the key is forbidden).
-fn key_node(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<Option<NodeId>, SchemaError> {
+pub(super) fn key_node(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<Option<NodeId>, SchemaError> {
     match rule.properties.iter().find(|p| p.name == name) {
         Some(p) => Ok(Some(p.node)),
         None => undeclared(r, rule, name, at),
@@ -351,240 +360,9 @@ fn key_node(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<O
 }
 
 /// Whether an object rule forbids a key.
-fn forbids(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<bool, SchemaError> {
+pub(super) fn forbids(r: &mut Reader, rule: &ObjectRule, name: &str, at: &str) -> Result<bool, SchemaError> {
     Ok(match key_node(r, rule, name, at)? {
         None => true,
         Some(id) => matches!(r.nodes[id], Node::Never),
     })
-}
-
-/// Keeps the literals that satisfy the other keywords of their schema.
-pub(crate) fn filter_literals(r: &mut Reader, values: Vec<Value>, typed: &Typed, at: &str) -> Result<Vec<Value>, SchemaError> {
-    let node = Node::Typed(typed.clone());
-    let mut kept = Vec::new();
-    for v in values {
-        if admits(r, &node, &v, at)? {
-            kept.push(v);
-        }
-    }
-    Ok(kept)
-}
-
-/// Whether a node admits a value. Exact for every node the reader builds.
-fn admits(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
-    r.nested(at, |r| admits_level(r, node, value, at))
-}
-
-fn admits_level(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
-    Ok(match node {
-        Node::Any => true,
-        Node::Never => false,
-        Node::Literals(values) => values.iter().any(|v| json_equal(v, value)),
-        Node::Ref(id) => {
-            let target = resolve(r, *id, at, "enum")?;
-            admits(r, &target, value, at)?
-        }
-        Node::AnyOf(ids) => {
-            for id in ids.clone() {
-                let branch = resolve(r, id, at, "enum")?;
-                if admits(r, &branch, value, at)? {
-                    return Ok(true);
-                }
-            }
-            false
-        }
-        Node::Typed(t) => match value {
-            Value::Null => t.null,
-            Value::Bool(_) => t.boolean,
-            Value::Number(n) => t.number.as_ref().is_some_and(|rule| number_admits(rule, n.as_f64().unwrap_or(f64::NAN))),
-            Value::String(s) => match &t.string {
-                None => false,
-                Some(rule) => rule.admits(s)?,
-            },
-            Value::Array(items) => match &t.array {
-                None => false,
-                Some(rule) => {
-                    if items.len() < rule.min_items || rule.max_items.is_some_and(|m| items.len() > m) {
-                        return Ok(false);
-                    }
-                    for (i, item) in items.iter().enumerate() {
-                        let Some(id) = rule.prefix.get(i).copied().or(rule.items) else { return Ok(false) };
-                        let child = resolve(r, id, at, "enum")?;
-                        if !admits(r, &child, item, at)? {
-                            return Ok(false);
-                        }
-                    }
-                    if let Some(c) = &rule.contains {
-                        let schema = resolve(r, c.schema, at, "contains")?;
-                        let mut hits = 0;
-                        for item in items {
-                            hits += admits(r, &schema, item, at)? as usize;
-                        }
-                        if hits < c.min || c.max.is_some_and(|m| hits > m) {
-                            return Ok(false);
-                        }
-                    }
-                    true
-                }
-            },
-            Value::Object(map) => match &t.object {
-                None => false,
-                Some(rule) => {
-                    if map.len() < rule.min_props || rule.max_props.is_some_and(|m| map.len() > m) {
-                        return Ok(false);
-                    }
-                    for p in &rule.properties {
-                        if p.required && !map.contains_key(&p.name) {
-                            return Ok(false);
-                        }
-                    }
-                    for (k, v) in map {
-                        if let Some(names) = &rule.names {
-                            if !super::names::admits_name(names, k)? {
-                                return Ok(false);
-                            }
-                        }
-                        let Some(id) = key_node(r, rule, k, at)? else { return Ok(false) };
-                        let child = resolve(r, id, at, "enum")?;
-                        if !admits(r, &child, v, at)? {
-                            return Ok(false);
-                        }
-                    }
-                    true
-                }
-            },
-        },
-    })
-}
-
-fn number_admits(rule: &NumberRule, x: f64) -> bool {
-    if rule.integer && x.fract() != 0.0 {
-        return false;
-    }
-    if let Some(b) = rule.minimum {
-        if x < b.value || (b.exclusive && x == b.value) {
-            return false;
-        }
-    }
-    if let Some(b) = rule.maximum {
-        if x > b.value || (b.exclusive && x == b.value) {
-            return false;
-        }
-    }
-    if let Some(m) = rule.multiple_of {
-        if (x / m as f64).fract() != 0.0 {
-            return false;
-        }
-    }
-    true
-}
-
-/// The pairs of `oneOf` branches that strictly cannot prove disjoint.
-pub(crate) fn overlapping_pairs(r: &mut Reader, ids: &[NodeId], at: &str) -> Result<Vec<(usize, usize)>, SchemaError> {
-    let mut pairs = Vec::new();
-    for (i, &a) in ids.iter().enumerate() {
-        for (j, &b) in ids.iter().enumerate().skip(i + 1) {
-            let na = resolve(r, a, at, "oneOf")?;
-            let nb = resolve(r, b, at, "oneOf")?;
-            if !disjoint(r, &na, &nb, at, 0)? {
-                pairs.push((i, j));
-            }
-        }
-    }
-    Ok(pairs)
-}
-
-/// The refusal of a `oneOf` whose branches `i` and `j` may overlap.
-pub(crate) fn overlap_error(i: usize, j: usize, at: &str) -> SchemaError {
-    SchemaError::new(
-        SchemaErrorKind::Unsupported {
-            keyword: "oneOf".into(),
-            why: format!(
-                "branches {i} and {j} may both match one value, and exclusivity cannot be enforced (use anyOf, or the lenient option)"
-            ),
-        },
-        at,
-    )
-}
-
-fn disjoint(r: &mut Reader, a: &Node, b: &Node, at: &str, depth: usize) -> Result<bool, SchemaError> {
-    if depth > 8 {
-        return Ok(false);
-    }
-    Ok(match (a, b) {
-        (Node::Never, _) | (_, Node::Never) => true,
-        (Node::Any, _) | (_, Node::Any) => false,
-        (Node::Ref(id), x) | (x, Node::Ref(id)) => {
-            let t = resolve(r, *id, at, "oneOf")?;
-            disjoint(r, &t, x, at, depth + 1)?
-        }
-        (Node::AnyOf(ids), x) | (x, Node::AnyOf(ids)) => {
-            for id in ids.clone() {
-                let t = resolve(r, id, at, "oneOf")?;
-                if !disjoint(r, &t, x, at, depth + 1)? {
-                    return Ok(false);
-                }
-            }
-            true
-        }
-        (Node::Literals(vs), x) | (x, Node::Literals(vs)) => {
-            for v in vs.clone() {
-                if admits(r, x, &v, at)? {
-                    return Ok(false);
-                }
-            }
-            true
-        }
-        (Node::Typed(x), Node::Typed(y)) => {
-            let numbers_overlap = match (&x.number, &y.number) {
-                (Some(p), Some(q)) => ranges_overlap(p, q),
-                _ => false,
-            };
-            let objects_overlap = match (&x.object, &y.object) {
-                (Some(p), Some(q)) => !objects_disjoint(r, p, q, at, depth)?,
-                _ => false,
-            };
-            !((x.null && y.null)
-                || (x.boolean && y.boolean)
-                || numbers_overlap
-                || (x.string.is_some() && y.string.is_some())
-                || (x.array.is_some() && y.array.is_some())
-                || objects_overlap)
-        }
-    })
-}
-
-fn ranges_overlap(p: &NumberRule, q: &NumberRule) -> bool {
-    let below = |max: Option<Bound>, min: Option<Bound>| match (max, min) {
-        (Some(hi), Some(lo)) => hi.value < lo.value || (hi.value == lo.value && (hi.exclusive || lo.exclusive)),
-        _ => false,
-    };
-    !(below(p.maximum, q.minimum) || below(q.maximum, p.minimum))
-}
-
-/// Objects are disjoint when a property required by both has disjoint
-/// schemas, or one forbids a property the other requires.
-fn objects_disjoint(r: &mut Reader, p: &ObjectRule, q: &ObjectRule, at: &str, depth: usize) -> Result<bool, SchemaError> {
-    for a in p.properties.iter().filter(|a| a.required) {
-        match q.properties.iter().find(|b| b.name == a.name) {
-            Some(b) if b.required => {
-                let na = resolve(r, a.node, at, "oneOf")?;
-                let nb = resolve(r, b.node, at, "oneOf")?;
-                if disjoint(r, &na, &nb, at, depth + 1)? {
-                    return Ok(true);
-                }
-            }
-            _ => {
-                if forbids(r, q, &a.name, at)? {
-                    return Ok(true);
-                }
-            }
-        }
-    }
-    for b in q.properties.iter().filter(|b| b.required) {
-        if forbids(r, p, &b.name, at)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

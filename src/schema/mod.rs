@@ -14,18 +14,25 @@
 //! assert!(t.null && t.string.as_ref().unwrap().max_len == Some(3));
 //! ```
 
+mod admits;
 mod conditional;
 mod contains;
 mod dependencies;
+mod disjoint;
 mod error;
 mod format;
+mod keywords;
 pub mod lint;
 mod merge;
 mod names;
 mod negate;
 mod reader;
+mod refs;
+mod rules;
 
 pub use error::{RefusalClass, SchemaError, SchemaErrorKind};
+pub(crate) use reader::json_equal;
+pub(crate) use rules::{decimal_parts, is_decimal_multiple};
 
 use serde_json::Value;
 
@@ -222,8 +229,10 @@ pub struct NumberRule {
     pub minimum: Option<Bound>,
     /// The upper bound (`maximum` or `exclusiveMaximum`); None when numbers are unbounded above.
     pub maximum: Option<Bound>,
-    /// `multipleOf`, integers only.
+    /// `multipleOf` as `multiple_of × 10^-decimal_places` (`0.25` is 25 and 2).
     pub multiple_of: Option<u64>,
+    /// The decimal places of `multipleOf` (0 for an integer divisor).
+    pub decimal_places: u32,
 }
 
 /// String formats strictly enforces.
@@ -323,6 +332,10 @@ pub struct ArrayRule {
     /// `contains` with `minContains`/`maxContains`; `None` without `contains`
     /// (or when it cannot fail: `minContains: 0` and no maximum).
     pub contains: Option<Contains>,
+    /// `uniqueItems: true` (and more than one item possible): no two items
+    /// equal as JSON values. Lowered only where the items form a small
+    /// finite set of values (see `automaton::lower::unique`).
+    pub unique: bool,
 }
 
 /// `contains`, split per position: each element schema intersected with the

@@ -19,7 +19,9 @@ use serde_json::{Map, Value};
 
 use super::error::{escape_token, SchemaError};
 use super::merge;
-use super::reader::{constrains, count, is_no_op, json_equal, Draft, Reader, ANNOTATIONS};
+use super::keywords::{constrains, is_no_op, Draft, ANNOTATIONS};
+use super::reader::{json_equal, Reader};
+use super::rules::count;
 use super::{ArrayRule, Bound, Node, NodeId, NumberRule, ObjectRule, Property, StringRule, Typed};
 
 /// How to treat a keyword whose complement cannot be built.

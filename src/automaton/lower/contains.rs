@@ -6,6 +6,10 @@
 //! has `minItems` items and `minContains` hits. The NFA holds about
 //! `2 × (top + 1)` copies of each element per position, so `top` is bounded
 //! by [`MAX_COUNTED_HITS`].
+//!
+//! The counting is exact over the hits and misses it is given; those are a
+//! subset only where the complement of the `contains` schema is (`type:
+//! integer`: see `schema/contains.rs`).
 
 use regex_automata::util::primitives::StateID;
 
