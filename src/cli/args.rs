@@ -148,16 +148,6 @@ impl ModelArgs {
             "q4-0" | "q4_0" => strictly::model::local::Requantize::Q4_0,
             other => return Err(format!("--requantize must be keep, q8-0 or q4-0, not {other}").into()),
         };
-        for (flag, value) in [("--frequency-penalty", self.frequency_penalty), ("--presence-penalty", self.presence_penalty)] {
-            if !(-2.0..=2.0).contains(&value) {
-                return Err(format!("{flag} must be from -2 to 2, not {value}").into());
-            }
-        }
-        if !(self.repeat_penalty > 0.0 && self.repeat_penalty <= 10.0) {
-            return Err(format!("--repeat-penalty must be in (0, 10], not {}", self.repeat_penalty).into());
-        }
-        let path = strictly::model::resolve::resolve(self.model.as_deref())?;
-        let model = strictly::model::local::LocalModel::load(&path, &strictly::model::local::LoadOptions { requantize })?;
         let options = strictly::decode::DecodeOptions {
             max_tokens: self.max_tokens,
             temperature: self.temperature,
@@ -170,6 +160,10 @@ impl ModelArgs {
             repeat_penalty: self.repeat_penalty,
             ..Default::default()
         };
+        // Before the model loads: a bad flag fails at once.
+        options.check_penalties().map_err(|(name, rule)| format!("--{} must be {rule}", name.replace('_', "-")))?;
+        let path = strictly::model::resolve::resolve(self.model.as_deref())?;
+        let model = strictly::model::local::LocalModel::load(&path, &strictly::model::local::LoadOptions { requantize })?;
         Ok((Arc::new(model), options))
     }
 }

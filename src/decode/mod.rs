@@ -85,6 +85,22 @@ impl Default for DecodeOptions {
     }
 }
 
+impl DecodeOptions {
+    /// The penalties' ranges, which the API and the CLI both enforce: OpenAI's from −2 to 2,
+    /// `repeat_penalty` in (0, 10]. The error names the option (as the API spells it) and its rule.
+    pub fn check_penalties(&self) -> Result<(), (&'static str, &'static str)> {
+        for (name, value) in [("frequency_penalty", self.frequency_penalty), ("presence_penalty", self.presence_penalty)] {
+            if !(-2.0..=2.0).contains(&value) {
+                return Err((name, "from -2 to 2"));
+            }
+        }
+        if !(self.repeat_penalty > 0.0 && self.repeat_penalty <= 10.0) {
+            return Err(("repeat_penalty", "in (0, 10]"));
+        }
+        Ok(())
+    }
+}
+
 /// Errors while decoding.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -312,7 +328,7 @@ fn decode(
             }
         }
         let history = History { pending, out: &out };
-        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &logits, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
+        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &mut logits, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
         if Some(token) == eos {
             constraint.advance(token)?;
             break StopReason::Eos;
@@ -346,9 +362,9 @@ fn decode(
                 break;
             }
             let allowed = sparse_allowed(&mut constraint, &mut timings)?;
-            let row = rows.logits(i, allowed.as_deref())?;
+            let mut row = rows.logits(i, allowed.as_deref())?;
             let history = History { pending, out: &out };
-            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &row, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
+            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &mut row, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
             if picked != guessed {
                 break;
             }

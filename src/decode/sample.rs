@@ -17,7 +17,7 @@ pub(super) struct History<'a> {
     pub out: &'a [GeneratedToken],
 }
 
-/// The logits with the request's penalties applied, or `None` when it sets none.
+/// Applies the request's penalties to the logits in place (nothing when it sets none).
 ///
 /// - `repeat_penalty` (llama.cpp's): every distinct token among the last `repeat_last_n` of
 ///   the history has a positive logit divided by it, a negative one multiplied;
@@ -25,13 +25,9 @@ pub(super) struct History<'a> {
 ///   `count × frequency + presence` for each output token it already is (`count` > 0).
 ///
 /// Forced tokens count: they are in the text the model sees, as in llama.cpp's grammar mode.
-fn penalized(logits: &[f32], options: &DecodeOptions, history: History) -> Option<Vec<f32>> {
+fn penalize(logits: &mut [f32], options: &DecodeOptions, history: History) {
     let repeat = options.repeat_penalty != 1.0 && options.repeat_last_n > 0;
     let counted = options.frequency_penalty != 0.0 || options.presence_penalty != 0.0;
-    if !repeat && !counted {
-        return None;
-    }
-    let mut adjusted = logits.to_vec();
     if repeat {
         let recent = history.pending.iter().copied().chain(history.out.iter().map(|t| t.token));
         let len = history.pending.len() + history.out.len();
@@ -39,7 +35,7 @@ fn penalized(logits: &[f32], options: &DecodeOptions, history: History) -> Optio
         window.sort_unstable();
         window.dedup();
         for t in window {
-            if let Some(l) = adjusted.get_mut(t as usize) {
+            if let Some(l) = logits.get_mut(t as usize) {
                 *l = if *l > 0.0 { *l / options.repeat_penalty } else { *l * options.repeat_penalty };
             }
         }
@@ -50,24 +46,24 @@ fn penalized(logits: &[f32], options: &DecodeOptions, history: History) -> Optio
             *counts.entry(t.token).or_default() += 1;
         }
         for (t, n) in counts {
-            if let Some(l) = adjusted.get_mut(t as usize) {
+            if let Some(l) = logits.get_mut(t as usize) {
                 *l -= n as f32 * options.frequency_penalty + options.presence_penalty;
             }
         }
     }
-    Some(adjusted)
 }
 
 /// The token, its log-probability and the alternatives at its branch point.
 pub(super) type Choice = (u32, f32, Vec<Alternative>);
 
-/// Picks a token from the masked logits after the penalties over `history`, honouring the
-/// token budget (`limited` is set when the budget overrules the model's pick).
+/// Picks a token from the masked logits after the penalties over `history` (applied to
+/// `logits` in place: the caller's row is used once), honouring the token budget (`limited`
+/// is set when the budget overrules the model's pick).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn choose(
     constraint: &mut Constraint,
     mask: &TokenSet,
-    logits: &[f32],
+    logits: &mut [f32],
     history: History,
     remaining: usize,
     options: &DecodeOptions,
@@ -75,8 +71,8 @@ pub(super) fn choose(
     tokenizer: &GgufTokenizer,
     limited: &mut bool,
 ) -> Result<Choice, DecodeError> {
-    let adjusted = penalized(logits, options, history);
-    let logits = adjusted.as_deref().unwrap_or(logits);
+    penalize(logits, options, history);
+    let logits = &*logits;
     let choice = pick(mask, logits, options, rng, tokenizer).ok_or(DecodeError::Stuck)?;
     if constraint.fits_budget(choice.0, remaining)? {
         return Ok(choice);
@@ -170,10 +166,16 @@ mod tests {
             .collect()
     }
 
+    fn penalized(logits: &[f32], options: &DecodeOptions, history: History) -> Vec<f32> {
+        let mut logits = logits.to_vec();
+        penalize(&mut logits, options, history);
+        logits
+    }
+
     #[test]
     fn no_penalty_leaves_the_logits_alone() {
         let history = History { pending: &[1], out: &out(&[1, 2]) };
-        assert!(penalized(&[1.0, 2.0, 3.0], &DecodeOptions::default(), history).is_none());
+        assert_eq!(penalized(&[1.0, 2.0, 3.0], &DecodeOptions::default(), history), vec![1.0, 2.0, 3.0]);
     }
 
     #[test]
@@ -181,7 +183,7 @@ mod tests {
         // Token 1 was output twice, token 2 once, token 0 never; the prompt does not count.
         let output = out(&[1, 2, 1]);
         let history = History { pending: &[0, 0], out: &output };
-        let l = penalized(&[1.0, 1.0, 1.0], &options(0.5, 0.25, 1.0, 64), history).unwrap();
+        let l = penalized(&[1.0, 1.0, 1.0], &options(0.5, 0.25, 1.0, 64), history);
         assert_eq!(l, vec![1.0, 1.0 - 2.0 * 0.5 - 0.25, 1.0 - 0.5 - 0.25]);
     }
 
@@ -190,7 +192,7 @@ mod tests {
         // The window is the last 2 tokens of prompt + output: tokens 3 and 1 (once each).
         let output = out(&[3, 1]);
         let history = History { pending: &[0, 2], out: &output };
-        let l = penalized(&[2.0, 2.0, 2.0, -2.0], &options(0.0, 0.0, 2.0, 2), history).unwrap();
+        let l = penalized(&[2.0, 2.0, 2.0, -2.0], &options(0.0, 0.0, 2.0, 2), history);
         assert_eq!(l, vec![2.0, 1.0, 2.0, -4.0]);
     }
 }

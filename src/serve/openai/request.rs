@@ -153,22 +153,14 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
     if let Some(v) = body.get("seed").filter(|v| !v.is_null()) {
         o.seed = v.as_i64().ok_or_else(|| invalid(Some("seed"), "seed must be an integer"))? as u64;
     }
-    let number = |key: &'static str, ok: fn(f64) -> bool, rule: &str| -> Result<Option<f32>, ApiError> {
-        match body.get(key).filter(|v| !v.is_null()) {
-            None => Ok(None),
-            Some(v) => v.as_f64().filter(|x| ok(*x)).map(|x| Some(x as f32)).ok_or_else(|| invalid(Some(key), format!("{key} must be {rule}"))),
+    // OpenAI's two penalties, and llama.cpp's repeat_penalty so a client written for its
+    // server decodes the same way here.
+    for (key, slot) in [("frequency_penalty", &mut o.frequency_penalty), ("presence_penalty", &mut o.presence_penalty), ("repeat_penalty", &mut o.repeat_penalty)] {
+        if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
+            *slot = v.as_f64().ok_or_else(|| invalid(Some(key), format!("{key} must be a number")))? as f32;
         }
-    };
-    if let Some(p) = number("frequency_penalty", |x| (-2.0..=2.0).contains(&x), "from -2 to 2")? {
-        o.frequency_penalty = p;
     }
-    if let Some(p) = number("presence_penalty", |x| (-2.0..=2.0).contains(&x), "from -2 to 2")? {
-        o.presence_penalty = p;
-    }
-    // llama.cpp's extension, so a client written for its server decodes the same way here.
-    if let Some(p) = number("repeat_penalty", |x| x > 0.0 && x <= 10.0, "in (0, 10]")? {
-        o.repeat_penalty = p;
-    }
+    o.check_penalties().map_err(|(key, rule)| invalid(Some(key), format!("{key} must be {rule}")))?;
     Ok(o)
 }
 
