@@ -119,14 +119,7 @@ impl<'a> Lowerer<'a> {
         match self.ir.node(id) {
             Node::Any => self.any_value(self.opts.any_value_depth, next),
             Node::Never => Ok(None),
-            Node::Literals(values) => {
-                let mut alts = Vec::new();
-                for v in values {
-                    let text = canonical_literal(v);
-                    alts.push(Some(self.lit(text.as_bytes(), next)?));
-                }
-                self.union_opt(alts)
-            }
+            Node::Literals(values) => self.literals(values.iter().map(canonical_literal), next),
             Node::AnyOf(ids) => {
                 let mut alts = Vec::new();
                 for &branch in ids {

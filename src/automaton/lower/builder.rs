@@ -31,6 +31,15 @@ impl Lowerer<'_> {
         self.b.add_union(alts).map_err(|e| self.nfa_err(e))
     }
 
+    /// One of several literal texts, then `next` (an enum's values, listed multiples).
+    pub(super) fn literals<S: AsRef<[u8]>>(&mut self, texts: impl IntoIterator<Item = S>, next: StateID) -> Built {
+        let mut alts = Vec::new();
+        for text in texts {
+            alts.push(Some(self.lit(text.as_ref(), next)?));
+        }
+        self.union_opt(alts)
+    }
+
     pub(super) fn union_opt(&mut self, alts: Vec<Option<StateID>>) -> Built {
         let alts: Vec<StateID> = alts.into_iter().flatten().collect();
         if alts.is_empty() {

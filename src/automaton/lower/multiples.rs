@@ -77,7 +77,7 @@ impl Lowerer<'_> {
             return Err(SchemaError::too_large(&self.at, format!("`multipleOf` within these bounds has more than {MAX_LISTED_MULTIPLES} values")));
         }
         let pow = 10i128.pow(scale);
-        let mut alts = Vec::new();
+        let mut texts = Vec::new();
         for n in first..=last {
             let v = n * step;
             if v.abs() >= MAX_DIGITS_VALUE {
@@ -86,10 +86,9 @@ impl Lowerer<'_> {
             if rule.integer && v % pow != 0 {
                 continue;
             }
-            let text = spell(v, scale);
-            alts.push(Some(self.lit(text.as_bytes(), next)?));
+            texts.push(spell(v, scale));
         }
-        self.union_opt(alts)
+        self.literals(texts, next)
     }
 }
 

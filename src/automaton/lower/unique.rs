@@ -34,6 +34,10 @@ const MAX_INTEGER: i64 = 1_000_000_000_000_000_000;
 /// `$ref`s followed while listing the values of one item schema.
 const MAX_REF_HOPS: usize = 64;
 
+fn too_many_values(at: &str) -> SchemaError {
+    SchemaError::too_large(at, format!("`uniqueItems` over more than {MAX_ITEM_VALUES} item values is not supported"))
+}
+
 impl Lowerer<'_> {
     pub(super) fn array_unique(&mut self, rule: &ArrayRule, next: StateID) -> Built {
         if rule.contains.is_some() {
@@ -60,7 +64,7 @@ impl Lowerer<'_> {
                     }
                 };
                 if classes.len() > MAX_ITEM_VALUES {
-                    return Err(SchemaError::too_large(&self.at, format!("`uniqueItems` over more than {MAX_ITEM_VALUES} item values is not supported")));
+                    return Err(too_many_values(&self.at));
                 }
                 let text = canonical_literal(&v);
                 if !texts.iter().any(|(_, t)| *t == text) {
@@ -129,7 +133,7 @@ impl Lowerer<'_> {
             SchemaError::inexact("uniqueItems", &self.at, format!("`uniqueItems` is supported only over a small finite set of item values (enum, const, null, booleans, bounded integers), not {what}"))
         };
         if out.len() > MAX_ITEM_VALUES {
-            return Err(SchemaError::too_large(&self.at, format!("`uniqueItems` over more than {MAX_ITEM_VALUES} item values is not supported")));
+            return Err(too_many_values(&self.at));
         }
         match self.ir.node(id) {
             Node::Never => {}
@@ -173,7 +177,7 @@ impl Lowerer<'_> {
                         return Err(infinite("integers beyond ±10¹⁸"));
                     }
                     if hi >= lo && hi - lo >= MAX_ITEM_VALUES as i128 {
-                        return Err(SchemaError::too_large(&self.at, format!("`uniqueItems` over more than {MAX_ITEM_VALUES} item values is not supported")));
+                        return Err(too_many_values(&self.at));
                     }
                     out.extend((lo..=hi).map(|v| Value::from(v as i64)));
                 }
