@@ -8,17 +8,16 @@
 
 use std::sync::Arc;
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use strictly::automaton::Grammar;
 use strictly::constraint::{Constraint, TokenAutomaton};
+use strictly::coverage::random_walk;
 use strictly::schema::{validator, CompileOptions};
 use strictly::vocab::Vocabulary;
 
 use crate::oracle::{self, text};
 
-/// Tokens per random walk: enough for every instance the area tests use.
+/// Token budget of a random walk (raised by the walk where a schema needs more).
 const WALK_TOKENS: usize = 64;
 
 /// A hand-made vocabulary: ids 0-255 are the single bytes, then `pieces`
@@ -77,29 +76,6 @@ pub fn admits(automaton: &Arc<TokenAutomaton>, eos: u32, tokens: &[u32]) -> bool
     c.mask().unwrap().contains(eos)
 }
 
-/// A seeded random walk over the mask: uniform over the allowed tokens that
-/// leave room to finish, stopping with probability 1/3 wherever EOS is
-/// allowed. `None` when it did not finish.
-pub fn walk(automaton: &Arc<TokenAutomaton>, vocab: &Vocab, rng: &mut SmallRng) -> Option<Vec<u8>> {
-    let mut c = Constraint::new(automaton.clone());
-    let mut out = Vec::new();
-    for step in 0..WALK_TOKENS {
-        let mask = c.mask_within_budget(WALK_TOKENS - step).unwrap();
-        let eos_ok = mask.contains(vocab.eos);
-        if eos_ok && rng.random_range(0..3) == 0 {
-            return Some(out);
-        }
-        let choices: Vec<u32> = mask.iter().filter(|&t| t != vocab.eos).collect();
-        if choices.is_empty() {
-            return eos_ok.then_some(out);
-        }
-        let t = choices[rng.random_range(0..choices.len())];
-        c.advance(t).unwrap();
-        out.extend_from_slice(&vocab.tokens[t as usize]);
-    }
-    c.is_accepting().unwrap().then_some(out)
-}
-
 /// The token-level check: `valid` instances pass the mask (tokenized
 /// longest-match-first and byte by byte), `invalid` ones are stopped either
 /// way, and the mask's random walks are all valid.
@@ -119,16 +95,13 @@ pub fn check_tokens(schema: &Value, options: &CompileOptions, vocab: &Vocab, val
         assert!(!admits(&automaton, vocab.eos, &vocab.encode(t.as_bytes())), "{schema}: the mask let invalid {t} through (pieces)");
         assert!(!admits(&automaton, vocab.eos, &Vocab::bytes(t.as_bytes())), "{schema}: the mask let invalid {t} through (bytes)");
     }
-    let mut rng = SmallRng::seed_from_u64(11);
-    let mut done = 0;
-    for _ in 0..60 {
-        let Some(bytes) = walk(&automaton, vocab, &mut rng) else { continue };
-        let t = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{schema}: a walk is not UTF-8: {e}"));
+    // The coverage run's seeded walks (uniform over the mask, closed within the budget): every
+    // one must finish, and the validator must accept it.
+    for seed in 0..60 {
+        let t = random_walk(&automaton, WALK_TOKENS, seed, &mut Vec::new()).unwrap_or_else(|e| panic!("{schema}: walk {seed} failed: {e}"));
         let value: Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("{schema}: unparseable walk {t}: {e}"));
         assert!(oracle.is_valid(&value), "{schema}: invalid walk {t}");
-        done += 1;
     }
-    assert!(done >= 40, "{schema}: only {done} of 60 token walks finished");
 }
 
 /// Both halves with the default options: the byte automaton
