@@ -1,17 +1,149 @@
 //! Sets of bytes, the bottom layer: a [`ByteSet`] and the few JSON facts about bytes that the
 //! grammar and the vocabulary both use (which bytes a JSON string holds unescaped).
 
-/// A set of bytes as four 64-bit words.
-pub type ByteSet = [u64; 4];
+use std::fmt;
+use std::ops::{BitAnd, BitOr, Not, Sub};
+
+/// A set of bytes, one bit per byte value in four 64-bit words: membership, union and
+/// subset tests are a few word operations, which the token trie's walks make at every node.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    /// No byte.
+    pub const EMPTY: Self = Self([0; 4]);
+    /// Every byte.
+    pub const ALL: Self = Self([u64::MAX; 4]);
+
+    /// The bytes `start..=end` (empty when `start > end`).
+    pub fn range(start: u8, end: u8) -> Self {
+        let (start, end) = (start as u32, end as u32);
+        Self(std::array::from_fn(|w| {
+            let (lo, hi) = (start.max(w as u32 * 64), end.min(w as u32 * 64 + 63));
+            if lo > hi {
+                return 0;
+            }
+            // Bits lo..=hi of this word.
+            let width = hi - lo + 1;
+            let ones = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            ones << (lo % 64)
+        }))
+    }
+
+    /// Adds `byte`.
+    #[inline]
+    pub fn insert(&mut self, byte: u8) {
+        self.0[(byte / 64) as usize] |= 1 << (byte % 64);
+    }
+
+    /// Whether `byte` is in the set.
+    #[inline]
+    pub fn contains(&self, byte: u8) -> bool {
+        self.0[(byte / 64) as usize] & (1 << (byte % 64)) != 0
+    }
+
+    /// How many bytes the set holds.
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.0.iter().map(|w| w.count_ones()).sum()
+    }
+
+    /// Whether the set holds no byte.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::EMPTY
+    }
+
+    /// Whether the set holds every byte.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        *self == Self::ALL
+    }
+
+    /// Whether every byte of `self` is in `other`.
+    #[inline]
+    pub fn is_subset(&self, other: &Self) -> bool {
+        (0..4).fold(0, |acc, w| acc | (self.0[w] & !other.0[w])) == 0
+    }
+
+    /// Whether the two sets share a byte.
+    #[inline]
+    pub fn intersects(&self, other: &Self) -> bool {
+        !(*self & *other).is_empty()
+    }
+
+    /// The bytes, in increasing order.
+    pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..=255u8).filter(|&b| self.contains(b))
+    }
+
+    /// The smallest byte, if any.
+    pub fn first(&self) -> Option<u8> {
+        self.0.iter().enumerate().find(|(_, w)| **w != 0).map(|(i, w)| i as u8 * 64 + w.trailing_zeros() as u8)
+    }
+}
+
+impl FromIterator<u8> for ByteSet {
+    fn from_iter<I: IntoIterator<Item = u8>>(bytes: I) -> Self {
+        let mut set = Self::EMPTY;
+        bytes.into_iter().for_each(|b| set.insert(b));
+        set
+    }
+}
+
+impl BitOr for ByteSet {
+    type Output = Self;
+    #[inline]
+    fn bitor(self, other: Self) -> Self {
+        Self(std::array::from_fn(|w| self.0[w] | other.0[w]))
+    }
+}
+
+impl BitAnd for ByteSet {
+    type Output = Self;
+    #[inline]
+    fn bitand(self, other: Self) -> Self {
+        Self(std::array::from_fn(|w| self.0[w] & other.0[w]))
+    }
+}
+
+/// The bytes of `self` that are not in `other`.
+impl Sub for ByteSet {
+    type Output = Self;
+    #[inline]
+    fn sub(self, other: Self) -> Self {
+        Self(std::array::from_fn(|w| self.0[w] & !other.0[w]))
+    }
+}
+
+impl Not for ByteSet {
+    type Output = Self;
+    #[inline]
+    fn not(self) -> Self {
+        Self(self.0.map(|w| !w))
+    }
+}
+
+/// Lists the set as ranges: `{0x20-0x21, 0x23-0x5b, 0x5d-0x7f}`.
+impl fmt::Debug for ByteSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ranges: Vec<(u8, u8)> = Vec::new();
+        for b in self.iter() {
+            match ranges.last_mut() {
+                Some((_, end)) if *end as u16 + 1 == b as u16 => *end = b,
+                _ => ranges.push((b, b)),
+            }
+        }
+        let parts: Vec<String> =
+            ranges.iter().map(|&(s, e)| if s == e { format!("{s:#04x}") } else { format!("{s:#04x}-{e:#04x}") }).collect();
+        write!(f, "{{{}}}", parts.join(", "))
+    }
+}
 
 /// The bytes a JSON string holds unescaped, one character each: U+0020..=U+007F but `"` and
 /// `\`. (Multi-byte UTF-8 characters are not a run: their bytes lead to other states.)
 pub fn json_string_run_bytes() -> ByteSet {
-    let mut set = [0u64; 4];
-    for b in (0u8..0x80).filter(|&b| !json_escapes(b)) {
-        set[(b / 64) as usize] |= 1 << (b % 64);
-    }
-    set
+    (0u8..0x80).filter(|&b| !json_escapes(b)).collect()
 }
 
 /// The bytes a JSON string body writes as an escape sequence (`serde_json`'s canonical form:
@@ -22,34 +154,42 @@ pub fn json_escapes(byte: u8) -> bool {
     byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
-/// Whether every byte of `a` is in `b`.
-#[inline]
-pub fn subset(a: &ByteSet, b: &ByteSet) -> bool {
-    (a[0] & !b[0]) | (a[1] & !b[1]) | (a[2] & !b[2]) | (a[3] & !b[3]) == 0
-}
-
-/// Whether `byte` is in `set`.
-#[inline]
-pub fn contains(set: &ByteSet, byte: u8) -> bool {
-    set[(byte / 64) as usize] & (1 << (byte % 64)) != 0
-}
-
-/// How many bytes `set` holds.
-#[inline]
-pub fn byte_count(set: &ByteSet) -> u32 {
-    set.iter().map(|w| w.count_ones()).sum()
-}
-
-/// The bytes `start..=end`.
-pub fn byte_range(start: u8, end: u8) -> ByteSet {
-    let mut set = [0u64; 4];
-    (start..=end).for_each(|b| set[(b / 64) as usize] |= 1 << (b % 64));
-    set
-}
-
 /// The bytes a character inside a JSON string body can start with: a plain byte or a
 /// UTF-8 lead byte.
 pub fn json_text_first_bytes() -> ByteSet {
-    let (plain, leads) = (json_string_run_bytes(), byte_range(0xC2, 0xF4));
-    std::array::from_fn(|w| plain[w] | leads[w])
+    json_string_run_bytes() | ByteSet::range(0xC2, 0xF4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_operations_agree_with_a_list_of_bytes() {
+        let a = ByteSet::range(b'a', b'z');
+        let b: ByteSet = [b'0', b'x', b'y', 0xFF].into_iter().collect();
+        assert_eq!(a.len(), 26);
+        assert!(b.contains(0xFF) && b.contains(b'0') && !b.contains(b'1'));
+        assert_eq!((a & b).iter().collect::<Vec<_>>(), b"xy");
+        assert_eq!((b - a).iter().collect::<Vec<_>>(), [b'0', 0xFF]);
+        assert_eq!((a | b).len(), 28);
+        assert!((a & b).is_subset(&a) && !b.is_subset(&a) && a.intersects(&b));
+        assert_eq!(!ByteSet::EMPTY, ByteSet::ALL);
+        assert_eq!((!a).len(), 230);
+        assert_eq!(b.first(), Some(b'0'));
+        assert_eq!(ByteSet::EMPTY.first(), None);
+        assert!(ByteSet::range(5, 4).is_empty());
+        for (s, e) in [(0, 0), (0, 63), (0, 64), (63, 64), (1, 255), (0, 255), (200, 255), (64, 127), (100, 100)] {
+            assert_eq!(ByteSet::range(s, e), (s..=e).collect::<ByteSet>(), "{s}..={e}");
+        }
+        assert_eq!(format!("{b:?}"), "{0x30, 0x78-0x79, 0xff}");
+    }
+
+    #[test]
+    fn json_string_runs_exclude_the_escaped_bytes() {
+        let run = json_string_run_bytes();
+        assert_eq!(run.len(), 0x80 - 0x20 - 2);
+        assert!(run.iter().all(|b| !json_escapes(b)));
+        assert!(json_text_first_bytes().contains(0xC2) && !json_text_first_bytes().contains(0xC1));
+    }
 }

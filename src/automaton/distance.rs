@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
 
+use crate::bytes::ByteSet;
+
 /// Per-NFA-state distances to the match state, in bytes.
 #[derive(Debug, Clone)]
 pub struct NfaDistances {
@@ -120,12 +122,9 @@ pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
 /// The bytes on which some state of `set` moves: every NFA state can still
 /// reach a match, so these are exactly the bytes a DFA state of this set does
 /// not reject.
-pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> [u64; 4] {
-    let mut live = [0u64; 4];
-    let mut add = |start: u8, end: u8| {
-        let range = crate::bytes::byte_range(start, end);
-        (0..4).for_each(|w| live[w] |= range[w]);
-    };
+pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> ByteSet {
+    let mut live = ByteSet::EMPTY;
+    let mut add = |start: u8, end: u8| live = live | ByteSet::range(start, end);
     for &s in set {
         match nfa.state(s) {
             State::ByteRange { trans } => add(trans.start, trans.end),

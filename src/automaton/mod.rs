@@ -143,7 +143,7 @@ impl Grammar {
         let nfa = self.dfa.get_nfa();
         // What the other states must not read: a byte a character can start with.
         let text = self.strings.text_first();
-        let reads_text = |start: u8, end: u8| crate::bytes::byte_range(start, end).iter().zip(text).any(|(r, t)| r & t != 0);
+        let reads_text = |start: u8, end: u8| crate::bytes::ByteSet::range(start, end).intersects(text);
         let mut found = None;
         for &id in set {
             if let Some(position) = self.strings.position(id) {

@@ -10,7 +10,7 @@ use regex_automata::util::primitives::StateID;
 
 use crate::automaton::distance::{self, NfaDistances, NfaSet, Visited};
 use crate::automaton::Grammar;
-use crate::bytes::{byte_count, ByteSet};
+use crate::bytes::ByteSet;
 use crate::vocab::{ByteRecognizer, TokenSet, Vocabulary};
 
 /// What the automaton knows about one DFA state.
@@ -118,10 +118,10 @@ impl TokenAutomaton {
             .representatives(0..=255)
             .filter_map(|u| u.as_u8())
             .map(|rep| {
-                let mut bytes = [0u64; 4];
-                for b in byte_classes.elements(regex_automata::util::alphabet::Unit::u8(byte_classes.get(rep))).filter_map(|u| u.as_u8()) {
-                    bytes[(b / 64) as usize] |= 1 << (b % 64);
-                }
+                let bytes: ByteSet = byte_classes
+                    .elements(regex_automata::util::alphabet::Unit::u8(byte_classes.get(rep)))
+                    .filter_map(|u| u.as_u8())
+                    .collect();
                 ByteClass { rep, bytes }
             })
             .collect();
@@ -206,7 +206,7 @@ impl TokenAutomaton {
             }
             let (Some((class, next)), 1) = (live, count) else { break };
             // A class of several bytes is a choice, not a forced byte.
-            if byte_count(&class.bytes) != 1 {
+            if class.bytes.len() != 1 {
                 break;
             }
             forced.push(class.rep);

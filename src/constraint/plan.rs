@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use regex_automata::hybrid::LazyStateID;
 
 use super::automaton::{Cleared, DfaStep, Engine, StateInfo, TokenAutomaton, MAX_CACHED_STATES};
-use crate::bytes::{byte_count, contains, ByteSet};
+use crate::bytes::ByteSet;
 use crate::vocab::{RunSplit, TokenSet, TokenTrie, Visit};
 
 /// A state that reads at most this many bytes is walked without looking for a run.
@@ -36,7 +36,7 @@ pub(super) struct Walk<'t> {
 
 impl<'t> Walk<'t> {
     pub(super) fn of(trie: &'t TokenTrie, first: ByteSet) -> Self {
-        Self { trie, first, run_bytes: [0; 4], run: 0 }
+        Self { trie, first, run_bytes: ByteSet::EMPTY, run: 0 }
     }
 }
 
@@ -80,7 +80,7 @@ impl TokenAutomaton {
         if let Some(room) = room {
             return Ok(Plan::Text { room });
         }
-        if byte_count(live) <= FEW_LIVE_BYTES {
+        if live.len() <= FEW_LIVE_BYTES {
             return Ok(Plan::Walk);
         }
         let mut run = self.run_bytes(engine, state, live)?;
@@ -118,8 +118,8 @@ impl TokenAutomaton {
     ) -> Result<Arc<StateInfo>, Cleared> {
         let Some(rest) = &split.rest else { unreachable!("run_bytes keeps only a loop whose split has a rest") };
         let mask = TokenSet::from_words(&self.vocab.run_tokens_headed(split, looped, head), self.vocab.len());
-        let walked: ByteSet = std::array::from_fn(|w| looped[w] & !head[w] & live[w]);
-        let others: ByteSet = std::array::from_fn(|w| !walked[w] & live[w]);
+        let walked = (*looped - *head) & *live;
+        let others = *live - walked;
         self.walked(engine, state, mask, &[Walk::of(rest, others), Walk::of(self.vocab.trie(), walked)])
     }
 
@@ -178,17 +178,17 @@ impl TokenAutomaton {
         // Group the live classes by successor; keep the group with the most bytes. (A class
         // is live or dead as a whole: the NFA does not tell its bytes apart.)
         let mut groups: Vec<(LazyStateID, ByteSet)> = Vec::with_capacity(8);
-        for class in self.classes.iter().filter(|c| contains(live, c.rep)) {
+        for class in self.classes.iter().filter(|c| live.contains(c.rep)) {
             if let Some(next) = self.next(engine, state, class.rep)? {
                 let at = groups.iter().position(|g| g.0 == next).unwrap_or_else(|| {
-                    groups.push((next, [0; 4]));
+                    groups.push((next, ByteSet::EMPTY));
                     groups.len() - 1
                 });
-                (0..4).for_each(|w| groups[at].1[w] |= class.bytes[w]);
+                groups[at].1 = groups[at].1 | class.bytes;
             }
         }
-        let Some(&(first, set)) = groups.iter().max_by_key(|g| byte_count(&g.1)) else {
-            return Ok(Run { bytes: [0; 4], len: 0, closed: false, then_loop: None });
+        let Some(&(first, set)) = groups.iter().max_by_key(|g| g.1.len()) else {
+            return Ok(Run { bytes: ByteSet::EMPTY, len: 0, closed: false, then_loop: None });
         };
         if first == state {
             return Ok(Run { bytes: set, len: usize::MAX, closed: false, then_loop: None });
@@ -196,9 +196,9 @@ impl TokenAutomaton {
         // A head into a loop (the first byte of a key, or the character after a backslash):
         // take the loop as the run. Head bytes that do not loop there (a quote after a
         // backslash) are left to the walk of the loop's rest.
-        let mut looped: ByteSet = [0; 4];
+        let mut looped = ByteSet::EMPTY;
         let mut loops = false;
-        for class in self.classes.iter().filter(|c| contains(&set, c.rep)) {
+        for class in self.classes.iter().filter(|c| set.contains(c.rep)) {
             if self.next(engine, first, class.rep)? == Some(first) {
                 loops = true;
                 break;
@@ -207,18 +207,18 @@ impl TokenAutomaton {
         if loops {
             for class in &self.classes {
                 if self.next(engine, first, class.rep)? == Some(first) {
-                    (0..4).for_each(|w| looped[w] |= class.bytes[w]);
+                    looped = looped | class.bytes;
                 }
             }
         }
-        if loops && byte_count(&looped) >= 32 {
+        if loops && looped.len() >= 32 {
             let split = self.vocab.run_split(&looped, usize::MAX, false);
             if split.rest.is_some() {
                 return Ok(Run { bytes: set, len: 1, closed: false, then_loop: Some((looped, split)) });
             }
         }
         // Classes partition the bytes, so the set's classes are those whose byte is in it.
-        let reps: Vec<u8> = self.classes.iter().filter(|c| contains(&set, c.rep)).map(|c| c.rep).collect();
+        let reps: Vec<u8> = self.classes.iter().filter(|c| set.contains(c.rep)).map(|c| c.rep).collect();
         // Follow the chain while every class of the set agrees on one live successor, no
         // further than the longest token of set bytes (a longer run changes no mask) and
         // no further than the shortest run that gets a trie of its own: each step costs
@@ -270,7 +270,7 @@ mod tests {
         let mut engine = automaton.lock();
         let start = engine.start;
         let inside = automaton.step(&mut engine, start, b"\"").ok().flatten().unwrap();
-        let run = automaton.run_bytes(&mut engine, inside, &[u64::MAX; 4]).ok().unwrap();
+        let run = automaton.run_bytes(&mut engine, inside, &ByteSet::ALL).ok().unwrap();
         assert_eq!(run.bytes, crate::bytes::json_string_run_bytes());
         assert_eq!(run.len, usize::MAX);
     }

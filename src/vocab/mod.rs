@@ -26,7 +26,7 @@ mod trie;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::bytes::{byte_count, contains, json_string_run_bytes, subset, ByteSet};
+use crate::bytes::{json_string_run_bytes, ByteSet};
 pub use runs::{RunSplit, StringChars, MIN_SPLIT_RUN};
 use runs::{RunKey, MAX_RUNS_CACHED};
 pub(crate) use text::gpt2_char_to_byte;
@@ -85,11 +85,7 @@ impl Vocabulary {
         let trie = TokenTrie::build(&bytes, &special);
         let byte_sets = bytes
             .iter()
-            .map(|token| {
-                let mut set = [0u64; 4];
-                token.iter().for_each(|&b| set[(b / 64) as usize] |= 1 << (b % 64));
-                set
-            })
+            .map(|token| token.iter().copied().collect())
             .collect();
         let placeholder = Arc::new(StringChars { up_to: vec![Arc::new([])], rest: Arc::new(TokenTrie::build(&[], &[])) });
         let mut vocab = Self {
@@ -170,9 +166,9 @@ impl Vocabulary {
     /// start with the bytes on the smaller side of the cut.
     pub fn run_tokens_headed(&self, split: &RunSplit, run_bytes: &ByteSet, head: &ByteSet) -> Vec<u64> {
         let (mut dropped, mut kept) = (Vec::new(), Vec::new());
-        for byte in (0..=255u8).filter(|&b| contains(run_bytes, b)) {
+        for byte in run_bytes.iter() {
             let tokens = self.trie.tokens_starting_with(byte);
-            if contains(head, byte) { kept.push(tokens) } else { dropped.push(tokens) }
+            if head.contains(byte) { kept.push(tokens) } else { dropped.push(tokens) }
         }
         let size = |side: &[&[u32]]| side.iter().map(|t| t.len()).sum::<usize>();
         if size(&dropped) <= size(&kept) {
@@ -207,10 +203,10 @@ impl Vocabulary {
     /// large set, a walk of the trie's paths inside the set for a small one (a key's
     /// single byte takes a handful of tokens, not a pass over the vocabulary).
     fn tokens_within<'a>(&'a self, set: &'a ByteSet) -> Box<dyn Iterator<Item = usize> + 'a> {
-        if byte_count(set) < 32 {
+        if set.len() < 32 {
             return Box::new(self.trie.tokens_within(set).into_iter().map(|t| t as usize));
         }
-        Box::new(self.byte_sets.iter().enumerate().filter(move |(id, bytes)| !self.special[*id] && subset(bytes, set)).map(|(id, _)| id))
+        Box::new(self.byte_sets.iter().enumerate().filter(move |(id, bytes)| !self.special[*id] && bytes.is_subset(set)).map(|(id, _)| id))
     }
 
     /// From a `tokenizers` tokenizer: byte-level BPE (GPT-2 alphabet) or

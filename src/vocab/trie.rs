@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::bytes::{contains, subset, ByteSet};
+use crate::bytes::ByteSet;
 use super::ByteRecognizer;
 
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +100,7 @@ impl TokenTrie {
                 order.extend(duplicates.get(&node.token).into_iter().flatten().copied());
             }
         }
-        let mut subtree_bytes = vec![[0u64; 4]; nodes.len()];
+        let mut subtree_bytes = vec![ByteSet::EMPTY; nodes.len()];
         let mut parents = vec![0usize; nodes.len()];
         let mut stack: Vec<usize> = vec![0];
         for i in 1..nodes.len() {
@@ -114,11 +114,9 @@ impl TokenTrie {
             let deepest = subtree_depth[i];
             let up = &mut subtree_depth[parents[i]];
             *up = (*up).max(deepest);
-            subtree_bytes[i][(b / 64) as usize] |= 1 << (b % 64);
+            subtree_bytes[i].insert(b);
             let (own, parent) = (subtree_bytes[i], parents[i]);
-            for w in 0..4 {
-                subtree_bytes[parent][w] |= own[w];
-            }
+            subtree_bytes[parent] = subtree_bytes[parent] | own;
         }
         let mut roots = Box::new([0u32; 256]);
         let mut i = 1;
@@ -132,13 +130,13 @@ impl TokenTrie {
     /// The tokens made of `set` bytes only, by walking the paths that stay inside the set.
     pub(super) fn tokens_within(&self, set: &ByteSet) -> Vec<u32> {
         let mut out = Vec::new();
-        for first in (0..=255u8).filter(|&b| contains(set, b) && self.roots[b as usize] != 0) {
+        for first in set.iter().filter(|&b| self.roots[b as usize] != 0) {
             let start = self.roots[first as usize] as usize;
             let end = self.nodes[start].subtree_end as usize;
             let mut i = start;
             while i < end {
                 let node = self.nodes[i];
-                if !contains(set, node.byte) {
+                if !set.contains(node.byte) {
                     i = node.subtree_end as usize;
                     continue;
                 }
@@ -185,7 +183,7 @@ impl TokenTrie {
     /// Calls `on_token(id, state)` for every token the recognizer reads whole,
     /// with the recognizer's state after its last byte.
     pub fn walk<R: ByteRecognizer>(&self, recognizer: &mut R, start: R::State, on_token: impl FnMut(u32, R::State)) {
-        self.walk_with_run(recognizer, start, &[0; 4], 0, on_token);
+        self.walk_with_run(recognizer, start, &ByteSet::EMPTY, 0, on_token);
     }
 
     /// Like [`walk`](Self::walk), given a byte set on which the recognizer,
@@ -220,7 +218,7 @@ impl TokenTrie {
         run: usize,
         visit: impl FnMut(Visit<'_, R::State>),
     ) {
-        self.walk_from(&[u64::MAX; 4], recognizer, start, run_bytes, run, visit);
+        self.walk_from(&ByteSet::ALL, recognizer, start, run_bytes, run, visit);
     }
 
     /// [`walk_runs`](Self::walk_runs) over the tokens whose first byte is in `first_bytes` only.
@@ -233,7 +231,7 @@ impl TokenTrie {
         run: usize,
         mut visit: impl FnMut(Visit<'_, R::State>),
     ) {
-        let skipping = run > 0 && run_bytes.iter().any(|&w| w != 0);
+        let skipping = run > 0 && !run_bytes.is_empty();
         let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1);
         stack.push(start);
         // on_run[d]: the path to depth d is made of run bytes only.
@@ -241,8 +239,8 @@ impl TokenTrie {
         on_run.push(true);
         let nodes = &self.nodes;
         // One subtree per first byte in the filter, found through the root index.
-        let all = first_bytes.iter().all(|&w| w == u64::MAX);
-        let firsts = (0..=255u8).filter(|&b| self.roots[b as usize] != 0 && (all || contains(first_bytes, b)));
+        let all = first_bytes.is_full();
+        let firsts = (0..=255u8).filter(|&b| self.roots[b as usize] != 0 && (all || first_bytes.contains(b)));
         for first in firsts {
             let mut i = self.roots[first as usize] as usize;
             let end = nodes[i].subtree_end as usize;
@@ -255,7 +253,7 @@ impl TokenTrie {
                 if skipping
                     && on_run[depth - 1]
                     && self.subtree_depth[i] as usize <= run
-                    && subset(&self.subtree_bytes[i], run_bytes)
+                    && self.subtree_bytes[i].is_subset(run_bytes)
                 {
                     visit(Visit::Run(self.subtree_tokens(i)));
                     i = node.subtree_end as usize;
@@ -273,7 +271,7 @@ impl TokenTrie {
                             }
                         }
                         stack.push(next);
-                        on_run.push(on_run[depth - 1] && contains(run_bytes, node.byte));
+                        on_run.push(on_run[depth - 1] && run_bytes.contains(node.byte));
                         i += 1;
                     }
                 }
