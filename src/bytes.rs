@@ -74,7 +74,16 @@ impl ByteSet {
 
     /// The bytes, in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = u8> + '_ {
-        (0..=255u8).filter(|&b| self.contains(b))
+        self.0.iter().enumerate().flat_map(|(i, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                (rest != 0).then(|| {
+                    let bit = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    i as u8 * 64 + bit as u8
+                })
+            })
+        })
     }
 
     /// The smallest byte, if any.

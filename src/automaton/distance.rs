@@ -136,24 +136,46 @@ pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> ByteSet {
     live
 }
 
+/// The set after reading one byte, written into `out` (emptied first; left unsorted),
+/// with `stack` as scratch: the step of a walk that visits many sets and keeps none, so
+/// it allocates nothing once the buffers have grown.
+pub fn step_byte_into(nfa: &NFA, set: &[StateID], byte: u8, visited: &mut Visited, stack: &mut Vec<StateID>, out: &mut NfaSet) {
+    visited.reset(nfa.states().len());
+    stack.clear();
+    out.clear();
+    for &s in set {
+        let target = match nfa.state(s) {
+            State::ByteRange { trans } => trans.matches_byte(byte).then_some(trans.next),
+            State::Sparse(t) => t.matches_byte(byte),
+            State::Dense(t) => t.matches_byte(byte),
+            _ => None,
+        };
+        stack.extend(target);
+    }
+    while let Some(s) = stack.pop() {
+        if visited.visit(s) {
+            continue;
+        }
+        match nfa.state(s) {
+            State::Look { next, .. } | State::Capture { next, .. } => stack.push(*next),
+            State::Union { alternates } => stack.extend(alternates.iter().copied()),
+            State::BinaryUnion { alt1, alt2 } => stack.extend([*alt1, *alt2]),
+            State::Fail => {}
+            _ => out.push(s),
+        }
+    }
+}
+
 /// The set after reading `bytes`; empty when they are rejected.
 pub fn step(nfa: &NFA, set: &[StateID], bytes: &[u8], visited: &mut Visited) -> NfaSet {
-    let mut current: NfaSet = set.to_vec();
+    let (mut current, mut next, mut stack) = (set.to_vec(), Vec::with_capacity(set.len()), Vec::new());
     for &b in bytes {
-        let mut next = Vec::new();
-        for &s in &current {
-            let target = match nfa.state(s) {
-                State::ByteRange { trans } => trans.matches_byte(b).then_some(trans.next),
-                State::Sparse(t) => t.matches_byte(b),
-                State::Dense(t) => t.matches_byte(b),
-                _ => None,
-            };
-            next.extend(target);
+        step_byte_into(nfa, &current, b, visited, &mut stack, &mut next);
+        std::mem::swap(&mut current, &mut next);
+        if current.is_empty() {
+            break;
         }
-        if next.is_empty() {
-            return next;
-        }
-        current = closure(nfa, &next, visited);
     }
+    current.sort_unstable();
     current
 }

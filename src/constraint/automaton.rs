@@ -2,6 +2,7 @@
 //! per-state knowledge shared by every generation, and the forced bytes of a state.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use regex_automata::hybrid::dfa::Cache;
@@ -34,16 +35,51 @@ pub(super) struct ByteClass {
 /// held are stale, and the operation must be redone from the byte history.
 pub(super) struct Cleared;
 
+/// Hashes a DFA state id with one multiply-rotate: the ids are the lazy DFA's own numbers,
+/// not input an adversary picks, so SipHash's defence costs ~20 ns a lookup for nothing
+/// (every mask asks the map at least once).
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.write_u64(b.into()));
+    }
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n.into());
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        // A 64-bit odd constant (2^64 / golden ratio) spreads the low bits into the high
+        // ones, where the hash table takes its control bits.
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A map keyed by DFA state.
+pub(super) type StateMap<V> = HashMap<LazyStateID, V, BuildHasherDefault<IdHasher>>;
+
 /// Mutable per-automaton caches, behind one lock.
 pub(super) struct Engine {
     pub(super) cache: Cache,
     /// Per-state knowledge, keyed by ids valid for `clears`.
-    pub(super) states: HashMap<LazyStateID, Arc<StateInfo>>,
+    pub(super) states: StateMap<Arc<StateInfo>>,
     /// Masks of long bounded strings' far positions, by the rest of the NFA set and the
     /// string: every position with room for more characters than any token holds takes
     /// the same tokens (one DFA state each, one mask for all).
     pub(super) far: HashMap<(Vec<StateID>, StateID), Arc<TokenSet>>,
     pub(super) start: LazyStateID,
+    /// The guided walk's buffers, kept between walks so that they grow once.
+    pub(super) scratch: super::guided::Scratch,
+    /// The state past a complete value, once seen (see [`TokenAutomaton::next`]).
+    pub(super) past_end: Option<LazyStateID>,
+    /// Match states seen that are not past the end: a complete value that can go on
+    /// (a top-level number takes more digits).
+    pub(super) goes_on: Vec<LazyStateID>,
     /// The cache's clear count that `states` and `start` belong to.
     pub(super) clears: usize,
 }
@@ -55,6 +91,8 @@ impl Engine {
             self.states.clear();
             self.far.clear();
             self.start = grammar.start(&mut self.cache);
+            self.past_end = None;
+            self.goes_on.clear();
             self.clears = self.cache.clear_count();
         }
     }
@@ -129,7 +167,7 @@ impl TokenAutomaton {
             grammar,
             vocab,
             classes,
-            engine: Mutex::new(Engine { cache, states: HashMap::new(), far: HashMap::new(), start, clears }),
+            engine: Mutex::new(Engine { cache, states: StateMap::default(), far: HashMap::new(), start, scratch: Default::default(), past_end: None, goes_on: Vec::new(), clears }),
             distances: OnceLock::new(),
         }
     }
@@ -164,13 +202,59 @@ impl TokenAutomaton {
     /// Reads one byte from a state: the live state it leads to, or `Ok(None)` when it is
     /// rejected; `Err(Cleared)` when the lazy DFA's cache has been cleared since the engine
     /// was synced (every state id in hand is stale). The one place a DFA transition is taken.
+    ///
+    /// The lazy DFA reports a match one byte late: the byte after a complete value leads
+    /// to a *match* state that holds no NFA state, which is not the dead state. Any
+    /// token that reads one byte past the value's end (`"ab",` for `"ab"`) would pass for
+    /// allowed and leave the generation with nothing it may write. That state is past the
+    /// end and is rejected here like the dead state.
     #[inline]
     pub(super) fn next(&self, engine: &mut Engine, state: LazyStateID, byte: u8) -> Result<Option<LazyStateID>, Cleared> {
         let next = self.grammar.dfa().next_state(&mut engine.cache, state, byte);
         if engine.cache.clear_count() != engine.clears {
             return Err(Cleared);
         }
-        Ok(next.ok().filter(|n| !n.is_dead()))
+        match next {
+            Ok(n) if n.is_dead() => Ok(None),
+            Ok(n) if n.is_match() && self.past_end(engine, n)? => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Whether a match state holds no NFA state (it is past the end of a complete value).
+    /// Every NFA state can reach a match, so a state that holds one either accepts at the
+    /// end of input or reads some byte; the state past the end does neither. There is one
+    /// such state per cache epoch (the lazy DFA keeps one id per set), so the search runs
+    /// once, and once per match state that goes on.
+    #[cold]
+    fn past_end(&self, engine: &mut Engine, state: LazyStateID) -> Result<bool, Cleared> {
+        if engine.past_end == Some(state) {
+            return Ok(true);
+        }
+        if engine.goes_on.contains(&state) {
+            return Ok(false);
+        }
+        let dfa = self.grammar.dfa();
+        let mut goes_on = self.grammar.is_accepting(&mut engine.cache, state);
+        for class in &self.classes {
+            if goes_on {
+                break;
+            }
+            goes_on = dfa.next_state(&mut engine.cache, state, class.rep).is_ok_and(|n| !n.is_dead());
+        }
+        if engine.cache.clear_count() != engine.clears {
+            return Err(Cleared);
+        }
+        if goes_on {
+            // A few at most (a number's digit states); past the bound, asked again.
+            if engine.goes_on.len() < 64 {
+                engine.goes_on.push(state);
+            }
+        } else {
+            engine.past_end = Some(state);
+        }
+        Ok(!goes_on)
     }
 
     /// Reads bytes from a state; `Ok(None)` when they are rejected.

@@ -12,6 +12,11 @@
 //! - the NFA set of the state says which bytes it does not reject, so neither
 //!   the run search below nor the walk's first level asks the lazy DFA about a
 //!   dead byte (outside strings 4-6 of 60-89 byte classes are live);
+//! - a state that reads only a few bytes (a key's next letter, the punctuation
+//!   between values; three first visits in four) is walked on its NFA set alone
+//!   (`constraint/guided.rs`): the set is stepped along the live children of each trie node,
+//!   so the walk builds no DFA state for the token prefixes it passes through, and
+//!   hands over to the DFA walk only where the live bytes grow many (a string body);
 //! - a string body at a character boundary (found in the NFA by structure, see
 //!   [`crate::automaton::strings`]) takes the vocabulary's text tokens of at
 //!   most its room whole (plain bytes and UTF-8 text, precomputed by length)
@@ -24,8 +29,14 @@
 //!   run whose first byte leads into a loop (a key's first letter in an object
 //!   that admits any key, the letter after a backslash) takes the loop's split.
 //!
-//! What remains is mostly the lazy DFA determinising the states a walk
-//! reaches for the first time. The README's benchmark table gives the
+//! What remains is mostly the lazy DFA determinising the states the other walks
+//! reach for the first time, and allocating each new mask.
+//!
+//! # The end of a value
+//! The lazy DFA reports a match one byte late: the byte after a complete value leads
+//! to a match state that holds no NFA state, not to the dead state.
+//! [`TokenAutomaton`] treats that state as dead, so no token in a mask reads past
+//! the end (`"ab",` for `"ab"`), while a top-level number can still take more digits. The README's benchmark table gives the
 //! measured figures, first visits included.
 //!
 //! ```
@@ -48,6 +59,7 @@
 
 mod automaton;
 mod cursor;
+mod guided;
 mod plan;
 
 pub use crate::vocab::TokenSet;

@@ -5,8 +5,10 @@
 use std::sync::{Arc, OnceLock};
 
 use regex_automata::hybrid::LazyStateID;
+use regex_automata::util::primitives::StateID;
 
 use super::automaton::{Cleared, DfaStep, Engine, StateInfo, TokenAutomaton, MAX_CACHED_STATES};
+use super::guided::MAX_GUIDED_SET;
 use crate::bytes::ByteSet;
 use crate::vocab::{RunSplit, TokenSet, TokenTrie, Visit};
 
@@ -40,13 +42,17 @@ impl<'t> Walk<'t> {
     }
 }
 
-/// How a state's first mask is made: one of four plans, chosen in one place
+/// How a state's first mask is made: one of five plans, chosen in one place
 /// ([`TokenAutomaton::plan`]) and carried out in [`TokenAutomaton::info`].
 pub(super) enum Plan {
     /// A string body at a character boundary with `room` characters left: its text tokens
     /// of at most `room` characters are taken whole, the others walked.
     Text { room: usize },
-    /// A state that reads only a few bytes: the walk of their subtrees is the mask.
+    /// A state that reads only a few bytes, with a small NFA state set: the walk of their
+    /// subtrees, led by the NFA's live bytes at each node (see [`super::guided`]).
+    Guided,
+    /// A state that reads only a few bytes, with a large NFA state set: the walk of their
+    /// subtrees is the mask.
     Walk,
     /// Head bytes into a state that loops on `looped`: the loop's split supplies the
     /// tokens that start with a head byte.
@@ -57,8 +63,9 @@ pub(super) enum Plan {
 }
 
 impl TokenAutomaton {
-    /// Computes (or fetches) what is known of a state.
-    pub(super) fn info(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: Option<usize>) -> Result<Arc<StateInfo>, Cleared> {
+    /// Computes (or fetches) what is known of a state, given its NFA state set, the bytes
+    /// that set reads, and its room when it is a string body at a character boundary.
+    pub(super) fn info(&self, engine: &mut Engine, state: LazyStateID, set: &[StateID], live: &ByteSet, room: Option<usize>) -> Result<Arc<StateInfo>, Cleared> {
         if let Some(info) = engine.states.get(&state) {
             return Ok(info.clone());
         }
@@ -66,8 +73,9 @@ impl TokenAutomaton {
             engine.states.clear();
             engine.far.clear();
         }
-        match self.plan(engine, state, live, room)? {
+        match self.plan(engine, state, set.len(), live, room)? {
             Plan::Text { room } => self.info_text(engine, state, live, room),
+            Plan::Guided => self.info_guided(engine, state, set, live),
             Plan::Walk => self.info_walked(engine, state, live),
             Plan::Headed { head, looped, split } => self.info_headed(engine, state, &head, &looped, &split, live),
             Plan::Run(run) => self.info_run(engine, state, &run, live),
@@ -75,13 +83,14 @@ impl TokenAutomaton {
     }
 
     /// Chooses how a state's first mask is made: a string body by its room, a state with
-    /// few live bytes by a plain walk, otherwise by its run (which may head into a loop).
-    pub(super) fn plan(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: Option<usize>) -> Result<Plan, Cleared> {
+    /// few live bytes by a walk (led by the NFA where its set of `nfa_states` is small),
+    /// otherwise by its run (which may head into a loop).
+    pub(super) fn plan(&self, engine: &mut Engine, state: LazyStateID, nfa_states: usize, live: &ByteSet, room: Option<usize>) -> Result<Plan, Cleared> {
         if let Some(room) = room {
             return Ok(Plan::Text { room });
         }
         if live.len() <= FEW_LIVE_BYTES {
-            return Ok(Plan::Walk);
+            return Ok(if nfa_states <= MAX_GUIDED_SET { Plan::Guided } else { Plan::Walk });
         }
         let mut run = self.run_bytes(engine, state, live)?;
         Ok(match run.then_loop.take() {

@@ -32,7 +32,7 @@ use runs::{RunKey, MAX_RUNS_CACHED};
 pub(crate) use text::gpt2_char_to_byte;
 use text::byte_fallback;
 pub use token_set::TokenSet;
-pub use trie::{TokenTrie, Visit};
+pub use trie::{TokenTrie, TrieNodeId, Visit};
 
 /// Something that reads bytes one at a time; `None` rejects.
 pub trait ByteRecognizer {

@@ -30,16 +30,21 @@ pub struct TokenTrie {
     pub(super) subtree_bytes: Vec<ByteSet>,
     /// The longest token (in bytes) in each node's subtree.
     pub(super) subtree_depth: Vec<u16>,
-    /// Token ids in trie order (duplicates included), so a subtree's
-    /// tokens are one contiguous slice.
+    /// Token ids in trie order, so a subtree's tokens are one contiguous slice; a node's
+    /// own token comes first, then the tokens that share its bytes.
     pub(super) order: Vec<u32>,
-    /// Extra ids for tokens that share their bytes with another token.
-    pub(super) duplicates: HashMap<u32, Vec<u32>>,
     pub(super) max_depth: usize,
     /// The node of each first byte (0: none), so that a walk over a few first bytes
     /// jumps to them instead of stepping over every other first byte's subtree (one
     /// cache miss each, ~5 us over the ~250 of a byte-level vocabulary).
     pub(super) roots: Box<[u32; 256]>,
+    /// The children of every node as one flat list, by increasing byte: node `i`'s are
+    /// `child_bytes[child_start[i]..child_start[i + 1]]` (and the same range of
+    /// `child_nodes`), so finding a child by its byte reads one short contiguous slice
+    /// instead of hopping over the earlier children's subtrees.
+    child_start: Vec<u32>,
+    child_bytes: Vec<u8>,
+    child_nodes: Vec<u32>,
 }
 
 impl TokenTrie {
@@ -124,7 +129,19 @@ impl TokenTrie {
             roots[nodes[i].byte as usize] = i as u32;
             i = nodes[i].subtree_end as usize;
         }
-        Self { nodes, subtree_bytes, subtree_depth, order, duplicates, max_depth, roots }
+        // Pre-order lists each parent's children in byte order.
+        let mut child_start = vec![0u32; nodes.len() + 1];
+        parents.iter().skip(1).for_each(|&p| child_start[p + 1] += 1);
+        (1..child_start.len()).for_each(|i| child_start[i] += child_start[i - 1]);
+        let mut filled: Vec<u32> = child_start[..nodes.len()].to_vec();
+        let mut child_bytes = vec![0u8; nodes.len().saturating_sub(1)];
+        let mut child_nodes = vec![0u32; nodes.len().saturating_sub(1)];
+        for (i, &p) in parents.iter().enumerate().skip(1) {
+            let at = filled[p] as usize;
+            (child_bytes[at], child_nodes[at]) = (nodes[i].byte, i as u32);
+            filled[p] += 1;
+        }
+        Self { nodes, subtree_bytes, subtree_depth, order, max_depth, roots, child_start, child_bytes, child_nodes }
     }
 
     /// The tokens made of `set` bytes only, by walking the paths that stay inside the set.
@@ -140,10 +157,7 @@ impl TokenTrie {
                     i = node.subtree_end as usize;
                     continue;
                 }
-                if node.token != NO_TOKEN {
-                    out.push(node.token);
-                    out.extend(self.duplicates.get(&node.token).into_iter().flatten().copied());
-                }
+                out.extend_from_slice(self.own_tokens(i));
                 i += 1;
             }
         }
@@ -229,30 +243,45 @@ impl TokenTrie {
         start: R::State,
         run_bytes: &ByteSet,
         run: usize,
+        visit: impl FnMut(Visit<'_, R::State>),
+    ) {
+        self.walk_below(Self::ROOT, first_bytes, recognizer, start, run_bytes, run, visit);
+    }
+
+    /// [`walk_from`](Self::walk_from) below node `parent`, whose prefix the recognizer has
+    /// read to reach `start`: the tokens that extend the prefix by a byte in `first_bytes`.
+    /// A run counts from `start`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn walk_below<R: ByteRecognizer>(
+        &self,
+        parent: TrieNodeId,
+        first_bytes: &ByteSet,
+        recognizer: &mut R,
+        start: R::State,
+        run_bytes: &ByteSet,
+        run: usize,
         mut visit: impl FnMut(Visit<'_, R::State>),
     ) {
+        let base = self.nodes[parent.0 as usize].depth as usize;
         let skipping = run > 0 && !run_bytes.is_empty();
-        let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1);
+        let mut stack: Vec<R::State> = Vec::with_capacity(self.max_depth + 1 - base);
         stack.push(start);
-        // on_run[d]: the path to depth d is made of run bytes only.
-        let mut on_run: Vec<bool> = Vec::with_capacity(self.max_depth + 1);
+        // on_run[d]: the path from `start` to relative depth d is made of run bytes only.
+        let mut on_run: Vec<bool> = Vec::with_capacity(self.max_depth + 1 - base);
         on_run.push(true);
         let nodes = &self.nodes;
-        // One subtree per first byte in the filter, found through the root index.
-        let all = first_bytes.is_full();
-        let firsts = (0..=255u8).filter(|&b| self.roots[b as usize] != 0 && (all || first_bytes.contains(b)));
-        for first in firsts {
-            let mut i = self.roots[first as usize] as usize;
+        for (_, child) in self.children(parent, first_bytes) {
+            let mut i = child.0 as usize;
             let end = nodes[i].subtree_end as usize;
             while i < end {
                 let node = nodes[i];
-                let depth = node.depth as usize;
+                let depth = node.depth as usize - base;
                 stack.truncate(depth);
                 on_run.truncate(depth);
                 let parent = stack[depth - 1];
                 if skipping
                     && on_run[depth - 1]
-                    && self.subtree_depth[i] as usize <= run
+                    && self.subtree_depth[i] as usize - base <= run
                     && self.subtree_bytes[i].is_subset(run_bytes)
                 {
                     visit(Visit::Run(self.subtree_tokens(i)));
@@ -262,13 +291,8 @@ impl TokenTrie {
                 match recognizer.step(parent, node.byte) {
                     None => i = node.subtree_end as usize,
                     Some(next) => {
-                        if node.token != NO_TOKEN {
-                            visit(Visit::Token(node.token, next));
-                            if let Some(extra) = self.duplicates.get(&node.token) {
-                                for &id in extra {
-                                    visit(Visit::Token(id, next));
-                                }
-                            }
+                        for &id in self.own_tokens(i) {
+                            visit(Visit::Token(id, next));
                         }
                         stack.push(next);
                         on_run.push(on_run[depth - 1] && run_bytes.contains(node.byte));
@@ -278,7 +302,49 @@ impl TokenTrie {
             }
         }
     }
+
+    /// The root: the empty prefix.
+    pub const ROOT: TrieNodeId = TrieNodeId(0);
+
+    /// The children of a node whose byte is in `bytes`, by increasing byte: each extends
+    /// the node's prefix by one byte.
+    pub fn children<'a>(&'a self, node: TrieNodeId, bytes: &'a ByteSet) -> impl Iterator<Item = (u8, TrieNodeId)> + 'a {
+        let at = node.0 as usize;
+        let range = self.child_start[at] as usize..self.child_start[at + 1] as usize;
+        let (keys, ids) = (&self.child_bytes[range.clone()], &self.child_nodes[range]);
+        // A few bytes are looked up; otherwise the children are scanned.
+        let few = bytes.len() <= 4 && keys.len() > 8;
+        let looked_up = few.then(|| bytes.iter().filter_map(|b| keys.binary_search(&b).ok().map(|k| (b, TrieNodeId(ids[k]))))).into_iter().flatten();
+        let scanned = (!few)
+            .then(|| keys.iter().zip(ids).filter(|(b, _)| bytes.contains(**b)).map(|(&b, &id)| (b, TrieNodeId(id))))
+            .into_iter()
+            .flatten();
+        looked_up.chain(scanned)
+    }
+
+    /// The tokens whose bytes are exactly the node's prefix (one, or several that share
+    /// their bytes; none for a node inside longer tokens only).
+    pub fn tokens_at(&self, node: TrieNodeId) -> &[u32] {
+        self.own_tokens(node.0 as usize)
+    }
+
+    /// Node `i`'s own tokens: in the order, they come before its descendants'.
+    #[inline]
+    fn own_tokens(&self, i: usize) -> &[u32] {
+        let end = self.nodes.get(i + 1).map_or(self.order.len(), |n| n.first_token as usize);
+        &self.order[self.nodes[i].first_token as usize..end]
+    }
+
+    /// Whether no token extends the node's prefix.
+    pub fn is_leaf(&self, node: TrieNodeId) -> bool {
+        let at = node.0 as usize;
+        self.nodes[at].subtree_end as usize == at + 1
+    }
 }
+
+/// A node of a [`TokenTrie`]: the prefix its path spells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrieNodeId(u32);
 
 /// What [`TokenTrie::walk_runs`] reports.
 #[derive(Debug)]

@@ -23,7 +23,7 @@ const WALK_TOKENS: usize = 64;
 /// A hand-made vocabulary: ids 0-255 are the single bytes, then `pieces`
 /// (the multi-byte tokens a test cares about), then EOS.
 pub struct Vocab {
-    vocab: Arc<Vocabulary>,
+    pub vocab: Arc<Vocabulary>,
     tokens: Vec<Vec<u8>>,
     eos: u32,
 }
@@ -76,9 +76,32 @@ pub fn admits(automaton: &Arc<TokenAutomaton>, eos: u32, tokens: &[u32]) -> bool
     c.mask().unwrap().contains(eos)
 }
 
+/// Along `tokens`, every token the mask allows leaves a state the value can still be
+/// finished from (its own mask is not empty): a mask that let a token read past the end
+/// of a complete value would leave the generation with nothing it may write.
+pub fn no_dead_ends(automaton: &Arc<TokenAutomaton>, tokens: &[u32], what: &str) {
+    for k in 0..=tokens.len() {
+        let at = |extra: Option<u32>| {
+            let mut c = Constraint::new(automaton.clone());
+            tokens[..k].iter().chain(&extra).for_each(|&t| c.advance(t).unwrap());
+            c
+        };
+        let allowed: Vec<u32> = at(None).mask().unwrap().iter().collect();
+        for t in allowed {
+            let mut c = at(None);
+            if c.advance(t).is_err() || c.is_finished() {
+                continue;
+            }
+            let mut after = at(Some(t));
+            assert!(after.mask().unwrap().count() > 0, "{what}: token {t} after {k} tokens leads nowhere ({:?})", String::from_utf8_lossy(after.bytes()));
+        }
+    }
+}
+
 /// The token-level check: `valid` instances pass the mask (tokenized
-/// longest-match-first and byte by byte), `invalid` ones are stopped either
-/// way, and the mask's random walks are all valid.
+/// longest-match-first and byte by byte) and no token the mask allows along them
+/// leads to a dead end, `invalid` ones are stopped either way, and the mask's
+/// random walks are all valid.
 pub fn check_tokens(schema: &Value, options: &CompileOptions, vocab: &Vocab, valid: &[Value], invalid: &[Value]) {
     let g = Grammar::compile(schema, options).unwrap_or_else(|e| panic!("{schema}: {e}"));
     let oracle = validator(schema).unwrap();
@@ -88,6 +111,7 @@ pub fn check_tokens(schema: &Value, options: &CompileOptions, vocab: &Vocab, val
         let t = text(v);
         assert!(admits(&automaton, vocab.eos, &vocab.encode(t.as_bytes())), "{schema}: the mask stopped valid {t} (pieces)");
         assert!(admits(&automaton, vocab.eos, &Vocab::bytes(t.as_bytes())), "{schema}: the mask stopped valid {t} (bytes)");
+        no_dead_ends(&automaton, &vocab.encode(t.as_bytes()), &format!("{schema}: {t}"));
     }
     for v in invalid {
         assert!(!oracle.is_valid(v), "fixture must be invalid under {schema}: {v}");
