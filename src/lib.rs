@@ -73,6 +73,9 @@
 //!   of the rest that is still walked.
 //! - **plan**: how a state's first mask is made (a string body's text tokens by room, a walk
 //!   of a few live bytes, a run, or a head into a loop).
+//! - **live bytes**: the bytes a state does not reject, read off its NFA state set; a walk
+//!   *guided* by them steps the set along the live children of each trie node and builds
+//!   no DFA state for the prefixes it passes.
 //! - **forced bytes**: the bytes that are the only way on from a state; the decoder feeds
 //!   their tokens without sampling.
 //! - **budget**: the tokens left under the cap; the constraint keeps room to close the value,

@@ -12,6 +12,14 @@ pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut chars = pattern.chars().peekable();
     let mut in_class = false;
+    // In a class: whether the last item is a single character that a `-` would make the start
+    // of a range, and whether a `-` has just done so (ECMA reads `"--` as the range `"`-`-`,
+    // where regex-syntax would read `--` as a set operation).
+    let (mut range_start, mut in_range) = (false, false);
+    let atom = |range_start: &mut bool, in_range: &mut bool| {
+        *range_start = !*in_range;
+        *in_range = false;
+    };
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
@@ -39,9 +47,35 @@ pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
                     other => {
                         out.push('\\');
                         out.push(other);
+                        // `\uXXXX`, `\u{...}` and `\xHH` are one character.
+                        let hex = match other {
+                            'u' if chars.peek() == Some(&'{') => usize::MAX,
+                            'u' => 4,
+                            'x' => 2,
+                            _ => 0,
+                        };
+                        if hex == usize::MAX {
+                            while let Some(h) = chars.next() {
+                                out.push(h);
+                                if h == '}' {
+                                    break;
+                                }
+                            }
+                        } else {
+                            for _ in 0..hex {
+                                match chars.peek() {
+                                    Some(h) if h.is_ascii_hexdigit() => out.push(chars.next().unwrap_or('0')),
+                                    _ => break,
+                                }
+                            }
+                        }
+                        if in_class {
+                            atom(&mut range_start, &mut in_range);
+                        }
                         continue;
                     }
                 };
+                (range_start, in_range) = (false, false);
                 match (in_class, negated) {
                     (true, false) => out.push_str(plain),
                     _ => out.push_str(&format!("[{}{}]", if negated { "^" } else { "" }, plain)),
@@ -63,6 +97,7 @@ pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
                     out.push('[');
                 }
                 in_class = true;
+                (range_start, in_range) = (false, false);
             }
             '[' => out.push_str(r"\["),
             ']' if in_class => {
@@ -77,12 +112,28 @@ pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
                 }
                 out.push('(');
             }
+            '-' if in_class && chars.peek() == Some(&'-') && range_start => {
+                // `x--`: a range from `x` to `-`.
+                chars.next();
+                out.push_str("-\\-");
+                (range_start, in_range) = (false, false);
+            }
             '&' | '~' | '-' if in_class && chars.peek() == Some(&c) => {
                 // regex-syntax reads `&&`, `~~` and `--` in classes as set operations.
                 out.push('\\');
                 out.push(c);
+                atom(&mut range_start, &mut in_range);
             }
-            c => out.push(c),
+            '-' if in_class && range_start && chars.peek().is_some_and(|&n| n != ']') => {
+                out.push('-');
+                (range_start, in_range) = (false, true);
+            }
+            c => {
+                out.push(c);
+                if in_class {
+                    atom(&mut range_start, &mut in_range);
+                }
+            }
         }
     }
     Ok(out)

@@ -110,3 +110,28 @@ fn refused_string_schemas_name_keyword_and_pointer() {
     let e = Grammar::compile(&json!({"type": "string", "minLength": 3, "maxLength": 2}), &CompileOptions::default()).unwrap_err();
     assert!(e.to_string().contains("unsatisfiable"), "{e}");
 }
+
+#[test]
+fn a_dash_after_a_range_start_in_a_class_ends_the_range_as_in_ecma() {
+    // ECMA reads `"--` as the range `"`..`-` (0x22-0x2D); `\u00ad` after it is one character.
+    // Read as `"`, then the range `-`..U+00AD, the class took `@`, `{` and backquote
+    // (MaskBench Github_medium---o78738: random walks wrote them into a course name).
+    check(
+        json!({"type": "string", "pattern": "^[a\"--\u{00ad}]+$"}),
+        &["a#", "-a"],
+        &[json!("a"), json!("\"#$%&'()*+,-"), json!("a\u{00ad}"), json!("--")],
+        &[json!("@"), json!("{"), json!("`"), json!("a.b"), json!("\u{00ac}"), json!("")],
+    );
+    check(
+        json!({"type": "string", "pattern": "^[--0]+$"}),
+        &[],
+        &[json!("-"), json!("./0")],
+        &[json!(","), json!("1")],
+    );
+    check(
+        json!({"type": "string", "pattern": "^[\\u0041-\\u0043x-]+$"}),
+        &[],
+        &[json!("ABC"), json!("x-")],
+        &[json!("D"), json!("y")],
+    );
+}
