@@ -81,7 +81,7 @@ fn walks_over_the_real_vocabulary_are_valid() {
 }
 
 /// A plain recognizer over the grammar's DFA, with none of the constraint's
-/// shortcuts (no loop skipping, no caching).
+/// shortcuts (no loop skipping, no caching, no NFA sets).
 struct PlainDfa<'a> {
     grammar: &'a Grammar,
     cache: regex_automata::hybrid::dfa::Cache,
@@ -90,7 +90,16 @@ struct PlainDfa<'a> {
 impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {
     type State = regex_automata::hybrid::LazyStateID;
     fn step(&mut self, s: Self::State, b: u8) -> Option<Self::State> {
-        self.grammar.dfa().next_state(&mut self.cache, s, b).ok().filter(|n| !n.is_dead())
+        let dfa = self.grammar.dfa();
+        let next = dfa.next_state(&mut self.cache, s, b).ok().filter(|n| !n.is_dead())?;
+        // The DFA reports a match one byte late: the byte after a complete value leads to a
+        // match state from which nothing is accepted, neither the end of input nor any byte.
+        // That byte reads past the value's end, so it is rejected here too.
+        if next.is_match() && !self.grammar.is_accepting(&mut self.cache, next) {
+            let goes_on = (0..=255u8).any(|b| dfa.next_state(&mut self.cache, next, b).is_ok_and(|n| !n.is_dead()));
+            return goes_on.then_some(next);
+        }
+        Some(next)
     }
 }
 
