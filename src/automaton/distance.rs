@@ -101,8 +101,15 @@ impl Visited {
 /// The epsilon closure of `seeds`.
 pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
     visited.reset(nfa.states().len());
-    let mut stack: Vec<StateID> = seeds.to_vec();
-    let mut out = Vec::new();
+    let (mut stack, mut out) = (seeds.to_vec(), Vec::new());
+    close(nfa, visited, &mut stack, &mut out);
+    out.sort_unstable();
+    out
+}
+
+/// Empties `stack` into `out` (unsorted) through epsilon moves: the states of the closure
+/// that read a byte or match. `visited` must have been reset for this closure.
+fn close(nfa: &NFA, visited: &mut Visited, stack: &mut Vec<StateID>, out: &mut NfaSet) {
     while let Some(s) = stack.pop() {
         if visited.visit(s) {
             continue;
@@ -115,8 +122,6 @@ pub fn closure(nfa: &NFA, seeds: &[StateID], visited: &mut Visited) -> NfaSet {
             _ => out.push(s),
         }
     }
-    out.sort_unstable();
-    out
 }
 
 /// The bytes on which some state of `set` moves: every NFA state can still
@@ -152,18 +157,7 @@ pub fn step_byte_into(nfa: &NFA, set: &[StateID], byte: u8, visited: &mut Visite
         };
         stack.extend(target);
     }
-    while let Some(s) = stack.pop() {
-        if visited.visit(s) {
-            continue;
-        }
-        match nfa.state(s) {
-            State::Look { next, .. } | State::Capture { next, .. } => stack.push(*next),
-            State::Union { alternates } => stack.extend(alternates.iter().copied()),
-            State::BinaryUnion { alt1, alt2 } => stack.extend([*alt1, *alt2]),
-            State::Fail => {}
-            _ => out.push(s),
-        }
-    }
+    close(nfa, visited, stack, out);
 }
 
 /// The set after reading `bytes`; empty when they are rejected.
