@@ -11,10 +11,11 @@
 //!     seed's support schema, prompt prefix cached, beside llama.cpp's JSON-
 //!     schema mode (same GGUF, 2 threads).
 //!
-//! llama.cpp runs first, in the same run, when its venv exists
-//! (`bash benches/llamacpp/setup.sh`); it writes
-//! `benches/llamacpp/last-run.json`, which is read back. Without the venv the
-//! last recorded run is shown and marked as such.
+//! llama.cpp runs first, in the same run, from its venv (`STRICTLY_BENCH_VENV`,
+//! else `.venv-bench`; `bash benches/llamacpp/setup.sh` makes it); a run that
+//! succeeds is kept in `benches/llamacpp/last-run.json`. When it cannot run
+//! (no venv) or dies (exit code or signal, with the tail of its output), the
+//! bench says so, and the last recorded run is shown marked OLD, with its date.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -85,20 +86,55 @@ fn reference_ms_per_token(path: &Path, prompt: &[u32], n: usize) -> f64 {
     t0.elapsed().as_secs_f64() * 1e3 / n as f64
 }
 
-/// Runs the llama.cpp anchor now if its venv exists; returns its report and
-/// whether it comes from this run.
-fn llama_cpp_anchor() -> (Option<serde_json::Value>, bool) {
-    let python = root().join(".venv-bench/bin/python");
-    let out = root().join("benches/llamacpp/last-run.json");
-    let fresh = python.exists()
-        && std::process::Command::new(&python)
+/// The llama.cpp anchor in this run: its report, from this run or an old one, and if old, why.
+struct Anchor {
+    report: Option<serde_json::Value>,
+    /// Why the anchor did not run in this run (the report, if any, is then an old one).
+    failed: Option<String>,
+}
+
+/// Runs the llama.cpp anchor now, from `STRICTLY_BENCH_VENV` (else `.venv-bench`). A run that
+/// fails says how (exit code or signal, and the tail of its output); the last recorded run is
+/// then shown, marked as old with its date.
+fn llama_cpp_anchor() -> Anchor {
+    use std::os::unix::process::ExitStatusExt;
+    let venv = std::env::var_os("STRICTLY_BENCH_VENV").map(std::path::PathBuf::from).unwrap_or_else(|| root().join(".venv-bench"));
+    let python = venv.join("bin/python");
+    let recorded = root().join("benches/llamacpp/last-run.json");
+    let failed = if !python.exists() {
+        Some(format!("no venv at {} (create it with `bash benches/llamacpp/setup.sh`)", venv.display()))
+    } else {
+        std::fs::create_dir_all(root().join("bench-out")).unwrap();
+        let fresh = root().join("bench-out/llamacpp-run.json");
+        let _ = std::fs::remove_file(&fresh);
+        let log = root().join("bench-out/llamacpp-run.log");
+        let status = std::process::Command::new(&python)
             .arg(root().join("benches/llamacpp/bench.py"))
             .arg("--json")
-            .arg(&out)
-            .status()
-            .is_ok_and(|s| s.success());
-    let report = std::fs::read_to_string(out).ok().and_then(|s| serde_json::from_str(&s).ok());
-    (report, fresh)
+            .arg(&fresh)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .status();
+        match status {
+            Err(e) => Some(format!("{} did not start: {e}", python.display())),
+            Ok(s) if s.success() && fresh.exists() => {
+                std::fs::copy(&fresh, &recorded).unwrap();
+                None
+            }
+            Ok(s) => {
+                let how = match (s.code(), s.signal()) {
+                    (_, Some(4)) => "signal 4 (SIGILL: an instruction this CPU or kernel does not allow; `bash benches/llamacpp/setup.sh` rebuilds it)".to_string(),
+                    (_, Some(sig)) => format!("signal {sig}"),
+                    (Some(code), _) => format!("exit code {code}"),
+                    _ => s.to_string(),
+                };
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                Some(format!("bench.py died with {how}; the last lines of {}:\n{}", log.display(), lines[lines.len().saturating_sub(15)..].join("\n")))
+            }
+        }
+    };
+    let report = std::fs::read_to_string(recorded).ok().and_then(|s| serde_json::from_str(&s).ok());
+    Anchor { report, failed }
 }
 
 fn main() {
@@ -106,10 +142,21 @@ fn main() {
         return;
     }
     println!("## llama.cpp anchor\n");
-    let (llama, llama_fresh) = llama_cpp_anchor();
-    if !llama_fresh {
-        println!("(no .venv-bench: showing the last recorded llama.cpp run, not this one)\n");
-    }
+    let anchor = llama_cpp_anchor();
+    let llama_fresh = anchor.failed.is_none();
+    // An old run's figures carry its date wherever they are printed.
+    let old = match &anchor.failed {
+        None => String::new(),
+        Some(why) => {
+            let date = anchor.report.as_ref().and_then(|r| r["machine"]["date_utc"].as_str()).unwrap_or("an unknown date").to_string();
+            println!("llama.cpp did NOT run in this run: {why}\n");
+            if anchor.report.is_some() {
+                println!("Its figures below are an OLD run's, recorded {date} (benches/llamacpp/last-run.json), not this run's.\n");
+            }
+            format!(" (OLD run, {date})")
+        }
+    };
+    let llama = anchor.report;
     let path = strictly::model::resolve::resolve(None).expect("model");
     let system = read("benches/seed/support_system_prompt.txt");
     let schema: serde_json::Value = serde_json::from_str(&read("grammars/support_classification.schema.json")).unwrap();
@@ -161,10 +208,10 @@ fn main() {
         }
     }
     if let Some(theirs) = llama.as_ref().and_then(|l| l["plain"]["median_decode_ms_per_token"].as_f64()) {
-        println!("| llama.cpp, the file's Q4_1 | | {theirs:.2} | | | | |");
+        println!("| llama.cpp, the file's Q4_1{old} | | {theirs:.2} | | | | |");
         for w in ["Q4_0", "Q8_0"] {
             let ours = report[w]["plain_prompt_ms_per_token"].as_f64().unwrap_or(f64::NAN);
-            println!("\nunconstrained, {w}: {:.2}x llama.cpp's ms/token on the same prompt", ours / theirs);
+            println!("\nunconstrained, {w}: {:.2}x llama.cpp's ms/token on the same prompt{old}", ours / theirs);
         }
     }
 
@@ -173,7 +220,7 @@ fn main() {
     let backend = LocalBackend::new(model, DecodeOptions { max_tokens: 256, ..DecodeOptions::default() });
     let msgs = |m: &str| [ChatMessage { role: Role::System, content: system.clone() }, ChatMessage { role: Role::User, content: m.into() }];
     let _ = backend.generate(&msgs("Hello, I have a question."), &spec).unwrap();
-    println!("| message | strictly ms | tokens (forced) | valid | llama.cpp ms | llama.cpp valid |");
+    println!("| message | strictly ms | tokens (forced) | valid | llama.cpp ms{old} | llama.cpp valid |");
     println!("|---|---:|---:|---|---:|---|");
     let (mut ours, mut theirs, mut valid) = (Vec::new(), Vec::new(), 0);
     let mut rows = Vec::new();
@@ -192,11 +239,12 @@ fn main() {
     }
     let (m_ours, m_theirs) = (median(ours), median(theirs));
     let llama_valid = llama.as_ref().and_then(|l| l["support"]["valid_count"].as_u64()).unwrap_or(0);
-    println!("\nmedian per message: strictly {m_ours:.0} ms, llama.cpp {m_theirs:.0} ms ({:.2}x faster); valid {valid}/8 vs {llama_valid}/8", m_theirs / m_ours);
+    println!("\nmedian per message: strictly {m_ours:.0} ms, llama.cpp{old} {m_theirs:.0} ms ({:.2}x faster); valid {valid}/8 vs {llama_valid}/8", m_theirs / m_ours);
     if let Some(l) = &llama {
-        println!("llama.cpp plain decode on its own run: {:.2} ms/token", l["plain"]["median_decode_ms_per_token"].as_f64().unwrap_or(f64::NAN));
+        println!("llama.cpp plain decode on its own run{old}: {:.2} ms/token", l["plain"]["median_decode_ms_per_token"].as_f64().unwrap_or(f64::NAN));
     }
     report["llama_cpp_from_this_run"] = serde_json::json!(llama_fresh);
+    report["llama_cpp_not_run_because"] = serde_json::json!(anchor.failed);
     report["seed_messages"] = serde_json::json!({ "rows": rows, "median_ms": m_ours, "llama_cpp_median_ms": m_theirs, "valid": valid, "llama_cpp_valid": llama_valid });
     report["peak_rss_mb"] = serde_json::json!(strictly::coverage::peak_rss_mb());
     std::fs::create_dir_all(root().join("bench-out")).unwrap();

@@ -230,6 +230,8 @@ fn local_against_llamacpp_server_adds_up() {
         &out,
         &["--a", "local", "--b", "openai", "--openai-mode", "compat", "--openai-base-url", &server.base_url, "--openai-model", "smollm2", "--concurrency", "2"],
     );
+    // Calls to a server that died would count as transport errors below: say that it died, and how.
+    server.assert_alive();
     let (report, _) = check_report(&out, &stdout);
     let b = &report["b"];
     assert!(b["label"].as_str().unwrap().starts_with("openai"), "{}", b["label"]);

@@ -3,7 +3,7 @@
 //!
 //! The venv is `STRICTLY_BENCH_VENV`, else `.venv-bench` in the project; when it has no
 //! llama-cpp-python, `benches/llamacpp/setup.sh` creates it (a source build of llama.cpp: 10 to
-//! 20 minutes on 2 cores, once). The server is stopped when the test ends, pass or fail.
+//! 20 minutes on 2 cores, once) and checks that its build decodes on this CPU. The server is stopped when the test ends, pass or fail.
 
 mod common;
 #[path = "common/llamacpp.rs"]
@@ -51,19 +51,21 @@ fn compat_mode_works_json_schema_is_a_500_and_truncation_is_a_violation() {
             assert!(oracle.is_valid(&value), "{value}");
             assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0);
         }
-        other => panic!("compat mode: {other:?}"),
+        other => panic!("compat mode: {other:?}\n{}", server.report()),
     }
 
     // Chat's `json_schema` is a 500 there: a server error, retried once, then reported.
     match runtime.block_on(backend(&server.base_url, WireMode::Chat, 200).complete(&messages, &spec)) {
         Err(BackendError::Server { status: 500, attempts: 2, .. }) => {}
-        other => panic!("json_schema mode: {other:?}"),
+        other => panic!("json_schema mode: {other:?}\n{}", server.report()),
     }
 
     // Cut by the token cap: `finish_reason: length`, counted as a violation.
     match runtime.block_on(backend(&server.base_url, WireMode::Compat, 6).complete(&messages, &spec)) {
         Err(e @ BackendError::Truncated { .. }) => assert!(e.is_violation() && e.kind() == "truncated", "{e}"),
-        other => panic!("truncated: {other:?}"),
+        other => panic!("truncated: {other:?}\n{}", server.report()),
     }
+    // A server that died on a request would show only as transport errors above.
+    server.assert_alive();
     drop(server);
 }

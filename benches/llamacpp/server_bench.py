@@ -145,11 +145,26 @@ def compile_sum(port):
     return None
 
 
-def wait_ready(port, proc, path, limit=600):
+def exit_words(code):
+    """A child's return code in words: a negative one is the signal that ended it."""
+    if code is not None and code < 0:
+        import signal
+        return f"signal {-code} ({signal.Signals(-code).name})"
+    return f"exit code {code}"
+
+
+def log_tail(log, n=20):
+    try:
+        return "\n".join(Path(log.name).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def wait_ready(port, proc, path, log, limit=600):
     start = time.time()
     while time.time() - start < limit:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
+            raise RuntimeError(f"the server died with {exit_words(proc.returncode)}; the last lines of {log.name}:\n{log_tail(log)}")
         try:
             status, _ = get(port, path)
             if status == 200:
@@ -177,7 +192,7 @@ def run_server(name, cmd, port, ready_path, body_for, args, env=None):
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log, env=env, start_new_session=True)
     result = {"name": name, "command": cmd}
     try:
-        result["ready_s"] = wait_ready(port, proc, ready_path)
+        result["ready_s"] = wait_ready(port, proc, ready_path, log)
         if name == "llama.cpp":
             status, reply, *_ = post(port, {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8,
                                             "response_format": {"type": "json_schema", "json_schema": {"name": "support", "schema": SCHEMA}}})
@@ -214,6 +229,12 @@ def run_server(name, cmd, port, ready_path, body_for, args, env=None):
                              "first_content_s": first_content, "events": reply.get("events") if status == 200 else None, "valid": ok})
         result["streamed"] = streamed
         result["load_streamed"] = load.done()
+    except OSError as e:
+        # A request to a server that died: say how it died, not only that the connection broke.
+        if proc.poll() is not None:
+            raise RuntimeError(f"[{name}] the server died with {exit_words(proc.returncode)} during the run; "
+                               f"the last lines of {log.name}:\n{log_tail(log)}") from e
+        raise
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
