@@ -10,8 +10,8 @@
 //! [`CompileOptions::max_recursion_depth`] times on one path (default 6);
 //! beyond that the recursive branch is dropped, so the language is a subset
 //! of the schema's and every output stays valid. The trade-off, measured on
-//! `grammars/search_products.schema.json` (the recursive filter tree; see the
-//! README's benchmark table for the current figures): each level of depth
+//! `grammars/search_products.schema.json` (the recursive filter tree; see
+//! docs/benchmarks.md for the current compile figures): each level of depth
 //! roughly doubles the NFA, because the `and` and `or` branches each hold a
 //! copy of the level below. A pushdown automaton would not pay this, but it
 //! would give up the per-state mask cache that makes the hot path a lookup.

@@ -36,7 +36,7 @@
 //! The lazy DFA reports a match one byte late: the byte after a complete value leads
 //! to a match state that holds no NFA state, not to the dead state.
 //! [`TokenAutomaton`] treats that state as dead, so no token in a mask reads past
-//! the end (`"ab",` for `"ab"`), while a top-level number can still take more digits. The README's benchmark table gives the
+//! the end (`"ab",` for `"ab"`), while a top-level number can still take more digits. docs/benchmarks.md gives the
 //! measured figures, first visits included.
 //!
 //! ```

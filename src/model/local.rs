@@ -68,7 +68,7 @@ pub enum Requantize {
 /// How to load a model.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// Default [`Requantize::Q8_0`] (see the README's decoding benchmark).
+    /// Default [`Requantize::Q8_0`] (see docs/benchmarks.md, decoding).
     pub requantize: Requantize,
 }
 
