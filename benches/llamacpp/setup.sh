@@ -144,7 +144,8 @@ build() {
 }
 
 # Loads the GGUF and decodes a few tokens in a subprocess. Sets SMOKE to "passed", or to why it
-# failed; returns 0 when it passed, 1 when the build died (signal, hang) and 2 when it could not run.
+# failed; returns 0 when it passed, 1 when the build died (a signal, a hang), 2 when it could not
+# run (no GGUF) and 3 on any other error (which a rebuild with other flags would not cure).
 smoke() {
   if [ ! -f "$MODEL" ]; then
     SMOKE="not run: no GGUF at $MODEL (set STRICTLY_MODEL)"
@@ -171,11 +172,15 @@ EOF
   else
     SMOKE="exited with $rc"
   fi
-  say "smoke test FAILED: $SMOKE; its last lines:"
-  printf '%s\n' "$out" | tail -15 | sed 's/^/[setup]   /'
+  if [ -n "${out//[[:space:]]/}" ]; then
+    say "smoke test FAILED: $SMOKE; its last lines:"
+    printf '%s\n' "$out" | tail -15 | sed 's/^/[setup]   /'
+  else
+    say "smoke test FAILED: $SMOKE, printing nothing"
+  fi
   # A Python error is not a build that dies where it runs: report it, do not rebuild.
   if [ "$rc" -eq 124 ] || [ "$rc" -gt 128 ]; then return 1; fi
-  return 2
+  return 3
 }
 
 record() {
@@ -195,22 +200,25 @@ recorded_build() {
 }
 
 ORDER=(native explicit portable)
-rank() { local i; for i in 0 1 2; do [ "${ORDER[$i]}" = "$1" ] && echo "$i"; done; return 0; }
+# A build of unknown kind (installed without a record) ranks before all of them.
+rank() { local i; for i in 0 1 2; do [ "${ORDER[$i]}" = "$1" ] && { echo "$i"; return 0; }; done; echo -1; }
 
 have="$(installed_version llama-cpp-python)"
 kept=""
+# A venv without a record was built before records were kept, natively.
 current="$(recorded_build)"; current="${current:-native}"
 if [ "$have" = "$VERSION" ] && [ "$BUILD" != auto ] && [ "$current" != "$BUILD" ]; then
   say "llama-cpp-python $have is a $current build; LLAMA_BUILD=$BUILD asks for another: rebuilding"
 elif [ "$have" = "$VERSION" ] && "$PY" -c 'import llama_cpp' 2>/dev/null; then
   say "llama-cpp-python $have installed ($current build): checking that it runs here"
-  if smoke; then
+  rc=0; smoke || rc=$?
+  if [ "$rc" -eq 0 ] || [ "$rc" -eq 2 ]; then
+    [ "$rc" -eq 2 ] && say "cannot check the build: $SMOKE"
     kept="$current"
     [ -f "$RECORD" ] || record "$current" "found installed" "$SMOKE"
-  elif [ $? -eq 2 ]; then
-    say "cannot check the build: $SMOKE"
-    kept="$current"
-    [ -f "$RECORD" ] || record "$current" "found installed" "$SMOKE"
+  elif [ "$rc" -eq 3 ]; then
+    say "the smoke test failed for a reason a rebuild would not cure: $SMOKE"
+    exit 1
   else
     say "the installed build does not run here: rebuilding"
     WHY="the installed $current build failed the smoke test: $SMOKE"
@@ -233,6 +241,10 @@ if [ -z "$kept" ]; then
       kept="$kind"
       record "$kind" "$WHY" "$SMOKE"
       break
+    elif [ "$rc" -eq 3 ]; then
+      record "$kind" "$WHY" "$SMOKE"
+      say "the smoke test failed for a reason a rebuild would not cure: $SMOKE"
+      exit 1
     fi
     WHY="the $kind build failed the smoke test: $SMOKE"
   done
