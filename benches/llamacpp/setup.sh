@@ -254,7 +254,14 @@ if [ -z "$kept" ]; then
     exit 1
   fi
 fi
-say "kept the $kept build ($(cat "$RECORD" | tr -d '\n' | sed 's/  */ /g'))"
+kept_why() {
+  "$PY" - "$RECORD" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("why: %s; smoke test: %s (recorded in %s)" % (d["why"], d["smoke"], sys.argv[1]))
+EOF2
+}
+say "kept the $kept build: $(kept_why)"
 
 if [ -z "$(installed_version jsonschema)" ]; then
   say "pip install jsonschema"
