@@ -5,7 +5,7 @@
 //!
 //! Cost: the nearest phrases are sorted once per row and `lexical_weight`; every other value
 //! only recounts the `k` nearest. 4,605 rows against 565 phrases under 1,000 candidates take a
-//! few seconds on one core.
+//! few CPU-seconds.
 
 use serde::Serialize;
 
