@@ -189,7 +189,7 @@ impl fmt::Display for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Bound::Fixed(v) => write!(f, "{v}"),
-            Bound::Current(d) if d == 0.0 => f.write_str("current"),
+            Bound::Current(0.0) => f.write_str("current"),
             Bound::Current(d) if d > 0.0 => write!(f, "current + {d}"),
             Bound::Current(d) => write!(f, "current - {}", -d),
         }

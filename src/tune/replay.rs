@@ -234,12 +234,12 @@ impl Replay {
     /// objective's bounds (0: it keeps them), best first: the fewest points broken, then the
     /// best value of the objective's metric, then the fewest values changed from the current
     /// config, then grid order.
-    pub fn ranking(&self, objective: &Objective, rows: &[usize]) -> Vec<(usize, Metrics, f64)> {
+    pub fn ranking(&self, objective: &Objective, rows: &[usize]) -> Vec<Ranked> {
         self.judge(objective, rows).1
     }
 
     /// The bounds resolved on `rows`, and the ranking.
-    fn judge(&self, objective: &Objective, rows: &[usize]) -> (Vec<(Constraint, f64)>, Vec<(usize, Metrics, f64)>) {
+    fn judge(&self, objective: &Objective, rows: &[usize]) -> (Vec<(Constraint, f64)>, Vec<Ranked>) {
         let current = self.metrics(0, rows);
         let bounds: Vec<(Constraint, f64)> =
             objective.constraints.iter().map(|c| (*c, c.bound.resolve(current.get(c.metric).unwrap_or(0.0)))).collect();
@@ -248,7 +248,7 @@ impl Replay {
             if objective.maximise { -v } else { v }
         };
         let changed = |i: usize| changed_values(&self.candidates[i], &self.candidates[0]);
-        let mut all: Vec<(usize, Metrics, f64)> = (0..self.candidates.len())
+        let mut all: Vec<Ranked> = (0..self.candidates.len())
             .map(|i| {
                 let m = self.metrics(i, rows);
                 (i, m, violation(&m, &bounds))
@@ -260,6 +260,9 @@ impl Replay {
         (bounds, all)
     }
 }
+
+/// A candidate's index, its figures, and the points by which it breaks the bounds.
+pub type Ranked = (usize, Metrics, f64);
 
 /// The points by which `m` breaks `bounds`, summed (0 when it keeps them all).
 fn violation(m: &Metrics, bounds: &[(Constraint, f64)]) -> f64 {
