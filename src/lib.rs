@@ -28,7 +28,8 @@
 //!
 //! Beside them: `tokenizer` and `chat` (the GGUF tokenizer and chat templates), `model` (the
 //! resolver and the forward pass), `encoder` (the sentence encoder), and behind the `harness`
-//! feature the MaskBench coverage run (`coverage`) and the routing evaluation (`eval`).
+//! feature the MaskBench coverage run (`coverage`), the routing evaluation (`eval`) and the
+//! fitting of the examples' vote to labelled messages (`tune`).
 //!
 //! # From schema to mask to value
 //!
@@ -113,3 +114,5 @@ pub mod coverage;
 pub mod eval;
 #[cfg(feature = "harness")]
 pub mod ab;
+#[cfg(feature = "harness")]
+pub mod tune;

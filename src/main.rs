@@ -29,6 +29,11 @@ enum Command {
     /// where they disagree. Writes report.md, report.json and pictures into --out; resumable.
     #[cfg(feature = "harness")]
     Ab(cli::ab::AbArgs),
+    /// Fit the examples' vote (`[vote]` k, power, min_similarity, lexical_weight) to a labelled
+    /// CSV by cross-validation; writes report.md, report.json and patch.toml into --out, and the
+    /// config only with --write.
+    #[cfg(feature = "harness")]
+    Tune(cli::tune::TuneArgs),
     /// Serve routing over HTTP: the Kommunicate webhook, /v1/route, health and metrics.
     #[cfg(feature = "serve")]
     Serve(cli::serve::ServeArgs),
@@ -81,6 +86,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Eval(args) => cli::eval::run(args),
         #[cfg(feature = "harness")]
         Command::Ab(args) => cli::ab::run(args),
+        #[cfg(feature = "harness")]
+        Command::Tune(args) => cli::tune::run(args),
         Command::Lint(args) => cli::lint::run(args),
         Command::Generate(args) => cli::generate::run(args),
     }

@@ -11,5 +11,7 @@ pub mod eval;
 pub mod generate;
 pub mod lint;
 pub mod route;
+#[cfg(feature = "harness")]
+pub mod tune;
 #[cfg(feature = "serve")]
 pub mod serve;

@@ -130,6 +130,31 @@ pub fn decide_with(
     }
 }
 
+/// The rule that sends a message to default routing before the examples' vote or the model
+/// is looked at (rule 1, `prompt_injection`, when enabled), if one does. [`decide_with`]
+/// applies it first; a caller that replays many ballots for one message (`strictly tune`)
+/// applies it once.
+pub fn rule_before_vote(cfg: &RoutingConfig, message: &str) -> Option<Rule> {
+    (cfg.rules.prompt_injection && looks_like_injection(message)).then_some(Rule::PromptInjection)
+}
+
+/// The target [`decide_with`] gives a message that no model was asked about and that
+/// [`rule_before_vote`] let through: the route the ballot votes for, or default routing when
+/// the ballot is out of scope or votes for it.
+///
+/// ```
+/// use strictly::routing::{decide_with, examples_route, ExampleVote, RoutingConfig};
+///
+/// let cfg = RoutingConfig::load("config/routing.example.toml")?;
+/// let message = "my password reset link never arrives";
+/// let ballot = ExampleVote::new(&cfg).vote(message).unwrap();
+/// assert_eq!(examples_route(&ballot), decide_with(&cfg, message, None, Some(&ballot)).target);
+/// # Ok::<(), strictly::routing::ConfigError>(())
+/// ```
+pub fn examples_route(ballot: &Ballot) -> Target {
+    vote(ballot, &mut Vec::new()).unwrap_or(Target::DefaultRouting)
+}
+
 /// The target, or the rule that sends the message to default routing. Rules that only
 /// annotate the decision are pushed onto `rules`.
 fn route(
@@ -139,8 +164,8 @@ fn route(
     ballot: Option<&Ballot>,
     rules: &mut Vec<Rule>,
 ) -> Result<Target, Rule> {
-    if cfg.rules.prompt_injection && looks_like_injection(message) {
-        return Err(Rule::PromptInjection);
+    if let Some(rule) = rule_before_vote(cfg, message) {
+        return Err(rule);
     }
     let Some(verdict) = verdict else {
         return ballot.map_or(Err(Rule::MalformedOutput), |b| vote(b, rules));

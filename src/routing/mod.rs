@@ -46,11 +46,11 @@ pub use classification::{keys, Action, Classification, Target};
 pub use config::{
     Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings,
 };
-pub use decide::{decide, decide_with};
+pub use decide::{decide, decide_with, examples_route, rule_before_vote};
 pub use decision::{Decision, ModelVerdict, Rule};
 pub use injection::looks_like_injection;
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
 pub use router::{RouteError, Routed, Router};
 pub use schema::{deployment_schema, shortlist_schema};
-pub use vote::{Ballot, ExampleVote};
+pub use vote::{Ballot, ExampleVote, Similarities, Tally};
 

@@ -38,8 +38,18 @@ impl SemanticIndex {
 
     /// Every phrase's cosine with the query, in position order.
     pub(crate) fn similarities(&self, query: &str) -> Result<Vec<f32>, EncoderError> {
-        let q = self.encoder.embed_one(query)?;
-        Ok(self.matrix.chunks_exact(self.dim).map(|p| crate::encoder::cosine(&q, p)).collect())
+        Ok(self.cosines(&self.encoder.embed_one(query)?))
+    }
+
+    /// Every phrase's cosine with an embedding the caller made with [`encoder`](Self::encoder),
+    /// in position order.
+    pub(crate) fn cosines(&self, embedding: &[f32]) -> Vec<f32> {
+        self.matrix.chunks_exact(self.dim).map(|p| crate::encoder::cosine(embedding, p)).collect()
+    }
+
+    /// The encoder the phrases were embedded with.
+    pub(crate) fn encoder(&self) -> &SentenceEncoder {
+        &self.encoder
     }
 }
 

@@ -21,11 +21,13 @@
 //! are embedded once (about a second for 500 on 2 cores) and a vote costs one encoder pass
 //! over the message plus a dot product per phrase.
 
+use std::sync::Arc;
+
 use super::retrieve::{best_k, ExampleIndex};
 #[cfg(feature = "local")]
 use super::semantic::SemanticIndex;
 use super::classification::{Action, Target};
-use super::config::RoutingConfig;
+use super::config::{RoutingConfig, VoteSettings};
 use super::prompt::sanitize_message;
 
 
@@ -38,16 +40,114 @@ pub struct ExampleVote {
     /// Meaning: sentence embeddings, when the vote was built with an encoder.
     #[cfg(feature = "local")]
     semantic: Option<SemanticIndex>,
-    /// The route of each indexed phrase, in config order.
-    targets: Vec<Target>,
-    k: usize,
-    power: i32,
-    min_support: f32,
-    min_similarity: f32,
+    /// The counting half: from the nearest phrases to the ballot.
+    tally: Tally,
     /// The word similarity's share when the vote has an encoder.
     #[cfg_attr(not(feature = "local"), allow(dead_code))]
     lexical_weight: f32,
     max_message_chars: usize,
+}
+
+/// A message's similarity to every phrase, before the `[vote]` numbers are applied: what the
+/// vote computes once per message (the expensive part), and what `strictly tune` replays
+/// under many settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Similarities {
+    /// The word-and-trigram similarity to each phrase, in config order.
+    pub words: Vec<f32>,
+    /// The cosine of the sentence embeddings with each phrase, in config order, when the vote
+    /// has an encoder and it embedded the message.
+    pub meaning: Option<Vec<f32>>,
+}
+
+impl Similarities {
+    /// The `n` nearest phrases as `(position in config order, similarity)`, best first; ties
+    /// go to the phrase listed first. With meaning, a phrase's similarity is
+    /// `(1 - lexical_weight) * cosine + lexical_weight * words`; without, the words alone.
+    pub fn nearest(&self, lexical_weight: f32, n: usize) -> Vec<(usize, f32)> {
+        match &self.meaning {
+            Some(meaning) => {
+                let w = lexical_weight;
+                best_k(meaning.iter().zip(&self.words).map(|(m, l)| (1.0 - w) * m + w * l).collect(), n)
+            }
+            None => best_k(self.words.clone(), n),
+        }
+    }
+}
+
+/// The counting half of the vote: the nearest phrases in, the ranked routes and the
+/// [`Ballot`] out. It holds the phrases' routes and the `[vote]` numbers `k`, `power`,
+/// `min_support` and `min_similarity`; [`with_settings`](Self::with_settings) gives the same
+/// routes under other numbers, cheaply (the routes are shared).
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// The route of each indexed phrase, in config order.
+    targets: Arc<[Target]>,
+    k: usize,
+    power: i32,
+    min_support: f32,
+    min_similarity: f32,
+}
+
+impl Tally {
+    /// The same phrases' routes, counted with `vote`'s `k`, `power`, `min_support` and
+    /// `min_similarity` (its `lexical_weight` belongs to [`Similarities::nearest`]).
+    pub fn with_settings(&self, vote: &VoteSettings) -> Tally {
+        Tally {
+            targets: Arc::clone(&self.targets),
+            k: vote.k,
+            power: vote.power,
+            min_support: vote.min_support,
+            min_similarity: vote.min_similarity,
+        }
+    }
+
+    /// How many of the nearest phrases vote.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The route of the phrase at `position` (config order).
+    pub fn target(&self, position: usize) -> Option<&Target> {
+        self.targets.get(position)
+    }
+
+    /// The vote over `nearest` (best first, as [`Similarities::nearest`] gives them; the first
+    /// `k` vote): every route that got a vote, heaviest first, and the ballot, which is out of
+    /// scope when the nearest phrase is less similar than `min_similarity` or the winner's
+    /// support is below `min_support`. `None` when there is no phrase.
+    pub fn count(&self, nearest: &[(usize, f32)]) -> (Vec<(Target, f32)>, Option<Ballot>) {
+        let ranked = self.ranked(&nearest[..self.k.min(nearest.len())]);
+        let mut ballot = self.ballot(&ranked);
+        if let (Some(b), Some((_, top))) = (&mut ballot, nearest.first()) {
+            b.out_of_scope |= *top < self.min_similarity;
+        }
+        (ranked, ballot)
+    }
+
+    /// The vote's outcome from its ranked routes.
+    fn ballot(&self, ranked: &[(Target, f32)]) -> Option<Ballot> {
+        let (target, support) = ranked.first()?.clone();
+        let total: f32 = ranked.iter().map(|(_, w)| w).sum();
+        let confidence = if total > 0.0 { support / total } else { 0.0 };
+        Some(Ballot { target, support, out_of_scope: support < self.min_support, confidence })
+    }
+
+    /// Each route's tally over `k` from the voters, heaviest first.
+    fn ranked(&self, voters: &[(usize, f32)]) -> Vec<(Target, f32)> {
+        let mut tally: Vec<(&Target, f32)> = Vec::new();
+        for &(i, similarity) in voters {
+            let target = &self.targets[i];
+            let weight = similarity.max(0.0).powi(self.power);
+            match tally.iter_mut().find(|(t, _)| *t == target) {
+                Some(entry) => entry.1 += weight,
+                None => tally.push((target, weight)),
+            }
+        }
+        // A stable sort keeps equal tallies in nearest-phrase order.
+        tally.sort_by(|a, b| b.1.total_cmp(&a.1));
+        tally.into_iter().map(|(t, w)| (t.clone(), w / self.k as f32)).collect()
+    }
 }
 
 /// The outcome of one vote.
@@ -92,15 +192,12 @@ impl ExampleVote {
                 route.phrases.iter().map(move |p| (p.as_str(), target.clone()))
             })
             .unzip();
+        let tally = Tally { targets: targets.into(), k: 0, power: 1, min_support: 0.0, min_similarity: 0.0 };
         ExampleVote {
             index: ExampleIndex::new(phrases),
             #[cfg(feature = "local")]
             semantic: None,
-            targets,
-            k: cfg.vote.k,
-            power: cfg.vote.power,
-            min_support: cfg.vote.min_support,
-            min_similarity: cfg.vote.min_similarity,
+            tally: tally.with_settings(&cfg.vote),
             lexical_weight: cfg.vote.lexical_weight,
             max_message_chars: cfg.prompt.max_message_chars,
         }
@@ -125,20 +222,61 @@ impl ExampleVote {
     /// word similarity alone if the encoder fails on this message); without one, the word
     /// similarity.
     pub fn nearest(&self, message: &str, n: usize) -> Vec<(usize, f32)> {
+        self.similarities(message).nearest(self.lexical_weight, n)
+    }
+
+    /// The message's similarity to every phrase, by words and (with an encoder) by meaning:
+    /// the part of the vote that does not depend on the `[vote]` numbers. The message is
+    /// sanitized and cut as the prompt's is. If the encoder fails on the message, the
+    /// similarity is by words alone.
+    pub fn similarities(&self, message: &str) -> Similarities {
         let message = sanitize_message(message, self.max_message_chars);
         let words = self.index.similarities(&message);
         #[cfg(feature = "local")]
         if let Some(semantic) = &self.semantic {
             match semantic.similarities(&message) {
-                Ok(meaning) => {
-                    let w = self.lexical_weight;
-                    let mixed = meaning.iter().zip(&words).map(|(m, l)| (1.0 - w) * m + w * l).collect();
-                    return best_k(mixed, n);
-                }
+                Ok(meaning) => return Similarities { words, meaning: Some(meaning) },
                 Err(e) => tracing::warn!("the sentence encoder failed, voting by words: {e}"),
             }
         }
-        best_k(words, n)
+        Similarities { words, meaning: None }
+    }
+
+    /// [`similarities`](Self::similarities) for many messages, with the encoder run over
+    /// batches of them (sorted by length, so padding stays small) rather than one at a time.
+    /// `progress` is told how many messages are done after each batch. Unlike the one-message
+    /// form, an encoder failure is an error: a caller replaying many settings over the result
+    /// would otherwise compare words with meaning.
+    #[cfg(feature = "local")]
+    pub fn similarities_of_many<S: AsRef<str>>(
+        &self,
+        messages: &[S],
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<Similarities>, crate::encoder::EncoderError> {
+        let texts: Vec<String> = messages.iter().map(|m| sanitize_message(m.as_ref(), self.max_message_chars)).collect();
+        let mut out: Vec<Similarities> =
+            texts.iter().map(|t| Similarities { words: self.index.similarities(t), meaning: None }).collect();
+        let Some(semantic) = &self.semantic else {
+            progress(texts.len());
+            return Ok(out);
+        };
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut done = 0;
+        for chunk in order.chunks(256) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+            for (&i, embedding) in chunk.iter().zip(semantic.encoder().embed(&batch)?) {
+                out[i].meaning = Some(semantic.cosines(&embedding));
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+
+    /// The counting half of this vote, with the config's numbers.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
     }
 
     /// The route the nearest phrases vote for; `None` when the config has no phrases.
@@ -150,10 +288,7 @@ impl ExampleVote {
     /// The vote's outcome from its [`ranked`](Self::ranked) routes, for a caller that needs
     /// both (the ranking is the expensive part: it scores every phrase).
     pub fn ballot(&self, ranked: &[(Target, f32)]) -> Option<Ballot> {
-        let (target, support) = ranked.first()?.clone();
-        let total: f32 = ranked.iter().map(|(_, w)| w).sum();
-        let confidence = if total > 0.0 { support / total } else { 0.0 };
-        Some(Ballot { target, support, out_of_scope: support < self.min_support, confidence })
+        self.tally.ballot(ranked)
     }
 
     /// The whole vote on one message: the ranked routes and the ballot, from one pass over the
@@ -167,34 +302,14 @@ impl ExampleVote {
     /// [`poll`](Self::poll), also returning the nearest phrases (at least `n` of them, and the
     /// `k` voters), so a caller that needs both (few-shot examples) embeds the message once.
     pub fn poll_with(&self, message: &str, n: usize) -> (Vec<(usize, f32)>, Vec<(Target, f32)>, Option<Ballot>) {
-        let nearest = self.nearest(message, n.max(self.k));
-        let ranked = self.tally(&nearest[..self.k.min(nearest.len())]);
-        let mut ballot = self.ballot(&ranked);
-        if let (Some(b), Some((_, top))) = (&mut ballot, nearest.first()) {
-            b.out_of_scope |= *top < self.min_similarity;
-        }
+        let nearest = self.nearest(message, n.max(self.tally.k));
+        let (ranked, ballot) = self.tally.count(&nearest);
         (nearest, ranked, ballot)
     }
 
     /// Every route that got a vote, heaviest first, with its tally over `k` (ties in the
     /// order of each route's nearest phrase).
     pub fn ranked(&self, message: &str) -> Vec<(Target, f32)> {
-        self.tally(&self.nearest(message, self.k))
-    }
-
-    /// Each route's tally over `k` from the nearest phrases, heaviest first.
-    fn tally(&self, nearest: &[(usize, f32)]) -> Vec<(Target, f32)> {
-        let mut tally: Vec<(&Target, f32)> = Vec::new();
-        for &(i, similarity) in nearest {
-            let target = &self.targets[i];
-            let weight = similarity.max(0.0).powi(self.power);
-            match tally.iter_mut().find(|(t, _)| *t == target) {
-                Some(entry) => entry.1 += weight,
-                None => tally.push((target, weight)),
-            }
-        }
-        // A stable sort keeps equal tallies in nearest-phrase order.
-        tally.sort_by(|a, b| b.1.total_cmp(&a.1));
-        tally.into_iter().map(|(t, w)| (t.clone(), w / self.k as f32)).collect()
+        self.tally.ranked(&self.nearest(message, self.tally.k))
     }
 }
