@@ -16,9 +16,10 @@
 //! an idle server.
 //!
 //! **Admission in work.** A call is refused at once ([`QueueFull`]) when its lane is full, or
-//! when the work ahead of it and its own would take it past its deadline. Work is counted in
-//! tokens: a routing call costs the recent mean of routing calls, a generation its
-//! `max_tokens` (what it may decode), both at the recent mean time per decoded token.
+//! when the work ahead of it and its own would take it past its deadline. A routing call costs
+//! the recent mean of routing calls; a generation costs its `max_tokens` (what it may decode)
+//! at the recent mean time per decoded token. The work ahead of a routing call is the routing
+//! calls waiting and running, never a generation.
 //!
 //! A call whose caller has gone (deadline passed, client gone) is skipped. A panic inside a
 //! call is caught here: the thread lives on, and the caller sees its answer dropped.
@@ -63,8 +64,8 @@ struct Job {
     /// Past this instant nobody waits for the answer.
     expires: Instant,
     lane: Lane,
-    /// The tokens the call is expected to decode (its admission cost).
-    tokens: u64,
+    /// The call's expected cost, in µs.
+    cost: u64,
 }
 
 /// The queue is full (or too slow for the caller's limit): the caller gets its overload
@@ -76,9 +77,9 @@ pub struct QueueFull;
 struct Lanes {
     route: VecDeque<Job>,
     chat: VecDeque<Job>,
-    /// Tokens expected of the waiting generations.
-    chat_tokens: u64,
-    /// Tokens expected of the call running now, per lane.
+    /// Expected cost of the waiting generations, in µs.
+    chat_cost: u64,
+    /// Expected cost of the call running now, per lane, in µs.
     running_route: u64,
     running_chat: u64,
     closed: bool,
@@ -88,10 +89,10 @@ struct Shared {
     lanes: Mutex<Lanes>,
     wake: Condvar,
     metrics: Arc<Metrics>,
-    /// Mean time per decoded token, in µs (exponentially weighted).
+    /// Mean time per decoded token, in µs (exponentially weighted; 0 until measured).
     token_us: AtomicU64,
-    /// Mean tokens of a routing call (exponentially weighted).
-    route_tokens: AtomicU64,
+    /// Mean time of a routing call, in µs (exponentially weighted; 0 until measured).
+    route_us: AtomicU64,
     /// Time spent in routing calls let in during the running generation, in µs.
     paused_us: AtomicU64,
 }
@@ -109,7 +110,7 @@ impl Shared {
             let job = {
                 let mut lanes = self.lock();
                 let Some(job) = lanes.route.pop_front() else { break };
-                lanes.running_route = job.tokens;
+                lanes.running_route = job.cost;
                 job
             };
             ran = true;
@@ -148,13 +149,17 @@ impl Shared {
     }
 
     fn learn(&self, lane: Lane, us: u64, tokens: u64) {
-        // The prompt's prefill is counted as one more token.
-        let per_token = us / (tokens + 1);
-        let old = self.token_us.load(Ordering::Relaxed);
-        self.token_us.store((old * 4 + per_token) / 5, Ordering::Relaxed);
+        // The first measure replaces the unknown (0); later ones move the mean by a fifth.
+        let mean = |a: &AtomicU64, x: u64| {
+            let old = a.load(Ordering::Relaxed);
+            a.store(if old == 0 { x.max(1) } else { (old * 4 + x) / 5 }, Ordering::Relaxed);
+        };
+        if tokens > 0 {
+            // The prompt's prefill is counted as one more token.
+            mean(&self.token_us, us / (tokens + 1));
+        }
         if lane == Lane::Route {
-            let old = self.route_tokens.load(Ordering::Relaxed);
-            self.route_tokens.store((old * 4 + tokens + 1) / 5, Ordering::Relaxed);
+            mean(&self.route_us, us);
         }
     }
 
@@ -163,12 +168,12 @@ impl Shared {
         let mut lanes = self.lock();
         loop {
             if let Some(job) = lanes.route.pop_front() {
-                lanes.running_route = job.tokens;
+                lanes.running_route = job.cost;
                 return Some(job);
             }
             if let Some(job) = lanes.chat.pop_front() {
-                lanes.chat_tokens -= job.tokens;
-                lanes.running_chat = job.tokens;
+                lanes.chat_cost -= job.cost;
+                lanes.running_chat = job.cost;
                 return Some(job);
             }
             if lanes.closed {
@@ -195,8 +200,8 @@ impl ModelQueue {
             lanes: Mutex::new(Lanes::default()),
             wake: Condvar::new(),
             metrics,
-            token_us: AtomicU64::new(20_000),
-            route_tokens: AtomicU64::new(50),
+            token_us: AtomicU64::new(0),
+            route_us: AtomicU64::new(0),
             paused_us: AtomicU64::new(0),
         });
         let worker = shared.clone();
@@ -234,7 +239,7 @@ impl ModelQueue {
         tokens: fn(&T) -> usize,
         expires: Instant,
     ) -> Result<oneshot::Receiver<T>, QueueFull> {
-        let cost = self.shared.route_tokens.load(Ordering::Relaxed);
+        let cost = self.shared.route_us.load(Ordering::Relaxed);
         self.submit(Lane::Route, cost, expires, move |_: &Pause| {
             let value = f();
             let n = tokens(&value);
@@ -252,22 +257,23 @@ impl ModelQueue {
         max_tokens: usize,
         expires: Instant,
     ) -> Result<oneshot::Receiver<T>, QueueFull> {
-        self.submit(Lane::Chat, max_tokens as u64, expires, f)
+        let cost = max_tokens as u64 * self.shared.token_us.load(Ordering::Relaxed);
+        self.submit(Lane::Chat, cost, expires, f)
     }
 
-    /// The work ahead of a call in `lane`, in tokens.
+    /// The work ahead of a call in `lane`, in µs.
     fn ahead(&self, lanes: &Lanes, lane: Lane) -> u64 {
-        let route = lanes.route.iter().map(|j| j.tokens).sum::<u64>() + lanes.running_route;
+        let route = lanes.route.iter().map(|j| j.cost).sum::<u64>() + lanes.running_route;
         match lane {
             Lane::Route => route,
-            Lane::Chat => route + lanes.chat_tokens + lanes.running_chat,
+            Lane::Chat => route + lanes.chat_cost + lanes.running_chat,
         }
     }
 
     fn submit<T: Send + 'static>(
         &self,
         lane: Lane,
-        tokens: u64,
+        cost: u64,
         expires: Instant,
         f: impl FnOnce(&Pause) -> (T, usize) + Send + 'static,
     ) -> Result<oneshot::Receiver<T>, QueueFull> {
@@ -282,24 +288,23 @@ impl ModelQueue {
             }
             n
         });
-        let token_us = self.shared.token_us.load(Ordering::Relaxed);
         let mut lanes = self.shared.lock();
         let ahead = self.ahead(&lanes, lane);
         let waiting = match lane {
             Lane::Route => lanes.route.len(),
             Lane::Chat => lanes.chat.len(),
         };
-        let expected = Duration::from_micros((ahead + tokens) * token_us);
+        let expected = Duration::from_micros(ahead + cost);
         let late = Instant::now() + expected > expires && (lane == Lane::Route || ahead > 0);
         if lanes.closed || waiting >= self.capacity || late {
             return Err(QueueFull);
         }
         self.shared.metrics.queue(1);
-        let job = Job { run, alive, expires, lane, tokens };
+        let job = Job { run, alive, expires, lane, cost };
         match lane {
             Lane::Route => lanes.route.push_back(job),
             Lane::Chat => {
-                lanes.chat_tokens += tokens;
+                lanes.chat_cost += cost;
                 lanes.chat.push_back(job);
             }
         }
@@ -315,7 +320,7 @@ impl ModelQueue {
             let lanes = self.shared.lock();
             self.ahead(&lanes, lane)
         };
-        (ahead * self.shared.token_us.load(Ordering::Relaxed)).div_ceil(1_000_000).clamp(1, 60)
+        ahead.div_ceil(1_000_000).clamp(1, 60)
     }
 }
 
