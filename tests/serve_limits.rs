@@ -64,7 +64,13 @@ fn server(name: &str, tweak: impl FnOnce(&mut ServeConfig)) -> (Server, PathBuf)
 fn shared() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     // A body limit above the schema limit, so that a large schema meets the schema's own.
-    SERVER.get_or_init(|| server("shared", |c| c.max_body_bytes = 1 << 20).0)
+    SERVER.get_or_init(|| {
+        server("shared", |c| {
+            c.max_body_bytes = 1 << 20;
+            c.request_timeout = Duration::from_secs(300);
+        })
+        .0
+    })
 }
 
 fn audit_lines(path: &Path) -> Vec<Value> {
@@ -333,4 +339,55 @@ fn oversized_keys_and_schemas_are_refused() {
         assert_eq!(body["error"]["param"], "response_format", "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains("the limit is 65536"), "{body}");
     });
+}
+
+/// Resident memory of this process (the server, the model and the encoder), in MB.
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+}
+
+/// Twenty-four distinct schemas (long strings, unions, wide objects, long enums) through the
+/// OpenAI endpoint, each compiled and cached: resident memory stays under the service's 500 MB.
+#[cfg(target_os = "linux")]
+#[test]
+#[ignore = "open: 369 MB before, 551 MB after with the 64 MiB cache cap (736 MB with 256 MiB); what the cache does not hold (per-request sessions, the allocator) still grows"]
+fn hostile_schemas_keep_memory_bounded() {
+    let addr = shared().addr;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
+    let before = rss_mb();
+    let schemas: Vec<Value> = (0..24)
+        .map(|i| match i % 4 {
+            0 => json!({"type": "array", "items": {"type": "string", "maxLength": 500 + i}, "maxItems": 100}),
+            1 => json!({"enum": (0..5000).map(|v| format!("{i}-{v}")).collect::<Vec<_>>()}),
+            2 => {
+                let mut s = json!({"type": "boolean"});
+                for d in 0..(4 + i % 5) {
+                    s = json!({"anyOf": [s, {"type": "string", "maxLength": d + 1}]});
+                }
+                s
+            }
+            _ => json!({"type": "object", "properties": (0..12).map(|p| (format!("k{i}_{p}"), json!({"type": "string", "maxLength": 40}))).collect::<serde_json::Map<_, _>>()}),
+        })
+        .collect();
+    rt().block_on(async {
+        for (i, schema) in schemas.iter().enumerate() {
+            let started = Instant::now();
+            let r = http
+                .post(format!("http://{addr}/v1/chat/completions"))
+                .bearer_auth(KEY)
+                .json(&json!({"model": model_id(), "messages": [{"role": "user", "content": "go"}], "max_tokens": 16,
+                              "response_format": {"type": "json_schema", "json_schema": {"name": "h", "schema": schema}}}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            assert!(status == 200 || (status == 400 && is_error(&body)), "{status}: {body}");
+            eprintln!("hostile schema {i}: {status} in {:?}", started.elapsed());
+        }
+    });
+    let after = rss_mb();
+    eprintln!("resident memory: {before:.0} MB before, {after:.0} MB after 24 hostile schemas");
+    assert!(after < 500.0, "{after:.0} MB");
 }

@@ -60,8 +60,8 @@ pub struct AutomatonCache {
     max_bytes: usize,
 }
 
-/// The default cap: 256 MiB.
-pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
+/// The default cap: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 
 impl Default for AutomatonCache {
     fn default() -> Self {

@@ -53,7 +53,7 @@ pub struct ServeConfig {
     /// bytes of its JSON (400 above). Default 64 KiB.
     pub max_schema_bytes: usize,
     /// Memory cap of the compiled-schema cache the router and the OpenAI endpoints share, in
-    /// bytes. Default 256 MiB.
+    /// bytes. Default 64 MiB.
     pub schema_cache_bytes: usize,
     /// Reply to Kommunicate's `WELCOME` event (the bot keeps the conversation).
     pub welcome_reply: String,
