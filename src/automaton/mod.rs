@@ -17,8 +17,8 @@
 //! would give up the per-state mask cache that makes the hot path a lookup.
 //!
 //! # Limits
-//! NFA size ([`CompileOptions::max_nfa_states`]) and wall-clock time
-//! ([`CompileOptions::time_limit_ms`]) end in a clean [`SchemaError`].
+//! NFA size ([`CompileOptions::max_nfa_states`]) and work
+//! ([`CompileOptions::max_work`], steps, not time) end in a clean [`SchemaError`].
 //!
 //! ```
 //! use strictly::automaton::Grammar;
