@@ -67,7 +67,7 @@ fn init_logs(cli: &Cli) {
         if log_format == "json" {
             logs.json().init();
         } else {
-            logs.init();
+            logs.fmt_fields(strictly::serve::text_fields()).init();
         }
         return;
     }

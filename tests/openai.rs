@@ -13,7 +13,7 @@ use strictly::backend::local::LocalBackend;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
 use strictly::routing::RoutingConfig;
-use strictly::serve::openai::{canonical, ChatModel};
+use strictly::serve::openai::ChatModel;
 use strictly::serve::{build_router, start_with, ServeConfig, Server};
 
 const KEY: &str = "sdk-key-1";
@@ -49,6 +49,7 @@ fn start_server() -> (Server, String) {
             request_timeout: Duration::from_secs(60),
             // Room for the 5,000-long `$ref` chain (about 200 KB).
             max_body_bytes: 1 << 20,
+            max_schema_bytes: 1 << 20,
             ..ServeConfig::default()
         };
         let server = rt().block_on(start_with(router, Some(chat), config)).unwrap();
@@ -116,10 +117,28 @@ fn json_schema_output_always_validates() {
         assert!(body["usage"]["total_tokens"].as_u64().unwrap() > 0);
         assert!(body["choices"][0]["message"]["refusal"].is_null());
     }
-    // The cache key ignores key order.
-    let reordered: Value = serde_json::from_str(r#"{"additionalProperties": false, "required": ["team", "priority"], "type": "object",
-        "properties": {"priority": {"maximum": 3, "minimum": 1, "type": "integer"}, "team": {"enum": ["billing", "returns", "technical"]}}}"#).unwrap();
-    assert_eq!(canonical(&reordered), canonical(&schema));
+}
+
+/// Two schemas that differ only in property order are two cache entries: each answer writes
+/// its own schema's order (the second is not served the first's automaton).
+#[test]
+fn schemas_differing_in_property_order_each_keep_their_order() {
+    let team = json!({"enum": ["billing", "returns", "technical"]});
+    let priority = json!({"type": "integer", "minimum": 1, "maximum": 3});
+    for order in [["team", "priority"], ["priority", "team"]] {
+        let properties: serde_json::Map<String, Value> =
+            order.iter().map(|k| (k.to_string(), if *k == "team" { team.clone() } else { priority.clone() })).collect();
+        let schema = json!({"type": "object", "properties": properties, "required": ["team", "priority"], "additionalProperties": false});
+        let (status, body) = post(
+            "/v1/chat/completions",
+            &json!({"model": model_id(), "messages": [{"role": "user", "content": "I was charged twice"}], "max_tokens": 30,
+                    "response_format": {"type": "json_schema", "json_schema": {"name": "route", "strict": true, "schema": schema}}}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let content: Value = serde_json::from_str(body["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+        let keys: Vec<&str> = content.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, order, "{content}");
+    }
 }
 
 #[test]

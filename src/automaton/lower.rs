@@ -20,7 +20,6 @@
 //! under several regexes at once). This file holds the walk over the IR.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use regex_automata::nfa::thompson::Builder;
 use regex_automata::util::primitives::StateID;
@@ -56,8 +55,9 @@ pub(crate) struct Lowerer<'a> {
     ir: &'a Ir,
     opts: &'a CompileOptions,
     ref_depth: HashMap<NodeId, usize>,
-    deadline: Instant,
     states: usize,
+    /// Steps spent so far (see [`CompileOptions::max_work`]).
+    work: u64,
     /// The pointer of the node being lowered, for errors.
     at: String,
     /// Levels of [`Lowerer::node`] and free values under way.
@@ -65,10 +65,10 @@ pub(crate) struct Lowerer<'a> {
 }
 
 impl<'a> Lowerer<'a> {
-    pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions, deadline: Instant) -> Self {
+    pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), deadline, states: 0, at: String::new(), nesting: 0 }
+        Self { b, ir, opts, ref_depth: HashMap::new(), states: 0, work: 0, at: String::new(), nesting: 0 }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -76,15 +76,14 @@ impl<'a> Lowerer<'a> {
         if self.states > self.opts.max_nfa_states {
             return Err(SchemaError::too_large(&self.at, format!("the automaton needs more than {} NFA states", self.opts.max_nfa_states)));
         }
-        if self.states % 4096 == 0 {
-            self.check_deadline()?;
-        }
-        Ok(())
+        self.spend(1)
     }
 
-    fn check_deadline(&self) -> Result<(), SchemaError> {
-        if Instant::now() > self.deadline {
-            return Err(SchemaError::too_large(&self.at, format!("compilation took longer than {} ms", self.opts.time_limit_ms)));
+    /// Spends `steps` of the work budget.
+    fn spend(&mut self, steps: u64) -> Result<(), SchemaError> {
+        self.work += steps;
+        if self.work > self.opts.max_work {
+            return Err(SchemaError::too_large(&self.at, format!("lowering needs more than {} steps", self.opts.max_work)));
         }
         Ok(())
     }

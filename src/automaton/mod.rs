@@ -17,8 +17,8 @@
 //! would give up the per-state mask cache that makes the hot path a lookup.
 //!
 //! # Limits
-//! NFA size ([`CompileOptions::max_nfa_states`]) and wall-clock time
-//! ([`CompileOptions::time_limit_ms`]) end in a clean [`SchemaError`].
+//! NFA size ([`CompileOptions::max_nfa_states`]) and work
+//! ([`CompileOptions::max_work`], steps, not time) end in a clean [`SchemaError`].
 //!
 //! ```
 //! use strictly::automaton::Grammar;
@@ -69,7 +69,7 @@ impl Grammar {
     /// Compiles a JSON Schema.
     ///
     /// # Errors
-    /// Anything strictly cannot enforce exactly, or a size or time limit.
+    /// Anything strictly cannot enforce exactly, or a size or work limit.
     pub fn compile(schema: &Value, options: &CompileOptions) -> Result<Self, SchemaError> {
         let started = Instant::now();
         schema::on_compiler_stack(|| {
@@ -78,15 +78,16 @@ impl Grammar {
         })
     }
 
-    /// Lowers an IR (already read) to an automaton.
+    /// Lowers an IR (already read) to an automaton; `started` is when the compilation began
+    /// (for [`Grammar::compile_time`]: the limits are in work, see
+    /// [`CompileOptions::max_work`]).
     pub fn from_ir(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
         schema::on_compiler_stack(|| Self::lower(ir, options, started))
     }
 
     /// [`Grammar::from_ir`] on the caller's stack (for callers already on the compiler's).
     fn lower(ir: &Ir, options: &CompileOptions, started: Instant) -> Result<Self, SchemaError> {
-        let deadline = started + Duration::from_millis(options.time_limit_ms);
-        let mut lowerer = lower::Lowerer::new(ir, options, deadline);
+        let mut lowerer = lower::Lowerer::new(ir, options);
         let nfa_err = |e: regex_automata::nfa::thompson::BuildError| SchemaError::too_large("", e.to_string());
         lowerer.b.start_pattern().map_err(nfa_err)?;
         let accept = lowerer.b.add_match().map_err(nfa_err)?;
@@ -103,10 +104,6 @@ impl Grammar {
         let nfa_states = nfa.states().len();
         let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa));
         let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
-        // The lowering checks the deadline as it goes; this covers the rest.
-        if Instant::now() > deadline {
-            return Err(SchemaError::too_large("", format!("compilation took longer than {} ms", options.time_limit_ms)));
-        }
         Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings, ignored: ir.ignored().into() })
     }
 

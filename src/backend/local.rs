@@ -1,19 +1,15 @@
 //! The local backend: a GGUF model decoding under strictly's token mask.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::{Backend, BackendError, BranchPoint, Reply, SchemaSpec, Usage};
 use crate::automaton::Grammar;
 use crate::chat::{self, ChatMessage};
-use crate::constraint::TokenAutomaton;
+use crate::constraint::{AutomatonCache, TokenAutomaton};
 use crate::decode::{self, DecodeOptions, Generation};
 use crate::model::local::{LocalModel, Session};
 use crate::schema::CompileOptions;
-
-/// Compiled schemas kept per backend.
-const MAX_AUTOMATA: usize = 256;
 
 /// A KV cache after a prompt prefix, reused while the prefix matches.
 struct PrefixCache {
@@ -26,7 +22,7 @@ pub struct LocalBackend {
     model: Arc<LocalModel>,
     options: DecodeOptions,
     compile: CompileOptions,
-    automata: Mutex<HashMap<String, Arc<TokenAutomaton>>>,
+    automata: Arc<AutomatonCache>,
     prefix: Mutex<Option<PrefixCache>>,
     /// Reuse the system prompt's KV cache across requests. Default true.
     pub prefix_cache: bool,
@@ -39,7 +35,7 @@ impl LocalBackend {
             model,
             options,
             compile: CompileOptions::default(),
-            automata: Mutex::new(HashMap::new()),
+            automata: Arc::new(AutomatonCache::default()),
             prefix: Mutex::new(None),
             prefix_cache: true,
         }
@@ -57,26 +53,31 @@ impl LocalBackend {
         &self.model
     }
 
-    /// The token automaton for a schema, compiled once.
+    /// The same backend keeping its compiled schemas in `cache` (default: a cache of its
+    /// own), so several backends over one model can share one memory-capped cache.
+    pub fn with_cache(mut self, cache: Arc<AutomatonCache>) -> Self {
+        self.automata = cache;
+        self
+    }
+
+    /// The compiled-schema cache.
+    pub fn cache(&self) -> &Arc<AutomatonCache> {
+        &self.automata
+    }
+
+    /// The token automaton for a schema, compiled once (see [`AutomatonCache`]).
     pub fn automaton(&self, schema: &SchemaSpec) -> Result<Arc<TokenAutomaton>, BackendError> {
-        let key = schema.schema.to_string();
-        let mut automata = self.automata.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = automata.get(&key) {
-            return Ok(a.clone());
-        }
-        let grammar = Grammar::compile(&schema.schema, &self.compile)?;
-        let automaton = Arc::new(TokenAutomaton::new(grammar, self.model.tokenizer().vocab().clone()));
-        // Bounded: a caller that narrows its schema per request (a routing shortlist) has a
-        // few dozen variants; anything past the bound starts afresh.
-        if automata.len() >= MAX_AUTOMATA {
-            automata.clear();
-        }
-        automata.insert(key, automaton.clone());
-        Ok(automaton)
+        Ok(self.cached(&schema.schema)?.0)
+    }
+
+    /// The token automaton for a schema from the cache, or compiled and kept; and whether it
+    /// came from the cache.
+    pub fn cached(&self, schema: &serde_json::Value) -> Result<(Arc<TokenAutomaton>, bool), crate::schema::SchemaError> {
+        self.automata.get_or_compile(schema, &self.compile, self.model.tokenizer().vocab())
     }
 
     /// Compiles a schema for this model's vocabulary, without caching it (see
-    /// [`LocalBackend::automaton`] for the cached path).
+    /// [`LocalBackend::cached`] for the cached path).
     pub fn compile(&self, schema: &serde_json::Value) -> Result<Arc<TokenAutomaton>, crate::schema::SchemaError> {
         let grammar = Grammar::compile(schema, &self.compile)?;
         Ok(Arc::new(TokenAutomaton::new(grammar, self.model.tokenizer().vocab().clone())))

@@ -44,13 +44,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         strictly::backend::BackendKind::Local => {
             let (model, options) = model.load()?;
             // The OpenAI endpoints get their own backend over the same weights: their own
-            // system-prompt cache, so chat traffic does not evict the router's.
+            // system-prompt cache, so chat traffic does not evict the router's. Both keep
+            // their compiled schemas in one cache, capped by memory.
+            let cache = std::sync::Arc::new(strictly::constraint::AutomatonCache::new(server.schema_cache_bytes));
             let chat = strictly::serve::openai::ChatModel::new(
-                strictly::backend::local::LocalBackend::new(model.clone(), options.clone()),
+                strictly::backend::local::LocalBackend::new(model.clone(), options.clone()).with_cache(cache.clone()),
                 options.clone(),
             )
             .with_model_refusals(server.model_refusals);
-            (strictly::backend::AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)), Some(chat))
+            let routing = strictly::backend::local::LocalBackend::new(model, options).with_cache(cache);
+            (strictly::backend::AnyBackend::Local(routing), Some(chat))
         }
         // No local model: no OpenAI-compatible endpoints either.
         _ => (backend.build(&config, &model)?, None),

@@ -172,6 +172,31 @@ impl TokenAutomaton {
         }
     }
 
+    /// The memory this automaton holds now, in bytes: the NFA, the lazy DFA's cache and the
+    /// cached masks (waits for a generation using it to let go).
+    pub fn memory_usage(&self) -> usize {
+        self.memory_of(&self.lock())
+    }
+
+    /// [`TokenAutomaton::memory_usage`], or `None` while a generation holds the automaton.
+    pub fn try_memory_usage(&self) -> Option<usize> {
+        match self.engine.try_lock() {
+            Ok(engine) => Some(self.memory_of(&engine)),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(self.memory_of(&p.into_inner())),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn memory_of(&self, engine: &Engine) -> usize {
+        let mask = self.vocab.len().div_ceil(64) * 8 + std::mem::size_of::<TokenSet>();
+        let dfa = self.grammar.dfa();
+        dfa.get_nfa().memory_usage()
+            + dfa.memory_usage()
+            + engine.cache.memory_usage()
+            + (engine.states.len() + engine.far.len()) * (mask + 64)
+            + self.classes.len() * std::mem::size_of::<ByteClass>()
+    }
+
     /// The grammar.
     pub fn grammar(&self) -> &Grammar {
         &self.grammar

@@ -58,12 +58,14 @@
 
 
 mod automaton;
+pub mod cache;
 mod cursor;
 mod guided;
 mod plan;
 
 pub use crate::vocab::TokenSet;
 pub use automaton::{TokenAutomaton, MAX_CACHED_STATES};
+pub use cache::{AutomatonCache, CacheStats};
 pub use cursor::Constraint;
 
 /// Errors of a constraint.

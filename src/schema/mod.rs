@@ -94,8 +94,12 @@ pub struct CompileOptions {
     pub whitespace: Option<usize>,
     /// NFA size limit in states. Default 2,000,000.
     pub max_nfa_states: usize,
-    /// Wall-clock limit for one compilation, in milliseconds. Default 1,000.
-    pub time_limit_ms: u64,
+    /// Work limit of one compilation, in steps, counted apart for reading and for lowering:
+    /// the reader's intersections and negations, the lowering's NFA states, explored string
+    /// products and `uniqueItems` sets. Past it the schema is refused as too large, with the
+    /// pointer where the work ran out. A limit in work, not time: a schema compiles or not
+    /// whatever the machine's load. Default 2,000,000.
+    pub max_work: u64,
 }
 
 impl Default for CompileOptions {
@@ -107,7 +111,7 @@ impl Default for CompileOptions {
             any_value_depth: 3,
             whitespace: None,
             max_nfa_states: 2_000_000,
-            time_limit_ms: 1_000,
+            max_work: 2_000_000,
         }
     }
 }

@@ -42,7 +42,8 @@ pub(crate) struct Reader<'a> {
     nesting: usize,
     /// Keywords no draft defines, read as annotations.
     pub(super) ignored: std::collections::BTreeSet<IgnoredKeyword>,
-    started: std::time::Instant,
+    /// Steps spent so far (see [`CompileOptions::max_work`]).
+    work: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -59,7 +60,7 @@ impl<'a> Reader<'a> {
             negations: 0,
             nesting: 0,
             ignored: std::collections::BTreeSet::new(),
-            started: std::time::Instant::now(),
+            work: 0,
         };
         reader.any = reader.push(Node::Any, "");
         reader
@@ -84,14 +85,15 @@ impl<'a> Reader<'a> {
         self.nodes.len() - 1
     }
 
-    /// Refuses a schema whose reading outgrows the node or time limits
+    /// Spends one step, refusing a schema whose reading outgrows the node or work limits
     /// (intersections and complements can multiply nodes).
-    pub(crate) fn check_budget(&self, at: &str) -> Result<(), SchemaError> {
+    pub(crate) fn check_budget(&mut self, at: &str) -> Result<(), SchemaError> {
         if self.nodes.len() > MAX_NODES {
             return Err(SchemaError::too_large(at, format!("reading needs more than {MAX_NODES} schema nodes")));
         }
-        if self.started.elapsed().as_millis() > u128::from(self.options.time_limit_ms) {
-            return Err(SchemaError::too_large(at, format!("compilation took longer than {} ms", self.options.time_limit_ms)));
+        self.work += 1;
+        if self.work > self.options.max_work {
+            return Err(SchemaError::too_large(at, format!("reading needs more than {} steps", self.options.max_work)));
         }
         Ok(())
     }

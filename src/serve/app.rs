@@ -29,6 +29,8 @@ pub struct App<B: Backend> {
     pub(super) recent: Mutex<RecentKeys>,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) stopping: AtomicBool,
+    /// Turns true when the server shuts down.
+    pub(super) shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
@@ -43,21 +45,22 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             let (router, runtime, metrics) = (router.clone(), runtime.clone(), metrics.clone());
             Box::new(move || {
                 let answer = ask(&router, &runtime, &metrics, &router.model_job("hello"));
-                if let Some(e) = answer.backend_error {
+                if let Some(e) = &answer.backend_error {
                     tracing::warn!(error = %e, "the warm-up call failed");
                 }
+                decoded(&answer)
             })
         };
         let queue = ModelQueue::start(config.queue, metrics.clone(), warm_up, ready.clone());
         let recent = Mutex::new(RecentKeys::new(config.recent_keys));
         let chat = chat.map(Arc::new);
-        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, ready, stopping: AtomicBool::new(false) })
+        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, ready, stopping: AtomicBool::new(false), shutdown: tokio::sync::watch::Sender::new(false) })
     }
 
-    /// Queues a routing model call.
+    /// Queues a routing model call (in the routing lane: it never waits for a generation).
     pub(super) fn submit_route(&self, job: crate::routing::router::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
         let (router, runtime, metrics) = (self.router.clone(), self.runtime.clone(), self.metrics.clone());
-        self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), expires)
+        self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), decoded, expires)
     }
 
     /// The metrics.
@@ -153,6 +156,11 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         Ok(())
     }
 
+}
+
+/// The tokens a routing call decoded.
+fn decoded(answer: &crate::routing::router::ModelAnswer) -> usize {
+    answer.usage.as_ref().map_or(0, |u| u.completion_tokens)
 }
 
 /// One routing model call on the model thread: a panic inside it becomes this call's error

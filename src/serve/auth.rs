@@ -22,8 +22,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            // The scheme is case-insensitive (RFC 9110 §11.1): `Bearer`, `bearer`, `BEARER`.
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim());
         let Some(presented) = presented else {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "missing bearer API key (Authorization: Bearer <key>)"));
         };

@@ -21,7 +21,18 @@ pub struct ServeConfig {
     /// After SIGTERM/SIGINT, how long in-flight requests may take before the process exits.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
-    /// Model calls that may wait while one runs.
+    /// Time a client has to send a request's head (request line and headers), counted from
+    /// its first byte; also how long a kept-alive connection may sit idle. Past it the
+    /// connection is closed. Default 10 s.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Time a client has to send a whole request body once its head is in; past it the answer
+    /// is 408 and the connection is closed. Default 10 s.
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog. Default 512.
+    pub max_connections: usize,
+    /// Model calls that may wait in each lane (routing, generations) while one runs.
     pub queue: usize,
     /// Largest request body (413 above).
     pub max_body_bytes: usize,
@@ -36,6 +47,14 @@ pub struct ServeConfig {
     pub webhook_secret_header: String,
     /// Webhook `key`s remembered for retried deliveries.
     pub recent_keys: usize,
+    /// Longest webhook `key`, in bytes (400 above). Default 256.
+    pub max_key_bytes: usize,
+    /// Largest schema on the OpenAI endpoints (`response_format`, `text.format`, `tools`), in
+    /// bytes of its JSON (400 above). Default 64 KiB.
+    pub max_schema_bytes: usize,
+    /// Memory cap of the compiled-schema cache the router and the OpenAI endpoints share, in
+    /// bytes. Default 64 MiB.
+    pub schema_cache_bytes: usize,
     /// Reply to Kommunicate's `WELCOME` event (the bot keeps the conversation).
     pub welcome_reply: String,
     /// Reply to a message without text (attachment, location, other events); default routing.
@@ -53,6 +72,9 @@ impl Default for ServeConfig {
             deadline: Duration::from_secs(20),
             request_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(25),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
             queue: 4,
             max_body_bytes: 64 * 1024,
             max_message_chars: 4000,
@@ -60,6 +82,9 @@ impl Default for ServeConfig {
             webhook_secret: None,
             webhook_secret_header: "x-strictly-secret".into(),
             recent_keys: 10_000,
+            max_key_bytes: 256,
+            max_schema_bytes: 64 * 1024,
+            schema_cache_bytes: crate::constraint::cache::DEFAULT_CACHE_BYTES,
             welcome_reply: "Hi! How can I help you today?".into(),
             not_text_reply: "Thanks! I can only read text, so one of our agents will take a look.".into(),
             model_refusals: false,

@@ -44,6 +44,10 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
+async fn method_not_allowed(method: axum::http::Method) -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", format!("{method} is not allowed on this endpoint"))
+}
+
 /// Counts and logs every request (endpoint = the matched route, so unknown paths share one label).
 async fn observe<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -70,6 +74,8 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
         .route("/readyz", get(readyz::<B>))
         .route("/metrics", get(metrics_text::<B>))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(app.clone(), super::limits::limits::<B>))
         .layer(middleware::from_fn_with_state(app.clone(), observe::<B>))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {

@@ -9,10 +9,11 @@
 //!
 //! The request path: the cheap stage ([`Router::screen`]: injection check, the examples' vote)
 //! runs on a blocking thread; only messages it cannot settle queue for the model
-//! ([`worker::ModelQueue`], one dedicated thread, bounded). Every decision, whichever path made
+//! ([`worker::ModelQueue`], one dedicated thread, bounded, with a lane of its own for routing
+//! that a generation of the OpenAI endpoints lets in between its tokens). Every decision, whichever path made
 //! it (examples, model, deadline, overload, refusal, injection, error, event), is appended to the
 //! audit log and synced before the reply. The webhook never gets a 429/5xx for load: a full
-//! queue (or one that cannot answer before the deadline, at the recent mean model time) or a
+//! queue (or one that cannot answer before the deadline, counting the routing work ahead) or a
 //! passed deadline becomes default routing (`KM_ASSIGN_TO: ""`), audited with the
 //! rule `overloaded` or `deadline`. A retried delivery (same `key`) gets the first answer again
 //! and writes no second line.
@@ -26,7 +27,9 @@
 //! | `webhook.rs` | `POST /kommunicate/webhook` and retried deliveries |
 //! | `route.rs` | `POST /v1/route` |
 //! | `http.rs` | [`routes`], probes, `/metrics`, the request log |
-//! | `server.rs` | [`start`], [`run`], graceful shutdown |
+//! | `limits.rs` | what a request may cost before a handler sees it: URI, headers, body (size, time) |
+//! | `logs.rs` | text logs with control characters escaped |
+//! | `server.rs` | [`start`], [`run`]: the accept loop, the connection cap, graceful shutdown |
 //! | `worker.rs`, `metrics.rs`, `openai/` | the model thread, Prometheus, the OpenAI-compatible endpoints |
 
 mod app;
@@ -34,6 +37,8 @@ mod auth;
 mod config;
 mod error;
 mod http;
+mod limits;
+mod logs;
 pub mod metrics;
 pub mod openai;
 mod route;
@@ -45,6 +50,7 @@ pub use app::App;
 pub use config::ServeConfig;
 pub use error::ApiError;
 pub use http::routes;
+pub use logs::{escape_controls, text_fields};
 pub use server::{run, start, start_with, Server};
 
 use error::{body_bytes, internal, parse_json};

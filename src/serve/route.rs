@@ -29,7 +29,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Some(job) => {
                 let rx = self.submit_route(job, expires).map_err(|_| {
                     ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
-                        .retry_after(self.queue.retry_after_secs())
+                        .retry_after(self.queue.retry_after_secs(super::worker::Lane::Route))
                 })?;
                 match tokio::time::timeout_at(expires.into(), rx).await {
                     Ok(Ok(answer)) => {

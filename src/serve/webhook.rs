@@ -109,6 +109,14 @@ pub(super) async fn webhook<B: Backend + Send + Sync + 'static>(
     let body = body_bytes(body, app.config.max_body_bytes)?;
     let req: WebhookRequest = parse_json(&body)?;
     app.check_message(&req.message)?;
+    // Every remembered key costs memory: a bound per key bounds them all.
+    if let Some(n) = req.key.as_deref().map(str::len).filter(|n| *n > app.config.max_key_bytes) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("key is {n} bytes; the limit is {}", app.config.max_key_bytes),
+        ));
+    }
     // The decision runs in its own task: a client that hangs up does not cancel it half-way
     // (between the model and the audit line).
     let reply = match req.key.clone().filter(|k| !k.is_empty()) {

@@ -112,9 +112,7 @@ impl Lowerer<'_> {
         let mut masks: Vec<u64> = Vec::new();
         let mut i = 0;
         while i < keys.len() {
-            if i % 256 == 255 {
-                self.check_deadline()?;
-            }
+            self.spend(1)?;
             let (states, at, count) = keys[i].clone();
             let mut mask = 0u64;
             for (k, ((dfa, cache), &s)) in dfas.iter_mut().zip(&states).enumerate() {

@@ -99,7 +99,7 @@ impl Lowerer<'_> {
             }
             levels.push(level);
         }
-        self.check_deadline()?;
+        self.spend(total as u64)?;
         let close = self.punct(b']', next)?;
         // after[set]: the items in `set` emitted, expecting ',' or ']'; built from the longest arrays back.
         let mut after: HashMap<u64, StateID> = HashMap::new();

@@ -8,9 +8,10 @@
 //! under `json_object`, and when the server enables it, a refusal object is a further branch
 //! ([`refusal`]): a value the caller's schema accepts is always content. A schema strictly cannot enforce exactly is a
 //! 400 `invalid_request_error` whose `param` is `response_format` (or `tools`, `text.format`)
-//! and whose message names the keyword and its JSON pointer. Compiled schemas are kept in an
-//! LRU keyed by the SHA-256 of their canonical JSON (keys sorted), so the same schema sent
-//! with its keys in another order is one entry.
+//! and whose message names the keyword and its JSON pointer. Compiled schemas are kept in the
+//! backend's [`AutomatonCache`](crate::constraint::AutomatonCache), capped by memory and keyed
+//! by the schema's text in its own key order (an object's properties are written in that
+//! order, so a schema with them in another order is another entry).
 //!
 //! `stream: true` streams as the model decodes ([`stream`]): the decode loop hands each
 //! committed token's bytes to the request's SSE stream; a client that hangs up stops the
@@ -27,7 +28,7 @@
 //! `previous_response_id`, `store: true`.
 
 use std::ops::ControlFlow;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
@@ -40,6 +41,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::worker::{Lane, Pause};
 use super::{body_bytes, parse_json, ApiError, App};
 use crate::routing::audit::new_message_id;
 use crate::backend::local::LocalBackend;
@@ -49,7 +51,6 @@ use crate::constraint::TokenAutomaton;
 use crate::decode::{DecodeOptions, Generation, StopReason};
 use stream::{Delta, Msg, Splitter};
 
-mod cache;
 mod chat;
 pub mod refusal;
 mod request;
@@ -57,26 +58,21 @@ mod responses;
 mod stream;
 mod tools;
 
-pub use cache::canonical;
 pub(super) use chat::chat_completions;
 pub(super) use responses::responses;
-
-/// Compiled schemas kept by the OpenAI endpoints.
-const SCHEMA_CACHE: usize = 64;
 
 /// The model behind the OpenAI endpoints: its own backend (its own system-prompt cache, so
 /// chat traffic does not evict the router's), its compiled schemas, its defaults.
 pub struct ChatModel {
     backend: LocalBackend,
     defaults: DecodeOptions,
-    cache: Mutex<cache::SchemaCache>,
     model_refusals: bool,
 }
 
 impl ChatModel {
     /// A chat model over a backend; `defaults` gives what a request leaves out.
     pub fn new(backend: LocalBackend, defaults: DecodeOptions) -> Self {
-        ChatModel { backend, defaults, cache: Mutex::new(cache::SchemaCache::new(SCHEMA_CACHE)), model_refusals: false }
+        ChatModel { backend, defaults, model_refusals: false }
     }
 
     /// Offers the model a refusal branch beside the caller's schema (see [`refusal`]). Default
@@ -93,20 +89,14 @@ impl ChatModel {
 
     /// (hits, misses) of the compiled-schema cache.
     pub fn cache_stats(&self) -> (u64, u64) {
-        let c = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        (c.hits, c.misses)
+        let s = self.backend.cache().stats();
+        (s.hits, s.misses)
     }
 
-    /// The automaton for a schema, from the LRU or compiled (blocking: call off the runtime),
-    /// and whether it came from the cache.
+    /// The automaton for a schema, from the backend's cache or compiled (blocking: call off
+    /// the runtime), and whether it came from the cache.
     fn automaton(&self, schema: &Value) -> Result<(Arc<TokenAutomaton>, bool), crate::schema::SchemaError> {
-        let key = cache::SchemaCache::key(schema);
-        if let Some(a) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            return Ok((a, true));
-        }
-        let automaton = self.backend.compile(schema)?;
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).insert(key, automaton.clone());
-        Ok((automaton, false))
+        self.backend.cached(schema)
     }
 }
 
@@ -216,6 +206,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
 
     /// Compiles the job's schema (LRU), with its errors blamed on the request field.
     async fn compile(&self, chat: &Arc<ChatModel>, job: &Job) -> Result<Arc<TokenAutomaton>, ApiError> {
+        let size = job.caller.as_ref().unwrap_or(&job.schema).to_string().len();
+        if size > self.config.max_schema_bytes {
+            return Err(invalid(Some(job.schema_param), format!("the schema is {size} bytes of JSON; the limit is {}", self.config.max_schema_bytes)));
+        }
         let (chat, schema, param, wrapped) = (chat.clone(), job.schema.clone(), job.schema_param, job.caller.is_some());
         let started = Instant::now();
         let compiled = tokio::task::spawn_blocking(move || chat.automaton(&schema)).await.map_err(super::internal)?;
@@ -244,11 +238,14 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let timeout = self.config.request_timeout;
         let metrics = self.metrics.clone();
         let call_id = format!("call_{}", new_message_id().replace('-', ""));
-        let run = move || {
+        let max_tokens = job.options.max_tokens;
+        let run = move |pause: &Pause| {
             let mut splitter = Splitter::new(job.mode.clone(), job.refusable, job.stop.clone(), call_id.clone());
             let mut late = false;
             let result = {
                 let mut on_output = |bytes: &[u8]| {
+                    // Between tokens: routing calls waiting now run first.
+                    pause.let_routing_in();
                     if Instant::now() >= expires {
                         late = true;
                         return ControlFlow::Break(());
@@ -261,6 +258,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                 };
                 chat.backend.generate_streaming(&job.messages, &automaton, &job.options, &mut on_output)
             };
+            let decoded = result.as_ref().map_or(0, |g| g.tokens.len());
             let out = match result {
                 _ if late => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {timeout:?}"))),
                 Ok(g) => {
@@ -275,9 +273,11 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                 _ => Vec::new(),
             };
             let _ = tx.send(Msg::Done(out, tail));
+            ((), decoded)
         };
-        let alive = self.queue.try_submit(run, expires).map_err(|_| {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later").retry_after(self.queue.retry_after_secs())
+        let alive = self.queue.try_submit_chat(run, max_tokens, expires).map_err(|_| {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
+                .retry_after(self.queue.retry_after_secs(Lane::Chat))
         })?;
         Ok((rx, Box::new(alive)))
     }

@@ -198,8 +198,10 @@ fn format_schema(format: &Value, param: &'static str) -> Result<(Value, Mode), A
 
 /// A Chat Completions request, ready for the model.
 pub(super) fn chat_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool, bool), ApiError> {
-    if body.get("n").and_then(Value::as_u64).is_some_and(|n| n != 1) {
-        return Err(invalid(Some("n"), "only n = 1 is supported"));
+    match body.get("n") {
+        None | Some(Value::Null) => {}
+        Some(n) if n.is_u64() && n.as_u64() == Some(1) => {}
+        Some(n) => return Err(invalid(Some("n"), format!("n must be the integer 1 (one choice per request), not {n}"))),
     }
     let raw = body.get("messages").and_then(Value::as_array).ok_or_else(|| invalid(Some("messages"), "messages must be an array"))?;
     if raw.is_empty() {
