@@ -8,7 +8,7 @@ import numpy
 import pytest
 
 import strictly
-from conftest import REPO
+from gguf_reference import REPO
 from util import allowed_ids, compact, walk
 
 SEEDS = sorted((REPO / "grammars").glob("*.schema.json"))

@@ -3,7 +3,7 @@
 import pytest
 
 import strictly
-from conftest import GgufTokens
+from gguf_reference import GgufTokens
 from util import allowed_ids
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}, "ok": {"type": "boolean"}},

@@ -6,7 +6,7 @@ import threading
 import numpy
 
 import strictly
-from conftest import REPO
+from gguf_reference import REPO
 from util import allowed_ids, walk
 
 

@@ -6,7 +6,7 @@ import jsonschema
 import pytest
 
 import strictly
-from conftest import REPO
+from gguf_reference import REPO
 from util import walk
 
 SEEDS = sorted((REPO / "grammars").glob("*.schema.json"))
