@@ -25,6 +25,17 @@ pub struct Constraint {
     nfa_at: usize,
     visited: Visited,
     finished: bool,
+    /// What each accepted step replaced, latest last, for [`Constraint::rollback`].
+    history: Vec<Step>,
+}
+
+/// The position before one accepted step (a token, EOS, or [`Constraint::advance_bytes`]).
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    state: LazyStateID,
+    clears: usize,
+    bytes: usize,
+    finished: bool,
 }
 
 /// How many times an operation is retried after a cache clear.
@@ -39,7 +50,7 @@ impl Constraint {
             (engine.start, engine.clears)
         };
         let nfa_set = automaton.nfa_start();
-        Self { automaton, state, clears, bytes: Vec::new(), nfa_set, nfa_at: 0, visited: Visited::default(), finished: false }
+        Self { automaton, state, clears, bytes: Vec::new(), nfa_set, nfa_at: 0, visited: Visited::default(), finished: false, history: Vec::new() }
     }
 
     /// The automaton this constraint walks.
@@ -128,6 +139,7 @@ impl Constraint {
         let vocab = self.automaton.vocab.clone();
         if Some(token) == vocab.eos() {
             return if self.is_accepting()? {
+                self.remember();
                 self.finished = true;
                 Ok(())
             } else {
@@ -137,15 +149,100 @@ impl Constraint {
         if vocab.is_special(token) {
             return Err(ConstraintError::Disallowed { token });
         }
-        let bytes = vocab.token_bytes(token);
+        if self.step_bytes(vocab.token_bytes(token))? {
+            Ok(())
+        } else {
+            Err(ConstraintError::Disallowed { token })
+        }
+    }
+
+    /// Accepts bytes that need not be one token (text a caller inserts, such as
+    /// [`Constraint::forced_bytes`]), as one step for [`Constraint::rollback`]; returns whether
+    /// they were accepted (if not, the state is unchanged).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strictly::{automaton::Grammar, constraint::{Constraint, TokenAutomaton}, schema::CompileOptions, vocab::Vocabulary};
+    /// let grammar = Grammar::compile(&serde_json::json!({"enum": ["yes", "no"]}), &CompileOptions::default())?;
+    /// let vocab = Vocabulary::from_token_bytes(vec![Some(b"\"".to_vec()), None], Some(1));
+    /// let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab))));
+    /// assert!(!c.advance_bytes(b"\"maybe")?);
+    /// assert!(c.advance_bytes(b"\"no\"")?);
+    /// assert!(c.is_accepting()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConstraintError::Finished`] after EOS.
+    pub fn advance_bytes(&mut self, bytes: &[u8]) -> Result<bool, ConstraintError> {
+        if self.finished {
+            return Err(ConstraintError::Finished);
+        }
+        self.step_bytes(bytes)
+    }
+
+    fn step_bytes(&mut self, bytes: &[u8]) -> Result<bool, ConstraintError> {
         match self.run(|a, e, s| a.step(e, s, bytes))? {
             Some(next) => {
+                self.remember();
                 self.bytes.extend_from_slice(bytes);
                 self.state = next;
-                Ok(())
+                Ok(true)
             }
-            None => Err(ConstraintError::Disallowed { token }),
+            None => Ok(false),
         }
+    }
+
+    fn remember(&mut self) {
+        self.history.push(Step { state: self.state, clears: self.clears, bytes: self.bytes.len(), finished: self.finished });
+    }
+
+    /// How many accepted steps [`Constraint::rollback`] can undo (every one since the start).
+    pub fn steps(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Undoes the last `n` accepted steps (tokens, EOS, or [`Constraint::advance_bytes`]
+    /// calls), as a speculative decoder does with the draft tokens the model rejected. Costs
+    /// no automaton work: each step kept its state (a state from before a cache clear is
+    /// recomputed from the bytes on next use, as always).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use strictly::{automaton::Grammar, constraint::{Constraint, TokenAutomaton}, schema::CompileOptions, vocab::Vocabulary};
+    /// let grammar = Grammar::compile(&serde_json::json!({"enum": ["yes", "no"]}), &CompileOptions::default())?;
+    /// let tokens = [&b"\""[..], b"yes", b"no"];
+    /// let vocab = Vocabulary::from_token_bytes(tokens.iter().map(|t| Some(t.to_vec())).chain([None]).collect(), Some(3));
+    /// let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab))));
+    /// for t in [0, 1, 0, 3] { c.advance(t)?; }        // "yes" and EOS
+    /// c.rollback(3)?;                                  // back to "
+    /// assert_eq!(c.bytes(), b"\"");
+    /// c.advance(2)?;                                   // "no
+    /// assert_eq!(c.forced_bytes()?, b"\"");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConstraintError::Rollback`] when fewer than `n` steps were taken (nothing is undone).
+    pub fn rollback(&mut self, n: usize) -> Result<(), ConstraintError> {
+        if n > self.history.len() {
+            return Err(ConstraintError::Rollback { asked: n, taken: self.history.len() });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let at = self.history.len() - n;
+        let step = self.history[at];
+        self.history.truncate(at);
+        self.state = step.state;
+        self.clears = step.clears;
+        self.finished = step.finished;
+        self.bytes.truncate(step.bytes);
+        if self.nfa_at > step.bytes {
+            self.nfa_set = self.automaton.nfa_start();
+            self.nfa_at = 0;
+        }
+        Ok(())
     }
 
     /// How many of `tokens`, in order from here, the automaton accepts (without moving):
@@ -334,5 +431,46 @@ mod tests {
             c.advance(t).unwrap();
         }
         assert_eq!(c.check_room(0, 6), Ok(()));
+    }
+
+    #[test]
+    fn a_rollback_gives_back_each_earlier_mask_and_refuses_more_steps_than_taken() {
+        let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}, "b": {"enum": [1, 22]}},
+                                        "required": ["a", "b"], "additionalProperties": false});
+        let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+        let tokens = [&b"{\"a\":\""[..], b"x", b"xy", b"\",\"b\":", b"1", b"2", b"}", b"\""];
+        let vocab = Vocabulary::from_token_bytes(tokens.iter().map(|t| Some(t.to_vec())).chain([None]).collect(), Some(8));
+        let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab))));
+        let walk = [0, 2, 1, 3, 5, 5, 6, 8];
+        let mut masks = vec![c.mask().unwrap()];
+        let mut forced = vec![c.forced_bytes().unwrap()];
+        for &t in &walk {
+            c.advance(t).unwrap();
+            if c.is_finished() {
+                break;
+            }
+            masks.push(c.mask().unwrap());
+            forced.push(c.forced_bytes().unwrap());
+        }
+        assert!(c.is_finished());
+        assert_eq!(c.steps(), walk.len());
+        assert_eq!(c.rollback(walk.len() + 1), Err(ConstraintError::Rollback { asked: walk.len() + 1, taken: walk.len() }));
+        assert!(c.is_finished(), "a refused rollback changes nothing");
+        for back in (0..masks.len()).rev() {
+            c.rollback(c.steps() - back).unwrap();
+            assert!(!c.is_finished());
+            assert_eq!(c.mask().unwrap(), masks[back], "after rolling back to step {back}");
+            assert_eq!(c.forced_bytes().unwrap(), forced[back]);
+            assert_eq!(c.distance_to_accept() as usize, {
+                let mut fresh = Constraint::new(c.automaton().clone());
+                walk[..back].iter().for_each(|&t| fresh.advance(t).unwrap());
+                fresh.distance_to_accept() as usize
+            });
+        }
+        // A step taken again after a rollback is taken as the first time.
+        assert!(c.advance_bytes(b"{\"a\":\"xyx\",\"b\":22}").unwrap());
+        assert!(c.is_accepting().unwrap());
+        c.rollback(1).unwrap();
+        assert_eq!(c.bytes(), b"");
     }
 }

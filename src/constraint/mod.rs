@@ -83,6 +83,14 @@ pub enum ConstraintError {
     /// A single step needs more DFA states than the lazy DFA's cache holds, even right after a clear.
     #[error("the automaton cache thrashes: a single step needs more states than the cache holds")]
     CacheThrash,
+    /// [`Constraint::rollback`] was asked to undo more steps than were taken.
+    #[error("cannot roll back {asked} steps: only {taken} were taken")]
+    Rollback {
+        /// The steps asked for.
+        asked: usize,
+        /// The steps taken so far.
+        taken: usize,
+    },
     /// The shortest completion cannot fit in the tokens left: the output
     /// would be cut off, so it is not produced (see [`Constraint::check_room`]).
     #[error(
