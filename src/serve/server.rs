@@ -39,10 +39,11 @@ pub async fn start_with<B: Backend + Send + Sync + 'static>(
     chat: Option<openai::ChatModel>,
     config: ServeConfig,
 ) -> std::io::Result<Server> {
+    let recorder = super::open_recorder(&config, router.config()).await.map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let (stop, rx) = watch::channel(false);
-    let app = App::new(router, chat, config);
+    let app = App::new(router, chat, config, recorder);
     let done = tokio::spawn(serve_until(app, listener, rx));
     Ok(Server { addr, stop, done })
 }
