@@ -347,3 +347,40 @@ fn route_answers_503_with_retry_after_when_nothing_can_record() {
     });
     rt().block_on(s.shutdown()).unwrap();
 }
+
+/// `strictly audit` reads what the replicas recorded, from PostgreSQL and from the files.
+#[test]
+fn audit_stats_and_export_read_either_store() {
+    let pg = Postgres::start("audit");
+    let dir = temp_dir("audit");
+    for url in [Some(pg.url()), None] {
+        let audit = dir.join(if url.is_some() { "pg/audit.jsonl" } else { "files/audit.jsonl" });
+        let s = server(&audit, url.as_deref(), |_| {});
+        let base = format!("http://{}", s.addr);
+        rt().block_on(async {
+            let http = client();
+            for (i, m) in MESSAGES.iter().enumerate() {
+                assert_eq!(webhook(&http, &base, &format!("audit-{i}"), m).await.unwrap().0, 200);
+            }
+        });
+        rt().block_on(s.shutdown()).unwrap();
+        let run = |args: &[&str]| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"));
+            cmd.arg("audit").args(args).arg("--audit").arg(&audit).env_remove("STRICTLY_STORE_URL");
+            if let Some(u) = &url {
+                cmd.args(["--store-url", u]);
+            }
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let stats: Value = serde_json::from_str(&run(&["stats", "--json", "--since", "1h"])).unwrap();
+        assert_eq!(stats["decisions"], 3, "{stats}");
+        assert_eq!(stats["by_path"]["examples"], 3, "{stats}");
+        assert_eq!(stats["model_share"], 0.0);
+        let exported: Vec<Value> = run(&["export"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let ids: Vec<&str> = exported.iter().map(|r| r["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["audit-0", "audit-1", "audit-2"]);
+        assert_eq!(run(&["tail", "-n", "1"]).lines().count(), 1);
+    }
+}
