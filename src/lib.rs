@@ -23,6 +23,8 @@
 //!    │
 //!  routing     config → deployment schema and prompt; example phrases voted by meaning;
 //!    │         rules → Decision → Kommunicate payload and audit line (Router)
+//!  store       the decision record, webhook keys and corrections: files, or PostgreSQL
+//!    │
 //!  serve       HTTP: Kommunicate's webhook, /v1/route, OpenAI-compatible endpoints, metrics
 //! ```
 //!
@@ -105,6 +107,8 @@ pub mod decode;
 pub mod encoder;
 pub mod backend;
 pub mod routing;
+#[cfg(feature = "store")]
+pub mod store;
 #[cfg(feature = "serve")]
 pub mod serve;
 

@@ -37,6 +37,10 @@ enum Command {
     /// Serve routing over HTTP: the Kommunicate webhook, /v1/route, health and metrics.
     #[cfg(feature = "serve")]
     Serve(cli::serve::ServeArgs),
+    /// Read the decision record, from the embedded store or PostgreSQL: `tail`, `stats`
+    /// (by action, route, rule and path; model share, latency, correction rate), `export`.
+    #[cfg(feature = "store")]
+    Audit(cli::audit::AuditArgs),
     /// Check a JSON Schema against OpenAI's strict structured-output subset: every rule it
     /// breaks, with its JSON pointer and what OpenAI does (rejects, or narrows in silence).
     /// Exit code 1 when a rule is broken.
@@ -88,6 +92,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Ab(args) => cli::ab::run(args),
         #[cfg(feature = "harness")]
         Command::Tune(args) => cli::tune::run(args),
+        #[cfg(feature = "store")]
+        Command::Audit(args) => cli::audit::run(args),
         Command::Lint(args) => cli::lint::run(args),
         Command::Generate(args) => cli::generate::run(args),
     }

@@ -2,6 +2,8 @@
 //! Each file holds its flags (a `clap::Args` struct) and a `run` that returns the exit code.
 
 pub mod args;
+#[cfg(feature = "store")]
+pub mod audit;
 #[cfg(feature = "harness")]
 pub mod ab;
 #[cfg(feature = "harness")]

@@ -1,8 +1,32 @@
 //! Append-only JSON-lines audit log: one line per routed message.
 //!
 //! Each [`AuditLog::append`] writes one complete line, flushes it and `fsync`s the data before
-//! returning, so a record that was acknowledged survives a crash. The log can be shared between
-//! threads (`&AuditLog` is enough; writes are serialized by a mutex).
+//! returning, so a record that was acknowledged survives a crash. An append is whole or absent:
+//! when a write fails part-way (a full disk), the file is cut back to its length before the
+//! append. A file that already ends in a partial line (a crash mid-write, or a file written by
+//! an older version) is repaired when it is opened: the partial tail is moved to a `.partial`
+//! file beside it (appended there, so nothing is lost), counted ([`AuditLog::repaired`]) and
+//! logged. The log can be shared between threads (`&AuditLog` is enough; writes are serialized
+//! by a mutex).
+//!
+//! ## The line's schema (version [`AUDIT_VERSION`])
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `v` | integer | the schema version, 1; lines without it predate the field |
+//! | `time` | string | RFC 3339, UTC, milliseconds |
+//! | `decision_id` | string | unique per decision, across processes and machines; a replayed record keeps it |
+//! | `id` | string | the message id (Kommunicate's `key`, the caller's `id`, or generated) |
+//! | `path` | string? | what decided: `examples`, `model`, `event`, `not_text`, `deadline`, `overloaded` (service only) |
+//! | `text` | string or `{fnv1a64, chars}` | the customer's text, redacted as configured |
+//! | `action`, `target` | | the final action and target |
+//! | `model_confidence`, `reported_confidence`, `examples_support` | number? | the confidences |
+//! | `rules` | array of strings | the rules that fired |
+//! | `backend`, `model`, `latency_ms` | | who decided and how long it took |
+//! | `payload` | object | what was sent to Kommunicate |
+//! | `backend_error` | string? | the backend error's kind, when the model failed |
+//!
+//! New fields may be added within a version; a change of meaning raises it.
 //!
 //! ```no_run
 //! use strictly::routing::audit::{AuditLog, AuditRecord};
@@ -15,7 +39,7 @@
 //! ```
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -79,13 +103,23 @@ pub enum LoggedText {
     },
 }
 
+/// The version of the audit line's schema (the `v` field; see the module docs).
+pub const AUDIT_VERSION: u32 = 1;
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRecord {
+    /// The schema's version, [`AUDIT_VERSION`].
+    pub v: u32,
     /// When the record was made, RFC 3339 in UTC with milliseconds.
     pub time: String,
+    /// Unique per decision ([`new_decision_id`]): a store writes a record with a given id once.
+    pub decision_id: String,
     /// The message id: the caller's (e.g. Kommunicate's message `key`) or a generated one.
     pub id: String,
+    /// What decided (`examples`, `model`, `event`, ...), when the service knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// The customer's text, redacted as configured.
     pub text: LoggedText,
     /// Final action.
@@ -125,8 +159,11 @@ impl AuditRecord {
         verdict: &ModelVerdict,
     ) -> Self {
         AuditRecord {
+            v: AUDIT_VERSION,
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            decision_id: new_decision_id(),
             id: id.map_or_else(new_message_id, str::to_owned),
+            path: None,
             text: redact.apply(text),
             action: decision.action,
             target: decision.target.clone(),
@@ -153,6 +190,21 @@ pub fn new_message_id() -> String {
     format!("{micros:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
+/// An id unique across processes and machines: microseconds since the Unix epoch and 64 bits
+/// hashed under a per-process random key from the process id, the time and a counter, in hex
+/// (`"6123f0a1b2c3d-9f1c0e7a5b3d2e41"`).
+pub fn new_decision_id() -> String {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let mut h = KEY.get_or_init(Default::default).build_hasher();
+    (std::process::id(), micros, COUNTER.fetch_add(1, Ordering::Relaxed)).hash(&mut h);
+    format!("{micros:x}-{:016x}", h.finish())
+}
+
 /// Why the audit log could not be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -177,30 +229,81 @@ pub enum AuditError {
     Serialize(#[from] serde_json::Error),
 }
 
+/// The file under an [`AuditLog`]: a [`File`] opened for appending, or anything that behaves
+/// like one (a test injects a writer that fails part-way).
+pub trait AuditFile: Write + Send + std::fmt::Debug {
+    /// The file's current length in bytes.
+    fn len(&mut self) -> std::io::Result<u64>;
+    /// Cuts the file back to `len` bytes.
+    fn cut(&mut self, len: u64) -> std::io::Result<()>;
+    /// Syncs the written data to the disk.
+    fn sync(&mut self) -> std::io::Result<()>;
+}
+
+impl AuditFile for File {
+    fn len(&mut self) -> std::io::Result<u64> {
+        self.metadata().map(|m| m.len())
+    }
+    fn cut(&mut self, len: u64) -> std::io::Result<()> {
+        self.set_len(len)?;
+        self.sync_data()
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// A partial last line found when the log was opened, and where it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// Bytes moved out of the log.
+    pub bytes: u64,
+    /// The file they were appended to (the log's path with `.partial` added).
+    pub moved_to: PathBuf,
+}
+
 /// An open audit log, appending to a JSON-lines file.
 #[derive(Debug)]
 pub struct AuditLog {
     path: PathBuf,
-    file: Mutex<File>,
+    file: Mutex<Box<dyn AuditFile>>,
+    repaired: Option<Repair>,
 }
 
 impl AuditLog {
-    /// Opens (creating it and its parent directories if needed) a log for appending.
+    /// Opens (creating it and its parent directories if needed) a log for appending; a partial
+    /// last line is moved aside first (see the module docs).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AuditError> {
         let path = path.as_ref().to_owned();
         let open = || {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            OpenOptions::new().create(true).append(true).open(&path)
+            let repaired = repair_partial_tail(&path)?;
+            let file = OpenOptions::new().create(true).append(true).open(&path)?;
+            Ok((file, repaired))
         };
         match open() {
-            Ok(file) => Ok(AuditLog {
-                file: Mutex::new(file),
-                path,
-            }),
+            Ok((file, repaired)) => {
+                if let Some(r) = &repaired {
+                    tracing::warn!(
+                        log = %path.display(),
+                        bytes = r.bytes,
+                        moved_to = %r.moved_to.display(),
+                        "the audit log ended in a partial line; it was moved aside"
+                    );
+                }
+                let mut log = AuditLog::with_file(&path, Box::new(file));
+                log.repaired = repaired;
+                Ok(log)
+            }
             Err(source) => Err(AuditError::Open { path, source }),
         }
+    }
+
+    /// A log over an already open file (`path` is only for messages); no repair is done.
+    pub fn with_file(path: impl AsRef<Path>, file: Box<dyn AuditFile>) -> Self {
+        AuditLog { path: path.as_ref().to_owned(), file: Mutex::new(file), repaired: None }
     }
 
     /// The file being written.
@@ -208,21 +311,80 @@ impl AuditLog {
         &self.path
     }
 
-    /// Writes one record as one line, then flushes and syncs it to disk.
+    /// The partial last line moved aside at open, if there was one.
+    pub fn repaired(&self) -> Option<&Repair> {
+        self.repaired.as_ref()
+    }
+
+    /// Writes one record as one line, then flushes and syncs it to disk. On error the file is
+    /// cut back to its length before the call, so no partial line stays behind.
     pub fn append(&self, record: &AuditRecord) -> Result<(), AuditError> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
-        // A panic elsewhere while holding the lock cannot leave a half-written line behind
-        // (each line is one write_all of a complete buffer), so a poisoned lock is still usable.
-        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        file.write_all(&line)
-            .and_then(|()| file.flush())
-            .and_then(|()| file.sync_data())
-            .map_err(|source| AuditError::Write {
-                path: self.path.clone(),
-                source,
-            })
+        self.append_line(&line)
     }
+
+    /// Appends one serialized line (ending in a newline), whole or not at all.
+    pub fn append_line(&self, line: &[u8]) -> Result<(), AuditError> {
+        // Each append restores the file on error, so a poisoned lock is still usable.
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let error = |source| AuditError::Write { path: self.path.clone(), source };
+        let before = file.len().map_err(error)?;
+        let written = file.write_all(line).and_then(|()| file.flush()).and_then(|()| file.sync());
+        if let Err(source) = written {
+            if let Err(e) = file.cut(before) {
+                tracing::error!(log = %self.path.display(), error = %e, "cannot cut the audit log back after a failed write");
+            }
+            return Err(error(source));
+        }
+        Ok(())
+    }
+}
+
+/// Moves a partial last line (bytes after the last newline) of a regular file to
+/// `<path>.partial`, and cuts the file after its last whole line.
+fn repair_partial_tail(path: &Path) -> std::io::Result<Option<Repair>> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(None);
+    }
+    let len = meta.len();
+    // Find the last newline, reading backwards in blocks.
+    let mut end = len;
+    let mut keep = 0;
+    let mut block = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let buf = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(buf)?;
+        if let Some(i) = buf.iter().rposition(|&b| b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if keep == len {
+        return Ok(None);
+    }
+    let mut tail = Vec::with_capacity((len - keep) as usize);
+    file.seek(SeekFrom::Start(keep))?;
+    file.read_to_end(&mut tail)?;
+    let mut moved_to = path.as_os_str().to_owned();
+    moved_to.push(".partial");
+    let moved_to = PathBuf::from(moved_to);
+    let mut aside = OpenOptions::new().create(true).append(true).open(&moved_to)?;
+    tail.push(b'\n');
+    aside.write_all(&tail)?;
+    aside.sync_data()?;
+    file.set_len(keep)?;
+    file.sync_data()?;
+    Ok(Some(Repair { bytes: len - keep, moved_to }))
 }
 
 fn mask_digits_and_emails(text: &str) -> String {

@@ -1,11 +1,12 @@
 //! The service's state ([`App`]) and the steps every routing request shares: the message
-//! limit, the cheap stage, the model queue, canned decisions and the audited record.
+//! limit, the cheap stage, the model queue, canned decisions and the recorded decision.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::http::StatusCode;
+use serde_json::Value;
 
 use super::metrics::Metrics;
 use super::webhook::RecentKeys;
@@ -16,6 +17,7 @@ use crate::routing::audit::AuditRecord;
 use crate::routing::kommunicate::KommunicatePayload;
 use crate::routing::router::{Routed, Router};
 use crate::routing::{Decision, ModelVerdict, Rule, Target};
+use crate::store::{Outcome, Recorder, Row};
 
 /// The service's state, shared by every request.
 pub struct App<B: Backend> {
@@ -27,6 +29,7 @@ pub struct App<B: Backend> {
     pub(super) queue: ModelQueue,
     pub(super) metrics: Arc<Metrics>,
     pub(super) recent: Mutex<RecentKeys>,
+    pub(super) recorder: Arc<Recorder>,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) stopping: AtomicBool,
     /// Turns true when the server shuts down.
@@ -34,9 +37,9 @@ pub struct App<B: Backend> {
 }
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
-    /// The state over a router (and a chat model for the OpenAI endpoints); starts the model
-    /// thread, which warms the router's model up.
-    pub fn new(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig) -> Arc<Self> {
+    /// The state over a router (and a chat model for the OpenAI endpoints) and the record
+    /// ([`super::open_recorder`]); starts the model thread, which warms the router's model up.
+    pub fn new(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig, recorder: Arc<Recorder>) -> Arc<Self> {
         let router = Arc::new(router);
         let metrics = Arc::new(Metrics::new());
         let ready = Arc::new(AtomicBool::new(false));
@@ -54,7 +57,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let queue = ModelQueue::start(config.queue, metrics.clone(), warm_up, ready.clone());
         let recent = Mutex::new(RecentKeys::new(config.recent_keys));
         let chat = chat.map(Arc::new);
-        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, ready, stopping: AtomicBool::new(false), shutdown: tokio::sync::watch::Sender::new(false) })
+        if recorder.store().repaired_bytes() > 0 {
+            metrics.record_repaired();
+        }
+        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, recorder, ready, stopping: AtomicBool::new(false), shutdown: tokio::sync::watch::Sender::new(false) })
     }
 
     /// Queues a routing model call (in the routing lane: it never waits for a generation).
@@ -131,15 +137,42 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         tokio::task::spawn_blocking(move || app.router.screen(&text)).await.map_err(internal)
     }
 
-    /// Appends the record (synced) and counts the decision; the reply waits for this.
-    pub(super) async fn record(self: &Arc<Self>, routed: &Routed, record: AuditRecord, path: &str) -> Result<(), ApiError> {
+    /// Writes the record (committed, or spooled when the store is down) and counts the
+    /// decision; the reply waits for this. `keyed` is a webhook delivery's key and reply,
+    /// stored with the record. `hold`: keep the record in memory when neither the store nor the
+    /// spool file can be written (the webhook, which answers whatever happens); otherwise that
+    /// is a 503 with `Retry-After`. [`Outcome::Lost`]: the key's claim was taken over, nothing
+    /// was written.
+    pub(super) async fn record(
+        self: &Arc<Self>,
+        routed: &Routed,
+        mut record: AuditRecord,
+        path: &str,
+        keyed: Option<(&str, &Value)>,
+        hold: bool,
+    ) -> Result<Outcome, ApiError> {
+        record.path = Some(path.to_owned());
         // The text as the audit config redacts it (digits masked, or only a hash and a length).
         let text = serde_json::to_string(&record.text).unwrap_or_default();
-        let app = self.clone();
-        tokio::task::spawn_blocking(move || app.router.append_audit(&record))
-            .await
-            .map_err(internal)?
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()))?;
+        let row = Row::new(&record).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()))?;
+        let started = Instant::now();
+        let written = self.recorder.write(row, keyed, hold).await;
+        let outcome = match &written {
+            Ok(Outcome::Stored) => "stored",
+            Ok(Outcome::Spooled) => "spooled",
+            Ok(Outcome::Held) => "held",
+            Ok(Outcome::Lost) => "lost",
+            Err(_) => "failed",
+        };
+        self.metrics.record_write(outcome, started.elapsed().as_secs_f64());
+        let outcome = match written {
+            Ok(Outcome::Lost) => return Ok(Outcome::Lost),
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(id = %routed.message_id, error = %e, "a decision could not be recorded");
+                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the decision cannot be recorded: {e}")).retry_after(5));
+            }
+        };
         self.metrics.decision(&routed.decision);
         let d = &routed.decision;
         let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
@@ -151,11 +184,11 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             rules = %rules.join(","),
             text = %text,
             latency_ms = routed.latency_ms,
+            recorded = ?outcome,
             "decision"
         );
-        Ok(())
+        Ok(outcome)
     }
-
 }
 
 /// The tokens a routing call decoded.

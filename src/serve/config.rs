@@ -63,6 +63,9 @@ pub struct ServeConfig {
     /// caller's schema; see [`openai::refusal`]). Default false: with SmolLM2-135M the model
     /// took the branch for ordinary requests. The prompt-injection screen refuses either way.
     pub model_refusals: bool,
+    /// Where the record, the webhook keys and corrections are kept (`[store]`): the embedded
+    /// files by default, PostgreSQL with a `url`.
+    pub store: crate::store::StoreConfig,
 }
 
 impl Default for ServeConfig {
@@ -88,6 +91,7 @@ impl Default for ServeConfig {
             welcome_reply: "Hi! How can I help you today?".into(),
             not_text_reply: "Thanks! I can only read text, so one of our agents will take a look.".into(),
             model_refusals: false,
+            store: crate::store::StoreConfig::default(),
         }
     }
 }
@@ -104,9 +108,11 @@ impl ServeConfig {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Adds the keys and the secret from the environment (`STRICTLY_API_KEYS`,
-    /// `STRICTLY_WEBHOOK_SECRET`), which keeps them out of files.
+    /// Adds the keys, the secret and the store's URL from the environment
+    /// (`STRICTLY_API_KEYS`, `STRICTLY_WEBHOOK_SECRET`, `STRICTLY_STORE_URL`), which keeps them
+    /// out of files.
     pub fn apply_env(&mut self) {
+        self.store.apply_env();
         if let Ok(keys) = std::env::var("STRICTLY_API_KEYS") {
             self.api_keys.extend(keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned));
         }

@@ -16,6 +16,7 @@ use super::route::route;
 use super::webhook::webhook;
 use super::{openai, ApiError, App};
 use crate::backend::Backend;
+use crate::store::Health;
 
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
@@ -27,11 +28,20 @@ async fn readyz<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>
     } else if !app.ready.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting"}))).into_response()
     } else {
-        Json(json!({"status": "ready", "model": app.router.backend().model()})).into_response()
+        let model = app.router.backend().model();
+        match app.recorder.health() {
+            Health::Ok => Json(json!({"status": "ready", "model": model})).into_response(),
+            // Decisions are safe in the spool: keep serving, and say so.
+            Health::Degraded(reason) => Json(json!({"status": "degraded", "reason": reason, "model": model})).into_response(),
+            Health::Failing(reason) => {
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "failing", "reason": reason, "model": model}))).into_response()
+            }
+        }
     }
 }
 
 async fn metrics_text<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>>>) -> Response {
+    app.metrics.set_spool_depth(app.recorder.spool_depth());
     let mut res = app.metrics.encode().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -60,6 +60,10 @@ pub struct Metrics {
     webhook_replays: Counter,
     schema_lookups: Family<OutcomeLabel, Counter>,
     schema_compile: Histogram,
+    record_writes: Family<OutcomeLabel, Counter>,
+    record_write_seconds: Histogram,
+    spool_depth: Gauge<i64, AtomicI64>,
+    record_repairs: Counter,
 }
 
 impl Default for Metrics {
@@ -85,6 +89,10 @@ impl Metrics {
         let webhook_replays = Counter::default();
         let schema_lookups = Family::<OutcomeLabel, Counter>::default();
         let schema_compile = latency_histogram();
+        let record_writes = Family::<OutcomeLabel, Counter>::default();
+        let record_write_seconds = latency_histogram();
+        let spool_depth = Gauge::<i64, AtomicI64>::default();
+        let record_repairs = Counter::default();
         registry.register("http_requests", "HTTP requests by endpoint and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by endpoint", latency.clone());
         registry.register("decisions", "Routing decisions by final action", decisions.clone());
@@ -98,6 +106,10 @@ impl Metrics {
         registry.register("webhook_replays", "Webhook deliveries answered from the memory of recent keys", webhook_replays.clone());
         registry.register("schema_cache_lookups", "Schemas of the OpenAI endpoints looked up in the compiled-schema cache, by outcome (hit, miss)", schema_lookups.clone());
         registry.register("schema_compile_seconds", "Time to get a compiled schema: compilation on a miss, the lookup on a hit", schema_compile.clone());
+        registry.register("record_writes", "Decision records by where they went (stored, spooled, held, lost, failed)", record_writes.clone());
+        registry.register("record_write_seconds", "Time to write a decision record (the store's commit, or the spool)", record_write_seconds.clone());
+        registry.register("spool_depth", "Decision records waiting in the spool for the store", spool_depth.clone());
+        registry.register("record_repairs", "Partial last lines of the audit file moved aside at start", record_repairs.clone());
         Metrics {
             registry,
             requests,
@@ -113,6 +125,10 @@ impl Metrics {
             webhook_replays,
             schema_lookups,
             schema_compile,
+            record_writes,
+            record_write_seconds,
+            spool_depth,
+            record_repairs,
         }
     }
 
@@ -162,6 +178,22 @@ impl Metrics {
     /// A retried webhook delivery was answered from memory.
     pub fn replay(&self) {
         self.webhook_replays.inc();
+    }
+
+    /// A decision record was written (`stored`, `spooled`, `held`, `lost`, `failed`) in `seconds`.
+    pub fn record_write(&self, outcome: &str, seconds: f64) {
+        self.record_writes.get_or_create(&OutcomeLabel { outcome: outcome.into() }).inc();
+        self.record_write_seconds.observe(seconds);
+    }
+
+    /// Records waiting in the spool.
+    pub fn set_spool_depth(&self, depth: usize) {
+        self.spool_depth.set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+
+    /// A partial last line of the audit file was moved aside at start.
+    pub fn record_repaired(&self) {
+        self.record_repairs.inc();
     }
 
     /// The OpenMetrics text exposition.

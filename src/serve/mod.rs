@@ -10,13 +10,16 @@
 //! The request path: the cheap stage ([`Router::screen`]: injection check, the examples' vote)
 //! runs on a blocking thread; only messages it cannot settle queue for the model
 //! ([`worker::ModelQueue`], one dedicated thread, bounded, with a lane of its own for routing
-//! that a generation of the OpenAI endpoints lets in between its tokens). Every decision, whichever path made
-//! it (examples, model, deadline, overload, refusal, injection, error, event), is appended to the
-//! audit log and synced before the reply. The webhook never gets a 429/5xx for load: a full
+//! that a generation of the OpenAI endpoints lets in between its tokens). Every decision, whichever
+//! path made it (examples, model, deadline, overload, refusal, injection, error, event), is
+//! committed to the [store](crate::store) (the audit log, synced, or PostgreSQL) before the reply;
+//! when the store cannot be written it goes to the spool, replayed when the store is back, and
+//! `/readyz` says `degraded`. The webhook never gets a 429/5xx for load: a full
 //! queue (or one that cannot answer before the deadline, counting the routing work ahead) or a
 //! passed deadline becomes default routing (`KM_ASSIGN_TO: ""`), audited with the
 //! rule `overloaded` or `deadline`. A retried delivery (same `key`) gets the first answer again
-//! and writes no second line.
+//! and writes no second record, on any replica sharing the store and after a restart: the key
+//! is claimed in the store before the message is routed.
 //!
 //! | file | job |
 //! |---|---|
@@ -58,10 +61,27 @@ use error::{body_bytes, internal, parse_json};
 use crate::backend::Backend;
 use crate::routing::router::{RouteError, Router};
 use crate::routing::RoutingConfig;
+use crate::store::spool::Spool;
+use crate::store::{Recorder, Store, StoreError};
 
 
 /// The one place the service builds its [`Router`]: every server (the command, the tests)
-/// goes through here, so a change to the router's inputs is made once.
+/// goes through here, so a change to the router's inputs is made once. The router writes no
+/// audit of its own: the server's [store](crate::store) keeps the record.
 pub fn build_router<B: Backend>(config: RoutingConfig, backend: B) -> Result<Router<B>, RouteError> {
-    Router::new(config, backend, true)
+    Router::new(config, backend, false)
+}
+
+/// Opens the configured store (the embedded one over the routing config's audit path, or
+/// PostgreSQL) and its spool, and starts the spool's replay.
+pub async fn open_recorder(config: &ServeConfig, routing: &RoutingConfig) -> Result<std::sync::Arc<Recorder>, StoreError> {
+    let audit = &routing.audit.path;
+    let store = Store::open(&config.store, audit, config.recent_keys).await?;
+    let stem = audit.file_stem().map_or_else(|| "audit".into(), |s| s.to_string_lossy().into_owned());
+    let spool_path = config.store.spool_path.clone().unwrap_or_else(|| audit.with_file_name(format!("{stem}.spool.jsonl")));
+    let max = config.store.spool_max;
+    let spool = tokio::task::spawn_blocking(move || Spool::open(&spool_path, max))
+        .await
+        .map_err(|e| StoreError::Query(e.to_string()))??;
+    Ok(Recorder::start(store, spool))
 }

@@ -16,7 +16,7 @@ use crate::backend::Backend;
 use crate::routing::router::Routed;
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
-    /// A `/v1/route` call, decided and audited.
+    /// A `/v1/route` call, decided and recorded (503 with `Retry-After` when it cannot be).
     pub(super) async fn decide_route(self: Arc<Self>, message: String, id: Option<String>) -> Result<Routed, ApiError> {
         let started = Instant::now();
         let expires = started + self.config.request_timeout;
@@ -46,7 +46,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                 }
             }
         };
-        self.record(&routed, record, path).await?;
+        self.record(&routed, record, path, None, false).await?;
         Ok(routed)
     }
 }

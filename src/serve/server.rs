@@ -48,9 +48,10 @@ pub async fn start_with<B: Backend + Send + Sync + 'static>(
     chat: Option<openai::ChatModel>,
     config: ServeConfig,
 ) -> std::io::Result<Server> {
+    let recorder = super::open_recorder(&config, router.config()).await.map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = App::new(router, chat, config);
+    let app = App::new(router, chat, config, recorder);
     let stop: Box<dyn Fn() + Send + Sync> = {
         let app = app.clone();
         Box::new(move || {

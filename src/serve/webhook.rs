@@ -1,26 +1,39 @@
 //! `POST /kommunicate/webhook`: Kommunicate's custom-bot contract, with events, non-text
 //! messages, the deadline, overload and retried deliveries (same `key`, same answer).
+//!
+//! A delivery with a `key` is coalesced in memory with a concurrent one on this replica, then
+//! claimed in the store ([`crate::store::Store::claim`]): the claimant routes it and stores
+//! the reply with the record; a retry on any replica, or after a restart, gets that reply. A
+//! replica that finds the key claimed by another polls for the reply until its own deadline.
+//! When the store is unreachable the delivery is routed here and its record spooled.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::{body_bytes, internal, parse_json, ApiError, App};
 use crate::backend::Backend;
-use crate::routing::kommunicate::{BotMessage, WebhookRequest};
+use crate::routing::audit::AuditRecord;
+use crate::routing::kommunicate::WebhookRequest;
+use crate::routing::router::Routed;
 use crate::routing::{Rule, Target};
+use crate::store::{Claim, Outcome};
+
+/// How often a delivery whose key another replica holds asks the store for the reply.
+const POLL: Duration = Duration::from_millis(50);
 
 
 /// Recent webhook keys and their answers, oldest evicted first.
 pub(super) struct RecentKeys {
-    cells: HashMap<String, Arc<OnceCell<Vec<BotMessage>>>>,
+    cells: HashMap<String, Arc<OnceCell<Value>>>,
     order: VecDeque<String>,
     capacity: usize,
 }
@@ -31,7 +44,7 @@ impl RecentKeys {
         RecentKeys { cells: HashMap::new(), order: VecDeque::new(), capacity }
     }
 
-    pub(super) fn cell(&mut self, key: &str) -> Arc<OnceCell<Vec<BotMessage>>> {
+    pub(super) fn cell(&mut self, key: &str) -> Arc<OnceCell<Value>> {
         if let Some(c) = self.cells.get(key) {
             return c.clone();
         }
@@ -47,14 +60,13 @@ impl RecentKeys {
 }
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
-    /// A webhook delivery, decided and audited.
-    pub(super) async fn decide_webhook(self: Arc<Self>, req: WebhookRequest) -> Result<Vec<BotMessage>, ApiError> {
-        let started = Instant::now();
+    /// Routes a delivery (nothing is written yet): the decision, its record and its path.
+    async fn decide_delivery(self: &Arc<Self>, req: &WebhookRequest, started: Instant) -> Result<(Routed, AuditRecord, &'static str), ApiError> {
         let deadline = started + self.config.deadline;
         let id = req.key.as_deref();
         let message = req.message.as_str();
         let event = req.event_name.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        let (routed, record, path) = if event.is_some_and(|e| e.eq_ignore_ascii_case("WELCOME")) {
+        Ok(if event.is_some_and(|e| e.eq_ignore_ascii_case("WELCOME")) {
             let (r, a) = self.canned(message, id, Target::None, self.config.welcome_reply.clone(), Rule::Event, started);
             (r, a, "event")
         } else if event.is_some() || !is_text(req.content_type.as_deref()) || message.trim().is_empty() {
@@ -85,10 +97,56 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                     },
                 },
             }
-        };
-        self.record(&routed, record, path).await?;
-        Ok(routed.payload.webhook_reply())
+        })
     }
+
+    /// A delivery without a key, decided and recorded. The reply goes out even when the record
+    /// cannot be written anywhere (logged as an error): the webhook never gets a 5xx for it.
+    pub(super) async fn decide_webhook(self: Arc<Self>, req: WebhookRequest) -> Result<Value, ApiError> {
+        let (routed, record, path) = self.decide_delivery(&req, Instant::now()).await?;
+        let reply = reply_of(&routed);
+        let _ = self.record(&routed, record, path, None, true).await;
+        Ok(reply)
+    }
+
+    /// A delivery with a key: claimed in the store, decided once across the replicas.
+    pub(super) async fn decide_keyed(self: Arc<Self>, key: String, req: WebhookRequest) -> Result<Value, ApiError> {
+        let started = Instant::now();
+        let deadline = started + self.config.deadline;
+        let lease = self.config.store.lease.unwrap_or(self.config.deadline * 2).max(Duration::from_secs(1));
+        loop {
+            let claim = self.recorder.claim(&key, lease).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot claim the webhook key in the store; routing here");
+                Claim::Mine
+            });
+            match claim {
+                Claim::Done(reply) => {
+                    self.metrics.replay();
+                    return Ok(reply);
+                }
+                Claim::Busy if Instant::now() + POLL < deadline => tokio::time::sleep(POLL).await,
+                Claim::Busy => {
+                    // The claimant (another replica) records its own decision; this answer is
+                    // default routing and writes nothing.
+                    tracing::warn!(key = %key.escape_debug(), "another replica holds this delivery past the deadline; default routing");
+                    let (routed, _) = self.default_routing(&req.message, Some(&key), Rule::Deadline, started);
+                    return Ok(reply_of(&routed));
+                }
+                Claim::Mine => {
+                    let (routed, record, path) = self.decide_delivery(&req, started).await?;
+                    let reply = reply_of(&routed);
+                    match self.record(&routed, record, path, Some((&key, &reply)), true).await {
+                        Ok(Outcome::Lost) => continue,
+                        _ => return Ok(reply),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reply_of(routed: &Routed) -> Value {
+    serde_json::to_value(routed.payload.webhook_reply()).unwrap_or_else(|_| Value::Array(Vec::new()))
 }
 
 /// Kommunicate content types that carry text: absent, 0 (default), 3 (HTML), 5 (text with a
@@ -104,7 +162,7 @@ pub(super) async fn webhook<B: Backend + Send + Sync + 'static>(
     State(app): State<Arc<App<B>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Vec<BotMessage>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     app.check_webhook_secret(&headers)?;
     let body = body_bytes(body, app.config.max_body_bytes)?;
     let req: WebhookRequest = parse_json(&body)?;
@@ -128,7 +186,7 @@ pub(super) async fn webhook<B: Backend + Send + Sync + 'static>(
                 let reply = cell
                     .get_or_try_init(|| {
                         fresh = true;
-                        task_app.clone().decide_webhook(req)
+                        task_app.clone().decide_keyed(key, req)
                     })
                     .await
                     .cloned();

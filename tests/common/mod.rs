@@ -39,3 +39,6 @@ pub fn encoder() -> Arc<strictly::encoder::SentenceEncoder> {
     })
     .clone()
 }
+
+#[cfg(all(unix, feature = "store"))]
+pub mod pg;

@@ -1,0 +1,289 @@
+//! The service's state outside the process: the decision record, the webhook's idempotency
+//! keys and corrections, in one [`Store`].
+//!
+//! | store | chosen by | record | keys | corrections |
+//! |---|---|---|---|---|
+//! | embedded (default) | no URL | the JSON-lines audit ([`AuditLog`]) | `<audit>.keys.jsonl`, loaded at start | `<audit>.corrections.jsonl` |
+//! | PostgreSQL | `[store] url = "postgres://..."` or `STRICTLY_STORE_URL` | table `decisions` | table `webhook_keys` | table `corrections` |
+//!
+//! Every write is committed (synced, for the files) before it returns. A decision record has a
+//! unique `decision_id`; writing it twice leaves one record, so a replayed write is harmless.
+//!
+//! Webhook keys: [`Store::claim`] decides who routes a delivery. The first claimant gets
+//! [`Claim::Mine`], routes the message and calls [`Store::finish`], which writes the record and
+//! the reply together (one transaction in PostgreSQL). A later claim gets [`Claim::Done`] with
+//! that reply; a concurrent one gets [`Claim::Busy`] and polls. A claim whose owner died (no
+//! reply after the lease) is taken over. The embedded store serves one process, where the
+//! service's in-memory coalescing already makes claims exclusive.
+//!
+//! When the store cannot be written, the [`Recorder`] in front of it keeps the records in a
+//! [`spool::Spool`] (a fsynced JSON-lines file, bounded) and replays them, in order and once
+//! each, when it can.
+//!
+//! PostgreSQL is reached without TLS: run it on the same host (a Unix socket) or a trusted
+//! network. Its password comes from the URL or the environment (`PGPASSWORD` is not read;
+//! put it in `STRICTLY_STORE_URL`), and every message shows the URL with the password masked
+//! ([`redact_url`]).
+//!
+
+mod config;
+mod embedded;
+mod keys;
+mod postgres;
+mod recorder;
+pub mod report;
+pub mod spool;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use config::{redact_url, StoreConfig};
+pub use embedded::EmbeddedStore;
+pub use postgres::{PgStore, MIGRATIONS};
+pub use recorder::{Health, Outcome, Recorder};
+
+use crate::routing::audit::{AuditError, AuditRecord};
+use crate::routing::Action;
+
+/// Why the store cannot be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store's URL is not a PostgreSQL connection string.
+    #[error("store URL {url}: {reason}")]
+    Url {
+        /// The URL, password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Connecting or authenticating failed.
+    #[error("cannot connect to the store at {url}: {reason}")]
+    Connect {
+        /// The URL, password masked.
+        url: String,
+        /// The server's or the network's answer.
+        reason: String,
+    },
+    /// The database was migrated by a newer version of strictly.
+    #[error("the store at {url} is at schema version {found}, newer than this binary's {known}; upgrade strictly")]
+    NewerSchema {
+        /// The URL, password masked.
+        url: String,
+        /// The database's version.
+        found: i64,
+        /// The newest version this binary knows.
+        known: i64,
+    },
+    /// A query failed (the connection dropped, the server stopped, ...).
+    #[error("store query failed: {0}")]
+    Query(String),
+    /// A file of the embedded store.
+    #[error(transparent)]
+    File(#[from] AuditError),
+    /// Reading a file of the embedded store.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// The answer to [`Store::claim`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// The caller owns the key: it decides and calls [`Store::finish`].
+    Mine,
+    /// The key was answered before: its reply.
+    Done(Value),
+    /// Another replica holds the claim and has not answered yet: poll again.
+    Busy,
+}
+
+/// The answer to [`Store::finish`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finished {
+    /// The record and the reply are stored.
+    Stored,
+    /// The claim was taken over (the lease had passed): nothing was written; claim again.
+    Lost,
+}
+
+/// What a decision should have been, as a reviewer says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Correction {
+    /// RFC 3339, UTC.
+    pub time: String,
+    /// The corrected decision's message id (the audit line's `id`).
+    pub message_id: String,
+    /// The right action.
+    pub action: Action,
+    /// The right target, as in the audit line (`{"kind": "team", "id": "..."}`).
+    pub target: Value,
+    /// Why, in the reviewer's words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Who corrected it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+}
+
+/// A decision record as the stores write it: the audit line and the fields they index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The line's `decision_id`.
+    pub decision_id: String,
+    /// The line's `id`.
+    pub message_id: String,
+    /// The line's `time`.
+    pub time: std::time::SystemTime,
+    /// The line's `action`.
+    pub action: String,
+    /// The line's `path`.
+    pub path: Option<String>,
+    /// The line's `latency_ms`.
+    pub latency_ms: f64,
+    /// The whole line.
+    pub line: Value,
+}
+
+impl Row {
+    /// The row of a record.
+    pub fn new(record: &AuditRecord) -> Result<Row, StoreError> {
+        Row::from_line(serde_json::to_value(record).map_err(AuditError::from)?)
+    }
+
+    /// The row of an audit line read back (a spool's); the line needs `decision_id`, `id`,
+    /// `time` and `action`.
+    pub fn from_line(line: Value) -> Result<Row, StoreError> {
+        let text = |k: &str| line.get(k).and_then(Value::as_str).map(str::to_owned);
+        let missing = |k: &str| StoreError::Query(format!("a record without `{k}`"));
+        Ok(Row {
+            decision_id: text("decision_id").ok_or_else(|| missing("decision_id"))?,
+            message_id: text("id").ok_or_else(|| missing("id"))?,
+            time: record_time(&line).ok_or_else(|| missing("time"))?,
+            action: text("action").ok_or_else(|| missing("action"))?,
+            path: text("path"),
+            latency_ms: line.get("latency_ms").and_then(Value::as_f64).unwrap_or(0.0),
+            line,
+        })
+    }
+}
+
+/// The record, the keys and the corrections: embedded files or PostgreSQL.
+pub enum Store {
+    /// Files beside the audit log (one process).
+    Embedded(EmbeddedStore),
+    /// A PostgreSQL database shared by the replicas.
+    Postgres(PgStore),
+}
+
+impl Store {
+    /// Opens the configured store: PostgreSQL when `config.url` is set (migrating it), else the
+    /// files beside `audit_path`, remembering up to `keys` webhook keys.
+    pub async fn open(config: &StoreConfig, audit_path: &Path, keys: usize) -> Result<Store, StoreError> {
+        match &config.url {
+            Some(url) => Ok(Store::Postgres(PgStore::connect(url, config).await?)),
+            None => {
+                let path = audit_path.to_owned();
+                let keys_path = config.keys_path.clone();
+                let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path, keys_path.as_deref(), keys))
+                    .await
+                    .map_err(|e| StoreError::Query(e.to_string()))??;
+                Ok(Store::Embedded(store))
+            }
+        }
+    }
+
+    /// `embedded` or `postgres`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Embedded(_) => "embedded",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Where the store is: the audit file, or the URL with its password masked.
+    pub fn location(&self) -> String {
+        match self {
+            Store::Embedded(s) => s.audit_path().display().to_string(),
+            Store::Postgres(s) => s.url().to_owned(),
+        }
+    }
+
+    /// Writes a decision record (once per `decision_id`).
+    pub async fn append(&self, row: &Row) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => s.append(row).await,
+            Store::Postgres(s) => s.append(row).await,
+        }
+    }
+
+    /// Claims a webhook key for `lease` (see the module docs).
+    pub async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
+        match self {
+            Store::Embedded(s) => Ok(s.claim(key)),
+            Store::Postgres(s) => s.claim(key, lease).await,
+        }
+    }
+
+    /// Writes the record of a claimed key's decision and its reply, together.
+    pub async fn finish(&self, key: &str, row: &Row, reply: &Value) -> Result<Finished, StoreError> {
+        match self {
+            Store::Embedded(s) => s.settle(key, row, reply).await.map(|()| Finished::Stored),
+            Store::Postgres(s) => s.finish(key, row, reply).await,
+        }
+    }
+
+    /// Writes a decision made while the store was unreachable (from the spool): the record
+    /// (once per `decision_id`), and the reply for `key` unless the key has one already.
+    pub async fn settle(&self, key: Option<&str>, row: &Row, reply: Option<&Value>) -> Result<(), StoreError> {
+        match (self, key.zip(reply)) {
+            (Store::Embedded(s), Some((key, reply))) => s.settle(key, row, reply).await,
+            (Store::Postgres(s), Some((key, reply))) => s.settle(key, row, reply).await,
+            (_, None) => self.append(row).await,
+        }
+    }
+
+    /// Adds a correction.
+    pub async fn add_correction(&self, correction: &Correction) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => s.add_correction(correction).await,
+            Store::Postgres(s) => s.add_correction(correction).await,
+        }
+    }
+
+    /// The corrections made at or after `since` (all when `None`), oldest first.
+    pub async fn corrections(&self, since: Option<std::time::SystemTime>) -> Result<Vec<Correction>, StoreError> {
+        match self {
+            Store::Embedded(s) => s.corrections(since).await,
+            Store::Postgres(s) => s.corrections(since).await,
+        }
+    }
+
+    /// The decision records made at or after `since` (all when `None`), oldest first; the
+    /// last `limit` when given.
+    pub async fn records(&self, since: Option<std::time::SystemTime>, limit: Option<usize>) -> Result<Vec<Value>, StoreError> {
+        match self {
+            Store::Embedded(s) => s.records(since, limit).await,
+            Store::Postgres(s) => s.records(since, limit).await,
+        }
+    }
+
+    /// Bytes of a partial last line moved aside when the audit file was opened.
+    pub fn repaired_bytes(&self) -> u64 {
+        match self {
+            Store::Embedded(s) => s.repaired_bytes(),
+            Store::Postgres(_) => 0,
+        }
+    }
+}
+
+/// RFC 3339 time of a record or correction, for `since` filters.
+pub(crate) fn record_time(v: &Value) -> Option<std::time::SystemTime> {
+    v.get("time").and_then(Value::as_str).and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+}
