@@ -1,8 +1,7 @@
 //! Local constrained decoding with the real SmolLM2 GGUF and its tokenizer.
 
 mod common;
-
-use std::sync::{Arc, OnceLock};
+use common::model;
 
 use strictly::backend::local::LocalBackend;
 use strictly::backend::SchemaSpec;
@@ -10,11 +9,6 @@ use strictly::chat::{self, ChatMessage, Role};
 use strictly::schema::validator;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
-
-fn model() -> Arc<LocalModel> {
-    static MODEL: OnceLock<Arc<LocalModel>> = OnceLock::new();
-    MODEL.get_or_init(|| Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).expect("model loads"))).clone()
-}
 
 fn seed_file(name: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed").join(name)).unwrap()

@@ -5,10 +5,10 @@
 //! bounded in requests and stops by itself.
 
 mod common;
+use common::rt;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -18,14 +18,6 @@ use strictly::serve::{build_router, start, ServeConfig, Server};
 use strictly::store::StoreConfig;
 
 use common::pg::Postgres;
-
-fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
-    #[cfg(feature = "openai")]
-    strictly::backend::openai::install_crypto_provider();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("strictly-fleet-{name}-{}", std::process::id()));

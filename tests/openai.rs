@@ -3,6 +3,7 @@
 //! scripts/openai-sdk-venv.sh creates) against the same server.
 
 mod common;
+use common::rt;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -17,14 +18,6 @@ use strictly::serve::openai::ChatModel;
 use strictly::serve::{build_router, start_with, ServeConfig, Server};
 
 const KEY: &str = "sdk-key-1";
-
-fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
-    #[cfg(feature = "openai")]
-    strictly::backend::openai::install_crypto_provider();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
 
 /// One server for the whole binary; its model id.
 fn server() -> &'static (Server, String) {

@@ -4,6 +4,7 @@
 //! router over the backend. llama-cpp-python's server is in tests/openai_llamacpp.rs.
 
 mod common;
+use common::{rt, model};
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -15,22 +16,11 @@ use strictly::backend::openai::OpenAiBackend;
 use strictly::backend::{AnyBackend, Backend, BackendError, OpenAiSettings, Price, Reply, SchemaSpec, WireMode};
 use strictly::chat::{ChatMessage, Role};
 use strictly::decode::DecodeOptions;
-use strictly::model::local::{LoadOptions, LocalModel};
 use strictly::routing::{deployment_schema, RoutingConfig};
 use strictly::serve::openai::ChatModel;
 use strictly::serve::{build_router, start_with, ServeConfig, Server};
 
 const KEY: &str = "backend-test-key";
-
-fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
-
-fn model() -> Arc<LocalModel> {
-    static M: OnceLock<Arc<LocalModel>> = OnceLock::new();
-    M.get_or_init(|| Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).unwrap())).clone()
-}
 
 fn routing_config() -> RoutingConfig {
     let mut c = RoutingConfig::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();

@@ -2,9 +2,10 @@
 //! model. Every server here listens on 127.0.0.1 only; every load here stops by itself.
 
 mod common;
+use common::{rt, model};
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -12,23 +13,8 @@ use strictly::backend::local::LocalBackend;
 use strictly::backend::{Backend, BackendError, Reply, SchemaSpec};
 use strictly::chat::ChatMessage;
 use strictly::decode::DecodeOptions;
-use strictly::model::local::{LoadOptions, LocalModel};
 use strictly::routing::RoutingConfig;
 use strictly::serve::{build_router, start, ServeConfig, Server};
-
-/// One runtime for every server of this binary: servers outlive the test that made them.
-fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
-    #[cfg(feature = "openai")]
-    strictly::backend::openai::install_crypto_provider();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
-
-fn model() -> Arc<LocalModel> {
-    static MODEL: OnceLock<Arc<LocalModel>> = OnceLock::new();
-    MODEL.get_or_init(|| Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).unwrap())).clone()
-}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("strictly-serve-{name}-{}", std::process::id()));

@@ -4,15 +4,15 @@
 //! here is bounded in count and every wait has a timeout.
 
 mod common;
+use common::{rt, model};
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use strictly::backend::local::LocalBackend;
 use strictly::decode::DecodeOptions;
-use strictly::model::local::{LoadOptions, LocalModel};
 use strictly::routing::RoutingConfig;
 use strictly::serve::openai::ChatModel;
 use strictly::serve::{build_router, start_with, ServeConfig, Server};
@@ -22,18 +22,6 @@ use tokio::net::TcpStream;
 const KEY: &str = "limits-key-1";
 /// A message the examples cannot settle, so the model is asked.
 const NEEDS_MODEL: &str = "my discount didn't apply";
-
-fn rt() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    #[cfg(feature = "openai")]
-    strictly::backend::openai::install_crypto_provider();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
-
-fn model() -> Arc<LocalModel> {
-    static MODEL: OnceLock<Arc<LocalModel>> = OnceLock::new();
-    MODEL.get_or_init(|| Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).unwrap())).clone()
-}
 
 /// A server with the router and a chat model, ready (warmed up); its audit log's path.
 fn server(name: &str, tweak: impl FnOnce(&mut ServeConfig)) -> (Server, PathBuf) {

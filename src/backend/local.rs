@@ -109,12 +109,22 @@ impl LocalBackend {
 
     /// A session positioned after the prompt's system turn, from the cache
     /// when it matches, and the ids still to feed.
+    ///
+    /// The system turn is fed as a batch of its own whether or not the cache is on, so a cache
+    /// hit or miss never changes the output: a prompt fed whole runs other kernel shapes, and
+    /// its logits can differ by more than a near-tie (0.63 at most on a 305-token prompt
+    /// against 286 + 19 tokens, on a 2-core AVX2 machine).
     fn session_for(&self, ids: &[u32], system_len: usize) -> Result<(Session, Vec<u32>), BackendError> {
         let model_err = |e: crate::model::local::ModelError| decode_error(e.into());
-        if !self.prefix_cache || system_len == 0 || system_len >= ids.len() {
+        if system_len == 0 || system_len >= ids.len() {
             return Ok((self.model.session(), ids.to_vec()));
         }
         let prefix = &ids[..system_len];
+        if !self.prefix_cache {
+            let mut session = self.model.session();
+            session.feed(prefix).map_err(model_err)?;
+            return Ok((session, ids[system_len..].to_vec()));
+        }
         let mut cache = self.prefix.lock().unwrap_or_else(|p| p.into_inner());
         if cache.as_ref().is_none_or(|c| c.ids != prefix) {
             let mut session = self.model.session();

@@ -42,3 +42,24 @@ pub fn encoder() -> Arc<strictly::encoder::SentenceEncoder> {
 
 #[cfg(all(unix, feature = "store"))]
 pub mod pg;
+
+/// One multi-threaded runtime (2 workers) per test binary: servers started on it outlive the
+/// test that made them. reqwest is built without a TLS provider of its own (feature `openai`),
+/// so ring's is installed first.
+#[cfg(feature = "serve")]
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        #[cfg(feature = "openai")]
+        strictly::backend::openai::install_crypto_provider();
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    })
+}
+
+/// The default model, loaded once per test binary (fetched on first use).
+#[cfg(feature = "local")]
+pub fn model() -> Arc<strictly::model::local::LocalModel> {
+    use strictly::model::local::{LoadOptions, LocalModel};
+    static MODEL: OnceLock<Arc<LocalModel>> = OnceLock::new();
+    MODEL.get_or_init(|| Arc::new(LocalModel::load(&model_path(), &LoadOptions::default()).expect("the model loads"))).clone()
+}
