@@ -12,6 +12,8 @@ if ! "$VENV/bin/python" -c "import xgrammar, llguidance, numpy, jsonschema, matu
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
     "xgrammar==0.2.8" "llguidance==1.9.1" "numpy>=1.26,<3" "jsonschema>=4.23,<5" "maturin>=1.9,<2" "pytest>=8,<10" >&2
 fi
+# The build backend runs the venv's maturin (the install below does no build isolation).
+export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/bindings/python/target}"
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps ./bindings/python >&2
 echo "$VENV/bin/python"
