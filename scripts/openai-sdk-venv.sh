@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (once) .venv-openai with the official openai Python SDK, pinned, for the SDK test
-# (tests/openai_sdk.py, run by tests/openai.rs). Prints the venv's python.
+# (tests/openai_sdk.py, run by tests/service/openai.rs). Prints the venv's python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${STRICTLY_OPENAI_VENV:-.venv-openai}"

@@ -29,9 +29,9 @@
 //! ```
 //!
 //! Beside them: `tokenizer` and `chat` (the GGUF tokenizer and chat templates), `model` (the
-//! resolver and the forward pass), `encoder` (the sentence encoder), and behind the `harness`
-//! feature the MaskBench coverage run (`coverage`), the routing evaluation (`eval`) and the
-//! fitting of the examples' vote to labelled messages (`tune`).
+//! resolver and the forward pass), `encoder` (the sentence encoder), the MaskBench coverage run
+//! (`coverage`, engine only), and behind the `harness` feature the routing evaluation (`eval`)
+//! and the fitting of the examples' vote to labelled messages (`tune`).
 //!
 //! # From schema to mask to value
 //!
@@ -112,7 +112,6 @@ pub mod store;
 #[cfg(feature = "serve")]
 pub mod serve;
 
-#[cfg(feature = "harness")]
 pub mod coverage;
 #[cfg(feature = "harness")]
 pub mod eval;

@@ -268,8 +268,8 @@ if [ -z "$(installed_version jsonschema)" ]; then
   "$PY" -m pip install --quiet jsonschema
 fi
 
-# The OpenAI-compatible server (`python -m llama_cpp.server`: tests/openai_llamacpp.rs,
-# tests/ab.rs, server_bench.py) needs the `server` extra. llama-cpp-python is installed at
+# The OpenAI-compatible server (`python -m llama_cpp.server`: tests/service/openai_llamacpp.rs,
+# tests/service/ab.rs, server_bench.py) needs the `server` extra. llama-cpp-python is installed at
 # $VERSION by now, so pip only adds the extra's pure-Python dependencies (uvicorn, fastapi, ...).
 if ! "$PY" -c 'import llama_cpp.server.app, uvicorn, fastapi, sse_starlette, starlette_context, pydantic_settings' 2>/dev/null; then
   say "pip install llama-cpp-python[server]==$VERSION (the extra's dependencies only)"

@@ -1,4 +1,5 @@
-//! `strictly coverage`: the compiler against a MaskBench-format file.
+//! `strictly coverage`: the compiler against a MaskBench-format file. The engine alone: it
+//! needs no model runtime, only reading `.gz` files needs the `harness` feature.
 //!
 //! For each schema: does it compile, how fast, does the automaton reject
 //! every invalid instance (false accepts must be 0), how many valid ones it
@@ -22,7 +23,7 @@ use report::summarise;
 pub use walk::random_walk;
 
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,14 +85,20 @@ pub enum CoverageError {
 }
 
 /// Reads a `.jsonl` or `.jsonl.gz` MaskBench file.
+#[cfg(feature = "harness")]
 pub fn read_records(path: &Path) -> Result<Vec<Record>, CoverageError> {
     let io = |source| CoverageError::Io { path: path.display().to_string(), source };
     let file = std::fs::File::open(path).map_err(io)?;
-    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+    if path.extension().is_some_and(|e| e == "gz") {
+        parse_records(std::io::BufReader::new(flate2::read::GzDecoder::new(file)), path)
     } else {
-        Box::new(BufReader::new(file))
-    };
+        parse_records(std::io::BufReader::new(file), path)
+    }
+}
+
+/// Parses MaskBench records, one JSON object a line, from `reader` (`path` names it in errors).
+pub fn parse_records(reader: impl BufRead, path: &Path) -> Result<Vec<Record>, CoverageError> {
+    let io = |source| CoverageError::Io { path: path.display().to_string(), source };
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(io)?;

@@ -4,7 +4,7 @@
 //! WordPiece ids from the model's own `tokenizer.json` (truncated to 256 tokens, as
 //! sentence-transformers does for this model), the last hidden states mean-pooled over the
 //! attention mask, then L2-normalised. The cosine similarity of two embeddings is their dot
-//! product. `tests/encoder.rs` checks the output against embeddings that sentence-transformers
+//! product. `tests/routing/encoder.rs` checks the output against embeddings that sentence-transformers
 //! itself produced (`benches/encoder/reference.py`).
 //!
 //! Cost on 2 cores: a short message embeds in a few milliseconds; a config's few hundred

@@ -22,7 +22,7 @@
 //!   looked-up rows are expanded (candle-transformers expands the whole
 //!   table: 113 MB of f32 for SmolLM2).
 //!
-//! `tests/decode.rs` checks the logits against candle-transformers'
+//! `tests/routing/decode.rs` checks the logits against candle-transformers'
 //! implementation on the same weights.
 
 use std::borrow::Cow;

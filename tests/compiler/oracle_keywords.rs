@@ -4,8 +4,7 @@
 //! where strictly claims exactness, and random byte-level walks through the
 //! automaton produce only valid values.
 
-mod oracle;
-
+use crate::oracle;
 use oracle::check;
 use serde_json::json;
 use strictly::automaton::Grammar;

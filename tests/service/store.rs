@@ -4,8 +4,7 @@
 //! clear errors for bad input). What the store wrote is read back with the test's own SQL or by
 //! parsing the files.
 
-mod common;
-
+use crate::common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

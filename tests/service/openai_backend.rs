@@ -3,7 +3,7 @@
 //! port nobody listens on; the request bodies against the OpenAPI spec's request schemas; the
 //! router over the backend. llama-cpp-python's server is in tests/openai_llamacpp.rs.
 
-mod common;
+use crate::common;
 use common::{rt, model};
 
 use std::path::Path;

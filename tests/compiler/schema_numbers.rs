@@ -2,8 +2,7 @@
 //! decimal), against the `jsonschema` crate
 //! (see `tests/oracle`).
 
-mod oracle;
-
+use crate::oracle;
 use oracle::check;
 use serde_json::json;
 use strictly::automaton::Grammar;

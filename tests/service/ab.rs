@@ -4,10 +4,7 @@
 //! and a rerun resumes instead of routing again. Then the local model against llama.cpp's
 //! server posing as OpenAI (llama-cpp-python, the OpenAI backend's compat mode).
 
-mod common;
-#[path = "common/llamacpp.rs"]
-mod llamacpp;
-
+use crate::{common, llamacpp};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

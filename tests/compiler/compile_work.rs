@@ -2,8 +2,7 @@
 //! refused with the same error, whether the machine is idle or busy. And the 55-deep nested
 //! `anyOf` compiles to an automaton that walks like any other.
 
-mod common;
-
+use crate::common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;

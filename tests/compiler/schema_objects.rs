@@ -1,8 +1,7 @@
 //! Objects: `unevaluatedProperties` beside no applicator, against the
 //! `jsonschema` crate (see `tests/oracle`).
 
-mod oracle;
-
+use crate::oracle;
 use oracle::check;
 use serde_json::json;
 use strictly::automaton::Grammar;

@@ -1,6 +1,6 @@
 //! Local constrained decoding with the real SmolLM2 GGUF and its tokenizer.
 
-mod common;
+use crate::common;
 use common::model;
 
 use strictly::backend::local::LocalBackend;

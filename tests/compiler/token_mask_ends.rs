@@ -3,9 +3,7 @@
 //! to its dead state), and a value that can go on (a top-level number) still can. The
 //! `jsonschema` crate is the oracle for what is valid (`tests/oracle`, `tests/token_oracle`).
 
-mod oracle;
-mod token_oracle;
-
+use crate::token_oracle;
 use std::sync::Arc;
 
 use serde_json::json;

@@ -2,8 +2,7 @@
 //! beside no applicator, and what is still refused, against the
 //! `jsonschema` crate (see `tests/oracle`).
 
-mod oracle;
-
+use crate::oracle;
 use oracle::check;
 use serde_json::json;
 use strictly::automaton::Grammar;

@@ -1,7 +1,7 @@
 //! `strictly serve` end to end: a real server on a loopback port, a real HTTP client, the real
 //! model. Every server here listens on 127.0.0.1 only; every load here stops by itself.
 
-mod common;
+use crate::common;
 use common::{rt, model};
 
 use std::path::{Path, PathBuf};

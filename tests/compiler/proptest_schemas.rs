@@ -10,8 +10,7 @@
 //! `cargo test` runs 128 cases per property (about 2 s); `STRICTLY_PROPTEST_CASES=N`
 //! runs N.
 
-mod oracle;
-
+use crate::oracle;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 

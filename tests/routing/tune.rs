@@ -9,8 +9,7 @@
 //! - The command never writes without `--write`; with it, only the `[vote]` values change and a
 //!   backup is kept. Bad CSVs fail with a message that names the problem.
 
-mod common;
-
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

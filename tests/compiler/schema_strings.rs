@@ -2,9 +2,7 @@
 //! the `jsonschema` crate, at the byte level (`tests/oracle`) and through the
 //! token mask over a small hand-made vocabulary (`tests/token_oracle`).
 
-mod oracle;
-mod token_oracle;
-
+use crate::token_oracle;
 use serde_json::json;
 use strictly::automaton::Grammar;
 use strictly::schema::CompileOptions;

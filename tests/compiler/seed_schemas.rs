@@ -1,8 +1,7 @@
 //! The seed's two schemas: the support classification and the recursive
 //! product filter that OpenAI's strict mode does not keep.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use serde_json::json;

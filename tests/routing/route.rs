@@ -1,8 +1,7 @@
 //! The main job end to end with the real model: hostile inputs, the audit
 //! trail, and the Kommunicate payload.
 
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use strictly::backend::local::LocalBackend;

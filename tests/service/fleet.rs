@@ -4,7 +4,7 @@
 //! no model is needed. What was recorded is checked with the test's own SQL. Every load here is
 //! bounded in requests and stops by itself.
 
-mod common;
+use crate::common;
 use common::rt;
 
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,7 @@
 //! every refusal is JSON. Real servers on 127.0.0.1 ports, the real model; every connection
 //! here is bounded in count and every wait has a timeout.
 
-mod common;
+use crate::common;
 use common::{rt, model};
 
 use std::path::{Path, PathBuf};

@@ -5,8 +5,7 @@
 //! compile and how many valid instances are accepted; fewer is a regression.
 //! `STRICTLY_BLESS=1 cargo test --test json_schema_test_suite` rewrites it.
 
-mod common;
-
+use crate::common;
 use std::collections::BTreeMap;
 use std::path::Path;
 

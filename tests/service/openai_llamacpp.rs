@@ -5,10 +5,7 @@
 //! llama-cpp-python, `benches/llamacpp/setup.sh` creates it (a source build of llama.cpp: 10 to
 //! 20 minutes on 2 cores, once) and checks that its build decodes on this CPU. The server is stopped when the test ends, pass or fail.
 
-mod common;
-#[path = "common/llamacpp.rs"]
-mod llamacpp;
-
+use crate::{common, llamacpp};
 use std::path::Path;
 use std::time::Duration;
 

@@ -2,8 +2,7 @@
 //! paraphrases that share no words with any phrase, the policy for a topic plus a request for a
 //! person, and out-of-scope messages.
 
-mod common;
-
+use crate::common;
 use strictly::routing::Router;
 use strictly::routing::{Action, RoutingConfig};
 use strictly::routing::{ExampleVote, Rule, Target};

@@ -2,7 +2,7 @@
 //! real model; then the official openai Python SDK (pinned, in the venv
 //! scripts/openai-sdk-venv.sh creates) against the same server.
 
-mod common;
+use crate::common;
 use common::rt;
 
 use std::path::Path;

@@ -2,8 +2,7 @@
 //! the official Python library produced for the same model files
 //! (`tests/data/encoder_reference.json`, made once by `benches/encoder/reference.py`).
 
-mod common;
-
+use crate::common;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
