@@ -1,32 +1,42 @@
 //! Load bench of `strictly serve`'s webhook: `cargo bench --bench serve_load`.
 //!
-//! Spawns the real binary on 127.0.0.1 (only), waits until it is ready, then:
-//! 1. example-decided messages, open loop at `RATE` req/s (default 50) for `SECS` s (default 20);
-//! 2. model-decided messages, closed loop with 1 client, then 4 clients, `MODEL_SECS` s each;
-//! 3. example-decided messages, closed loop with 16 clients for 10 s (the ceiling).
+//! Spawns the release binary on 127.0.0.1 (only), the example routing config with the local
+//! model and the vote by meaning, and drives Kommunicate webhook calls at it. In one run:
 //!
-//! For each: p50/p95/p99 latency, req/s, statuses, decisions by path. Then the server's RSS
-//! (idle and peak, from /proc), panics in its stderr, and whether every 200 has exactly one
-//! audit line (lost decisions). Environment: RATE, SECS, MODEL_SECS, STRICTLY_MODEL.
+//! 1. **The stores.** A throwaway PostgreSQL cluster (`initdb` in a temporary directory, the
+//!    same code as the tests' `tests/common/pg.rs`). Then one replica with the embedded store,
+//!    then one with the PostgreSQL store, each driven with example-decided calls, open loop
+//!    (each call sent when due, answered or not) at each rate of `RATES` (default
+//!    50,100,150,200 req/s), `COUNT` calls per rate (default 1500). Then two replicas sharing
+//!    PostgreSQL, the client alternating between them, at `PAIR_RATE` (default 100) req/s.
+//! 2. **The model lane** (on the embedded replica, skipped with `MODEL_SECS=0`): model-decided
+//!    calls, closed loop with 1 client, then 4, `MODEL_SECS` s each (default 20); and the
+//!    example-decided ceiling, 16 clients closed loop for 10 s.
+//!
+//! Per run: p50/p95/p99/max latency (from the call's due time to the whole reply, so the
+//! store's commit is in it), answered and non-200 calls; after each replica stops, its records
+//! read back from the store (the audit file, or the bench's own SQL): records, lost (answered
+//! without a record) and duplicated (a key with more than one record). Then a table, and for
+//! each store the first rate whose p99 passes 50 ms. RSS (idle, peak) and panics in the
+//! server's stderr are printed too. When PostgreSQL cannot start, the bench says why and
+//! reports the embedded store alone. Environment: RATES, COUNT, PAIR_RATE, MODEL_SECS,
+//! STRICTLY_MODEL.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+mod client;
+mod replica;
+#[allow(dead_code)]
+#[path = "../../tests/common/pg.rs"]
+mod pg;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{json, Value};
+use client::{closed_loop, open_loop, percentiles, report, Run};
+use replica::{embedded_records, postgres_records, rss_kb, Records, Replica};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
 }
 
 const EXAMPLE_DECIDED: &[&str] = &[
@@ -48,93 +58,89 @@ const MODEL_DECIDED: &[&str] = &[
     "the promo code says it expired but it shouldn't have",
 ];
 
-struct Outcome {
-    latency: Duration,
-    status: u16,
-    key: String,
+/// One row of the table.
+struct Row {
+    store: String,
+    replicas: usize,
+    rate: f64,
+    sent: usize,
+    answered: usize,
+    non_200: usize,
+    ms: [f64; 4],
+    records: usize,
+    lost: usize,
+    duplicated: usize,
+    paths: std::collections::BTreeMap<String, usize>,
+    lag_ms: f64,
 }
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
-
-fn report(name: &str, outcomes: &[Outcome], wall: Duration) {
-    let mut lat: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
-    lat.sort();
-    let mut statuses: HashMap<u16, usize> = HashMap::new();
-    for o in outcomes {
-        *statuses.entry(o.status).or_default() += 1;
-    }
-    println!(
-        "{name}: {} requests in {:.1} s = {:.1} req/s; latency p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms; statuses {:?}",
-        outcomes.len(),
-        wall.as_secs_f64(),
-        outcomes.len() as f64 / wall.as_secs_f64(),
-        pct(&lat, 50.0),
-        pct(&lat, 95.0),
-        pct(&lat, 99.0),
-        pct(&lat, 100.0),
-        statuses
-    );
-}
-
-async fn send(http: &reqwest::Client, base: &str, key: String, message: &str) -> Outcome {
-    let body = json!({"botId": "bench", "key": key, "from": "u", "message": message, "groupId": 1, "contentType": "0", "applicationKey": "a", "source": "web", "createdAt": 0});
-    let started = Instant::now();
-    let status = match http.post(format!("{base}/kommunicate/webhook")).json(&body).send().await {
-        Ok(r) => {
-            let s = r.status().as_u16();
-            let _ = r.bytes().await;
-            s
-        }
-        Err(_) => 0,
-    };
-    Outcome { latency: started.elapsed(), status, key }
-}
-
-async fn open_loop(http: &reqwest::Client, base: &str, tag: &str, messages: &'static [&'static str], rate: f64, secs: f64) -> (Vec<Outcome>, Duration) {
-    let n = (rate * secs) as usize;
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for i in 0..n {
-        let at = started + Duration::from_secs_f64(i as f64 / rate);
-        tokio::time::sleep_until(at.into()).await;
-        let (http, base) = (http.clone(), base.to_owned());
-        let key = format!("{tag}-{i}");
-        tasks.push(tokio::spawn(async move { send(&http, &base, key, messages[i % messages.len()]).await }));
-    }
-    let mut out = Vec::with_capacity(n);
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    (out, started.elapsed())
-}
-
-async fn closed_loop(http: &reqwest::Client, base: &str, tag: &str, messages: &'static [&'static str], clients: usize, secs: f64) -> (Vec<Outcome>, Duration) {
-    let started = Instant::now();
-    let end = started + Duration::from_secs_f64(secs);
-    let counter = Arc::new(AtomicU64::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (http, base, tag, counter) = (http.clone(), base.to_owned(), tag.to_owned(), counter.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut out = Vec::new();
-            while Instant::now() < end {
-                let i = counter.fetch_add(1, Ordering::SeqCst) as usize;
-                out.push(send(&http, &base, format!("{tag}-{i}"), messages[i % messages.len()]).await);
+impl Row {
+    fn new(store: &str, replicas: usize, rate: f64, run: &Run, records: &Records) -> Row {
+        let mut row = Row {
+            store: store.to_owned(),
+            replicas,
+            rate,
+            sent: run.outcomes.len(),
+            answered: 0,
+            non_200: 0,
+            ms: percentiles(&run.outcomes),
+            records: 0,
+            lost: 0,
+            duplicated: 0,
+            paths: Default::default(),
+            lag_ms: run.max_send_lag.as_secs_f64() * 1e3,
+        };
+        for o in &run.outcomes {
+            let found = records.get(&o.key).map_or(&[][..], Vec::as_slice);
+            if o.status == 200 {
+                row.answered += 1;
+                row.lost += usize::from(found.is_empty());
+            } else {
+                row.non_200 += 1;
             }
-            out
-        }));
+            row.records += found.len();
+            row.duplicated += usize::from(found.len() > 1);
+            for p in found {
+                *row.paths.entry(p.clone()).or_default() += 1;
+            }
+        }
+        row
     }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.extend(t.await.unwrap());
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+}
+
+/// Samples `pid`'s RSS every 100 ms into the returned peak, until the task is aborted.
+fn sample_rss(pid: u32) -> (tokio::task::JoinHandle<()>, Arc<AtomicU64>) {
+    let peak = Arc::new(AtomicU64::new(0));
+    let p = peak.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            p.fetch_max(rss_kb(pid), Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    (task, peak)
+}
+
+/// Open-loop runs at each rate against one replica; the runs by rate.
+async fn rate_steps(http: &reqwest::Client, r: &Replica, tag: &str, rates: &[f64], count: usize) -> Vec<(f64, Run)> {
+    let mut runs = Vec::new();
+    for &rate in rates {
+        let run = open_loop(http, std::slice::from_ref(&r.base), &format!("{tag}-{rate}"), EXAMPLE_DECIDED, rate, count).await;
+        report(&format!("{tag}: example-decided, open loop {rate} req/s"), &run);
+        runs.push((rate, run));
+        // Let the replica drain what is left before the next step.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    (out, started.elapsed())
+    runs
+}
+
+fn stopped(name: &str, r: Replica) {
+    let (code, panics) = r.stop();
+    println!("{name}: exit {code:?} on SIGTERM, {panics} panics in its stderr");
 }
 
 fn main() {
@@ -144,81 +150,106 @@ fn main() {
     // reqwest is built without a TLS provider of its own (feature `openai`): install ring's.
     #[cfg(feature = "openai")]
     strictly::backend::openai::install_crypto_provider();
-    let rate: f64 = env_or("RATE", 50.0);
-    let secs: f64 = env_or("SECS", 20.0);
+    let rates: Vec<f64> = std::env::var("RATES")
+        .unwrap_or_else(|_| "50,100,150,200".into())
+        .split(',')
+        .map(|r| r.trim().parse().expect("RATES: comma-separated numbers"))
+        .collect();
+    let count: usize = env_or("COUNT", 1500);
+    let pair_rate: f64 = env_or("PAIR_RATE", 100.0);
     let model_secs: f64 = env_or("MODEL_SECS", 20.0);
-    let dir = std::env::temp_dir().join(format!("strictly-serve-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let stderr_path = dir.join("stderr.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml"))
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("spawn strictly serve");
-    let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").expect("listening line").to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "the bench only targets loopback: {base}");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let peak = Arc::new(AtomicU64::new(0));
-    let all = rt.block_on(async {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(64).build().unwrap();
-        while http.get(format!("{base}/readyz")).send().await.map(|r| r.status().as_u16()).ok() != Some(200) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        println!("idle RSS after warm-up: {:.0} MB", rss_kb(pid) as f64 / 1024.0);
-        let p = peak.clone();
-        let sampler = tokio::spawn(async move {
-            loop {
-                p.fetch_max(rss_kb(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        let mut all = Vec::new();
-        let (o, w) = open_loop(&http, &base, "ex", EXAMPLE_DECIDED, rate, secs).await;
-        report(&format!("example-decided, open loop {rate} req/s"), &o, w);
-        all.extend(o);
-        let (o, w) = closed_loop(&http, &base, "m1", MODEL_DECIDED, 1, model_secs).await;
-        report("model-decided, 1 client", &o, w);
-        all.extend(o);
-        let (o, w) = closed_loop(&http, &base, "m4", MODEL_DECIDED, 4, model_secs).await;
-        report("model-decided, 4 clients (queue 4)", &o, w);
-        all.extend(o);
-        let (o, w) = closed_loop(&http, &base, "ex16", EXAMPLE_DECIDED, 16, 10.0).await;
-        report("example-decided, 16 clients closed loop", &o, w);
-        all.extend(o);
-        sampler.abort();
-        println!("idle RSS after load: {:.0} MB", rss_kb(pid) as f64 / 1024.0);
-        all
-    });
-    println!("peak RSS under load: {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0);
-    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let status = child.wait().unwrap();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let audit = std::fs::read_to_string(dir.join("logs/audit.jsonl")).unwrap_or_default();
-    let mut lines: HashMap<String, usize> = HashMap::new();
-    let mut paths: HashMap<String, usize> = HashMap::new();
-    for l in audit.lines() {
-        let v: Value = serde_json::from_str(l).expect("whole audit lines");
-        *lines.entry(v["id"].as_str().unwrap_or("").to_owned()).or_default() += 1;
-        let rules = v["rules"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default();
-        *paths.entry(if rules.is_empty() { "model".into() } else { rules }).or_default() += 1;
-    }
-    let ok: Vec<&Outcome> = all.iter().filter(|o| o.status == 200).collect();
-    let lost = ok.iter().filter(|o| lines.get(&o.key) != Some(&1)).count();
-    println!("decisions by rules: {paths:?}");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_owned()))
+        .unwrap_or_default();
     println!(
-        "{} answered, {} lost decisions (answered without exactly one audit line), {} panics in the server log, exit {:?}",
-        ok.len(),
-        lost,
-        stderr.matches("panicked").count(),
-        status.code()
+        "machine: {} cores, {cpu}; load average at start {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_average()
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let root = std::env::temp_dir().join(format!("strictly-serve-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+
+    // PostgreSQL first: when it cannot start, say why, and still measure the embedded store.
+    let pg = std::panic::catch_unwind(|| pg::Postgres::start("serve-load")).map_err(|e| {
+        e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown".into())
+    });
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rows = rt.block_on(async {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).pool_max_idle_per_host(256).build().unwrap();
+        let mut rows = Vec::new();
+
+        let dir = root.join("embedded");
+        let r = Replica::start(&dir, None).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!("embedded replica: idle RSS after warm-up {:.0} MB", rss_kb(r.pid()) as f64 / 1024.0);
+        let (sampler, peak) = sample_rss(r.pid());
+        let runs = rate_steps(&http, &r, "embedded", &rates, count).await;
+        if model_secs > 0.0 {
+            let run = closed_loop(&http, &r.base, "m1", MODEL_DECIDED, 1, model_secs).await;
+            report("model-decided, 1 client", &run);
+            let run = closed_loop(&http, &r.base, "m4", MODEL_DECIDED, 4, model_secs).await;
+            report("model-decided, 4 clients (queue 4)", &run);
+            let run = closed_loop(&http, &r.base, "ex16", EXAMPLE_DECIDED, 16, 10.0).await;
+            report("example-decided, 16 clients closed loop", &run);
+        }
+        sampler.abort();
+        println!("embedded replica: peak RSS {:.0} MB, idle after load {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0, rss_kb(r.pid()) as f64 / 1024.0);
+        stopped("embedded replica", r);
+        let records = embedded_records(&dir);
+        rows.extend(runs.iter().map(|(rate, run)| Row::new("embedded", 1, *rate, run, &records)));
+        println!("load average after the embedded store: {}", load_average());
+
+        match &pg {
+            Err(why) => println!("PostgreSQL: not measured, the cluster did not start: {why}"),
+            Ok(pg) => {
+                let url = pg.url();
+                let r = Replica::start(&root.join("postgres"), Some(&url)).await;
+                let (sampler, peak) = sample_rss(r.pid());
+                let runs = rate_steps(&http, &r, "postgres", &rates, count).await;
+                sampler.abort();
+                println!("postgres replica: peak RSS {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0);
+                stopped("postgres replica", r);
+
+                let (a, b) = (Replica::start(&root.join("pair-a"), Some(&url)).await, Replica::start(&root.join("pair-b"), Some(&url)).await);
+                let pair = open_loop(&http, &[a.base.clone(), b.base.clone()], "pair", EXAMPLE_DECIDED, pair_rate, count).await;
+                report(&format!("two replicas, one PostgreSQL: example-decided, open loop {pair_rate} req/s"), &pair);
+                stopped("replica a", a);
+                stopped("replica b", b);
+
+                let db = pg.client().await;
+                let records = postgres_records(&db).await;
+                rows.extend(runs.iter().map(|(rate, run)| Row::new("PostgreSQL", 1, *rate, run, &records)));
+                rows.push(Row::new("PostgreSQL", 2, pair_rate, &pair, &records));
+                println!("load average after PostgreSQL: {}", load_average());
+            }
+        }
+        rows
+    });
+
+    println!();
+    println!("| store | replicas | rate | sent | answered | non-200 | p50 | p95 | p99 | max | records | lost | duplicated |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        let [p50, p95, p99, max] = r.ms;
+        println!(
+            "| {} | {} | {} req/s | {} | {} | {} | {p50:.1} ms | {p95:.1} ms | {p99:.1} ms | {max:.1} ms | {} | {} | {} |",
+            r.store, r.replicas, r.rate, r.sent, r.answered, r.non_200, r.records, r.lost, r.duplicated
+        );
+    }
+    println!();
+    for r in &rows {
+        println!("{} x{} at {} req/s: decided by {:?}; client behind schedule by {:.1} ms at most", r.store, r.replicas, r.rate, r.paths, r.lag_ms);
+    }
+    for store in ["embedded", "PostgreSQL"] {
+        let steps: Vec<&Row> = rows.iter().filter(|r| r.store == store && r.replicas == 1).collect();
+        match steps.iter().find(|r| r.ms[2] > 50.0) {
+            Some(r) => println!("{store}: p99 first passes 50 ms at {} req/s ({:.1} ms)", r.rate, r.ms[2]),
+            None if !steps.is_empty() => println!("{store}: p99 stays under 50 ms up to {} req/s", steps.last().unwrap().rate),
+            None => {}
+        }
+    }
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&root);
 }
