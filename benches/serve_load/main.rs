@@ -16,7 +16,8 @@
 //! Per run: p50/p95/p99/max latency (from the call's due time to the whole reply, so the
 //! store's commit is in it), answered and non-200 calls; after each replica stops, its records
 //! read back from the store (the audit file, or the bench's own SQL): records, lost (answered
-//! without a record) and duplicated (a key with more than one record). Then a table, and for
+//! without a record) and duplicated (a key with more than one record), and the store's commit
+//! time from the replica's `/metrics`. Then a table, and for
 //! each store the first rate whose p99 passes 50 ms. RSS (idle, peak) and panics in the
 //! server's stderr are printed too. When PostgreSQL cannot start, the bench says why and
 //! reports the embedded store alone. Environment: RATES, COUNT, PAIR_RATE, MODEL_SECS,
@@ -138,7 +139,11 @@ async fn rate_steps(http: &reqwest::Client, r: &Replica, tag: &str, rates: &[f64
     runs
 }
 
-fn stopped(name: &str, r: Replica) {
+async fn stopped(name: &str, r: Replica) {
+    match r.commit_time().await {
+        Some((writes, mean, p99)) => println!("{name}: store commit (strictly_record_write_seconds) mean {mean:.2} ms, p99 at most {p99:.1} ms, over {writes} writes"),
+        None => println!("{name}: no commit time in /metrics"),
+    }
     let (code, panics) = r.stop();
     println!("{name}: exit {code:?} on SIGTERM, {panics} panics in its stderr");
 }
@@ -196,7 +201,7 @@ fn main() {
         }
         sampler.abort();
         println!("embedded replica: peak RSS {:.0} MB, idle after load {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0, rss_kb(r.pid()) as f64 / 1024.0);
-        stopped("embedded replica", r);
+        stopped("embedded replica", r).await;
         let records = embedded_records(&dir);
         rows.extend(runs.iter().map(|(rate, run)| Row::new("embedded", 1, *rate, run, &records)));
         println!("load average after the embedded store: {}", load_average());
@@ -210,13 +215,13 @@ fn main() {
                 let runs = rate_steps(&http, &r, "postgres", &rates, count).await;
                 sampler.abort();
                 println!("postgres replica: peak RSS {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0);
-                stopped("postgres replica", r);
+                stopped("postgres replica", r).await;
 
                 let (a, b) = (Replica::start(&root.join("pair-a"), Some(&url)).await, Replica::start(&root.join("pair-b"), Some(&url)).await);
                 let pair = open_loop(&http, &[a.base.clone(), b.base.clone()], "pair", EXAMPLE_DECIDED, pair_rate, count).await;
                 report(&format!("two replicas, one PostgreSQL: example-decided, open loop {pair_rate} req/s"), &pair);
-                stopped("replica a", a);
-                stopped("replica b", b);
+                stopped("replica a", a).await;
+                stopped("replica b", b).await;
 
                 let db = pg.client().await;
                 let records = postgres_records(&db).await;

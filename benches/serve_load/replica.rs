@@ -61,6 +61,25 @@ impl Replica {
         self.child.id()
     }
 
+    /// The store's commit time from the replica's `/metrics` (`strictly_record_write_seconds`):
+    /// writes, mean ms, and the upper bound of the histogram bucket holding the p99, in ms.
+    pub async fn commit_time(&self) -> Option<(u64, f64, f64)> {
+        let text = reqwest::get(format!("{}/metrics", self.base)).await.ok()?.text().await.ok()?;
+        let value = |l: &str| l.rsplit(' ').next()?.parse::<f64>().ok();
+        let sum = text.lines().find(|l| l.starts_with("strictly_record_write_seconds_sum")).and_then(value)?;
+        let count = text.lines().find(|l| l.starts_with("strictly_record_write_seconds_count")).and_then(value)?;
+        let p99 = text
+            .lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix("strictly_record_write_seconds_bucket{le=\"")?;
+                let (le, _) = rest.split_once('"')?;
+                Some((le.parse::<f64>().ok()?, value(l)?))
+            })
+            .find(|(_, cumulative)| *cumulative >= 0.99 * count)
+            .map(|(le, _)| le * 1e3)?;
+        Some((count as u64, sum / count.max(1.0) * 1e3, p99))
+    }
+
     /// SIGTERM, then the exit code and the panics in its stderr.
     pub fn stop(mut self) -> (Option<i32>, usize) {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
