@@ -16,6 +16,8 @@ pub struct Outcome {
     pub status: u16,
     /// The delivery's `key`, which is also its record's `id`.
     pub key: String,
+    /// Why no answer came (status 0).
+    pub error: Option<String>,
 }
 
 /// A run: its calls, its wall time, and how far behind schedule the client sent (open loop).
@@ -47,6 +49,10 @@ pub fn report(name: &str, run: &Run) {
     for o in &run.outcomes {
         *statuses.entry(o.status).or_default() += 1;
     }
+    let mut errors: HashMap<&str, usize> = HashMap::new();
+    for e in run.outcomes.iter().filter_map(|o| o.error.as_deref()) {
+        *errors.entry(e).or_default() += 1;
+    }
     let [p50, p95, p99, max] = percentiles(&run.outcomes);
     println!(
         "{name}: {} requests in {:.1} s = {:.1} req/s; latency p50 {p50:.1} ms, p95 {p95:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; statuses {statuses:?}; client behind schedule by {:.1} ms at most",
@@ -55,21 +61,26 @@ pub fn report(name: &str, run: &Run) {
         run.outcomes.len() as f64 / run.wall.as_secs_f64(),
         run.max_send_lag.as_secs_f64() * 1e3,
     );
+    if !errors.is_empty() {
+        println!("  no answer: {errors:?}");
+    }
 }
 
 async fn send(http: &reqwest::Client, base: &str, key: String, message: &str, since: Instant) -> Outcome {
     let body = json!({"botId": "bench", "key": key, "from": "u", "message": message, "groupId": 1, "contentType": "0", "applicationKey": "a", "source": "web", "createdAt": 0});
-    let status = match http.post(format!("{base}/kommunicate/webhook")).json(&body).send().await {
+    let answer = match http.post(format!("{base}/kommunicate/webhook")).json(&body).send().await {
         Ok(r) => {
             let s = r.status().as_u16();
-            match r.bytes().await {
-                Ok(_) => s,
-                Err(_) => 0,
-            }
+            r.bytes().await.map(|_| s)
         }
-        Err(_) => 0,
+        Err(e) => Err(e),
     };
-    Outcome { latency: since.elapsed(), status, key }
+    let (status, error) = match answer {
+        Ok(s) => (s, None),
+        // The source chain says which: refused, reset, closed before the reply, timed out.
+        Err(e) => (0, Some(std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).last().map_or(e.to_string(), |e| e.to_string()))),
+    };
+    Outcome { latency: since.elapsed(), status, key, error }
 }
 
 /// `n` calls at `rate` per second, call `i` due at `i / rate` s and sent then whether or not
