@@ -7,7 +7,6 @@
 use crate::common;
 use common::rt;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use strictly::routing::RoutingConfig;
 use strictly::serve::{build_router, start, ServeConfig, Server};
 use strictly::store::StoreConfig;
 
+use common::load::{load_then_signal, wait_ready};
 use common::pg::Postgres;
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -48,18 +48,8 @@ fn server(audit: &Path, url: Option<&str>, tweak: impl FnOnce(&mut ServeConfig))
     };
     tweak(&mut config);
     let server = rt().block_on(start(build_router(routing, NoModel).unwrap(), config)).unwrap();
-    wait_ready(&format!("http://{}", server.addr));
+    rt().block_on(wait_ready(&format!("http://{}", server.addr)));
     server
-}
-
-fn wait_ready(base: &str) {
-    rt().block_on(async {
-        let started = Instant::now();
-        while reqwest::get(format!("{base}/readyz")).await.map(|r| r.status().as_u16()).ok() != Some(200) {
-            assert!(started.elapsed() < Duration::from_secs(30), "{base} never got ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
 }
 
 async fn webhook(http: &reqwest::Client, base: &str, key: &str, message: &str) -> Option<(u16, Value)> {
@@ -159,20 +149,11 @@ fn a_restarted_replica_answers_a_retried_key_with_the_first_answer() {
 fn spawn_replica(dir: &Path, url: &str) -> (std::process::Child, String) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("serve.toml"), "deadline = \"3s\"\n[store]\nlease = \"1s\"\n").unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))
-        .args(["serve", "--backend", "examples", "--words-only", "--listen", "127.0.0.1:0", "--server-config", "serve.toml", "--config"])
-        .arg(example_config())
-        .env("STRICTLY_STORE_URL", url)
-        .env("RUST_LOG", "warn")
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
-    wait_ready(&base);
-    (child, base)
+    let config = example_config();
+    let args = ["--backend", "examples", "--words-only", "--listen", "127.0.0.1:0", "--server-config", "serve.toml", "--config"];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.push(config.as_os_str());
+    common::load::spawn_serve(dir, &args, &[("STRICTLY_STORE_URL", std::ffi::OsStr::new(url))])
 }
 
 #[cfg(unix)]
@@ -182,28 +163,17 @@ fn kill_9_of_a_replica_mid_load_loses_no_answered_decision() {
     let dir = temp_dir("kill");
     let (mut a, base_a) = spawn_replica(&dir.join("a"), &pg.url());
     let (mut b, base_b) = spawn_replica(&dir.join("b"), &pg.url());
-    let pid = a.id().to_string();
     let n = 120;
-    let results = rt().block_on(async {
-        let http = client();
-        let mut tasks = Vec::new();
-        for i in 0..n {
-            let (http, base) = (http.clone(), if i % 2 == 0 { base_a.clone() } else { base_b.clone() });
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(5 * i as u64)).await;
-                let key = format!("kill-{i}");
-                let answer = webhook(&http, &base, &key, MESSAGES[i % 3]).await;
-                (key, answer)
-            }));
+    let http = client();
+    let send = |i: usize| {
+        let (http, base) = (http.clone(), if i % 2 == 0 { base_a.clone() } else { base_b.clone() });
+        async move {
+            let key = format!("kill-{i}");
+            let answer = webhook(&http, &base, &key, MESSAGES[i % 3]).await;
+            (key, answer)
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(std::process::Command::new("kill").args(["-9", &pid]).status().unwrap().success());
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
-        }
-        out
-    });
+    };
+    let results = rt().block_on(load_then_signal(n, Duration::from_millis(5), send, Duration::from_millis(300), a.id(), "-9"));
     let _ = a.wait();
     let answered: Vec<&String> = results.iter().filter(|(_, a)| matches!(a, Some((200, _)))).map(|(k, _)| k).collect();
     let unanswered: Vec<&String> = results.iter().filter(|(_, a)| !matches!(a, Some((200, _)))).map(|(k, _)| k).collect();

@@ -9,6 +9,7 @@ mod llamacpp;
 
 mod ab;
 mod fleet;
+mod fleet_failures;
 mod openai;
 mod openai_backend;
 mod openai_llamacpp;

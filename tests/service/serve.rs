@@ -416,50 +416,27 @@ fn bounded_load_gets_answers_within_limits_and_one_audit_line_each() {
 #[cfg(unix)]
 #[test]
 fn sigterm_mid_load_loses_no_answered_decision() {
-    use std::io::{BufRead, BufReader};
     let dir = temp_dir("sigterm");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--max-tokens", "80", "--config"])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml"))
-        .env("STRICTLY_MODEL", common::model_path())
-        .env("RUST_LOG", "warn")
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
-    let pid = child.id().to_string();
-    let results = rt().block_on(async {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-        let started = Instant::now();
-        while http.get(format!("{base}/readyz")).send().await.map(|r| r.status().as_u16()).ok() != Some(200) {
-            assert!(started.elapsed() < Duration::from_secs(60));
-            tokio::time::sleep(Duration::from_millis(50)).await;
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml");
+    let args = ["--listen", "127.0.0.1:0", "--max-tokens", "80", "--config"];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.push(config.as_os_str());
+    let model = common::model_path();
+    let (mut child, base) = common::load::spawn_serve(&dir, &args, &[("STRICTLY_MODEL", model.as_os_str())]);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let messages = ["I want a refund for order 1234, it was broken", NEEDS_MODEL, "how do i reset my password"];
+    let send = |i: usize| {
+        let (http, base, message) = (http.clone(), base.clone(), messages[i % 3]);
+        async move {
+            let key = format!("term-{i}");
+            let r = http.post(format!("{base}/kommunicate/webhook")).json(&kommunicate_body(&key, message)).send().await;
+            (key, match r {
+                Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok(),
+                _ => false,
+            })
         }
-        let messages = ["I want a refund for order 1234, it was broken", NEEDS_MODEL, "how do i reset my password"];
-        let mut tasks = Vec::new();
-        for i in 0..30 {
-            let (http, base) = (http.clone(), base.clone());
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
-                let key = format!("term-{i}");
-                let r = http.post(format!("{base}/kommunicate/webhook")).json(&kommunicate_body(&key, messages[i % 3])).send().await;
-                (key, match r {
-                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok(),
-                    _ => false,
-                })
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await.unwrap());
-        }
-        out
-    });
+    };
+    let results = rt().block_on(common::load::load_then_signal(30, Duration::from_millis(20), send, Duration::from_millis(250), child.id(), "-TERM"));
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
     let answered: Vec<&String> = results.iter().filter(|(_, ok)| *ok).map(|(k, _)| k).collect();
