@@ -30,11 +30,11 @@ pub enum FeedbackCommand {
 #[derive(clap::Args)]
 pub struct StoreArgs {
     /// The routing config the server runs.
-    #[arg(long, default_value = "config/routing.example.toml")]
+    #[arg(long, global = true, default_value = "config/routing.example.toml")]
     pub config: PathBuf,
     /// The server's settings, for its `[store]` (PostgreSQL's URL also comes from
     /// STRICTLY_STORE_URL); without either, the embedded store beside the config's audit file.
-    #[arg(long, env = "STRICTLY_SERVER_CONFIG")]
+    #[arg(long, global = true, env = "STRICTLY_SERVER_CONFIG")]
     pub server_config: Option<PathBuf>,
 }
 
