@@ -171,7 +171,12 @@ fn a_correction_teaches_the_router_the_message_and_its_paraphrase() {
         assert_eq!(refused(s, &v), 409);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": expected})).await;
         assert_eq!(refused(s, &v), 409);
+        // The team id as a number names the same route: already corrected so.
+        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": 77120034}})).await;
+        assert_eq!(refused(s, &v), 409);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision})).await;
+        assert_eq!(refused(s, &v), 400);
+        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": [RETURNS]}})).await;
         assert_eq!(refused(s, &v), 400);
         let r = http.post(format!("{base}/v1/feedback")).json(&json!({"id": decision, "expected": expected})).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 401);
