@@ -236,6 +236,15 @@ fn learned_phrases_are_capped_per_route_and_near_duplicates_replace_them() {
         let (c, record) = correct(&store, &more[0], &billing, None, None).await.unwrap();
         assert!(learn(&store, &off, &c, &record, &router).await.unwrap().is_none());
         assert_eq!(store.phrases().await.unwrap().0.len(), 2);
+
+        // Under `[audit] redact = "full"` the record keeps no text, so nothing is learned.
+        let text = "the card payment was taken twice";
+        let (_, mut hashed) = router.conclude(text, None, router.screen(text), None);
+        hashed.text = strictly::routing::audit::Redaction::Full.apply(text);
+        AuditLog::open(&config.audit.path).unwrap().append(&hashed).unwrap();
+        let (c, record) = correct(&store, &hashed.decision_id, &billing, None, None).await.unwrap();
+        assert!(learn(&store, &config.learning, &c, &record, &router).await.unwrap().is_none());
+        assert_eq!(store.phrases().await.unwrap().0.len(), 2);
     });
 }
 
