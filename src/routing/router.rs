@@ -30,6 +30,8 @@ use super::vote::{Ballot, ExampleVote};
 use crate::backend::{Backend, BranchPoint, NoModel, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
 
+mod rebuild;
+
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -47,6 +49,9 @@ pub enum RouteError {
 pub struct Routed {
     /// The message's id: the caller's, or a generated one; the same as in the audit line.
     pub message_id: String,
+    /// The decision's id in the record (the audit line's `decision_id`): what a correction
+    /// (`POST /v1/feedback`) names.
+    pub decision_id: String,
     /// The action and target chosen, with the rules that fired and the confidences.
     pub decision: Decision,
     /// The payload to send to Kommunicate for the decision.
@@ -75,17 +80,28 @@ pub struct Router<B: Backend> {
     config: RoutingConfig,
     prompt: PromptBuilder,
     schema: SchemaSpec,
-    backend: B,
+    /// Shared with the routers [`rebuild`](Self::rebuild) makes.
+    backend: std::sync::Arc<B>,
     /// The examples' vote, when the config or the router's kind asks for it.
     examples: Option<ExampleVote>,
     /// `false` for an examples-only router.
     ask_model: bool,
     audit: Option<AuditLog>,
+    /// The sentence encoder the vote matches by meaning with, when it does.
+    #[cfg(feature = "local")]
+    encoder: Option<std::sync::Arc<crate::encoder::SentenceEncoder>>,
+    /// The phrases' embeddings by text, shared with the routers [`rebuild`](Self::rebuild) makes.
+    #[cfg(feature = "local")]
+    embeddings: std::sync::Arc<super::semantic::EmbeddingCache>,
 }
 
 impl<B: Backend> Router<B> {
     /// A router over a backend; opens the config's audit log unless `audit` is false.
     pub fn new(config: RoutingConfig, backend: B, audit: bool) -> Result<Self, RouteError> {
+        Self::over(config, std::sync::Arc::new(backend), audit)
+    }
+
+    fn over(config: RoutingConfig, backend: std::sync::Arc<B>, audit: bool) -> Result<Self, RouteError> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
@@ -93,19 +109,19 @@ impl<B: Backend> Router<B> {
         let ask_model = backend.asks_model();
         let examples = (!ask_model || config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
             .then(|| ExampleVote::new(&config));
-        Ok(Self { config, prompt, schema, backend, examples, ask_model, audit })
-    }
-
-    /// Matches messages to the example phrases by meaning: the vote (and the few-shot
-    /// examples it retrieves) use the encoder's sentence embeddings instead of shared words.
-    /// The phrases are embedded here, once.
-    #[cfg(feature = "local")]
-    pub fn with_encoder(mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<Self, RouteError> {
-        let vote = ExampleVote::with_encoder(&self.config, encoder)?;
-        if self.examples.is_some() {
-            self.examples = Some(vote);
-        }
-        Ok(self)
+        Ok(Self {
+            config,
+            prompt,
+            schema,
+            backend,
+            examples,
+            ask_model,
+            audit,
+            #[cfg(feature = "local")]
+            encoder: None,
+            #[cfg(feature = "local")]
+            embeddings: Default::default(),
+        })
     }
 
     /// The deployment schema the backend must follow.
@@ -239,6 +255,7 @@ impl<B: Backend> Router<B> {
         record.backend_error = backend_error_kind.map(str::to_owned);
         let routed = Routed {
             message_id: record.id.clone(),
+            decision_id: record.decision_id.clone(),
             payload: KommunicatePayload::from(&decision),
             output: verdict.output.clone(),
             decision,

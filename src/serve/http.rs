@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::feedback::feedback;
 use super::route::route;
 use super::webhook::webhook;
 use super::{openai, ApiError, App};
@@ -28,7 +29,8 @@ async fn readyz<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>
     } else if !app.ready.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting"}))).into_response()
     } else {
-        let model = app.router.backend().model();
+        let router = app.router();
+        let model = router.backend().model();
         match app.recorder.health() {
             Health::Ok => Json(json!({"status": "ready", "model": model})).into_response(),
             // Decisions are safe in the spool: keep serving, and say so.
@@ -77,6 +79,8 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
     axum::Router::new()
         .route("/kommunicate/webhook", post(webhook::<B>))
         .route("/v1/route", post(route::<B>))
+        .route("/v1/feedback", post(feedback::<B>))
+        .route("/admin/reload", post(super::reload::admin_reload::<B>))
         .route("/v1/models", get(openai::models::<B>))
         .route("/v1/chat/completions", post(openai::chat_completions::<B>))
         .route("/v1/responses", post(openai::responses::<B>))

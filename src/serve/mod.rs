@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /kommunicate/webhook` | Kommunicate's custom-bot contract: an array of `{message, metadata}` |
 //! | `POST /v1/route` | `{"message", "id"}` → the decision, the payload and the explanation |
+//! | `POST /v1/feedback` | `{"id", "expected"}`: a correction of a decision, stored beside it |
+//! | `POST /admin/reload` | reload the routing config and the learned phrases (as SIGHUP does) |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (model warmed up, not shutting down) |
 //! | `GET /metrics` | Prometheus (OpenMetrics text) |
 //!
@@ -29,6 +31,8 @@
 //! | `app.rs` | [`App`]: the shared state, the cheap stage, the queue, the audited record |
 //! | `webhook.rs` | `POST /kommunicate/webhook` and retried deliveries |
 //! | `route.rs` | `POST /v1/route` |
+//! | `feedback.rs` | `POST /v1/feedback` |
+//! | `reload.rs` | reloading the routing config and learned phrases: SIGHUP, `POST /admin/reload` |
 //! | `http.rs` | [`routes`], probes, `/metrics`, the request log |
 //! | `limits.rs` | what a request may cost before a handler sees it: URI, headers, body (size, time) |
 //! | `logs.rs` | text logs with control characters escaped |
@@ -39,11 +43,13 @@ mod app;
 mod auth;
 mod config;
 mod error;
+mod feedback;
 mod http;
 mod limits;
 mod logs;
 pub mod metrics;
 pub mod openai;
+mod reload;
 mod route;
 mod server;
 mod webhook;
@@ -54,6 +60,7 @@ pub use config::ServeConfig;
 pub use error::ApiError;
 pub use http::routes;
 pub use logs::{escape_controls, text_fields};
+pub use reload::Reloaded;
 pub use server::{run, start, start_with, Server};
 
 use error::{body_bytes, internal, parse_json};

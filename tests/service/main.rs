@@ -10,6 +10,7 @@ mod llamacpp;
 mod ab;
 mod fleet;
 mod fleet_failures;
+mod learn;
 mod openai;
 mod openai_backend;
 mod openai_llamacpp;
