@@ -55,7 +55,7 @@ pub(crate) fn ecma_to_rust(pattern: &str) -> Result<String, String> {
                             _ => 0,
                         };
                         if hex == usize::MAX {
-                            while let Some(h) = chars.next() {
+                            for h in chars.by_ref() {
                                 out.push(h);
                                 if h == '}' {
                                     break;

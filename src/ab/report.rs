@@ -194,7 +194,7 @@ pub fn markdown(r: &AbReport) -> String {
         let _ = writeln!(s, "## Exact routing per {title}\n\n| {title} | rows | A | B |\n|---|---|---|---|");
         let bv: BTreeMap<String, f64> = get(b).into_iter().map(|(k, v, _)| (k, v)).collect();
         for (k, v, n) in get(a) {
-            let rows = n.map_or_else(|| r.a.eval.results.iter().filter(|x| x.source == k).count(), |n| n);
+            let rows = n.unwrap_or_else(|| r.a.eval.results.iter().filter(|x| x.source == k).count());
             let _ = writeln!(s, "| {} | {rows} | {v:.1}% | {:.1}% |", if k.is_empty() { "(none)" } else { &k }, bv.get(&k).copied().unwrap_or(0.0));
         }
         s.push('\n');

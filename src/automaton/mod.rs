@@ -211,6 +211,8 @@ impl Grammar {
 
 /// A lazy DFA over an NFA: all matches (no leftmost pruning), and a cache
 /// that is never cleared behind the caller's back.
+// The error is regex-automata's own, returned once per compile; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
 pub(crate) fn lazy_dfa(
     nfa: regex_automata::nfa::thompson::NFA,
     cache_capacity: usize,

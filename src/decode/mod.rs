@@ -271,7 +271,7 @@ fn decode(
     tokenizer: &GgufTokenizer,
     automaton: &Arc<TokenAutomaton>,
     options: &DecodeOptions,
-    mut on_output: Option<&mut dyn FnMut(&[u8]) -> ControlFlow<()>>,
+    mut on_output: OnOutput<'_>,
 ) -> Result<Generation, DecodeError> {
     let mut timings = Timings::default();
     let mut rng = SmallRng::seed_from_u64(options.seed);
@@ -391,13 +391,16 @@ fn decode(
     Ok(Generation { text, tokens: out, prompt_tokens, stop, timings, budget_limited })
 }
 
+/// Where a generation's text goes as it is decoded; `Break` stops the generation.
+type OnOutput<'a> = Option<&'a mut dyn FnMut(&[u8]) -> ControlFlow<()>>;
+
 /// Hands the bytes of the tokens after `emitted` to the callback, if there is one (nothing
 /// when no token is new).
 fn emit(
     out: &[GeneratedToken],
     emitted: &mut usize,
     tokenizer: &GgufTokenizer,
-    on_output: &mut Option<&mut dyn FnMut(&[u8]) -> ControlFlow<()>>,
+    on_output: &mut OnOutput<'_>,
 ) -> ControlFlow<()> {
     let Some(on_output) = on_output else { return ControlFlow::Continue(()) };
     if *emitted == out.len() {

@@ -135,7 +135,7 @@ impl SentenceEncoder {
         let mut ids = Vec::with_capacity(batch.len() * len);
         let mut mask = Vec::with_capacity(batch.len() * len);
         for b in batch {
-            ids.extend(b.iter().copied().chain(std::iter::repeat(0).take(len - b.len())));
+            ids.extend(b.iter().copied().chain(std::iter::repeat_n(0, len - b.len())));
             mask.extend((0..len).map(|i| u32::from(i < b.len())));
         }
         let shape = (batch.len(), len);

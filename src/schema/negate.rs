@@ -89,6 +89,9 @@ impl Reader<'_> {
         })
     }
 
+    // The keyword, its value, its object and where it sits are all needed to say why a
+    // negation is refused; a struct for them would only be built to be taken apart here.
+    #[allow(clippy::too_many_arguments)]
     fn negate_keyword(
         &mut self,
         k: &str,

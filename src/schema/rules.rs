@@ -39,7 +39,8 @@ impl Reader<'_> {
             rule.maximum = merge::tighter_max(rule.maximum, Bound { value: v, exclusive: true });
         }
         if let Some(m) = num("multipleOf")? {
-            if !(m > 0.0) {
+            // Not `m <= 0.0`: NaN must be refused too.
+            if m.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
                 return Err(SchemaError::malformed("multipleOf", at, "must be greater than 0"));
             }
             // The divisor as the decimal it is written as (its shortest

@@ -99,8 +99,8 @@ pub fn redact_url(url: &str) -> String {
         result.push_str(&rest[..value_start]);
         if boundary {
             let value = &rest[value_start..];
-            let end = if value.starts_with('\'') {
-                value[1..].find('\'').map_or(value.len(), |j| j + 2)
+            let end = if let Some(quoted) = value.strip_prefix('\'') {
+                quoted.find('\'').map_or(value.len(), |j| j + 2)
             } else {
                 value.find(['&', ' ']).unwrap_or(value.len())
             };

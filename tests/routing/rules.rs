@@ -131,8 +131,10 @@ fn the_examples_vote_on_low_confidence_out_of_scope_and_without_a_model() {
     let unsure = local(out("answer", Value::Null, Value::Null, 0.9), Some(0.3));
     let sure = local(out("answer", Value::Null, Value::Null, 0.9), Some(0.9));
     let message = "please cancel order 5512, I ordered the wrong size";
+    // (what, the low-confidence switch, message, the model's verdict, expected target, rules)
+    type Case<'a> = (&'a str, bool, &'a str, Option<&'a ModelVerdict>, Target, Vec<Rule>);
     #[rustfmt::skip]
-    let cases: Vec<(&str, bool, &str, Option<&ModelVerdict>, Target, Vec<Rule>)> = vec![
+    let cases: Vec<Case> = vec![
         ("low confidence: the vote", true, message, Some(&unsure), team("77120034"), vec![Rule::LowConfidence, Rule::ExamplesVote]),
         ("low confidence, switch off: the team", false, message, Some(&unsure), team(LOW_TEAM), vec![Rule::LowConfidence]),
         ("confident: the model", true, message, Some(&sure), Target::None, vec![]),

@@ -74,8 +74,8 @@ impl Lowerer<'_> {
                 after[last][hits] = Some(loops[hits]);
             }
         } else {
-            for hits in 0..=top {
-                after[last][hits] = can_close(last, hits).then_some(close);
+            for (hits, then) in after[last].iter_mut().enumerate().take(top + 1) {
+                *then = can_close(last, hits).then_some(close);
             }
         }
         // Element `k` from count `hits`, continuing in `after[k + 1]`.
