@@ -40,6 +40,8 @@ pub struct ExampleVote {
     /// Meaning: sentence embeddings, when the vote was built with an encoder.
     #[cfg(feature = "local")]
     semantic: Option<SemanticIndex>,
+    /// The phrases, in config order (what a decision's record shows of its nearest ones).
+    phrases: Arc<[String]>,
     /// The counting half: from the nearest phrases to the ballot.
     tally: Tally,
     /// The word similarity's share when the vote has an encoder.
@@ -194,6 +196,7 @@ impl ExampleVote {
             .unzip();
         let tally = Tally { targets: targets.into(), k: 0, power: 1, min_support: 0.0, min_similarity: 0.0 };
         ExampleVote {
+            phrases: phrases.iter().map(|p| p.to_string()).collect(),
             index: ExampleIndex::new(phrases),
             #[cfg(feature = "local")]
             semantic: None,
@@ -272,6 +275,12 @@ impl ExampleVote {
             progress(done);
         }
         Ok(out)
+    }
+
+    /// The phrase at a position in config order (as [`nearest`](Self::nearest) gives them)
+    /// and its route.
+    pub fn phrase(&self, i: usize) -> Option<(&str, &Target)> {
+        Some((self.phrases.get(i)?.as_str(), self.tally.targets.get(i)?))
     }
 
     /// The counting half of this vote, with the config's numbers.
