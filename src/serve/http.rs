@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::review;
 use super::route::route;
 use super::webhook::webhook;
 use super::{openai, ApiError, App};
@@ -77,6 +78,11 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
     axum::Router::new()
         .route("/kommunicate/webhook", post(webhook::<B>))
         .route("/v1/route", post(route::<B>))
+        .route("/review", get(review::page::<B>))
+        .route("/review/login", post(review::login::<B>))
+        .route("/review/logout", post(review::logout))
+        .route("/review.js", get(review::script))
+        .route("/review.css", get(review::style))
         .route("/v1/models", get(openai::models::<B>))
         .route("/v1/chat/completions", post(openai::chat_completions::<B>))
         .route("/v1/responses", post(openai::responses::<B>))

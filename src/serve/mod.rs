@@ -6,6 +6,7 @@
 //! | `POST /v1/route` | `{"message", "id"}` → the decision, the payload and the explanation |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (model warmed up, not shutting down) |
 //! | `GET /metrics` | Prometheus (OpenMetrics text) |
+//! | `GET /review` | the review page: recent decisions, one-click corrections, accuracy by route ([`review`]) |
 //!
 //! The request path: the cheap stage ([`Router::screen`]: injection check, the examples' vote)
 //! runs on a blocking thread; only messages it cannot settle queue for the model
@@ -29,6 +30,7 @@
 //! | `app.rs` | [`App`]: the shared state, the cheap stage, the queue, the audited record |
 //! | `webhook.rs` | `POST /kommunicate/webhook` and retried deliveries |
 //! | `route.rs` | `POST /v1/route` |
+//! | `review/` | `GET /review`, its sign-in, its script and style |
 //! | `http.rs` | [`routes`], probes, `/metrics`, the request log |
 //! | `limits.rs` | what a request may cost before a handler sees it: URI, headers, body (size, time) |
 //! | `logs.rs` | text logs with control characters escaped |
@@ -44,6 +46,7 @@ mod limits;
 mod logs;
 pub mod metrics;
 pub mod openai;
+pub mod review;
 mod route;
 mod server;
 mod webhook;
@@ -54,6 +57,7 @@ pub use config::ServeConfig;
 pub use error::ApiError;
 pub use http::routes;
 pub use logs::{escape_controls, text_fields};
+pub use review::escape_html;
 pub use server::{run, start, start_with, Server};
 
 use error::{body_bytes, internal, parse_json};
