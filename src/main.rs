@@ -41,6 +41,14 @@ enum Command {
     /// (by action, route, rule and path; model share, latency, correction rate), `export`.
     #[cfg(feature = "store")]
     Audit(cli::audit::AuditArgs),
+    /// Correct a recorded decision (`add ID --team T | --agent A | --answer | --fallback`), in
+    /// the store the server uses: the embedded files or PostgreSQL.
+    #[cfg(feature = "serve")]
+    Feedback(cli::feedback::FeedbackArgs),
+    /// The example phrases and where they came from (`list`); remove a learned one, or
+    /// `promote` it into the config file.
+    #[cfg(feature = "serve")]
+    Phrases(cli::phrases::PhrasesArgs),
     /// Check a JSON Schema against OpenAI's strict structured-output subset: every rule it
     /// breaks, with its JSON pointer and what OpenAI does (rejects, or narrows in silence).
     /// Exit code 1 when a rule is broken.
@@ -94,6 +102,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Tune(args) => cli::tune::run(args),
         #[cfg(feature = "store")]
         Command::Audit(args) => cli::audit::run(args),
+        #[cfg(feature = "serve")]
+        Command::Feedback(args) => cli::feedback::run(args),
+        #[cfg(feature = "serve")]
+        Command::Phrases(args) => cli::phrases::run(args),
         Command::Lint(args) => cli::lint::run(args),
         Command::Generate(args) => cli::generate::run(args),
     }

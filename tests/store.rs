@@ -261,6 +261,8 @@ fn postgres_claims_records_once_and_takes_over_a_dead_claim() {
 
         // Corrections go in and come back.
         let c = strictly::store::Correction {
+            id: strictly::store::new_correction_id(),
+            decision_id: Some("d-1".into()),
             time: "2026-01-02T03:04:05.000Z".into(),
             message_id: "key-1".into(),
             action: serde_json::from_value(json!("handoff_team")).unwrap(),

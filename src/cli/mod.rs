@@ -10,8 +10,12 @@ pub mod ab;
 pub mod coverage;
 #[cfg(feature = "harness")]
 pub mod eval;
+#[cfg(feature = "serve")]
+pub mod feedback;
 pub mod generate;
 pub mod lint;
+#[cfg(feature = "serve")]
+pub mod phrases;
 pub mod route;
 #[cfg(feature = "harness")]
 pub mod tune;

@@ -31,7 +31,8 @@ pub struct ServeArgs {
 /// Runs the command.
 pub fn run(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let ServeArgs { config, server_config, listen, log_format: _, backend, model, matching } = args;
-    let config = strictly::routing::RoutingConfig::load(&config)?;
+    let config_path = config;
+    let config = strictly::routing::RoutingConfig::load(&config_path)?;
     let mut server = match server_config {
         Some(path) => strictly::serve::ServeConfig::load(&path)?,
         None => strictly::serve::ServeConfig::default(),
@@ -40,6 +41,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(listen) = listen {
         server.listen = listen;
     }
+    server.routing_config = Some(config_path);
     let (backend, chat) = match backend.kind(&config) {
         strictly::backend::BackendKind::Local => {
             let (model, options) = model.load()?;

@@ -75,6 +75,10 @@ pub struct RoutingConfig {
     /// examples' vote.
     #[serde(default)]
     pub examples: Vec<ExampleRoute>,
+    /// Whether corrections become learned phrases (`[learning]`, default off; see
+    /// [`learning`](crate::routing::learning)).
+    #[serde(default)]
+    pub learning: super::learning::LearningSettings,
     /// Which backend routes (`[backend]`, default local) and the OpenAI backend's settings
     /// (`[backend.openai]`); `--backend` overrides the kind.
     #[serde(default)]
@@ -335,6 +339,9 @@ pub enum ConfigError {
         /// The target it should not have.
         target: String,
     },
+    /// `[learning]` values out of range.
+    #[error("{0}")]
+    BadLearning(String),
     /// An example reason the schema would not allow.
     #[error("example reason `{0}` must be 1 to {max} characters", max = REASON_MAX_CHARS)]
     BadReason(String),
@@ -391,6 +398,7 @@ impl RoutingConfig {
         if let Some(at) = decide_at.filter(|at| !(0.0..=1.0).contains(at)) {
             return Err(ConfigError::BadDecideAt(at));
         }
+        self.learning.check().map_err(ConfigError::BadLearning)?;
         let mut ids = HashSet::new();
         for team in &self.teams {
             if team.id.trim().is_empty() {

@@ -5,7 +5,8 @@
 //! - [`decision`]: what the model said ([`ModelVerdict`]) and what the rules made of it
 //!   ([`Decision`], [`Rule`]);
 //! - [`kommunicate`]: the payload and webhook bodies; [`audit`]: the append-only log;
-//! - [`config`]: the deployment ([`RoutingConfig`]); [`schema`] and [`prompt`]: what the model
+//! - [`config`]: the deployment ([`RoutingConfig`]); [`learning`]: phrases learned from
+//!   corrections, added to the configured ones; [`schema`] and [`prompt`]: what the model
 //!   may say and is told; [`injection`]: the prompt-injection screen;
 //! - `retrieve`, `semantic` and [`vote`]: the example phrases' vote by words and by meaning;
 //! - [`decide`]: the rules; [`router`]: the [`Router`] that runs them all for one message.
@@ -32,6 +33,7 @@ pub mod decision;
 pub mod kommunicate;
 pub mod audit;
 pub mod config;
+pub mod learning;
 pub mod schema;
 pub mod prompt;
 pub mod injection;

@@ -47,6 +47,9 @@ pub enum RouteError {
 pub struct Routed {
     /// The message's id: the caller's, or a generated one; the same as in the audit line.
     pub message_id: String,
+    /// The decision's id in the record (the audit line's `decision_id`): what a correction
+    /// (`POST /v1/feedback`) names.
+    pub decision_id: String,
     /// The action and target chosen, with the rules that fired and the confidences.
     pub decision: Decision,
     /// The payload to send to Kommunicate for the decision.
@@ -75,17 +78,28 @@ pub struct Router<B: Backend> {
     config: RoutingConfig,
     prompt: PromptBuilder,
     schema: SchemaSpec,
-    backend: B,
+    /// Shared with the routers [`rebuild`](Self::rebuild) makes.
+    backend: std::sync::Arc<B>,
     /// The examples' vote, when the config or the router's kind asks for it.
     examples: Option<ExampleVote>,
     /// `false` for an examples-only router.
     ask_model: bool,
     audit: Option<AuditLog>,
+    /// The sentence encoder the vote matches by meaning with, when it does.
+    #[cfg(feature = "local")]
+    encoder: Option<std::sync::Arc<crate::encoder::SentenceEncoder>>,
+    /// The phrases' embeddings by text, shared with the routers [`rebuild`](Self::rebuild) makes.
+    #[cfg(feature = "local")]
+    embeddings: std::sync::Arc<super::semantic::EmbeddingCache>,
 }
 
 impl<B: Backend> Router<B> {
     /// A router over a backend; opens the config's audit log unless `audit` is false.
     pub fn new(config: RoutingConfig, backend: B, audit: bool) -> Result<Self, RouteError> {
+        Self::over(config, std::sync::Arc::new(backend), audit)
+    }
+
+    fn over(config: RoutingConfig, backend: std::sync::Arc<B>, audit: bool) -> Result<Self, RouteError> {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
         let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
@@ -93,7 +107,71 @@ impl<B: Backend> Router<B> {
         let ask_model = backend.asks_model();
         let examples = (!ask_model || config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
             .then(|| ExampleVote::new(&config));
-        Ok(Self { config, prompt, schema, backend, examples, ask_model, audit })
+        Ok(Self {
+            config,
+            prompt,
+            schema,
+            backend,
+            examples,
+            ask_model,
+            audit,
+            #[cfg(feature = "local")]
+            encoder: None,
+            #[cfg(feature = "local")]
+            embeddings: Default::default(),
+        })
+    }
+
+    /// A router over `config` with this one's backend (shared, not reloaded), encoder and
+    /// phrase embeddings: only phrases this router has not embedded are embedded (returned:
+    /// how many). It writes no audit of its own.
+    pub fn rebuild(&self, config: RoutingConfig) -> Result<(Router<B>, usize), RouteError> {
+        #[cfg_attr(not(feature = "local"), allow(unused_mut))]
+        let mut router = Self::over(config, self.backend.clone(), false)?;
+        #[cfg(feature = "local")]
+        {
+            router.embeddings = self.embeddings.clone();
+            if let Some(encoder) = &self.encoder {
+                let embedded = router.set_encoder(encoder.clone())?;
+                return Ok((router, embedded));
+            }
+        }
+        Ok((router, 0))
+    }
+
+    /// Builds the vote over meaning with `encoder`; returns how many phrases were embedded.
+    #[cfg(feature = "local")]
+    fn set_encoder(&mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<usize, RouteError> {
+        self.encoder = Some(encoder.clone());
+        if self.examples.is_none() {
+            return Ok(0);
+        }
+        let (vote, embedded) = ExampleVote::with_encoder_cached(&self.config, encoder, &self.embeddings)?;
+        self.examples = Some(vote);
+        Ok(embedded)
+    }
+
+    /// How similar a text is to `text`, as the vote judges phrases: the cosine of their
+    /// embeddings with an encoder (a phrase of this router's is not embedded again), the
+    /// word-and-trigram similarity without one.
+    pub fn similarity_to<'a>(&'a self, text: &str) -> Box<dyn Fn(&str) -> f32 + 'a> {
+        #[cfg(feature = "local")]
+        if let Some(encoder) = &self.encoder {
+            let embed = move |t: &str| -> Option<std::sync::Arc<[f32]>> {
+                self.embeddings.get(t).or_else(|| encoder.embed_one(t).ok().map(Into::into))
+            };
+            if let Some(target) = embed(text) {
+                return Box::new(move |other| embed(other).map_or(0.0, |e| crate::encoder::cosine(&target, &e)));
+            }
+        }
+        let text = text.to_owned();
+        Box::new(move |other| super::retrieve::ExampleIndex::new([other]).similarities(&text)[0])
+    }
+
+    /// The sentence encoder the vote matches by meaning with, if any.
+    #[cfg(feature = "local")]
+    pub fn encoder(&self) -> Option<&std::sync::Arc<crate::encoder::SentenceEncoder>> {
+        self.encoder.as_ref()
     }
 
     /// Matches messages to the example phrases by meaning: the vote (and the few-shot
@@ -101,10 +179,7 @@ impl<B: Backend> Router<B> {
     /// The phrases are embedded here, once.
     #[cfg(feature = "local")]
     pub fn with_encoder(mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<Self, RouteError> {
-        let vote = ExampleVote::with_encoder(&self.config, encoder)?;
-        if self.examples.is_some() {
-            self.examples = Some(vote);
-        }
+        self.set_encoder(encoder)?;
         Ok(self)
     }
 
@@ -251,6 +326,7 @@ impl<B: Backend> Router<B> {
         }
         let routed = Routed {
             message_id: record.id.clone(),
+            decision_id: record.decision_id.clone(),
             payload: KommunicatePayload::from(&decision),
             output: verdict.output.clone(),
             decision,

@@ -5,8 +5,9 @@
 //! seconds on 2 cores), and cached on disk keyed by the encoder's weights and the phrases; a query costs one encoder pass over the message and a dot product per
 //! phrase.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -36,6 +37,42 @@ impl SemanticIndex {
         Ok(Self { encoder, dim, matrix })
     }
 
+    /// [`new`](Self::new), with the embeddings of phrases the `cache` holds taken from it (a
+    /// reload re-embeds only the phrases that changed). An empty cache is filled from the disk
+    /// cache (or the encoder); afterwards it holds exactly `texts`. Returns the index and how
+    /// many phrases were embedded now (0 when every one was cached).
+    pub(crate) fn cached<S: AsRef<str>>(encoder: Arc<SentenceEncoder>, texts: &[S], cache: &EmbeddingCache) -> Result<(Self, usize), EncoderError> {
+        let mut map = cache.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let dim = encoder.dim();
+        if map.is_empty() {
+            let path = cache_path(&encoder, texts);
+            let (matrix, embedded) = match read_cache(&path, texts.len() * dim) {
+                Some(m) => (m, 0),
+                None => {
+                    let m = encoder.embed(texts)?.concat();
+                    write_cache(&path, &m);
+                    (m, texts.len())
+                }
+            };
+            for (t, row) in texts.iter().zip(matrix.chunks_exact(dim)) {
+                map.insert(t.as_ref().to_owned(), row.into());
+            }
+            return Ok((Self { encoder, dim, matrix }, embedded));
+        }
+        let mut missing: Vec<&str> = texts.iter().map(AsRef::as_ref).filter(|t| !map.contains_key(*t)).collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            for (t, row) in missing.iter().zip(encoder.embed(&missing)?) {
+                map.insert((*t).to_owned(), row.into());
+            }
+        }
+        let matrix: Vec<f32> = texts.iter().flat_map(|t| map[t.as_ref()].iter().copied()).collect();
+        let keep: std::collections::HashSet<&str> = texts.iter().map(AsRef::as_ref).collect();
+        map.retain(|t, _| keep.contains(t.as_str()));
+        Ok((Self { encoder, dim, matrix }, missing.len()))
+    }
+
     /// Every phrase's cosine with the query, in position order.
     pub(crate) fn similarities(&self, query: &str) -> Result<Vec<f32>, EncoderError> {
         Ok(self.cosines(&self.encoder.embed_one(query)?))
@@ -50,6 +87,19 @@ impl SemanticIndex {
     /// The encoder the phrases were embedded with.
     pub(crate) fn encoder(&self) -> &SentenceEncoder {
         &self.encoder
+    }
+}
+
+/// Phrase embeddings by text, kept across rebuilds of a router's vote.
+#[derive(Debug, Default)]
+pub(crate) struct EmbeddingCache {
+    map: Mutex<HashMap<String, Arc<[f32]>>>,
+}
+
+impl EmbeddingCache {
+    /// The cached embedding of `text`.
+    pub(crate) fn get(&self, text: &str) -> Option<Arc<[f32]>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).get(text).cloned()
     }
 }
 

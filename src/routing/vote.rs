@@ -219,6 +219,21 @@ impl ExampleVote {
         Ok(vote)
     }
 
+    /// [`with_encoder`](Self::with_encoder), taking the embeddings of phrases `cache` holds
+    /// from it; also returns how many phrases were embedded now.
+    #[cfg(feature = "local")]
+    pub(crate) fn with_encoder_cached(
+        cfg: &RoutingConfig,
+        encoder: std::sync::Arc<crate::encoder::SentenceEncoder>,
+        cache: &super::semantic::EmbeddingCache,
+    ) -> Result<(Self, usize), crate::encoder::EncoderError> {
+        let mut vote = Self::new(cfg);
+        let phrases: Vec<&str> = cfg.examples.iter().flat_map(|r| r.phrases.iter().map(String::as_str)).collect();
+        let (index, embedded) = SemanticIndex::cached(encoder, &phrases, cache)?;
+        vote.semantic = Some(index);
+        Ok((vote, embedded))
+    }
+
     /// The `n` nearest phrases as `(position in config order, similarity)`, best first; ties
     /// go to the phrase listed first. With an encoder, a phrase's similarity is the cosine of
     /// the two embeddings, mixed with the word similarity by `[vote] lexical_weight` (and the

@@ -1,8 +1,8 @@
 //! The service's state ([`App`]) and the steps every routing request shares: the message
 //! limit, the cheap stage, the model queue, canned decisions and the recorded decision.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use axum::http::StatusCode;
@@ -21,7 +21,16 @@ use crate::store::{Outcome, Recorder, Row};
 
 /// The service's state, shared by every request.
 pub struct App<B: Backend> {
-    pub(super) router: Arc<Router<B>>,
+    /// The router now serving; [`App::reload`](super::reload) swaps it.
+    pub(super) router: RwLock<Arc<Router<B>>>,
+    /// The routing config as its file says, without the learned phrases.
+    pub(super) base: Mutex<crate::routing::RoutingConfig>,
+    /// One reload at a time.
+    pub(super) reloading: tokio::sync::Mutex<()>,
+    /// The router's generation: 1 once started, one more per reload.
+    pub(super) generation: AtomicU64,
+    /// The store's phrase generation the router was built at.
+    pub(super) phrases_seen: AtomicU64,
     /// The model of the OpenAI-compatible endpoints, when the server has one.
     pub(super) chat: Option<Arc<openai::ChatModel>>,
     pub(super) runtime: tokio::runtime::Handle,
@@ -40,6 +49,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     /// The state over a router (and a chat model for the OpenAI endpoints) and the record
     /// ([`super::open_recorder`]); starts the model thread, which warms the router's model up.
     pub fn new(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig, recorder: Arc<Recorder>) -> Arc<Self> {
+        let base = router.config().clone();
         let router = Arc::new(router);
         let metrics = Arc::new(Metrics::new());
         let ready = Arc::new(AtomicBool::new(false));
@@ -60,13 +70,34 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         if recorder.store().repaired_bytes() > 0 {
             metrics.record_repaired();
         }
-        Arc::new(App { router, chat, runtime, config, queue, metrics, recent, recorder, ready, stopping: AtomicBool::new(false), shutdown: tokio::sync::watch::Sender::new(false) })
+        Arc::new(App {
+            router: RwLock::new(router),
+            base: Mutex::new(base),
+            reloading: tokio::sync::Mutex::new(()),
+            generation: AtomicU64::new(0),
+            phrases_seen: AtomicU64::new(0),
+            chat,
+            runtime,
+            config,
+            queue,
+            metrics,
+            recent,
+            recorder,
+            ready,
+            stopping: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::Sender::new(false),
+        })
     }
 
     /// Queues a routing model call (in the routing lane: it never waits for a generation).
-    pub(super) fn submit_route(&self, job: crate::routing::router::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
-        let (router, runtime, metrics) = (self.router.clone(), self.runtime.clone(), self.metrics.clone());
+    pub(super) fn submit_route(&self, router: &Arc<Router<B>>, job: crate::routing::router::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
+        let (router, runtime, metrics) = (router.clone(), self.runtime.clone(), self.metrics.clone());
         self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), decoded, expires)
+    }
+
+    /// The router now serving (a request reads it once and keeps it to the end).
+    pub(super) fn router(&self) -> Arc<Router<B>> {
+        self.router.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The metrics.
@@ -87,7 +118,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// A decision made by the service itself (event, deadline, overload), with its record.
-    pub(super) fn canned(&self, message: &str, id: Option<&str>, target: Target, reply: String, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+    pub(super) fn canned(&self, router: &Router<B>, message: &str, id: Option<&str>, target: Target, reply: String, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
         let decision = Decision {
             action: target.action(),
             target,
@@ -104,14 +135,15 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let verdict = ModelVerdict {
-            backend: self.router.backend().name().into(),
-            model: self.router.backend().model().into(),
+            backend: router.backend().name().into(),
+            model: router.backend().model().into(),
             latency_ms,
             ..ModelVerdict::default()
         };
-        let record = AuditRecord::new(id, message, self.router.config().audit.redact, &decision, &verdict);
+        let record = AuditRecord::new(id, message, router.config().audit.redact, &decision, &verdict);
         let routed = Routed {
             message_id: record.id.clone(),
+            decision_id: record.decision_id.clone(),
             payload: KommunicatePayload::from(&decision),
             output: None,
             decision,
@@ -126,15 +158,15 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// Default routing decided by the service (`deadline`, `overloaded`).
-    pub(super) fn default_routing(&self, message: &str, id: Option<&str>, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
-        let reply = self.router.config().replies.default_fallback.clone();
-        self.canned(message, id, Target::DefaultRouting, reply, rule, started)
+    pub(super) fn default_routing(&self, router: &Router<B>, message: &str, id: Option<&str>, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+        let reply = router.config().replies.default_fallback.clone();
+        self.canned(router, message, id, Target::DefaultRouting, reply, rule, started)
     }
 
     /// The cheap stage, off the runtime's threads (the examples' vote may grow an encoder).
-    pub(super) async fn screen(self: &Arc<Self>, message: &str) -> Result<crate::routing::router::Screened, ApiError> {
-        let (app, text) = (self.clone(), message.to_owned());
-        tokio::task::spawn_blocking(move || app.router.screen(&text)).await.map_err(internal)
+    pub(super) async fn screen(&self, router: &Arc<Router<B>>, message: &str) -> Result<crate::routing::router::Screened, ApiError> {
+        let (router, text) = (router.clone(), message.to_owned());
+        tokio::task::spawn_blocking(move || router.screen(&text)).await.map_err(internal)
     }
 
     /// Writes the record (committed, or spooled when the store is down) and counts the

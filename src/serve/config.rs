@@ -66,6 +66,11 @@ pub struct ServeConfig {
     /// Where the record, the webhook keys and corrections are kept (`[store]`): the embedded
     /// files by default, PostgreSQL with a `url`.
     pub store: crate::store::StoreConfig,
+    /// The routing config's file, which SIGHUP and `POST /admin/reload` read again (not a
+    /// key of the file: `strictly serve --config` sets it). None: a reload re-reads only the
+    /// learned phrases.
+    #[serde(skip)]
+    pub routing_config: Option<std::path::PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -92,6 +97,7 @@ impl Default for ServeConfig {
             not_text_reply: "Thanks! I can only read text, so one of our agents will take a look.".into(),
             model_refusals: false,
             store: crate::store::StoreConfig::default(),
+            routing_config: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::review;
+use super::feedback::feedback;
 use super::route::route;
 use super::webhook::webhook;
 use super::{openai, ApiError, App};
@@ -29,7 +30,8 @@ async fn readyz<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>
     } else if !app.ready.load(Ordering::SeqCst) {
         (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "starting"}))).into_response()
     } else {
-        let model = app.router.backend().model();
+        let router = app.router();
+        let model = router.backend().model();
         match app.recorder.health() {
             Health::Ok => Json(json!({"status": "ready", "model": model})).into_response(),
             // Decisions are safe in the spool: keep serving, and say so.
@@ -83,6 +85,8 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
         .route("/review/logout", post(review::logout))
         .route("/review.js", get(review::script))
         .route("/review.css", get(review::style))
+        .route("/v1/feedback", post(feedback::<B>))
+        .route("/admin/reload", post(super::reload::admin_reload::<B>))
         .route("/v1/models", get(openai::models::<B>))
         .route("/v1/chat/completions", post(openai::chat_completions::<B>))
         .route("/v1/responses", post(openai::responses::<B>))

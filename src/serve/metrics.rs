@@ -64,6 +64,8 @@ pub struct Metrics {
     record_write_seconds: Histogram,
     spool_depth: Gauge<i64, AtomicI64>,
     record_repairs: Counter,
+    config_generation: Gauge<i64, AtomicI64>,
+    learned_phrases: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -93,6 +95,8 @@ impl Metrics {
         let record_write_seconds = latency_histogram();
         let spool_depth = Gauge::<i64, AtomicI64>::default();
         let record_repairs = Counter::default();
+        let config_generation = Gauge::<i64, AtomicI64>::default();
+        let learned_phrases = Gauge::<i64, AtomicI64>::default();
         registry.register("http_requests", "HTTP requests by endpoint and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by endpoint", latency.clone());
         registry.register("decisions", "Routing decisions by final action", decisions.clone());
@@ -110,6 +114,8 @@ impl Metrics {
         registry.register("record_write_seconds", "Time to write a decision record (the store's commit, or the spool)", record_write_seconds.clone());
         registry.register("spool_depth", "Decision records waiting in the spool for the store", spool_depth.clone());
         registry.register("record_repairs", "Partial last lines of the audit file moved aside at start", record_repairs.clone());
+        registry.register("config_generation", "The routing config's generation: 1 at start, one more per reload", config_generation.clone());
+        registry.register("learned_phrases", "Learned phrases voting in the router now serving", learned_phrases.clone());
         Metrics {
             registry,
             requests,
@@ -129,6 +135,8 @@ impl Metrics {
             record_write_seconds,
             spool_depth,
             record_repairs,
+            config_generation,
+            learned_phrases,
         }
     }
 
@@ -194,6 +202,16 @@ impl Metrics {
     /// A partial last line of the audit file was moved aside at start.
     pub fn record_repaired(&self) {
         self.record_repairs.inc();
+    }
+
+    /// The router now serving is the `generation`th.
+    pub fn set_config_generation(&self, generation: u64) {
+        self.config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// Learned phrases in the router now serving.
+    pub fn set_learned_phrases(&self, n: usize) {
+        self.learned_phrases.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `POST /kommunicate/webhook` | Kommunicate's custom-bot contract: an array of `{message, metadata}` |
 //! | `POST /v1/route` | `{"message", "id"}` → the decision, the payload and the explanation |
+//! | `POST /v1/feedback` | `{"id", "expected"}`: a correction of a decision, stored beside it |
+//! | `POST /admin/reload` | reload the routing config and the learned phrases (as SIGHUP does) |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (model warmed up, not shutting down) |
 //! | `GET /metrics` | Prometheus (OpenMetrics text) |
 //! | `GET /review` | the review page: recent decisions, one-click corrections, accuracy by route ([`review`]) |
@@ -31,6 +33,8 @@
 //! | `webhook.rs` | `POST /kommunicate/webhook` and retried deliveries |
 //! | `route.rs` | `POST /v1/route` |
 //! | `review/` | `GET /review`, its sign-in, its script and style |
+//! | `feedback.rs` | `POST /v1/feedback` |
+//! | `reload.rs` | reloading the routing config and learned phrases: SIGHUP, `POST /admin/reload` |
 //! | `http.rs` | [`routes`], probes, `/metrics`, the request log |
 //! | `limits.rs` | what a request may cost before a handler sees it: URI, headers, body (size, time) |
 //! | `logs.rs` | text logs with control characters escaped |
@@ -41,12 +45,14 @@ mod app;
 mod auth;
 mod config;
 mod error;
+mod feedback;
 mod http;
 mod limits;
 mod logs;
 pub mod metrics;
 pub mod openai;
 pub mod review;
+mod reload;
 mod route;
 mod server;
 mod webhook;
@@ -58,6 +64,7 @@ pub use error::ApiError;
 pub use http::routes;
 pub use logs::{escape_controls, text_fields};
 pub use review::escape_html;
+pub use reload::Reloaded;
 pub use server::{run, start, start_with, Server};
 
 use error::{body_bytes, internal, parse_json};

@@ -20,20 +20,22 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     pub(super) async fn decide_route(self: Arc<Self>, message: String, id: Option<String>) -> Result<Routed, ApiError> {
         let started = Instant::now();
         let expires = started + self.config.request_timeout;
-        let mut screened = self.screen(&message).await?;
+        // The router of this request, to its end: a reload swaps the next request's.
+        let router = self.router();
+        let mut screened = self.screen(&router, &message).await?;
         let (routed, record, path) = match screened.model_job.take() {
             None => {
-                let (r, a) = self.router.conclude(&message, id.as_deref(), screened, None);
+                let (r, a) = router.conclude(&message, id.as_deref(), screened, None);
                 (r, a, "examples")
             }
             Some(job) => {
-                let rx = self.submit_route(job, expires).map_err(|_| {
+                let rx = self.submit_route(&router, job, expires).map_err(|_| {
                     ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
                         .retry_after(self.queue.retry_after_secs(super::worker::Lane::Route))
                 })?;
                 match tokio::time::timeout_at(expires.into(), rx).await {
                     Ok(Ok(answer)) => {
-                        let (r, a) = self.router.conclude(&message, id.as_deref(), screened, Some(answer));
+                        let (r, a) = router.conclude(&message, id.as_deref(), screened, Some(answer));
                         (r, a, "model")
                     }
                     Ok(Err(_)) | Err(_) => {

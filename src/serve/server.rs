@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use super::reload::Reloaded;
 use super::{openai, routes, App, ServeConfig};
 use crate::backend::Backend;
 use crate::routing::router::Router;
@@ -26,9 +27,37 @@ pub struct Server {
     pub addr: SocketAddr,
     stop: Box<dyn Fn() + Send + Sync>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
+    control: Arc<dyn Control>,
+}
+
+type Boxed<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// What a [`Server`] can ask of its app without knowing the backend's type.
+trait Control: Send + Sync {
+    fn reload(&self) -> Boxed<Result<Reloaded, String>>;
+    fn on_hangup(&self) -> Boxed<()>;
+}
+
+impl<B: Backend + Send + Sync + 'static> Control for Arc<App<B>> {
+    fn reload(&self) -> Boxed<Result<Reloaded, String>> {
+        let app = self.clone();
+        Box::pin(async move { app.reload(true).await })
+    }
+    fn on_hangup(&self) -> Boxed<()> {
+        #[cfg(unix)]
+        return Box::pin(super::reload::reload_on_hangup(self.clone()));
+        #[cfg(not(unix))]
+        return Box::pin(async {});
+    }
 }
 
 impl Server {
+    /// Reloads the routing config file and the learned phrases (as SIGHUP and
+    /// `POST /admin/reload` do); the error says why the running config stays.
+    pub async fn reload(&self) -> Result<Reloaded, String> {
+        self.control.reload().await
+    }
+
     /// Stops accepting, closes idle and half-sent connections at once, lets requests in flight
     /// finish (within the grace), and waits.
     pub async fn shutdown(self) -> std::io::Result<()> {
@@ -52,6 +81,14 @@ pub async fn start_with<B: Backend + Send + Sync + 'static>(
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;
     let app = App::new(router, chat, config, recorder);
+    // The learned phrases join the config's before the first request.
+    if let Err(e) = app.reload(false).await {
+        tracing::error!(error = %e, "the learned phrases could not be loaded; routing by the config's phrases");
+        app.generation.store(1, Ordering::SeqCst);
+        app.metrics.set_config_generation(1);
+    }
+    tokio::spawn(app.clone().watch_phrases());
+    let control: Arc<dyn Control> = Arc::new(app.clone());
     let stop: Box<dyn Fn() + Send + Sync> = {
         let app = app.clone();
         Box::new(move || {
@@ -59,7 +96,7 @@ pub async fn start_with<B: Backend + Send + Sync + 'static>(
         })
     };
     let done = tokio::spawn(serve_until(app, listener));
-    Ok(Server { addr, stop, done })
+    Ok(Server { addr, stop, done, control })
 }
 
 /// Serves until the app's shutdown signal; then stops accepting, closes the connections that
@@ -201,6 +238,7 @@ pub async fn run<B: Backend + Send + Sync + 'static>(router: Router<B>, chat: Op
         tracing::warn!("no webhook secret configured: /kommunicate/webhook is open to anyone who can reach {}", config.listen);
     }
     let server = start_with(router, chat, config).await?;
+    tokio::spawn(server.control.on_hangup());
     // Scripts (and the tests) read the bound address from this line.
     println!("listening on http://{}", server.addr);
     tracing::info!(addr = %server.addr, "listening");

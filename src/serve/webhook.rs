@@ -66,32 +66,33 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let id = req.key.as_deref();
         let message = req.message.as_str();
         let event = req.event_name.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        let router = self.router();
         Ok(if event.is_some_and(|e| e.eq_ignore_ascii_case("WELCOME")) {
-            let (r, a) = self.canned(message, id, Target::None, self.config.welcome_reply.clone(), Rule::Event, started);
+            let (r, a) = self.canned(&router, message, id, Target::None, self.config.welcome_reply.clone(), Rule::Event, started);
             (r, a, "event")
         } else if event.is_some() || !is_text(req.content_type.as_deref()) || message.trim().is_empty() {
-            let (r, a) = self.canned(message, id, Target::DefaultRouting, self.config.not_text_reply.clone(), Rule::NotText, started);
+            let (r, a) = self.canned(&router, message, id, Target::DefaultRouting, self.config.not_text_reply.clone(), Rule::NotText, started);
             (r, a, "not_text")
         } else {
-            let mut screened = self.screen(message).await?;
+            let mut screened = self.screen(&router, message).await?;
             match screened.model_job.take() {
                 None => {
-                    let (r, a) = self.router.conclude(message, id, screened, None);
+                    let (r, a) = router.conclude(message, id, screened, None);
                     (r, a, "examples")
                 }
-                Some(job) => match self.submit_route(job, deadline) {
+                Some(job) => match self.submit_route(&router, job, deadline) {
                     Err(_) => {
-                        let (r, a) = self.default_routing(message, id, Rule::Overloaded, started);
+                        let (r, a) = self.default_routing(&router, message, id, Rule::Overloaded, started);
                         (r, a, "overloaded")
                     }
                     Ok(rx) => match tokio::time::timeout_at(deadline.into(), rx).await {
                         Ok(Ok(answer)) => {
-                            let (r, a) = self.router.conclude(message, id, screened, Some(answer));
+                            let (r, a) = router.conclude(message, id, screened, Some(answer));
                             (r, a, "model")
                         }
                         // The worker dropped the call: it reached it after the deadline.
                         Ok(Err(_)) | Err(_) => {
-                            let (r, a) = self.default_routing(message, id, Rule::Deadline, started);
+                            let (r, a) = self.default_routing(&router, message, id, Rule::Deadline, started);
                             (r, a, "deadline")
                         }
                     },
@@ -129,7 +130,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                     // The claimant (another replica) records its own decision; this answer is
                     // default routing and writes nothing.
                     tracing::warn!(key = %key.escape_debug(), "another replica holds this delivery past the deadline; default routing");
-                    let (routed, _) = self.default_routing(&req.message, Some(&key), Rule::Deadline, started);
+                    let (routed, _) = self.default_routing(&self.router(), &req.message, Some(&key), Rule::Deadline, started);
                     return Ok(reply_of(&routed));
                 }
                 Claim::Mine => {

@@ -151,6 +151,41 @@ impl EmbeddedStore {
         Ok(lines)
     }
 
+    /// The record of the audit file at `audit` whose `decision_id` is `id`, else the newest
+    /// whose message id is `id`, read without opening the store.
+    pub fn find_record(audit: &Path, id: &str) -> Result<Option<Value>, StoreError> {
+        let read_error = |source| StoreError::Read { path: audit.display().to_string(), source };
+        let file = match std::fs::File::open(audit) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(read_error(e)),
+        };
+        let mut by_message = None;
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(read_error)?;
+            // Most lines do not mention the id at all: skip them without parsing.
+            if !line.contains(id) {
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+            if v.get("decision_id").and_then(Value::as_str) == Some(id) {
+                return Ok(Some(v));
+            }
+            if v.get("id").and_then(Value::as_str) == Some(id) {
+                by_message = Some(v);
+            }
+        }
+        Ok(by_message)
+    }
+
+    /// Appends a correction to the corrections file beside the audit file at `audit`, without
+    /// opening the store (a server may be writing the audit file; this file takes whole lines).
+    pub fn append_correction(audit: &Path, correction: &Correction) -> Result<(), StoreError> {
+        let mut line = serde_json::to_vec(correction).map_err(AuditError::from)?;
+        line.push(b'\n');
+        Ok(AuditLog::open(beside(audit, "corrections.jsonl"))?.append_line(&line)?)
+    }
+
     /// The corrections beside the audit file at `audit`, at or after `since`, read without
     /// opening the store.
     pub fn read_corrections(audit: &Path, since: Option<SystemTime>) -> Result<Vec<Correction>, StoreError> {

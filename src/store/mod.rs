@@ -1,10 +1,10 @@
 //! The service's state outside the process: the decision record, the webhook's idempotency
 //! keys and corrections, in one [`Store`].
 //!
-//! | store | chosen by | record | keys | corrections |
-//! |---|---|---|---|---|
-//! | embedded (default) | no URL | the JSON-lines audit ([`AuditLog`]) | `<audit>.keys.jsonl`, loaded at start | `<audit>.corrections.jsonl` |
-//! | PostgreSQL | `[store] url = "postgres://..."` or `STRICTLY_STORE_URL` | table `decisions` | table `webhook_keys` | table `corrections` |
+//! | store | chosen by | record | keys | corrections | learned phrases |
+//! |---|---|---|---|---|---|
+//! | embedded (default) | no URL | the JSON-lines audit ([`AuditLog`]) | `<audit>.keys.jsonl`, loaded at start | `<audit>.corrections.jsonl` | `<audit>.phrases.jsonl` |
+//! | PostgreSQL | `[store] url = "postgres://..."` or `STRICTLY_STORE_URL` | table `decisions` | table `webhook_keys` | table `corrections` | table `learned_phrases` |
 //!
 //! Every write is committed (synced, for the files) before it returns. A decision record has a
 //! unique `decision_id`; writing it twice leaves one record, so a replayed write is harmless.
@@ -28,7 +28,9 @@
 
 mod config;
 mod embedded;
+pub mod feedback;
 mod keys;
+pub mod phrases;
 mod postgres;
 mod recorder;
 pub mod report;
@@ -46,6 +48,7 @@ pub use postgres::{PgStore, MIGRATIONS};
 pub use recorder::{Health, Outcome, Recorder};
 
 use crate::routing::audit::{AuditError, AuditRecord};
+use crate::routing::learning::LearnedPhrase;
 use crate::routing::Action;
 
 /// Why the store cannot be opened or written.
@@ -116,10 +119,17 @@ pub enum Finished {
 /// What a decision should have been, as a reviewer says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Correction {
+    /// The correction's own id ([`new_correction_id`]; empty for corrections written before
+    /// corrections had ids).
+    #[serde(default)]
+    pub id: String,
     /// RFC 3339, UTC.
     pub time: String,
     /// The corrected decision's message id (the audit line's `id`).
     pub message_id: String,
+    /// The corrected decision's `decision_id`, when the correction names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<String>,
     /// The right action.
     pub action: Action,
     /// The right target, as in the audit line (`{"kind": "team", "id": "..."}`).
@@ -265,12 +275,60 @@ impl Store {
         }
     }
 
+    /// The decision record whose `decision_id` is `id`, else the newest whose message id is
+    /// `id`.
+    pub async fn record(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let path = s.audit_path().to_owned();
+                let id = id.to_owned();
+                tokio::task::spawn_blocking(move || EmbeddedStore::find_record(&path, &id))
+                    .await
+                    .map_err(|e| StoreError::Query(e.to_string()))?
+            }
+            Store::Postgres(s) => s.record(id).await,
+        }
+    }
+
     /// The decision records made at or after `since` (all when `None`), oldest first; the
     /// last `limit` when given.
     pub async fn records(&self, since: Option<std::time::SystemTime>, limit: Option<usize>) -> Result<Vec<Value>, StoreError> {
         match self {
             Store::Embedded(s) => s.records(since, limit).await,
             Store::Postgres(s) => s.records(since, limit).await,
+        }
+    }
+
+    /// The learned phrases, oldest first, and their generation (see [`phrases`]).
+    pub async fn phrases(&self) -> Result<(Vec<LearnedPhrase>, u64), StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let path = s.audit_path().to_owned();
+                blocking(move || phrases::read_embedded(&path)).await
+            }
+            Store::Postgres(s) => s.phrases().await,
+        }
+    }
+
+    /// The learned phrases' generation: it changes with every change to them.
+    pub async fn phrase_generation(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let path = s.audit_path().to_owned();
+                blocking(move || phrases::embedded_generation(&path)).await
+            }
+            Store::Postgres(s) => s.phrase_generation().await,
+        }
+    }
+
+    /// Removes the learned phrases `remove` and adds `add`.
+    pub async fn change_phrases(&self, add: Option<&LearnedPhrase>, remove: &[String]) -> Result<(), StoreError> {
+        match self {
+            Store::Embedded(s) => {
+                let (path, add, remove) = (s.audit_path().to_owned(), add.cloned(), remove.to_vec());
+                blocking(move || phrases::change_embedded(&path, add.as_ref(), &remove)).await
+            }
+            Store::Postgres(s) => s.change_phrases(add, remove).await,
         }
     }
 
@@ -281,6 +339,16 @@ impl Store {
             Store::Postgres(_) => 0,
         }
     }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Query(e.to_string()))?
+}
+
+/// A new correction id: `c-` and a [decision id](new_decision_id)'s form, unique across
+/// processes and machines.
+pub fn new_correction_id() -> String {
+    format!("c-{}", crate::routing::audit::new_decision_id())
 }
 
 /// RFC 3339 time of a record or correction, for `since` filters.

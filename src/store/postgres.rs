@@ -16,7 +16,10 @@ use super::{redact_url, Claim, Correction, Finished, Row, StoreConfig, StoreErro
 use crate::routing::audit::new_decision_id;
 
 /// The schema's migrations: version, name, SQL.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (2, "learning", include_str!("../../migrations/0002_learning.sql")),
+];
 
 /// The advisory lock migrations run under (any constant shared by the replicas).
 const MIGRATION_LOCK: i64 = 0x7374_7269_6374_6c79; // "strictly"
@@ -103,6 +106,11 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(query_error)
+    }
+
+    /// A pooled connection, for the store's other files.
+    pub(super) async fn pool_client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.client().await
     }
 
     /// Inserts the record; a second write of the same `decision_id` changes nothing.
@@ -196,8 +204,9 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO corrections (time, message_id, action, target, note, author) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&time, &c.message_id, &c.action.as_str(), &c.target, &c.note, &c.author],
+                "INSERT INTO corrections (time, message_id, action, target, note, author, correction_id, decision_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8)",
+                &[&time, &c.message_id, &c.action.as_str(), &c.target, &c.note, &c.author, &c.id, &c.decision_id],
             )
             .await
             .map_err(query_error)?;
@@ -209,7 +218,7 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT time, message_id, action, target, note, author FROM corrections \
+                "SELECT time, message_id, action, target, note, author, coalesce(correction_id, id::text), decision_id FROM corrections \
                  WHERE $1::timestamptz IS NULL OR time >= $1 ORDER BY time, id",
                 &[&since],
             )
@@ -219,6 +228,8 @@ impl PgStore {
             .map(|r| {
                 let action: String = r.get(2);
                 Ok(Correction {
+                    id: r.get(6),
+                    decision_id: r.get(7),
                     time: humantime::format_rfc3339_millis(r.get::<_, SystemTime>(0)).to_string(),
                     message_id: r.get(1),
                     action: serde_json::from_value(Value::String(action)).map_err(query_error)?,
@@ -228,6 +239,20 @@ impl PgStore {
                 })
             })
             .collect()
+    }
+
+    /// The record whose `decision_id` is `id`, else the newest whose message id is `id`.
+    pub async fn record(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT record FROM decisions WHERE id = $1 OR message_id = $1 \
+                 ORDER BY (id = $1) DESC, time DESC, id DESC LIMIT 1",
+                &[&id],
+            )
+            .await
+            .map_err(query_error)?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     /// Records at or after `since`, oldest first; the last `limit`.

@@ -157,7 +157,23 @@ fn confidence(record: &Value) -> Option<(f64, &'static str)> {
     .or_else(|| field("examples_support").map(|c| (c, "support")))
 }
 
-fn entry(config: &RoutingConfig, record: &Value, corrections: &HashMap<&str, &Correction>) -> Entry {
+/// The corrections by what they name: the decision's `decision_id`, or for corrections that
+/// name none, its message id.
+struct Corrections<'a>(HashMap<&'a str, &'a Correction>);
+
+impl<'a> Corrections<'a> {
+    fn new(corrections: &'a [Correction]) -> Self {
+        Corrections(corrections.iter().map(|c| (c.decision_id.as_deref().unwrap_or(&c.message_id), c)).collect())
+    }
+
+    /// The last correction of a record.
+    fn of(&self, record: &Value) -> Option<&'a Correction> {
+        let key = |k: &str| record[k].as_str().and_then(|v| self.0.get(v).copied());
+        key("decision_id").or_else(|| key("id").filter(|c| c.decision_id.is_none()))
+    }
+}
+
+fn entry(config: &RoutingConfig, record: &Value, corrections: &Corrections) -> Entry {
     let text = |k: &str| record[k].as_str().unwrap_or("").to_owned();
     let nearest = record["nearest"]
         .as_array()
@@ -167,7 +183,7 @@ fn entry(config: &RoutingConfig, record: &Value, corrections: &HashMap<&str, &Co
         .collect();
     let id = text("id");
     Entry {
-        corrected: corrections.get(id.as_str()).map(|c| route_label(config, &c.target)),
+        corrected: corrections.of(record).map(|c| route_label(config, &c.target)),
         decision_id: text("decision_id"),
         time: text("time"),
         text: record_text(record),
@@ -183,7 +199,7 @@ fn entry(config: &RoutingConfig, record: &Value, corrections: &HashMap<&str, &Co
 /// The listed decisions: the last `limit` records, lowest confidence first (those without
 /// one last), newest first among equals.
 pub(super) fn entries(config: &RoutingConfig, records: &[Value], corrections: &[Correction], limit: usize) -> Vec<Entry> {
-    let by_id: HashMap<&str, &Correction> = corrections.iter().map(|c| (c.message_id.as_str(), c)).collect();
+    let by_id = Corrections::new(corrections);
     let recent = &records[records.len().saturating_sub(limit)..];
     let mut out: Vec<Entry> = recent.iter().rev().map(|r| entry(config, r, &by_id)).collect();
     // A stable sort keeps the newest first among equal confidences.
@@ -198,13 +214,13 @@ pub(super) fn entries(config: &RoutingConfig, records: &[Value], corrections: &[
 
 /// Decisions and corrected decisions per day (UTC) and route, newest day first.
 pub(super) fn accuracy(config: &RoutingConfig, records: &[Value], corrections: &[Correction]) -> Vec<Accuracy> {
-    let corrected: std::collections::HashSet<&str> = corrections.iter().map(|c| c.message_id.as_str()).collect();
+    let corrected = Corrections::new(corrections);
     let mut table: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
     for r in records {
         let day = r["time"].as_str().and_then(|t| t.get(..10)).unwrap_or("unknown").to_owned();
         let cell = table.entry((day, route_label(config, &r["target"]))).or_default();
         cell.0 += 1;
-        if r["id"].as_str().is_some_and(|id| corrected.contains(id)) {
+        if corrected.of(r).is_some() {
             cell.1 += 1;
         }
     }
@@ -266,7 +282,8 @@ pub(super) async fn page<B: Backend + Send + Sync + 'static>(
     let store = app.recorder.store();
     let records = store.records(Some(since), Some(MAX_RECORDS)).await.map_err(unavailable)?;
     let corrections = store.corrections(Some(since)).await.map_err(unavailable)?;
-    let config = app.router.config();
+    let router = app.router();
+    let config = router.config();
     let mut notes = Vec::new();
     if records.len() == MAX_RECORDS {
         notes.push(format!("The accuracy table counts the last {MAX_RECORDS} decisions of the last {days} days."));
@@ -326,7 +343,16 @@ mod tests {
     }
 
     fn correction(id: &str) -> Correction {
-        Correction { time: "2026-12-06T10:00:00Z".into(), message_id: id.into(), action: crate::routing::Action::Answer, target: json!({"kind": "none"}), note: None, author: None }
+        Correction {
+            id: format!("c-{id}"),
+            time: "2026-12-06T10:00:00Z".into(),
+            message_id: id.into(),
+            decision_id: Some(format!("d-{id}")),
+            action: crate::routing::Action::Answer,
+            target: json!({"kind": "none"}),
+            note: None,
+            author: None,
+        }
     }
 
     #[test]
