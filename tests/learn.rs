@@ -171,7 +171,12 @@ fn a_correction_teaches_the_router_the_message_and_its_paraphrase() {
         assert_eq!(refused(s, &v), 409);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": expected})).await;
         assert_eq!(refused(s, &v), 409);
+        // The team id as a number names the same route: already corrected so.
+        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": 77120034}})).await;
+        assert_eq!(refused(s, &v), 409);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision})).await;
+        assert_eq!(refused(s, &v), 400);
+        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": [RETURNS]}})).await;
         assert_eq!(refused(s, &v), 400);
         let r = http.post(format!("{base}/v1/feedback")).json(&json!({"id": decision, "expected": expected})).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 401);
@@ -230,6 +235,15 @@ fn learned_phrases_are_capped_per_route_and_near_duplicates_replace_them() {
         let more = recorded(&config.audit.path, &router, &["I was charged twice for one card payment"]);
         let (c, record) = correct(&store, &more[0], &billing, None, None).await.unwrap();
         assert!(learn(&store, &off, &c, &record, &router).await.unwrap().is_none());
+        assert_eq!(store.phrases().await.unwrap().0.len(), 2);
+
+        // Under `[audit] redact = "full"` the record keeps no text, so nothing is learned.
+        let text = "the card payment was taken twice";
+        let (_, mut hashed) = router.conclude(text, None, router.screen(text), None);
+        hashed.text = strictly::routing::audit::Redaction::Full.apply(text);
+        AuditLog::open(&config.audit.path).unwrap().append(&hashed).unwrap();
+        let (c, record) = correct(&store, &hashed.decision_id, &billing, None, None).await.unwrap();
+        assert!(learn(&store, &config.learning, &c, &record, &router).await.unwrap().is_none());
         assert_eq!(store.phrases().await.unwrap().0.len(), 2);
     });
 }
@@ -334,11 +348,14 @@ fn with_postgresql_a_correction_on_one_replica_teaches_the_other_on_reload() {
     let pg = common::pg::Postgres::start("learn");
     let url = pg.url();
     let dir = temp_dir("pg");
-    let (dir_a, dir_b) = (dir.join("a"), dir.join("b"));
-    std::fs::create_dir_all(&dir_a).unwrap();
-    std::fs::create_dir_all(&dir_b).unwrap();
+    let (dir_a, dir_b, dir_c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    for d in [&dir_a, &dir_b, &dir_c] {
+        std::fs::create_dir_all(d).unwrap();
+    }
     let (a, b) = (server(&write_config(&dir_a, LEARNING), Some(&url)), server(&write_config(&dir_b, LEARNING), Some(&url)));
-    let (base_a, base_b) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+    // A third replica asks the store for the phrases' generation every 100 ms.
+    let c = server(&write_config(&dir_c, &format!("{LEARNING}\ncheck_every = \"100ms\"")), Some(&url));
+    let (base_a, base_b, base_c) = (format!("http://{}", a.addr), format!("http://{}", b.addr), format!("http://{}", c.addr));
     let http = client();
     rt().block_on(async {
         let (decision, before) = route(&http, &base_a, MISROUTED).await;
@@ -358,6 +375,17 @@ fn with_postgresql_a_correction_on_one_replica_teaches_the_other_on_reload() {
         assert_eq!(route(&http, &base_a, PARAPHRASE).await.1, format!("team:{RETURNS}"));
         let (s, _) = post(&http, format!("{base_a}/v1/feedback"), &json!({"id": correction, "expected": expected})).await;
         assert_eq!(s, 409);
+        // Replica c picked the phrase up by itself.
+        let mut learned_by_c = false;
+        for _ in 0..100 {
+            if metric(&metrics(&http, &base_c).await, "strictly_learned_phrases") == Some(1.0) {
+                learned_by_c = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(learned_by_c, "the replica with check_every loads the new phrase");
+        assert_eq!(route(&http, &base_c, PARAPHRASE).await.1, format!("team:{RETURNS}"));
 
         // In the database: the correction names its decision, the phrase its correction.
         let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
@@ -378,8 +406,9 @@ fn with_postgresql_a_correction_on_one_replica_teaches_the_other_on_reload() {
         let generation: i64 = db.query_one("SELECT generation FROM phrase_generation", &[]).await.unwrap().get(0);
         assert_eq!(generation, 1);
     });
-    rt().block_on(a.shutdown()).unwrap();
-    rt().block_on(b.shutdown()).unwrap();
+    for s in [a, b, c] {
+        rt().block_on(s.shutdown()).unwrap();
+    }
 }
 
 fn strictly(args: &[&str]) -> std::process::Output {

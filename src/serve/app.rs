@@ -118,7 +118,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// A decision made by the service itself (event, deadline, overload), with its record.
-    pub(super) fn canned(&self, router: &Router<B>, message: &str, id: Option<&str>, target: Target, reply: String, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+    pub(super) fn canned(router: &Router<B>, message: &str, id: Option<&str>, target: Target, reply: String, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
         let decision = Decision {
             action: target.action(),
             target,
@@ -160,7 +160,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     /// Default routing decided by the service (`deadline`, `overloaded`).
     pub(super) fn default_routing(&self, router: &Router<B>, message: &str, id: Option<&str>, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
         let reply = router.config().replies.default_fallback.clone();
-        self.canned(router, message, id, Target::DefaultRouting, reply, rule, started)
+        Self::canned(router, message, id, Target::DefaultRouting, reply, rule, started)
     }
 
     /// The cheap stage, off the runtime's threads (the examples' vote may grow an encoder).

@@ -22,7 +22,6 @@ use crate::store::feedback::{correct, expected_route, target_name, FeedbackError
 
 /// `POST /v1/feedback` body.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FeedbackRequest {
     id: Value,
     expected: Expected,
@@ -33,11 +32,11 @@ struct FeedbackRequest {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Expected {
     action: String,
+    /// A team id may come as a number.
     #[serde(default)]
-    target: Option<String>,
+    target: Option<Value>,
 }
 
 impl From<FeedbackError> for ApiError {
@@ -75,8 +74,14 @@ pub(super) async fn feedback<B: Backend + Send + Sync + 'static>(
         Value::Number(n) => n.to_string(),
         _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "id must be a decision id (a non-empty string)").param(Some("id"))),
     };
+    let target = match &req.expected.target {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "expected.target must be a string").param(Some("expected"))),
+    };
     let router = app.router();
-    let expected = expected_route(router.config(), &req.expected.action, req.expected.target.as_deref())?;
+    let expected = expected_route(router.config(), &req.expected.action, target.as_deref())?;
     let (correction, record) = correct(app.recorder.store(), &id, &expected, req.note, req.author).await?;
     let learned = app.learn(&correction, &record).await;
     tracing::info!(

@@ -68,10 +68,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let event = req.event_name.as_deref().map(str::trim).filter(|e| !e.is_empty());
         let router = self.router();
         Ok(if event.is_some_and(|e| e.eq_ignore_ascii_case("WELCOME")) {
-            let (r, a) = self.canned(&router, message, id, Target::None, self.config.welcome_reply.clone(), Rule::Event, started);
+            let (r, a) = Self::canned(&router, message, id, Target::None, self.config.welcome_reply.clone(), Rule::Event, started);
             (r, a, "event")
         } else if event.is_some() || !is_text(req.content_type.as_deref()) || message.trim().is_empty() {
-            let (r, a) = self.canned(&router, message, id, Target::DefaultRouting, self.config.not_text_reply.clone(), Rule::NotText, started);
+            let (r, a) = Self::canned(&router, message, id, Target::DefaultRouting, self.config.not_text_reply.clone(), Rule::NotText, started);
             (r, a, "not_text")
         } else {
             let mut screened = self.screen(&router, message).await?;
