@@ -91,6 +91,7 @@ fn row(id: &str) -> String {
 fn review_page_in_chromium() {
     let service = serve("page");
     let base = service.base.clone();
+    let service = &service;
     rt().block_on(async move {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         ready(&http, &base).await;
@@ -98,6 +99,13 @@ fn review_page_in_chromium() {
         let before = route(&http, &base, MISROUTED, "misrouted-1").await;
         assert_ne!(team(&before), Some(RIGHT_TEAM), "the example config should get this message wrong: {before}");
         route(&http, &base, MARKUP, "markup-1").await;
+        // The record keeps the vote's confidence and its three nearest phrases.
+        let audit = std::fs::read_to_string(service.dir.join("logs/audit.jsonl")).unwrap();
+        let line: Value = audit.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|l| l["id"] == "misrouted-1").unwrap();
+        assert!(line["examples_confidence"].is_f64(), "{line}");
+        let nearest = line["nearest"].as_array().unwrap();
+        assert_eq!(nearest.len(), 3, "{line}");
+        assert!(nearest.iter().all(|n| n["phrase"].is_string() && n["target"]["kind"].is_string() && n["similarity"].is_f64()));
 
         // Without the key: the sign-in form, not the record.
         let res = http.get(format!("{base}/review")).send().await.unwrap();

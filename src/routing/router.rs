@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::audit::{AuditError, AuditLog, AuditRecord, NearPhrase, Redaction, NEAREST_RECORDED};
+use super::audit::{AuditError, AuditLog, AuditRecord, Redaction};
 use super::classification::{keys, Action, Target};
 use super::config::RoutingConfig;
 use super::decide::decide_with;
@@ -254,16 +254,8 @@ impl<B: Backend> Router<B> {
         let mut record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
         record.backend_error = backend_error_kind.map(str::to_owned);
         // The phrases would tell what a fully redacted message was about.
-        if self.config.audit.redact != Redaction::Full {
-            if let Some(e) = &self.examples {
-                record.nearest = nearest
-                    .iter()
-                    .take(NEAREST_RECORDED)
-                    .filter_map(|&(i, similarity)| {
-                        e.phrase(i).map(|(p, t)| NearPhrase { phrase: p.to_owned(), target: t.clone(), similarity })
-                    })
-                    .collect();
-            }
+        if let Some(e) = self.examples.as_ref().filter(|_| self.config.audit.redact != Redaction::Full) {
+            record.nearest = e.recorded(&nearest);
         }
         let routed = Routed {
             message_id: record.id.clone(),

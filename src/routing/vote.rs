@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use super::audit::{NearPhrase, NEAREST_RECORDED};
 use super::retrieve::{best_k, ExampleIndex};
 #[cfg(feature = "local")]
 use super::semantic::SemanticIndex;
@@ -296,6 +297,15 @@ impl ExampleVote {
     /// and its route.
     pub fn phrase(&self, i: usize) -> Option<(&str, &Target)> {
         Some((self.phrases.get(i)?.as_str(), self.tally.targets.get(i)?))
+    }
+
+    /// The first [`NEAREST_RECORDED`] of `nearest` (as [`nearest`](Self::nearest) gives
+    /// them) as a decision's record keeps them.
+    pub fn recorded(&self, nearest: &[(usize, f32)]) -> Vec<NearPhrase> {
+        let near = |&(i, similarity): &(usize, f32)| {
+            self.phrase(i).map(|(p, t)| NearPhrase { phrase: p.to_owned(), target: t.clone(), similarity })
+        };
+        nearest.iter().take(NEAREST_RECORDED).filter_map(near).collect()
     }
 
     /// The counting half of this vote, with the config's numbers.
