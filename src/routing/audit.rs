@@ -21,6 +21,8 @@
 //! | `text` | string or `{fnv1a64, chars}` | the customer's text, redacted as configured |
 //! | `action`, `target` | | the final action and target |
 //! | `model_confidence`, `reported_confidence`, `examples_support` | number? | the confidences |
+//! | `examples_confidence` | number? | the vote's confidence (the winner's share of the voters' weight), when it was taken |
+//! | `nearest` | array? | the vote's nearest phrases, nearest first (at most [`NEAREST_RECORDED`]): `{phrase, target, similarity}`; absent when no vote was taken and under `redact = "full"` |
 //! | `rules` | array of strings | the rules that fired |
 //! | `backend`, `model`, `latency_ms` | | who decided and how long it took |
 //! | `payload` | object | what was sent to Kommunicate |
@@ -106,6 +108,20 @@ pub enum LoggedText {
 /// The version of the audit line's schema (the `v` field; see the module docs).
 pub const AUDIT_VERSION: u32 = 1;
 
+/// How many of the vote's nearest phrases a record keeps.
+pub const NEAREST_RECORDED: usize = 3;
+
+/// One of the vote's nearest phrases, as a record keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NearPhrase {
+    /// The example phrase.
+    pub phrase: String,
+    /// Its route.
+    pub target: Target,
+    /// Its similarity to the message, as the vote weighed it.
+    pub similarity: f32,
+}
+
 /// One line of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditRecord {
@@ -133,6 +149,12 @@ pub struct AuditRecord {
     /// The examples' support for their route, when they were asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub examples_support: Option<f32>,
+    /// The examples' vote's confidence, when it was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub examples_confidence: Option<f32>,
+    /// The vote's nearest phrases, nearest first (none under full redaction).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nearest: Vec<NearPhrase>,
     /// Rules that fired.
     pub rules: Vec<Rule>,
     /// Backend name.
@@ -169,6 +191,8 @@ impl AuditRecord {
             target: decision.target.clone(),
             model_confidence: decision.model_confidence,
             examples_support: decision.examples_support,
+            examples_confidence: decision.examples_confidence,
+            nearest: Vec::new(),
             reported_confidence: decision.reported_confidence,
             rules: decision.rules.clone(),
             backend: verdict.backend.clone(),

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::audit::{AuditError, AuditLog, AuditRecord};
+use super::audit::{AuditError, AuditLog, AuditRecord, Redaction};
 use super::classification::{keys, Action, Target};
 use super::config::RoutingConfig;
 use super::decide::decide_with;
@@ -180,7 +180,7 @@ impl<B: Backend> Router<B> {
             }
             (None, Some(job))
         };
-        Screened { started, ballot, examples_decide, verdict, model_job }
+        Screened { started, ballot, examples_decide, verdict, model_job, nearest }
     }
 
     /// The model call for a message under the full deployment schema (no shortlist): what a
@@ -240,7 +240,7 @@ impl<B: Backend> Router<B> {
     /// The rules' decision on a screened message (with the model's answer when it was asked),
     /// and its audit record. Nothing is written: see [`Router::append_audit`].
     pub fn conclude(&self, message: &str, message_id: Option<&str>, screened: Screened, answer: Option<ModelAnswer>) -> (Routed, AuditRecord) {
-        let Screened { started, ballot, examples_decide, verdict, model_job: _ } = screened;
+        let Screened { started, ballot, examples_decide, verdict, model_job: _, nearest } = screened;
         let (verdict, alternatives, backend_error, backend_error_kind, usage, billing) = match (verdict, answer) {
             (Some(v), _) => (v, Vec::new(), None, None, None, None),
             (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing),
@@ -253,6 +253,10 @@ impl<B: Backend> Router<B> {
         let decision = decide_with(&self.config, message, asked, ballot.as_ref());
         let mut record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
         record.backend_error = backend_error_kind.map(str::to_owned);
+        // The phrases would tell what a fully redacted message was about.
+        if let Some(e) = self.examples.as_ref().filter(|_| self.config.audit.redact != Redaction::Full) {
+            record.nearest = e.recorded(&nearest);
+        }
         let routed = Routed {
             message_id: record.id.clone(),
             decision_id: record.decision_id.clone(),
@@ -289,6 +293,8 @@ pub struct Screened {
     started: Instant,
     ballot: Option<Ballot>,
     examples_decide: bool,
+    /// The vote's nearest phrases (position in config order, similarity), best first.
+    nearest: Vec<(usize, f32)>,
     /// The verdict when the model is not to be asked.
     verdict: Option<ModelVerdict>,
     /// What to ask the model, when it is to be asked.

@@ -23,6 +23,7 @@
 
 use std::sync::Arc;
 
+use super::audit::{NearPhrase, NEAREST_RECORDED};
 use super::retrieve::{best_k, ExampleIndex};
 #[cfg(feature = "local")]
 use super::semantic::SemanticIndex;
@@ -40,6 +41,8 @@ pub struct ExampleVote {
     /// Meaning: sentence embeddings, when the vote was built with an encoder.
     #[cfg(feature = "local")]
     semantic: Option<SemanticIndex>,
+    /// The phrases, in config order (what a decision's record shows of its nearest ones).
+    phrases: Arc<[String]>,
     /// The counting half: from the nearest phrases to the ballot.
     tally: Tally,
     /// The word similarity's share when the vote has an encoder.
@@ -194,6 +197,7 @@ impl ExampleVote {
             .unzip();
         let tally = Tally { targets: targets.into(), k: 0, power: 1, min_support: 0.0, min_similarity: 0.0 };
         ExampleVote {
+            phrases: phrases.iter().map(|p| p.to_string()).collect(),
             index: ExampleIndex::new(phrases),
             #[cfg(feature = "local")]
             semantic: None,
@@ -287,6 +291,21 @@ impl ExampleVote {
             progress(done);
         }
         Ok(out)
+    }
+
+    /// The phrase at a position in config order (as [`nearest`](Self::nearest) gives them)
+    /// and its route.
+    pub fn phrase(&self, i: usize) -> Option<(&str, &Target)> {
+        Some((self.phrases.get(i)?.as_str(), self.tally.targets.get(i)?))
+    }
+
+    /// The first [`NEAREST_RECORDED`] of `nearest` (as [`nearest`](Self::nearest) gives
+    /// them) as a decision's record keeps them.
+    pub fn recorded(&self, nearest: &[(usize, f32)]) -> Vec<NearPhrase> {
+        let near = |&(i, similarity): &(usize, f32)| {
+            self.phrase(i).map(|(p, t)| NearPhrase { phrase: p.to_owned(), target: t.clone(), similarity })
+        };
+        nearest.iter().take(NEAREST_RECORDED).filter_map(near).collect()
     }
 
     /// The counting half of this vote, with the config's numbers.

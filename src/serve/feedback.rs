@@ -65,7 +65,8 @@ pub(super) async fn feedback<B: Backend + Send + Sync + 'static>(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    app.check_bearer(&headers)?;
+    // The review page's sign-in cookie is accepted here too: the page posts corrections.
+    app.check_key(&headers)?;
     let body = body_bytes(body, app.config.max_body_bytes)?;
     let req: FeedbackRequest = parse_json(&body)?;
     let id = match &req.id {

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::review;
 use super::feedback::feedback;
 use super::route::route;
 use super::webhook::webhook;
@@ -79,6 +80,11 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
     axum::Router::new()
         .route("/kommunicate/webhook", post(webhook::<B>))
         .route("/v1/route", post(route::<B>))
+        .route("/review", get(review::page::<B>))
+        .route("/review/login", post(review::login::<B>))
+        .route("/review/logout", post(review::logout))
+        .route("/review.js", get(review::script))
+        .route("/review.css", get(review::style))
         .route("/v1/feedback", post(feedback::<B>))
         .route("/admin/reload", post(super::reload::admin_reload::<B>))
         .route("/v1/models", get(openai::models::<B>))

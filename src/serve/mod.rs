@@ -8,6 +8,7 @@
 //! | `POST /admin/reload` | reload the routing config and the learned phrases (as SIGHUP does) |
 //! | `GET /healthz`, `GET /readyz` | liveness; readiness (model warmed up, not shutting down) |
 //! | `GET /metrics` | Prometheus (OpenMetrics text) |
+//! | `GET /review` | the review page: recent decisions, one-click corrections, accuracy by route ([`review`]) |
 //!
 //! The request path: the cheap stage ([`Router::screen`]: injection check, the examples' vote)
 //! runs on a blocking thread; only messages it cannot settle queue for the model
@@ -31,6 +32,7 @@
 //! | `app.rs` | [`App`]: the shared state, the cheap stage, the queue, the audited record |
 //! | `webhook.rs` | `POST /kommunicate/webhook` and retried deliveries |
 //! | `route.rs` | `POST /v1/route` |
+//! | `review/` | `GET /review`, its sign-in, its script and style |
 //! | `feedback.rs` | `POST /v1/feedback` |
 //! | `reload.rs` | reloading the routing config and learned phrases: SIGHUP, `POST /admin/reload` |
 //! | `http.rs` | [`routes`], probes, `/metrics`, the request log |
@@ -49,6 +51,7 @@ mod limits;
 mod logs;
 pub mod metrics;
 pub mod openai;
+pub mod review;
 mod reload;
 mod route;
 mod server;
@@ -60,6 +63,7 @@ pub use config::ServeConfig;
 pub use error::ApiError;
 pub use http::routes;
 pub use logs::{escape_controls, text_fields};
+pub use review::escape_html;
 pub use reload::Reloaded;
 pub use server::{run, start, start_with, Server};
 

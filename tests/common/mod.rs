@@ -46,6 +46,9 @@ pub mod pg;
 #[cfg(all(unix, feature = "serve"))]
 pub mod load;
 
+#[cfg(all(unix, feature = "serve"))]
+pub mod browser;
+
 /// One multi-threaded runtime (2 workers) per test binary: servers started on it outlive the
 /// test that made them. reqwest is built without a TLS provider of its own (feature `openai`),
 /// so ring's is installed first.
