@@ -24,9 +24,9 @@ use std::time::Instant;
 use strictly::backend::local::LocalBackend;
 use strictly::backend::SchemaSpec;
 use strictly::chat::{self, ChatMessage, Role};
-use strictly::schema::validator;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel, Requantize};
+use strictly::schema::validator;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -122,14 +122,21 @@ fn llama_cpp_anchor() -> Anchor {
             }
             Ok(s) => {
                 let how = match (s.code(), s.signal()) {
-                    (_, Some(4)) => "signal 4 (SIGILL: an instruction this CPU or kernel does not allow; `bash benches/llamacpp/setup.sh` rebuilds it)".to_string(),
+                    (_, Some(4)) => {
+                        "signal 4 (SIGILL: an instruction this CPU or kernel does not allow; `bash benches/llamacpp/setup.sh` rebuilds it)"
+                            .to_string()
+                    }
                     (_, Some(sig)) => format!("signal {sig}"),
                     (Some(code), _) => format!("exit code {code}"),
                     _ => s.to_string(),
                 };
                 let text = std::fs::read_to_string(&log).unwrap_or_default();
                 let lines: Vec<&str> = text.lines().collect();
-                Some(format!("bench.py died with {how}; the last lines of {}:\n{}", log.display(), lines[lines.len().saturating_sub(15)..].join("\n")))
+                Some(format!(
+                    "bench.py died with {how}; the last lines of {}:\n{}",
+                    log.display(),
+                    lines[lines.len().saturating_sub(15)..].join("\n")
+                ))
             }
         }
     };
@@ -179,12 +186,20 @@ fn main() {
         .unwrap();
         let free = median((0..3).map(|_| unconstrained_ms_per_token(&model, &prompt.ids, 64)).collect());
         // llama.cpp's plain-decode prompt and length (benches/llamacpp/bench.py), for the ratio.
-        let plain_prompt = chat::render(model.tokenizer(), &[ChatMessage { role: Role::System, content: PLAIN_SYSTEM.into() }, ChatMessage { role: Role::User, content: PLAIN_USER.into() }]).unwrap();
+        let plain_prompt = chat::render(
+            model.tokenizer(),
+            &[
+                ChatMessage { role: Role::System, content: PLAIN_SYSTEM.into() },
+                ChatMessage { role: Role::User, content: PLAIN_USER.into() },
+            ],
+        )
+        .unwrap();
         let plain = median((0..3).map(|_| unconstrained_ms_per_token(&model, &plain_prompt.ids, 128)).collect());
         // Constrained: per generated token, forward passes and masks included. Without
         // lookahead for the like-for-like ratio (one pass per sampled token, as unconstrained),
         // then with the default lookahead.
-        let msgs = [ChatMessage { role: Role::System, content: system.clone() }, ChatMessage { role: Role::User, content: messages[0].clone() }];
+        let msgs =
+            [ChatMessage { role: Role::System, content: system.clone() }, ChatMessage { role: Role::User, content: messages[0].clone() }];
         let per_token = |lookahead: usize| {
             let backend = LocalBackend::new(model.clone(), DecodeOptions { max_tokens: 64, lookahead, ..DecodeOptions::default() });
             let _ = backend.generate(&msgs, &spec).unwrap();
@@ -199,7 +214,10 @@ fn main() {
         };
         let constrained = per_token(0);
         let lookahead = per_token(DecodeOptions::default().lookahead);
-        println!("| {requantize:?} | {load_ms:.0} | {plain:.2} | {free:.2} | {constrained:.2} | {:.2} | {lookahead:.2} |", free / constrained);
+        println!(
+            "| {requantize:?} | {load_ms:.0} | {plain:.2} | {free:.2} | {constrained:.2} | {:.2} | {lookahead:.2} |",
+            free / constrained
+        );
         report[format!("{requantize:?}")] = serde_json::json!({ "load_ms": load_ms, "plain_prompt_ms_per_token": plain, "unconstrained_ms_per_token": free, "constrained_ms_per_token": constrained, "constrained_lookahead_ms_per_token": lookahead });
         if requantize == Requantize::Keep {
             let reference = median((0..3).map(|_| reference_ms_per_token(&path, &plain_prompt.ids, 128)).collect());
@@ -241,7 +259,10 @@ fn main() {
     let llama_valid = llama.as_ref().and_then(|l| l["support"]["valid_count"].as_u64()).unwrap_or(0);
     println!("\nmedian per message: strictly {m_ours:.0} ms, llama.cpp{old} {m_theirs:.0} ms ({:.2}x faster); valid {valid}/8 vs {llama_valid}/8", m_theirs / m_ours);
     if let Some(l) = &llama {
-        println!("llama.cpp plain decode on its own run{old}: {:.2} ms/token", l["plain"]["median_decode_ms_per_token"].as_f64().unwrap_or(f64::NAN));
+        println!(
+            "llama.cpp plain decode on its own run{old}: {:.2} ms/token",
+            l["plain"]["median_decode_ms_per_token"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     report["llama_cpp_from_this_run"] = serde_json::json!(llama_fresh);
     report["llama_cpp_not_run_because"] = serde_json::json!(anchor.failed);

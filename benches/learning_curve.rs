@@ -87,7 +87,12 @@ fn main() {
     let of_route: Vec<&Row> = all.iter().filter(|r| r.expected == route_target).collect();
     let misrouted: Vec<&Row> = of_route.iter().copied().filter(|r| route(&cut, &r.text) != r.expected).collect();
     let (first, second) = misrouted.split_at(misrouted.len() / 2);
-    println!("route team {team}: {} phrase(s) kept; {} rows in routing-human-dev.csv, {} misrouted by the cut router", kept, of_route.len(), misrouted.len());
+    println!(
+        "route team {team}: {} phrase(s) kept; {} rows in routing-human-dev.csv, {} misrouted by the cut router",
+        kept,
+        of_route.len(),
+        misrouted.len()
+    );
     println!("corrections fed: {} (first half); measured on the second half: {}", first.len(), second.len());
 
     let everything: Vec<&Row> = all.iter().collect();
@@ -113,7 +118,12 @@ fn main() {
     let (learned, _) = runtime.block_on(store.phrases()).unwrap();
     let after = (exact(&router, second), exact(&router, &of_route), exact(&router, &everything));
 
-    println!("learned phrases kept: {} (cap {} per route, near_duplicate {})", learned.len(), config.learning.max_per_route, config.learning.near_duplicate);
+    println!(
+        "learned phrases kept: {} (cap {} per route, near_duplicate {})",
+        learned.len(),
+        config.learning.max_per_route,
+        config.learning.near_duplicate
+    );
     println!("{:<44} {:>22} {:>22}", "exact routing", "before", "after");
     println!("{:<44} {:>22} {:>22}", "second half of the misrouted (held out)", pct(before.0), pct(after.0));
     println!("{:<44} {:>22} {:>22}", format!("every row of team {team}"), pct(before.1), pct(after.1));

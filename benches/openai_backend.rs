@@ -21,7 +21,8 @@ use strictly::routing::{deployment_schema, RoutingConfig};
 
 /// A reply body of `mode` carrying `text`, in the API's shape (as OpenAI documents it).
 fn reply(mode: WireMode, text: &str) -> Value {
-    let usage_chat = json!({"prompt_tokens": 412, "completion_tokens": 38, "total_tokens": 450, "prompt_tokens_details": {"cached_tokens": 256}});
+    let usage_chat =
+        json!({"prompt_tokens": 412, "completion_tokens": 38, "total_tokens": 450, "prompt_tokens_details": {"cached_tokens": 256}});
     match mode {
         WireMode::Responses => json!({
             "id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-4o-mini",
@@ -51,7 +52,10 @@ fn main() {
         ChatMessage { role: Role::User, content: "I was charged twice for order 1182, please sort it out".into() },
     ];
     let output = r#"{"value":{"action":"handoff_team","assignTo":null,"assignTeam":"54515931","reason":"double charge on an order","confidence":0.92}}"#;
-    let mut c = Criterion::default().configure_from_args().warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
     let mut summary = Vec::new();
     for mode in [WireMode::Responses, WireMode::Chat, WireMode::Tool] {
         let mut settings = OpenAiSettings { base_url: Some("http://127.0.0.1:1/v1".into()), mode, ..OpenAiSettings::default() };
@@ -69,7 +73,9 @@ fn main() {
         };
         assert!(matches!(round().1, strictly::backend::Reply::Json { .. }), "the canned reply is valid");
         c.bench_function(&format!("openai_backend/{}/request+reply", mode.as_str()), |b| b.iter(round));
-        c.bench_function(&format!("openai_backend/{}/anchor_parse_reply_only", mode.as_str()), |b| b.iter(|| serde_json::from_str::<Value>(&body_text).unwrap()));
+        c.bench_function(&format!("openai_backend/{}/anchor_parse_reply_only", mode.as_str()), |b| {
+            b.iter(|| serde_json::from_str::<Value>(&body_text).unwrap())
+        });
         // A plain-timer figure for the summary line (criterion's own report is above).
         let n = 2000;
         let t = Instant::now();
@@ -82,7 +88,11 @@ fn main() {
             std::hint::black_box(serde_json::from_str::<Value>(&body_text).unwrap());
         }
         let anchor = t.elapsed().as_secs_f64() * 1e6 / n as f64;
-        summary.push(format!("{:<9} {per:>7.1} µs per request ({:.1}x the anchor, parsing the reply alone: {anchor:.1} µs)", mode.as_str(), per / anchor));
+        summary.push(format!(
+            "{:<9} {per:>7.1} µs per request ({:.1}x the anchor, parsing the reply alone: {anchor:.1} µs)",
+            mode.as_str(),
+            per / anchor
+        ));
     }
     c.final_summary();
     println!("\nOpenAI backend overhead (build + serialize the request, parse + unwrap + validate + price the reply):");

@@ -104,12 +104,8 @@ pub fn render(tokenizer: &GgufTokenizer, messages: &[ChatMessage]) -> Result<Ren
             ids.extend(tokenizer.encode_plain("assistant\n")?);
         }
         TemplateKind::Llama3 => {
-            let (begin, head, tail, eot) = (
-                control("<|begin_of_text|>")?,
-                control("<|start_header_id|>")?,
-                control("<|end_header_id|>")?,
-                control("<|eot_id|>")?,
-            );
+            let (begin, head, tail, eot) =
+                (control("<|begin_of_text|>")?, control("<|start_header_id|>")?, control("<|end_header_id|>")?, control("<|eot_id|>")?);
             ids.push(begin);
             for m in messages {
                 ids.push(head);

@@ -92,30 +92,30 @@
 
 #![warn(missing_docs)]
 
-pub mod bytes;
-pub mod vocab;
-pub mod pattern;
-pub mod schema;
 pub mod automaton;
-pub mod constraint;
-pub mod tokenizer;
-pub mod model;
+pub mod backend;
+pub mod bytes;
 pub mod chat;
+pub mod constraint;
 #[cfg(feature = "local")]
 pub mod decode;
 #[cfg(feature = "local")]
 pub mod encoder;
-pub mod backend;
+pub mod model;
+pub mod pattern;
 pub mod routing;
-#[cfg(feature = "store")]
-pub mod store;
+pub mod schema;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "store")]
+pub mod store;
+pub mod tokenizer;
+pub mod vocab;
 
+#[cfg(feature = "harness")]
+pub mod ab;
 pub mod coverage;
 #[cfg(feature = "harness")]
 pub mod eval;
-#[cfg(feature = "harness")]
-pub mod ab;
 #[cfg(feature = "harness")]
 pub mod tune;

@@ -240,9 +240,10 @@ pub(crate) fn char_len(hir: &Hir) -> (usize, Option<usize>) {
             };
             (min, max)
         }
-        HirKind::Concat(parts) => parts.iter().map(char_len).fold((0, Some(0)), |(a, b), (c, d)| {
-            (a.saturating_add(c), b.zip(d).map(|(x, y)| x.saturating_add(y)))
-        }),
+        HirKind::Concat(parts) => parts
+            .iter()
+            .map(char_len)
+            .fold((0, Some(0)), |(a, b), (c, d)| (a.saturating_add(c), b.zip(d).map(|(x, y)| x.saturating_add(y)))),
         HirKind::Alternation(alts) => {
             let lens: Vec<_> = alts.iter().map(char_len).collect();
             let min = lens.iter().map(|l| l.0).min().unwrap_or(0);

@@ -235,10 +235,8 @@ impl GgufTokenizer {
         let chat_template = meta.get("tokenizer.chat_template").and_then(MetaValue::as_str).map(str::to_string);
 
         let vocab_map: HashMap<String, u32> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let merges: Vec<(String, String)> = merges
-            .iter()
-            .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
-            .collect();
+        let merges: Vec<(String, String)> =
+            merges.iter().filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string()))).collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab_map.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
             .build()
@@ -247,12 +245,8 @@ impl GgufTokenizer {
         plain.with_pre_tokenizer(Some(pre_tokenizer(&pre)?));
         plain.with_decoder(Some(tokenizers::decoders::byte_level::ByteLevel::default()));
 
-        let control: HashMap<String, u32> = tokens
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| types.get(*i) == Some(&TOKEN_CONTROL))
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
+        let control: HashMap<String, u32> =
+            tokens.iter().enumerate().filter(|(i, _)| types.get(*i) == Some(&TOKEN_CONTROL)).map(|(i, t)| (t.clone(), i as u32)).collect();
         let byte_of = crate::vocab::gpt2_char_to_byte();
         let token_bytes: Vec<Option<Vec<u8>>> = tokens
             .iter()
@@ -336,7 +330,8 @@ fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, TokenizerError> {
             .map_err(|e| TokenizerError::Build(e.to_string()))?
             .into())
     };
-    const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+    const LLAMA3: &str =
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     const QWEN2: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     Ok(match pre {
         "smollm" => Sequence::new(vec![Digits::new(true).into(), byte_level(true).into()]).into(),

@@ -32,7 +32,9 @@ pub fn compile_benches(c: &mut Criterion, e: &Engines, timeout: Duration) -> BTr
         probes.insert(cand.id.clone(), probe.clone());
         match probe {
             // Criterion runs at least 10 builds: a slow one is timed once, in the table.
-            Ok(t) if t > 2_000.0 => eprintln!("compile/{name}/outlines-core: {:.1} s per build, too slow for criterion (single build in the table)", t / 1e3),
+            Ok(t) if t > 2_000.0 => {
+                eprintln!("compile/{name}/outlines-core: {:.1} s per build, too slow for criterion (single build in the table)", t / 1e3)
+            }
             Ok(_) => {
                 c.bench_function(&format!("compile/{name}/outlines-core"), |b| b.iter(|| black_box(e.outlines(&cand.schema).unwrap())));
             }

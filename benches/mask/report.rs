@@ -17,7 +17,8 @@ pub fn write(e: &Engines, study: &Study, walks: usize, stride: usize, refused: &
     let (pooled_schemas, first_mask_agree, first_mask_compared) = (*pooled_schemas, *first_mask_agree, *first_mask_compared);
     let mut summary = serde_json::Map::new();
     let mut table = String::new();
-    let seeds_pooled = rows.iter().filter(|r| r["id"].as_str().is_some_and(|id| id.starts_with("seed/")) && r["in_summary"] == json!(true)).count();
+    let seeds_pooled =
+        rows.iter().filter(|r| r["id"].as_str().is_some_and(|id| id.starts_with("seed/")) && r["in_summary"] == json!(true)).count();
     table.push_str(&format!(
         "{pooled_schemas} schemas accepted by all three engines ({seeds_pooled} seed + {} MaskBench), {walks} walks each, cap {CAP} tokens, SmolLM2 vocabulary ({} tokens)\n\n",
         pooled_schemas - seeds_pooled,

@@ -22,7 +22,13 @@ pub struct Study {
 }
 
 /// Times every schema with every engine that accepts it.
-pub fn run(e: &Engines, schemas: &[Candidate], walks: usize, timeout: Duration, seed_probes: &BTreeMap<String, Result<f64, String>>) -> Study {
+pub fn run(
+    e: &Engines,
+    schemas: &[Candidate],
+    walks: usize,
+    timeout: Duration,
+    seed_probes: &BTreeMap<String, Result<f64, String>>,
+) -> Study {
     let mut stats: BTreeMap<&'static str, EngineStats> = ENGINES.iter().map(|&n| (n, EngineStats::default())).collect();
     let mut rows = Vec::new();
     let mut first_mask_agree = 0usize;

@@ -78,7 +78,10 @@ async fn send(http: &reqwest::Client, base: &str, key: String, message: &str, si
     let (status, error) = match answer {
         Ok(s) => (s, None),
         // The source chain says which: refused, reset, closed before the reply, timed out.
-        Err(e) => (0, Some(std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).last().map_or(e.to_string(), |e| e.to_string()))),
+        Err(e) => (
+            0,
+            Some(std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).last().map_or(e.to_string(), |e| e.to_string())),
+        ),
     };
     Outcome { latency: since.elapsed(), status, key, error }
 }
@@ -106,7 +109,14 @@ pub async fn open_loop(http: &reqwest::Client, bases: &[String], tag: &str, mess
 }
 
 /// `clients` clients, each sending its next call when the last is answered, for `secs` s.
-pub async fn closed_loop(http: &reqwest::Client, base: &str, tag: &str, messages: &'static [&'static str], clients: usize, secs: f64) -> Run {
+pub async fn closed_loop(
+    http: &reqwest::Client,
+    base: &str,
+    tag: &str,
+    messages: &'static [&'static str],
+    clients: usize,
+    secs: f64,
+) -> Run {
     let started = Instant::now();
     let end = started + Duration::from_secs_f64(secs);
     let counter = Arc::new(AtomicU64::new(0));

@@ -24,10 +24,10 @@
 //! STRICTLY_MODEL.
 
 mod client;
-mod replica;
 #[allow(dead_code)]
 #[path = "../../tests/common/pg.rs"]
 mod pg;
+mod replica;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,11 +53,8 @@ const EXAMPLE_DECIDED: &[&str] = &[
 
 /// Messages the examples' vote is unsure of (confidence below `[vote] decide_at`), so the model
 /// decides them.
-const MODEL_DECIDED: &[&str] = &[
-    "my discount didn't apply",
-    "I need help with my account and my order",
-    "the promo code says it expired but it shouldn't have",
-];
+const MODEL_DECIDED: &[&str] =
+    &["my discount didn't apply", "I need help with my account and my order", "the promo code says it expired but it shouldn't have"];
 
 /// One row of the table.
 struct Row {
@@ -141,7 +138,9 @@ async fn rate_steps(http: &reqwest::Client, r: &Replica, tag: &str, rates: &[f64
 
 async fn stopped(name: &str, r: Replica) {
     match r.commit_time().await {
-        Some((writes, mean, p99)) => println!("{name}: store commit (strictly_record_write_seconds) mean {mean:.2} ms, p99 at most {p99:.1} ms, over {writes} writes"),
+        Some((writes, mean, p99)) => println!(
+            "{name}: store commit (strictly_record_write_seconds) mean {mean:.2} ms, p99 at most {p99:.1} ms, over {writes} writes"
+        ),
         None => println!("{name}: no commit time in /metrics"),
     }
     let (code, panics) = r.stop();
@@ -200,7 +199,11 @@ fn main() {
             report("example-decided, 16 clients closed loop", &run);
         }
         sampler.abort();
-        println!("embedded replica: peak RSS {:.0} MB, idle after load {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0, rss_kb(r.pid()) as f64 / 1024.0);
+        println!(
+            "embedded replica: peak RSS {:.0} MB, idle after load {:.0} MB",
+            peak.load(Ordering::Relaxed) as f64 / 1024.0,
+            rss_kb(r.pid()) as f64 / 1024.0
+        );
         stopped("embedded replica", r).await;
         let records = embedded_records(&dir);
         rows.extend(runs.iter().map(|(rate, run)| Row::new("embedded", 1, *rate, run, &records)));
@@ -217,7 +220,8 @@ fn main() {
                 println!("postgres replica: peak RSS {:.0} MB", peak.load(Ordering::Relaxed) as f64 / 1024.0);
                 stopped("postgres replica", r).await;
 
-                let (a, b) = (Replica::start(&root.join("pair-a"), Some(&url)).await, Replica::start(&root.join("pair-b"), Some(&url)).await);
+                let (a, b) =
+                    (Replica::start(&root.join("pair-a"), Some(&url)).await, Replica::start(&root.join("pair-b"), Some(&url)).await);
                 let pair = open_loop(&http, &[a.base.clone(), b.base.clone()], "pair", EXAMPLE_DECIDED, pair_rate, count).await;
                 report(&format!("two replicas, one PostgreSQL: example-decided, open loop {pair_rate} req/s"), &pair);
                 stopped("replica a", a).await;
@@ -245,7 +249,10 @@ fn main() {
     }
     println!();
     for r in &rows {
-        println!("{} x{} at {} req/s: decided by {:?}; client behind schedule by {:.1} ms at most", r.store, r.replicas, r.rate, r.paths, r.lag_ms);
+        println!(
+            "{} x{} at {} req/s: decided by {:?}; client behind schedule by {:.1} ms at most",
+            r.store, r.replicas, r.rate, r.paths, r.lag_ms
+        );
     }
     for store in ["embedded", "PostgreSQL"] {
         let steps: Vec<&Row> = rows.iter().filter(|r| r.store == store && r.replicas == 1).collect();

@@ -113,7 +113,13 @@ pub fn run_key(parts: &[&[u8]]) -> String {
 
 /// Routes every row through both sides (skipping the rows `out`'s run file already has for
 /// this `key`), then writes the reports into `out` and returns them.
-pub async fn run<A: Backend, B: Backend>(a: &Side<'_, A>, b: &Side<'_, B>, rows: &[Row], out: &Path, key: &str) -> Result<AbReport, AbError> {
+pub async fn run<A: Backend, B: Backend>(
+    a: &Side<'_, A>,
+    b: &Side<'_, B>,
+    rows: &[Row],
+    out: &Path,
+    key: &str,
+) -> Result<AbReport, AbError> {
     if rows.is_empty() {
         return Err(AbError::NoRows);
     }
@@ -153,7 +159,13 @@ pub async fn run<A: Backend, B: Backend>(a: &Side<'_, A>, b: &Side<'_, B>, rows:
 
 /// Routes the rows one side has not finished, `side.concurrency` at a time, appending each
 /// to the store as it finishes.
-async fn run_side<B: Backend>(side: &Side<'_, B>, name: &str, rows: &[Row], store: &mut Store, progress: &indicatif::ProgressBar) -> Result<(), AbError> {
+async fn run_side<B: Backend>(
+    side: &Side<'_, B>,
+    name: &str,
+    rows: &[Row],
+    store: &mut Store,
+    progress: &indicatif::ProgressBar,
+) -> Result<(), AbError> {
     let validator = crate::schema::validator(&side.router.schema().schema).ok();
     let pending: Vec<&Row> = rows.iter().filter(|r| store.get(name, &r.id).is_none()).collect();
     let validator = validator.as_ref();
@@ -169,7 +181,12 @@ async fn run_side<B: Backend>(side: &Side<'_, B>, name: &str, rows: &[Row], stor
 }
 
 /// Routes one row and keeps what the report needs.
-async fn route_one<B: Backend>(router: &Router<B>, validator: Option<&jsonschema::Validator>, row: &Row, side: &str) -> Result<SideRow, AbError> {
+async fn route_one<B: Backend>(
+    router: &Router<B>,
+    validator: Option<&jsonschema::Validator>,
+    row: &Row,
+    side: &str,
+) -> Result<SideRow, AbError> {
     let (result, routed) = crate::eval::route_row(router, validator, row).await?;
     let kind = routed.backend_error_kind.map(str::to_string);
     let violation = (routed.output.is_some() && !result.valid) || kind.as_deref().is_some_and(|k| VIOLATION_KINDS.contains(&k));

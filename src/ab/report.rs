@@ -133,7 +133,13 @@ pub fn build(rows: &[Row], a: SideRows<'_>, b: SideRows<'_>, key: &str) -> AbRep
             expected: format!("{} {}", x.expected_action, x.expected_target),
             a: decided(x),
             b: decided(y),
-            right: if x.exact { "a" } else if y.exact { "b" } else { "neither" },
+            right: if x.exact {
+                "a"
+            } else if y.exact {
+                "b"
+            } else {
+                "neither"
+            },
         })
         .collect();
     let n = a.eval.rows;
@@ -151,7 +157,11 @@ pub fn build(rows: &[Row], a: SideRows<'_>, b: SideRows<'_>, key: &str) -> AbRep
 /// A Markdown table cell: no pipes or line breaks, at most `max` characters.
 fn cell(s: &str, max: usize) -> String {
     let s: String = s.chars().map(|c| if c == '|' || c.is_control() { ' ' } else { c }).collect();
-    if s.chars().count() > max { format!("{}…", s.chars().take(max).collect::<String>()) } else { s }
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// The Markdown report.
@@ -166,12 +176,20 @@ pub fn markdown(r: &AbReport) -> String {
     line("exact routing (action and target)", &|x| format!("{:.1}% ({}/{})", x.eval.exact_pct, x.correct, x.eval.rows));
     line("exact routing, in-scope rows", &|x| format!("{:.1}%", x.eval.in_scope_exact_pct));
     let oos = a.eval.out_of_scope_rows;
-    line(&format!("out-of-scope recall ({oos} rows)"), &|x| if oos == 0 { "-".into() } else { format!("{:.1}%", x.eval.out_of_scope_recall_pct) });
+    line(&format!("out-of-scope recall ({oos} rows)"), &|x| {
+        if oos == 0 {
+            "-".into()
+        } else {
+            format!("{:.1}%", x.eval.out_of_scope_recall_pct)
+        }
+    });
     line("schema violations", &|x| x.schema_violations.to_string());
     line("refusals", &|x| x.eval.refusals.to_string());
     line("errors", &|x| x.errors.to_string());
     line("model asked", &|x| x.eval.model_asked.to_string());
-    line("latency p50 / p95 / p99", &|x| format!("{:.0} / {:.0} / {:.0} ms", x.eval.latency_p50_ms, x.eval.latency_p95_ms, x.latency_p99_ms));
+    line("latency p50 / p95 / p99", &|x| {
+        format!("{:.0} / {:.0} / {:.0} ms", x.eval.latency_p50_ms, x.eval.latency_p95_ms, x.latency_p99_ms)
+    });
     line("tokens per 1,000 messages (prompt / output)", &|x| format!("{:.0} / {:.0}", x.prompt_tokens_per_1k, x.completion_tokens_per_1k));
     line("cost per 1,000 messages", &|x| x.cost_per_1k_usd.map_or("not priced".into(), |c| format!("${c:.4}")));
     let _ = writeln!(s, "\nThe two agree on {:.1}% of the messages ({} of {}).\n", r.agreement_pct, r.rows - r.disagreements.len(), r.rows);
@@ -188,14 +206,23 @@ pub fn markdown(r: &AbReport) -> String {
     );
 
     for (title, get) in [
-        ("source", (|x: &SideReport| x.eval.exact_by_source.iter().map(|(k, v)| (k.clone(), *v, None)).collect::<Vec<_>>()) as fn(&SideReport) -> Vec<(String, f64, Option<usize>)>),
+        (
+            "source",
+            (|x: &SideReport| x.eval.exact_by_source.iter().map(|(k, v)| (k.clone(), *v, None)).collect::<Vec<_>>())
+                as fn(&SideReport) -> Vec<(String, f64, Option<usize>)>,
+        ),
         ("intent", |x: &SideReport| x.eval.exact_by_intent.iter().map(|(k, (v, n))| (k.clone(), *v, Some(*n))).collect()),
     ] {
         let _ = writeln!(s, "## Exact routing per {title}\n\n| {title} | rows | A | B |\n|---|---|---|---|");
         let bv: BTreeMap<String, f64> = get(b).into_iter().map(|(k, v, _)| (k, v)).collect();
         for (k, v, n) in get(a) {
             let rows = n.unwrap_or_else(|| r.a.eval.results.iter().filter(|x| x.source == k).count());
-            let _ = writeln!(s, "| {} | {rows} | {v:.1}% | {:.1}% |", if k.is_empty() { "(none)" } else { &k }, bv.get(&k).copied().unwrap_or(0.0));
+            let _ = writeln!(
+                s,
+                "| {} | {rows} | {v:.1}% | {:.1}% |",
+                if k.is_empty() { "(none)" } else { &k },
+                bv.get(&k).copied().unwrap_or(0.0)
+            );
         }
         s.push('\n');
     }

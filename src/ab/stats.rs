@@ -46,7 +46,11 @@ impl Paired {
     /// Accuracy of A minus accuracy of B, as a proportion (0 for an empty table).
     pub fn difference(&self) -> f64 {
         let n = self.rows();
-        if n == 0 { 0.0 } else { (self.a_only as f64 - self.b_only as f64) / n as f64 }
+        if n == 0 {
+            0.0
+        } else {
+            (self.a_only as f64 - self.b_only as f64) / n as f64
+        }
     }
 }
 
@@ -74,7 +78,8 @@ impl PairedTest {
             difference_pct: 100.0 * table.difference(),
             ci95_pct: (100.0 * lo, 100.0 * hi),
             mcnemar_p: mcnemar_exact(table.a_only, table.b_only),
-            interval: "Newcombe (1998) method 10: square-and-add of Wilson score intervals, with the correlation correction for paired data",
+            interval:
+                "Newcombe (1998) method 10: square-and-add of Wilson score intervals, with the correlation correction for paired data",
         }
     }
 }
@@ -127,7 +132,13 @@ pub fn newcombe_paired_ci(t: &Paired, z: f64) -> (f64, f64) {
     let margins = (a + b) * (c + d) * (a + c) * (b + d);
     let phi = if margins > 0.0 {
         let cross = a * d - b * c;
-        let corrected = if cross > nf / 2.0 { cross - nf / 2.0 } else if cross < 0.0 { cross } else { 0.0 };
+        let corrected = if cross > nf / 2.0 {
+            cross - nf / 2.0
+        } else if cross < 0.0 {
+            cross
+        } else {
+            0.0
+        };
         corrected / margins.sqrt()
     } else {
         0.0

@@ -37,8 +37,15 @@ fn bars(title: &str, labels: (&str, &str), groups: &[(String, f64, f64)], scale:
         for (k, (v, colour)) in [(*a, A_COLOUR), (*b, B_COLOUR)].into_iter().enumerate() {
             let h = (v / max).clamp(0.0, 1.0) * (height - 20.0);
             let x = x0 + bar_w * k as f64;
-            let _ = writeln!(s, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{colour}\"/>", base - h, bar_w - 4.0);
-            let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>", x + bar_w / 2.0 - 2.0, base - h - 4.0, fmt(v));
+            let _ =
+                writeln!(s, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{colour}\"/>", base - h, bar_w - 4.0);
+            let _ = writeln!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                x + bar_w / 2.0 - 2.0,
+                base - h - 4.0,
+                fmt(v)
+            );
         }
         let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", x0 + bar_w, base + 16.0, esc(name));
     }
@@ -49,7 +56,13 @@ fn bars(title: &str, labels: (&str, &str), groups: &[(String, f64, f64)], scale:
 }
 
 fn fmt(v: f64) -> String {
-    if v == 0.0 || v.abs() >= 10.0 { format!("{v:.0}") } else if v.abs() >= 0.1 { format!("{v:.1}") } else { format!("{v:.4}") }
+    if v == 0.0 || v.abs() >= 10.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 0.1 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 /// Exact routing, in-scope exact routing, out-of-scope recall and schema-valid answers, in %.

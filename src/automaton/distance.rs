@@ -134,7 +134,9 @@ pub fn live_bytes(nfa: &NFA, set: &[StateID]) -> ByteSet {
         match nfa.state(s) {
             State::ByteRange { trans } => add(trans.start, trans.end),
             State::Sparse(t) => t.transitions.iter().for_each(|t| add(t.start, t.end)),
-            State::Dense(t) => t.transitions.iter().enumerate().filter(|(_, n)| **n != StateID::ZERO).for_each(|(b, _)| add(b as u8, b as u8)),
+            State::Dense(t) => {
+                t.transitions.iter().enumerate().filter(|(_, n)| **n != StateID::ZERO).for_each(|(b, _)| add(b as u8, b as u8))
+            }
             _ => {}
         }
     }

@@ -37,8 +37,8 @@ mod product;
 mod strings;
 mod unique;
 
-pub(crate) use char_trie::{any_char_trie, TrieEdge};
 use crate::schema::{CompileOptions, Ir, Node, NodeId, NumberRule, SchemaError, StringRule, Typed};
+pub(crate) use char_trie::{any_char_trie, TrieEdge};
 
 type Built = Result<Option<StateID>, SchemaError>;
 
@@ -199,7 +199,6 @@ impl<'a> Lowerer<'a> {
         self.union_opt(alts)
     }
 }
-
 
 /// The canonical text of a literal: compact `serde_json`, with integral
 /// numbers written as integers.

@@ -33,8 +33,8 @@
 mod decimal;
 pub mod distance;
 mod lower;
-pub mod strings;
 pub(crate) mod regex;
+pub mod strings;
 
 use std::time::{Duration, Instant};
 
@@ -93,9 +93,7 @@ impl Grammar {
         let accept = lowerer.b.add_match().map_err(nfa_err)?;
         let start = lowerer.node(ir.root(), accept)?.ok_or_else(|| {
             SchemaError::new(
-                schema::SchemaErrorKind::Unsatisfiable {
-                    why: "no value is left within the recursion and size limits".into(),
-                },
+                schema::SchemaErrorKind::Unsatisfiable { why: "no value is left within the recursion and size limits".into() },
                 "",
             )
         })?;
@@ -213,10 +211,7 @@ impl Grammar {
 /// that is never cleared behind the caller's back.
 // The error is regex-automata's own, returned once per compile; boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-pub(crate) fn lazy_dfa(
-    nfa: regex_automata::nfa::thompson::NFA,
-    cache_capacity: usize,
-) -> Result<DFA, regex_automata::hybrid::BuildError> {
+pub(crate) fn lazy_dfa(nfa: regex_automata::nfa::thompson::NFA, cache_capacity: usize) -> Result<DFA, regex_automata::hybrid::BuildError> {
     DFA::builder()
         .configure(
             DFA::config()
@@ -245,4 +240,3 @@ pub fn canonical_value(v: &Value) -> Value {
         _ => v.clone(),
     }
 }
-

@@ -85,7 +85,12 @@ impl LocalBackend {
 
     /// Runs one generation under a compiled automaton with per-call options (the system
     /// prompt's KV cache is used as in [`LocalBackend::generate`]).
-    pub fn generate_with(&self, messages: &[ChatMessage], automaton: &Arc<TokenAutomaton>, options: &DecodeOptions) -> Result<Generation, BackendError> {
+    pub fn generate_with(
+        &self,
+        messages: &[ChatMessage],
+        automaton: &Arc<TokenAutomaton>,
+        options: &DecodeOptions,
+    ) -> Result<Generation, BackendError> {
         let tokenizer = self.model.tokenizer();
         let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
         let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;

@@ -74,7 +74,12 @@ pub fn run(args: AbArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             _ => format!("{kind} ({})", strictly::backend::Backend::model(&backend)),
         };
         let remote = kind == strictly::backend::BackendKind::OpenAi;
-        sides.push((matching.apply(strictly::routing::Router::new(side_config, backend, true)?)?, label, if remote { concurrency } else { 1 }, desc));
+        sides.push((
+            matching.apply(strictly::routing::Router::new(side_config, backend, true)?)?,
+            label,
+            if remote { concurrency } else { 1 },
+            desc,
+        ));
     }
     let key = strictly::ab::run_key(&[&config_bytes, &csv_bytes, sides[0].3.as_bytes(), sides[1].3.as_bytes()]);
     let side = |i: usize| strictly::ab::Side { router: &sides[i].0, label: sides[i].1.clone(), concurrency: sides[i].2 };

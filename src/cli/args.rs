@@ -55,7 +55,11 @@ impl BackendArgs {
     }
 
     /// The chosen backend; the local model is loaded only when it is the one.
-    pub fn build(&self, config: &strictly::routing::RoutingConfig, model: &ModelArgs) -> Result<strictly::backend::AnyBackend, Box<dyn std::error::Error>> {
+    pub fn build(
+        &self,
+        config: &strictly::routing::RoutingConfig,
+        model: &ModelArgs,
+    ) -> Result<strictly::backend::AnyBackend, Box<dyn std::error::Error>> {
         use strictly::backend::{AnyBackend, BackendKind, NoModel};
         match self.kind(config) {
             BackendKind::Local => {
@@ -63,7 +67,9 @@ impl BackendArgs {
                 Ok(AnyBackend::Local(strictly::backend::local::LocalBackend::new(model, options)))
             }
             #[cfg(feature = "openai")]
-            BackendKind::OpenAi => Ok(AnyBackend::OpenAi(strictly::backend::openai::OpenAiBackend::from_env(self.openai_settings(config))?)),
+            BackendKind::OpenAi => {
+                Ok(AnyBackend::OpenAi(strictly::backend::openai::OpenAiBackend::from_env(self.openai_settings(config))?))
+            }
             #[cfg(not(feature = "openai"))]
             BackendKind::OpenAi => Err("this strictly was built without the `openai` feature".into()),
             BackendKind::Examples => Ok(AnyBackend::None(NoModel)),
@@ -84,7 +90,10 @@ pub struct MatchArgs {
 
 impl MatchArgs {
     /// The router, matching by meaning unless asked not to.
-    pub fn apply<B: strictly::backend::Backend>(&self, router: strictly::routing::Router<B>) -> Result<strictly::routing::Router<B>, Box<dyn std::error::Error>> {
+    pub fn apply<B: strictly::backend::Backend>(
+        &self,
+        router: strictly::routing::Router<B>,
+    ) -> Result<strictly::routing::Router<B>, Box<dyn std::error::Error>> {
         if self.words_only {
             return Ok(router);
         }

@@ -1,11 +1,11 @@
 //! The commands of the `strictly` binary, one file each, over the shared flags in [`args`].
 //! Each file holds its flags (a `clap::Args` struct) and a `run` that returns the exit code.
 
+#[cfg(feature = "harness")]
+pub mod ab;
 pub mod args;
 #[cfg(feature = "store")]
 pub mod audit;
-#[cfg(feature = "harness")]
-pub mod ab;
 #[cfg(feature = "harness")]
 pub mod coverage;
 #[cfg(feature = "harness")]
@@ -17,7 +17,7 @@ pub mod lint;
 #[cfg(feature = "serve")]
 pub mod phrases;
 pub mod route;
-#[cfg(feature = "harness")]
-pub mod tune;
 #[cfg(feature = "serve")]
 pub mod serve;
+#[cfg(feature = "harness")]
+pub mod tune;

@@ -55,7 +55,11 @@ fn find(phrases: &[LearnedPhrase], id: &str) -> Result<LearnedPhrase, String> {
     phrases.iter().find(|p| p.id == id).cloned().ok_or_else(|| format!("no learned phrase {id:?} (see `strictly phrases list --learned`)"))
 }
 
-async fn run_on(store: &impl Corrections, args: &PhrasesArgs, config: &strictly::routing::RoutingConfig) -> Result<(), Box<dyn std::error::Error>> {
+async fn run_on(
+    store: &impl Corrections,
+    args: &PhrasesArgs,
+    config: &strictly::routing::RoutingConfig,
+) -> Result<(), Box<dyn std::error::Error>> {
     let (learned, generation) = store.phrases().await?;
     let mut out = std::io::stdout().lock();
     match &args.command {
@@ -103,9 +107,18 @@ async fn run_on(store: &impl Corrections, args: &PhrasesArgs, config: &strictly:
             std::fs::write(&backup, &text).map_err(|e| format!("cannot write the backup {}: {e}", backup.to_string_lossy()))?;
             let mut tmp = path.as_os_str().to_owned();
             tmp.push(".tmp");
-            std::fs::write(&tmp, &edited).and_then(|()| std::fs::rename(&tmp, path)).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(&tmp, &edited)
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             store.change_phrases(None, std::slice::from_ref(&p.id)).await?;
-            writeln!(out, "promoted {} into {} ({}); backup at {}", p.id, path.display(), route_name(p.action, p.target.as_deref()), backup.to_string_lossy())?;
+            writeln!(
+                out,
+                "promoted {} into {} ({}); backup at {}",
+                p.id,
+                path.display(),
+                route_name(p.action, p.target.as_deref()),
+                backup.to_string_lossy()
+            )?;
         }
     }
     Ok(())

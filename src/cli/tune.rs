@@ -59,7 +59,9 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let started = Instant::now();
     let progress = indicatif::ProgressBar::new(rows.len() as u64);
-    progress.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} messages compared with the phrases {elapsed} (eta {eta})")?);
+    progress.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} messages compared with the phrases {elapsed} (eta {eta})",
+    )?);
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let similarities = vote.similarities_of_many(&texts, |done| progress.set_position(done as u64))?;
     progress.finish_and_clear();
@@ -82,9 +84,7 @@ pub fn run(args: TuneArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     );
     let write_file = |name: &str, text: &str| {
         let path = out.join(name);
-        std::fs::create_dir_all(&out)
-            .and_then(|_| std::fs::write(&path, text))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::create_dir_all(&out).and_then(|_| std::fs::write(&path, text)).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
     write_file("report.md", &strictly::tune::markdown(&report, 200))?;
     write_file("report.json", &strictly::tune::to_json(&report))?;
@@ -117,9 +117,16 @@ fn summary(r: &strictly::tune::Report) -> String {
     for (c, v) in &t.chosen.bounds {
         s += &format!("  bound on all rows: {c} = {v:.2}\n");
     }
-    let v = |x: &strictly::tune::Values| format!("k {} power {} min_similarity {} lexical_weight {}", x.k, x.power, x.min_similarity, x.lexical_weight);
+    let v = |x: &strictly::tune::Values| {
+        format!("k {} power {} min_similarity {} lexical_weight {}", x.k, x.power, x.min_similarity, x.lexical_weight)
+    };
     let m = |x: &strictly::tune::Metrics| {
-        format!("exact {:.1}%, oos recall {}, wrong route {:.1}%", x.exact, x.oos_recall.map_or("-".into(), |o| format!("{o:.1}%")), x.wrong_route)
+        format!(
+            "exact {:.1}%, oos recall {}, wrong route {:.1}%",
+            x.exact,
+            x.oos_recall.map_or("-".into(), |o| format!("{o:.1}%")),
+            x.wrong_route
+        )
     };
     s += &format!("current: {}\nchosen:  {}\n", v(&r.current), v(&r.chosen));
     s += &format!("held out, current: {}\nheld out, tuned:   {}\n", m(&t.cv_current), m(&t.cv_tuned));

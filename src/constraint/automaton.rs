@@ -30,7 +30,6 @@ pub(super) struct ByteClass {
     pub(super) bytes: ByteSet,
 }
 
-
 /// The lazy DFA's cache was cleared during an operation: the state ids it
 /// held are stale, and the operation must be redone from the byte history.
 pub(super) struct Cleared;
@@ -167,7 +166,16 @@ impl TokenAutomaton {
             grammar,
             vocab,
             classes,
-            engine: Mutex::new(Engine { cache, states: StateMap::default(), far: HashMap::new(), start, scratch: Default::default(), past_end: None, goes_on: Vec::new(), clears }),
+            engine: Mutex::new(Engine {
+                cache,
+                states: StateMap::default(),
+                far: HashMap::new(),
+                start,
+                scratch: Default::default(),
+                past_end: None,
+                goes_on: Vec::new(),
+                clears,
+            }),
             distances: OnceLock::new(),
         }
     }

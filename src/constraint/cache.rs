@@ -111,7 +111,12 @@ impl AutomatonCache {
     /// let (b, hit) = cache.get_or_compile(&schema, &CompileOptions::default(), &vocab).unwrap();
     /// assert!(hit && Arc::ptr_eq(&a, &b));
     /// ```
-    pub fn get_or_compile(&self, schema: &Value, options: &CompileOptions, vocab: &Arc<Vocabulary>) -> Result<(Arc<TokenAutomaton>, bool), SchemaError> {
+    pub fn get_or_compile(
+        &self,
+        schema: &Value,
+        options: &CompileOptions,
+        vocab: &Arc<Vocabulary>,
+    ) -> Result<(Arc<TokenAutomaton>, bool), SchemaError> {
         let key = Self::key(schema, options, vocab);
         {
             let mut inner = self.lock();
@@ -155,7 +160,12 @@ impl AutomatonCache {
     /// Hits, misses, entries and their memory.
     pub fn stats(&self) -> CacheStats {
         let inner = self.lock();
-        CacheStats { hits: inner.hits, misses: inner.misses, entries: inner.entries.len(), bytes: inner.entries.values().map(|e| e.bytes).sum() }
+        CacheStats {
+            hits: inner.hits,
+            misses: inner.misses,
+            entries: inner.entries.len(),
+            bytes: inner.entries.values().map(|e| e.bytes).sum(),
+        }
     }
 }
 
@@ -164,7 +174,8 @@ mod tests {
     use super::*;
 
     fn vocab() -> Arc<Vocabulary> {
-        let tokens: Vec<Option<Vec<u8>>> = [&b"{"[..], b"}", b"\"a\"", b"\"b\"", b":", b",", b"1", b"2"].iter().map(|t| Some(t.to_vec())).chain([None]).collect();
+        let tokens: Vec<Option<Vec<u8>>> =
+            [&b"{"[..], b"}", b"\"a\"", b"\"b\"", b":", b",", b"1", b"2"].iter().map(|t| Some(t.to_vec())).chain([None]).collect();
         Arc::new(Vocabulary::from_token_bytes(tokens, Some(8)))
     }
 
@@ -172,8 +183,14 @@ mod tests {
     fn property_order_is_part_of_the_key() {
         let vocab = vocab();
         let cache = AutomatonCache::default();
-        let ab: Value = serde_json::from_str(r#"{"type":"object","properties":{"a":{"const":1},"b":{"const":2}},"required":["a","b"],"additionalProperties":false}"#).unwrap();
-        let ba: Value = serde_json::from_str(r#"{"type":"object","properties":{"b":{"const":2},"a":{"const":1}},"required":["a","b"],"additionalProperties":false}"#).unwrap();
+        let ab: Value = serde_json::from_str(
+            r#"{"type":"object","properties":{"a":{"const":1},"b":{"const":2}},"required":["a","b"],"additionalProperties":false}"#,
+        )
+        .unwrap();
+        let ba: Value = serde_json::from_str(
+            r#"{"type":"object","properties":{"b":{"const":2},"a":{"const":1}},"required":["a","b"],"additionalProperties":false}"#,
+        )
+        .unwrap();
         let (first, _) = cache.get_or_compile(&ab, &CompileOptions::default(), &vocab).unwrap();
         let (second, hit) = cache.get_or_compile(&ba, &CompileOptions::default(), &vocab).unwrap();
         assert!(!hit, "a schema differing in property order shared an automaton");

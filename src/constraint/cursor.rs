@@ -50,7 +50,17 @@ impl Constraint {
             (engine.start, engine.clears)
         };
         let nfa_set = automaton.nfa_start();
-        Self { automaton, state, clears, bytes: Vec::new(), nfa_set, nfa_at: 0, visited: Visited::default(), finished: false, history: Vec::new() }
+        Self {
+            automaton,
+            state,
+            clears,
+            bytes: Vec::new(),
+            nfa_set,
+            nfa_at: 0,
+            visited: Visited::default(),
+            finished: false,
+            history: Vec::new(),
+        }
     }
 
     /// The automaton this constraint walks.
@@ -69,7 +79,10 @@ impl Constraint {
     }
 
     /// Runs `op` on an up-to-date state, redoing it if the cache is cleared.
-    fn run<T>(&mut self, mut op: impl FnMut(&TokenAutomaton, &mut Engine, LazyStateID) -> Result<T, Cleared>) -> Result<T, ConstraintError> {
+    fn run<T>(
+        &mut self,
+        mut op: impl FnMut(&TokenAutomaton, &mut Engine, LazyStateID) -> Result<T, Cleared>,
+    ) -> Result<T, ConstraintError> {
         let automaton = self.automaton.clone();
         let mut engine = automaton.lock();
         for _ in 0..RETRIES {
@@ -371,7 +384,11 @@ impl Constraint {
             let mut walker = DfaStep::new(a, e);
             let mut ends = Vec::new();
             a.vocab.trie().walk(&mut walker, s, |t, end| ends.push((t, end)));
-            if walker.cleared { Err(Cleared) } else { Ok(ends) }
+            if walker.cleared {
+                Err(Cleared)
+            } else {
+                Ok(ends)
+            }
         })?;
         let mut by_state: HashMap<LazyStateID, Option<u32>> = HashMap::new();
         let mut scored = Vec::with_capacity(ends.len());
@@ -407,14 +424,12 @@ impl Constraint {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::automaton::Grammar;
-    use crate::vocab::Vocabulary;
     use crate::schema::CompileOptions;
+    use crate::vocab::Vocabulary;
 
     #[test]
     fn the_room_check_bounds_tokens_by_the_longest_token_and_is_exact_at_the_cap() {

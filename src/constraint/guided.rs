@@ -52,7 +52,13 @@ struct Guide<'a> {
 impl TokenAutomaton {
     /// [`info`](Self::info) for a state with few live bytes, given its NFA state set and
     /// the bytes that set reads.
-    pub(super) fn info_guided(&self, engine: &mut Engine, state: LazyStateID, set: &[StateID], live: &ByteSet) -> Result<Arc<StateInfo>, Cleared> {
+    pub(super) fn info_guided(
+        &self,
+        engine: &mut Engine,
+        state: LazyStateID,
+        set: &[StateID],
+        live: &ByteSet,
+    ) -> Result<Arc<StateInfo>, Cleared> {
         let mut s = std::mem::take(&mut engine.scratch);
         s.path.clear();
         match s.sets.first_mut() {
@@ -94,7 +100,11 @@ impl Guide<'_> {
             let next_live = distance::live_bytes(nfa, next);
             let small = next.len() <= MAX_GUIDED_SET;
             self.s.path.push(byte);
-            let walked = if next_live.len() <= FEW_LIVE_BYTES && small { self.below(engine, child, next_live) } else { self.hand_over(engine, child, &next_live) };
+            let walked = if next_live.len() <= FEW_LIVE_BYTES && small {
+                self.below(engine, child, next_live)
+            } else {
+                self.hand_over(engine, child, &next_live)
+            };
             self.s.path.pop();
             walked?;
         }
@@ -111,6 +121,10 @@ impl Guide<'_> {
                 mask.insert(token);
             }
         });
-        if walker.cleared { Err(Cleared) } else { Ok(()) }
+        if walker.cleared {
+            Err(Cleared)
+        } else {
+            Ok(())
+        }
     }
 }

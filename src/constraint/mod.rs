@@ -56,7 +56,6 @@
 //! assert!(c.mask().unwrap().contains(6)); // EOS only now
 //! ```
 
-
 mod automaton;
 pub mod cache;
 mod cursor;

@@ -65,7 +65,14 @@ pub(super) enum Plan {
 impl TokenAutomaton {
     /// Computes (or fetches) what is known of a state, given its NFA state set, the bytes
     /// that set reads, and its room when it is a string body at a character boundary.
-    pub(super) fn info(&self, engine: &mut Engine, state: LazyStateID, set: &[StateID], live: &ByteSet, room: Option<usize>) -> Result<Arc<StateInfo>, Cleared> {
+    pub(super) fn info(
+        &self,
+        engine: &mut Engine,
+        state: LazyStateID,
+        set: &[StateID],
+        live: &ByteSet,
+        room: Option<usize>,
+    ) -> Result<Arc<StateInfo>, Cleared> {
         if let Some(info) = engine.states.get(&state) {
             return Ok(info.clone());
         }
@@ -85,7 +92,14 @@ impl TokenAutomaton {
     /// Chooses how a state's first mask is made: a string body by its room, a state with
     /// few live bytes by a walk (led by the NFA where its set of `nfa_states` is small),
     /// otherwise by its run (which may head into a loop).
-    pub(super) fn plan(&self, engine: &mut Engine, state: LazyStateID, nfa_states: usize, live: &ByteSet, room: Option<usize>) -> Result<Plan, Cleared> {
+    pub(super) fn plan(
+        &self,
+        engine: &mut Engine,
+        state: LazyStateID,
+        nfa_states: usize,
+        live: &ByteSet,
+        room: Option<usize>,
+    ) -> Result<Plan, Cleared> {
         if let Some(room) = room {
             return Ok(Plan::Text { room });
         }
@@ -138,7 +152,13 @@ impl TokenAutomaton {
     /// taken whole, the longer ones are not (they would overflow the string), and the
     /// tokens with a quote, backslash, control byte or broken UTF-8 are walked. No run is
     /// looked for, so no DFA state ahead is determinised for it.
-    pub(super) fn info_text(&self, engine: &mut Engine, state: LazyStateID, live: &ByteSet, room: usize) -> Result<Arc<StateInfo>, Cleared> {
+    pub(super) fn info_text(
+        &self,
+        engine: &mut Engine,
+        state: LazyStateID,
+        live: &ByteSet,
+        room: usize,
+    ) -> Result<Arc<StateInfo>, Cleared> {
         let chars = self.vocab.string_chars();
         let mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
         self.walked(engine, state, mask, &[Walk::of(&chars.rest, *live)])
@@ -152,7 +172,13 @@ impl TokenAutomaton {
     }
 
     /// Finishes a mask: adds every token the walks find from `state`, then caches it.
-    pub(super) fn walked(&self, engine: &mut Engine, state: LazyStateID, mut mask: TokenSet, walks: &[Walk<'_>]) -> Result<Arc<StateInfo>, Cleared> {
+    pub(super) fn walked(
+        &self,
+        engine: &mut Engine,
+        state: LazyStateID,
+        mut mask: TokenSet,
+        walks: &[Walk<'_>],
+    ) -> Result<Arc<StateInfo>, Cleared> {
         let mut walker = DfaStep::new(self, engine);
         for walk in walks {
             walk.trie.walk_from(&walk.first, &mut walker, state, &walk.run_bytes, walk.run, |visit| {
@@ -258,7 +284,6 @@ impl TokenAutomaton {
         }
         Ok(Run { bytes: set, len: run, closed: false, then_loop: None })
     }
-
 }
 
 #[cfg(test)]

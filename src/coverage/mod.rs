@@ -18,10 +18,9 @@ mod report;
 mod walk;
 
 pub use order::serializations;
-pub use report::{peak_rss_mb, render, Report, Summary};
 use report::summarise;
+pub use report::{peak_rss_mb, render, Report, Summary};
 pub use walk::random_walk;
-
 
 use std::io::BufRead;
 use std::path::Path;
@@ -204,7 +203,6 @@ pub fn run(records: &[Record], vocab: Arc<Vocabulary>, config: &CoverageConfig) 
     report
 }
 
-
 fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: &CoverageConfig) -> SchemaOutcome {
     let mut out = SchemaOutcome {
         id: record.id.clone(),
@@ -224,8 +222,8 @@ fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: 
         mask_us: Vec::new(),
     };
     let started = Instant::now();
-    let compiled = schema::compile(&record.schema, &config.options)
-        .and_then(|ir| Grammar::from_ir(&ir, &config.options, started).map(|g| (ir, g)));
+    let compiled =
+        schema::compile(&record.schema, &config.options).and_then(|ir| Grammar::from_ir(&ir, &config.options, started).map(|g| (ir, g)));
     out.compile_ms = started.elapsed().as_secs_f64() * 1e3;
     let (ir, grammar) = match compiled {
         Ok(x) => x,

@@ -92,9 +92,7 @@ fn branch_fits(ir: &Ir, id: NodeId, value: &Value, depth: usize) -> bool {
             Value::Array(_) => t.array.is_some(),
             Value::Object(map) => t.object.as_ref().is_some_and(|o| {
                 o.properties.iter().all(|p| !p.required || map.contains_key(&p.name))
-                    && (o.additional.is_some()
-                        || !o.patterns.is_empty()
-                        || map.keys().all(|k| o.properties.iter().any(|p| &p.name == k)))
+                    && (o.additional.is_some() || !o.patterns.is_empty() || map.keys().all(|k| o.properties.iter().any(|p| &p.name == k)))
             }),
         },
     }

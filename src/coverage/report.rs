@@ -93,8 +93,16 @@ pub(super) fn summarise(outcomes: &[SchemaOutcome], seconds: f64) -> Report {
         refusal_classes,
         total: summary(&all),
         refusals,
-        false_accept_examples: outcomes.iter().flat_map(|o| o.false_accepts.iter().map(move |f| format!("{}: {f}", o.id))).take(20).collect(),
-        walk_failure_examples: outcomes.iter().flat_map(|o| o.walk_failures.iter().map(move |f| format!("{}: {f}", o.id))).take(20).collect(),
+        false_accept_examples: outcomes
+            .iter()
+            .flat_map(|o| o.false_accepts.iter().map(move |f| format!("{}: {f}", o.id)))
+            .take(20)
+            .collect(),
+        walk_failure_examples: outcomes
+            .iter()
+            .flat_map(|o| o.walk_failures.iter().map(move |f| format!("{}: {f}", o.id)))
+            .take(20)
+            .collect(),
         peak_rss_mb: peak_rss_mb(),
         seconds,
     }
@@ -109,7 +117,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn pct(a: usize, b: usize) -> f64 {
-    if b == 0 { 100.0 } else { 100.0 * a as f64 / b as f64 }
+    if b == 0 {
+        100.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
 }
 
 fn summary(os: &[&SchemaOutcome]) -> Summary {
@@ -146,9 +158,7 @@ pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
         })
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -175,8 +185,11 @@ pub fn render(report: &Report) -> String {
         UnknownKeywords::Ignore => "default options: unknown keywords are annotations",
         UnknownKeywords::Deny => "--deny-unknown-keywords",
     };
-    let _ = writeln!(s, "accepted {:.2}% of {} schemas ({mode}); false accepts {}; walks valid {:.2}% of {}\n",
-        t.accepted_pct, t.schemas, t.false_accepts, t.walk_valid_pct, t.walks);
+    let _ = writeln!(
+        s,
+        "accepted {:.2}% of {} schemas ({mode}); false accepts {}; walks valid {:.2}% of {}\n",
+        t.accepted_pct, t.schemas, t.false_accepts, t.walk_valid_pct, t.walks
+    );
     let _ = writeln!(
         s,
         "{:<16} {:>7} {:>8} {:>8} {:>8} {:>9} {:>7} {:>9} {:>7} {:>8} {:>9} {:>9}",
@@ -186,8 +199,18 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             s,
             "{:<16} {:>7} {:>8.2} {:>8.3} {:>8.2} {:>9} {:>7} {:>9.2} {:>7} {:>8.2} {:>9.1} {:>9.1}",
-            name, t.schemas, t.accepted_pct, t.compile_ms_p50, t.compile_ms_p99, t.invalid_tests, t.false_accepts,
-            t.valid_accepted_pct, t.walks, t.walk_valid_pct, t.mask_us_mean, t.mask_us_p99
+            name,
+            t.schemas,
+            t.accepted_pct,
+            t.compile_ms_p50,
+            t.compile_ms_p99,
+            t.invalid_tests,
+            t.false_accepts,
+            t.valid_accepted_pct,
+            t.walks,
+            t.walk_valid_pct,
+            t.mask_us_mean,
+            t.mask_us_p99
         );
     };
     for (name, t) in &report.categories {

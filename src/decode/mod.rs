@@ -328,7 +328,8 @@ fn decode(
             }
         }
         let history = History { pending, out: &out };
-        let (token, logprob, alternatives) = choose(&mut constraint, &mask, &mut logits, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
+        let (token, logprob, alternatives) =
+            choose(&mut constraint, &mask, &mut logits, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
         if Some(token) == eos {
             constraint.advance(token)?;
             break StopReason::Eos;
@@ -364,7 +365,8 @@ fn decode(
             let allowed = sparse_allowed(&mut constraint, &mut timings)?;
             let mut row = rows.logits(i, allowed.as_deref())?;
             let history = History { pending, out: &out };
-            let (picked, logprob, alternatives) = choose(&mut constraint, &mask, &mut row, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
+            let (picked, logprob, alternatives) =
+                choose(&mut constraint, &mask, &mut row, history, remaining, options, &mut rng, tokenizer, &mut budget_limited)?;
             if picked != guessed {
                 break;
             }
@@ -396,12 +398,7 @@ type OnOutput<'a> = Option<&'a mut dyn FnMut(&[u8]) -> ControlFlow<()>>;
 
 /// Hands the bytes of the tokens after `emitted` to the callback, if there is one (nothing
 /// when no token is new).
-fn emit(
-    out: &[GeneratedToken],
-    emitted: &mut usize,
-    tokenizer: &GgufTokenizer,
-    on_output: &mut OnOutput<'_>,
-) -> ControlFlow<()> {
+fn emit(out: &[GeneratedToken], emitted: &mut usize, tokenizer: &GgufTokenizer, on_output: &mut OnOutput<'_>) -> ControlFlow<()> {
     let Some(on_output) = on_output else { return ControlFlow::Continue(()) };
     if *emitted == out.len() {
         return ControlFlow::Continue(());
@@ -464,4 +461,3 @@ fn fast_forward_tokens(constraint: &mut Constraint, tokenizer: &GgufTokenizer, r
     }
     Ok(tokens)
 }
-

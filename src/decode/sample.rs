@@ -133,11 +133,15 @@ fn sample(allowed: &[u32], logits: &[f32], options: &DecodeOptions, rng: &mut Sm
     if options.top_p < 1.0 {
         weighted.sort_by(|a, b| b.1.total_cmp(&a.1));
         let mut mass = 0.0;
-        let keep = weighted.iter().take_while(|w| {
-            let inside = mass < options.top_p;
-            mass += w.1;
-            inside
-        }).count().max(1);
+        let keep = weighted
+            .iter()
+            .take_while(|w| {
+                let inside = mass < options.top_p;
+                mass += w.1;
+                inside
+            })
+            .count()
+            .max(1);
         weighted.truncate(keep);
     }
     let total: f32 = weighted.iter().map(|w| w.1).sum();
@@ -156,7 +160,13 @@ mod tests {
     use super::*;
 
     fn options(frequency: f32, presence: f32, repeat: f32, last_n: usize) -> DecodeOptions {
-        DecodeOptions { frequency_penalty: frequency, presence_penalty: presence, repeat_penalty: repeat, repeat_last_n: last_n, ..DecodeOptions::default() }
+        DecodeOptions {
+            frequency_penalty: frequency,
+            presence_penalty: presence,
+            repeat_penalty: repeat,
+            repeat_last_n: last_n,
+            ..DecodeOptions::default()
+        }
     }
 
     fn out(tokens: &[u32]) -> Vec<GeneratedToken> {

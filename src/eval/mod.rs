@@ -117,4 +117,3 @@ pub fn sample(rows: Vec<Row>, n: Option<usize>) -> Vec<Row> {
         _ => rows,
     }
 }
-

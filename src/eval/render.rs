@@ -24,7 +24,11 @@ pub fn markdown(r: &EvalReport) -> String {
         let _ = writeln!(s, "| exact routing, {src} rows | {v:.1}% |");
     }
     let _ = writeln!(s, "| exact routing, in-scope rows | {:.1}% |", r.in_scope_exact_pct);
-    let _ = writeln!(s, "| out-of-scope recall ({} rows expected at default_fallback) | {:.1}% |", r.out_of_scope_rows, r.out_of_scope_recall_pct);
+    let _ = writeln!(
+        s,
+        "| out-of-scope recall ({} rows expected at default_fallback) | {:.1}% |",
+        r.out_of_scope_rows, r.out_of_scope_recall_pct
+    );
     let _ = writeln!(s, "| schema-valid outputs | {:.1}% |", r.valid_pct);
     let _ = writeln!(s, "| refusals | {} |", r.refusals);
     let _ = writeln!(s, "| latency p50 / p95 | {:.0} / {:.0} ms |", r.latency_p50_ms, r.latency_p95_ms);
@@ -51,9 +55,14 @@ pub fn markdown(r: &EvalReport) -> String {
         d.dedup();
         d
     };
-    let _ = writeln!(s, "| | {} |\n|---|{}", decided.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(decided.len()));
+    let _ =
+        writeln!(s, "| | {} |\n|---|{}", decided.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(" | "), "---|".repeat(decided.len()));
     for (e, row) in &r.confusion_targets {
-        let _ = writeln!(s, "| {e} | {} |", decided.iter().map(|n| row.get(*n).copied().unwrap_or(0).to_string()).collect::<Vec<_>>().join(" | "));
+        let _ = writeln!(
+            s,
+            "| {e} | {} |",
+            decided.iter().map(|n| row.get(*n).copied().unwrap_or(0).to_string()).collect::<Vec<_>>().join(" | ")
+        );
     }
     let _ = writeln!(s, "\nReliability: the decision's confidence (the model's when it decided, else the examples' vote) against exact routing; expected calibration error {:.3}\n", r.calibration_error);
     let _ = writeln!(s, "| confidence | rows | mean confidence | accuracy |\n|---|---|---|---|");
@@ -83,7 +92,13 @@ pub fn confusion_svg_titled(r: &EvalReport, title: &str) -> String {
         left + size + 20,
         top + size + 40
     );
-    let _ = writeln!(s, "<text x=\"{}\" y=\"20\" font-size=\"14\">{}: rows expected, columns decided ({} messages)</text>", 10, title.replace('&', "&amp;").replace('<', "&lt;"), r.rows);
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"20\" font-size=\"14\">{}: rows expected, columns decided ({} messages)</text>",
+        10,
+        title.replace('&', "&amp;").replace('<', "&lt;"),
+        r.rows
+    );
     for (j, n) in names.iter().enumerate() {
         let x = left + j * cell + cell / 2;
         let _ = writeln!(s, "<text x=\"{x}\" y=\"{}\" text-anchor=\"end\" transform=\"rotate(-35 {x} {})\">{n}</text>", top - 8, top - 8);
@@ -97,7 +112,8 @@ pub fn confusion_svg_titled(r: &EvalReport, title: &str) -> String {
             let colour = if i == j { format!("rgb({shade},255,{shade})") } else { format!("rgb(255,{shade},{shade})") };
             let x = left + j * cell;
             let _ = writeln!(s, "<rect x=\"{x}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{colour}\" stroke=\"#999\"/>");
-            let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"16\">{v}</text>", x + cell / 2, y + cell / 2 + 5);
+            let _ =
+                writeln!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"16\">{v}</text>", x + cell / 2, y + cell / 2 + 5);
         }
     }
     s.push_str("</svg>\n");
@@ -112,9 +128,18 @@ pub fn reliability_svg(r: &EvalReport) -> String {
         left + size + 30.0,
         top + size + 50.0
     );
-    let _ = writeln!(s, "<text x=\"10\" y=\"20\" font-size=\"14\">Reliability: accuracy per confidence bin (ECE {:.3})</text>", r.calibration_error);
+    let _ = writeln!(
+        s,
+        "<text x=\"10\" y=\"20\" font-size=\"14\">Reliability: accuracy per confidence bin (ECE {:.3})</text>",
+        r.calibration_error
+    );
     let _ = writeln!(s, "<rect x=\"{left}\" y=\"{top}\" width=\"{size}\" height=\"{size}\" fill=\"none\" stroke=\"#999\"/>");
-    let _ = writeln!(s, "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{top}\" stroke=\"#bbb\" stroke-dasharray=\"4\"/>", top + size, left + size);
+    let _ = writeln!(
+        s,
+        "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{top}\" stroke=\"#bbb\" stroke-dasharray=\"4\"/>",
+        top + size,
+        left + size
+    );
     let most = r.reliability.iter().map(|b| b.rows).max().unwrap_or(1).max(1) as f64;
     for b in r.reliability.iter().filter(|b| b.rows > 0) {
         let w = size / 10.0;
@@ -122,15 +147,41 @@ pub fn reliability_svg(r: &EvalReport) -> String {
         let h = b.accuracy * size;
         let opacity = 0.25 + 0.75 * (b.rows as f64 / most);
         let _ = writeln!(s, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"steelblue\" fill-opacity=\"{opacity:.2}\" stroke=\"white\"/>", x, top + size - h, w);
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>", x + w / 2.0, top + size - h - 4.0, b.rows);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{}</text>",
+            x + w / 2.0,
+            top + size - h - 4.0,
+            b.rows
+        );
     }
     for i in 0..=10 {
         let v = i as f64 / 10.0;
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{v:.1}</text>", left + v * size, top + size + 14.0);
-        let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">{v:.1}</text>", left - 4.0, top + size - v * size + 3.0);
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\">{v:.1}</text>",
+            left + v * size,
+            top + size + 14.0
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" font-size=\"10\">{v:.1}</text>",
+            left - 4.0,
+            top + size - v * size + 3.0
+        );
     }
-    let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">confidence (bar labels: rows)</text>", left + size / 2.0, top + size + 34.0);
-    let _ = writeln!(s, "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">accuracy</text>", top + size / 2.0, top + size / 2.0);
+    let _ = writeln!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">confidence (bar labels: rows)</text>",
+        left + size / 2.0,
+        top + size + 34.0
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"14\" y=\"{:.1}\" transform=\"rotate(-90 14 {:.1})\" text-anchor=\"middle\">accuracy</text>",
+        top + size / 2.0,
+        top + size / 2.0
+    );
     s.push_str("</svg>\n");
     s
 }

@@ -125,7 +125,11 @@ pub struct ReliabilityBin {
 }
 
 fn pct(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
+    if b == 0 {
+        0.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
 }
 
 /// Aggregates row results into a report.
@@ -228,7 +232,6 @@ fn reliability(results: &[RowResult]) -> (Vec<ReliabilityBin>, f64) {
     }
     (bins, ece)
 }
-
 
 #[cfg(test)]
 mod tests {

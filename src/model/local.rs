@@ -72,7 +72,6 @@ pub struct LoadOptions {
     pub requantize: Requantize,
 }
 
-
 /// A loaded model and its tokenizer.
 #[derive(Debug, Clone)]
 pub struct LocalModel {
@@ -97,8 +96,7 @@ impl LocalModel {
         if !ARCHITECTURES.contains(&arch.as_str()) {
             return Err(ModelError::Architecture(arch));
         }
-        let name = text("general.name")
-            .unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+        let name = text("general.name").unwrap_or_else(|| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
         let target = match options.requantize {
             Requantize::Keep => None,
             Requantize::Q8_0 => Some(GgmlDType::Q8_0),

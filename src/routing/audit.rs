@@ -81,10 +81,7 @@ impl Redaction {
         match self {
             Redaction::None => LoggedText::Text(text.to_owned()),
             Redaction::Digits => LoggedText::Text(mask_digits_and_emails(text)),
-            Redaction::Full => LoggedText::Hashed {
-                fnv1a64: format!("{:016x}", fnv1a64(text)),
-                chars: text.chars().count(),
-            },
+            Redaction::Full => LoggedText::Hashed { fnv1a64: format!("{:016x}", fnv1a64(text)), chars: text.chars().count() },
         }
     }
 }
@@ -173,13 +170,7 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     /// A record stamped with the current time; `id: None` generates one with [`new_message_id`].
-    pub fn new(
-        id: Option<&str>,
-        text: &str,
-        redact: Redaction,
-        decision: &Decision,
-        verdict: &ModelVerdict,
-    ) -> Self {
+    pub fn new(id: Option<&str>, text: &str, redact: Redaction, decision: &Decision, verdict: &ModelVerdict) -> Self {
         AuditRecord {
             v: AUDIT_VERSION,
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
@@ -208,9 +199,7 @@ impl AuditRecord {
 /// in hex (`"6123f0a1b2c3d-2a"`).
 pub fn new_message_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
     format!("{micros:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
@@ -218,15 +207,12 @@ pub fn new_message_id() -> String {
 /// hashed under a per-process random key from the process id, the time and a counter, in hex
 /// (`"6123f0a1b2c3d-9f1c0e7a5b3d2e41"`).
 pub fn new_decision_id() -> String {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let micros = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
-    let mut h = KEY.get_or_init(Default::default).build_hasher();
-    (std::process::id(), micros, COUNTER.fetch_add(1, Ordering::Relaxed)).hash(&mut h);
-    format!("{micros:x}-{:016x}", h.finish())
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    let h = KEY.get_or_init(Default::default).hash_one((std::process::id(), micros, COUNTER.fetch_add(1, Ordering::Relaxed)));
+    format!("{micros:x}-{h:016x}")
 }
 
 /// Why the audit log could not be opened or written.
@@ -255,6 +241,8 @@ pub enum AuditError {
 
 /// The file under an [`AuditLog`]: a [`File`] opened for appending, or anything that behaves
 /// like one (a test injects a writer that fails part-way).
+// `len` is an append-only file's length, read to cut back to it; emptiness is never asked.
+#[allow(clippy::len_without_is_empty)]
 pub trait AuditFile: Write + Send + std::fmt::Debug {
     /// The file's current length in bytes.
     fn len(&mut self) -> std::io::Result<u64>;
@@ -416,10 +404,7 @@ fn mask_digits_and_emails(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for token in text.split_inclusive(char::is_whitespace) {
         let core = token.trim_matches(not_word);
-        if core
-            .split_once('@')
-            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'))
-        {
+        if core.split_once('@').is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.')) {
             let start = token.len() - token.trim_start_matches(not_word).len();
             out.push_str(&token[..start]);
             out.push_str("[email]");
@@ -439,7 +424,5 @@ fn mask_digits_and_emails(text: &str) -> String {
 }
 
 fn fnv1a64(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -53,12 +53,7 @@ pub enum Action {
 
 impl Action {
     /// All actions, in the order the schema and prompt list them.
-    pub const ALL: [Action; 4] = [
-        Action::Answer,
-        Action::HandoffAgent,
-        Action::HandoffTeam,
-        Action::DefaultFallback,
-    ];
+    pub const ALL: [Action; 4] = [Action::Answer, Action::HandoffAgent, Action::HandoffTeam, Action::DefaultFallback];
 
     /// The wire name, e.g. `"handoff_agent"`.
     pub fn as_str(self) -> &'static str {

@@ -187,10 +187,7 @@ pub struct PromptSettings {
 
 impl Default for PromptSettings {
     fn default() -> Self {
-        PromptSettings {
-            few_shot: 5,
-            max_message_chars: 2000,
-        }
+        PromptSettings { few_shot: 5, max_message_chars: 2000 }
     }
 }
 
@@ -226,15 +223,7 @@ pub struct VoteSettings {
 
 impl Default for VoteSettings {
     fn default() -> Self {
-        VoteSettings {
-            k: 5,
-            min_support: 0.0,
-            power: 2,
-            min_similarity: 0.0,
-            lexical_weight: 0.0,
-            decide_at: None,
-            shortlist: None,
-        }
+        VoteSettings { k: 5, min_support: 0.0, power: 2, min_similarity: 0.0, lexical_weight: 0.0, decide_at: None, shortlist: None }
     }
 }
 
@@ -355,10 +344,7 @@ impl RoutingConfig {
     /// Reads and validates a TOML file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
         Self::from_toml_str(&text)
     }
 
@@ -376,9 +362,7 @@ impl RoutingConfig {
 
     /// The agent with this email, compared case-insensitively (email addresses are, in practice).
     pub fn agent(&self, email: &str) -> Option<&Agent> {
-        self.agents
-            .iter()
-            .find(|a| a.email.eq_ignore_ascii_case(email))
+        self.agents.iter().find(|a| a.email.eq_ignore_ascii_case(email))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -418,13 +402,9 @@ impl RoutingConfig {
             }
         }
         if self.team(&self.low_confidence_team).is_none() {
-            return Err(ConfigError::UnknownLowConfidenceTeam(
-                self.low_confidence_team.clone(),
-            ));
+            return Err(ConfigError::UnknownLowConfidenceTeam(self.low_confidence_team.clone()));
         }
-        self.examples
-            .iter()
-            .try_for_each(|ex| self.validate_example(ex))
+        self.examples.iter().try_for_each(|ex| self.validate_example(ex))
     }
 
     fn validate_example(&self, ex: &ExampleRoute) -> Result<(), ConfigError> {
@@ -433,24 +413,15 @@ impl RoutingConfig {
             return Err(ConfigError::BadReason(ex.reason.clone()));
         }
         match (ex.action, &ex.target) {
-            (Action::HandoffTeam | Action::HandoffAgent, None) => {
-                Err(ConfigError::MissingTarget(ex.action))
-            }
-            (Action::HandoffTeam, Some(id)) if self.team(id).is_none() => {
-                Err(ConfigError::UnknownExampleTeam(id.clone()))
-            }
+            (Action::HandoffTeam | Action::HandoffAgent, None) => Err(ConfigError::MissingTarget(ex.action)),
+            (Action::HandoffTeam, Some(id)) if self.team(id).is_none() => Err(ConfigError::UnknownExampleTeam(id.clone())),
             // Exact spelling: the example's target is copied into few-shot answers, which must
             // use the configured email the schema's enum allows.
-            (Action::HandoffAgent, Some(email))
-                if !self.agents.iter().any(|a| &a.email == email) =>
-            {
+            (Action::HandoffAgent, Some(email)) if !self.agents.iter().any(|a| &a.email == email) => {
                 Err(ConfigError::UnknownExampleAgent(email.clone()))
             }
             (Action::Answer | Action::DefaultFallback, Some(target)) => {
-                Err(ConfigError::UnexpectedTarget {
-                    action: ex.action,
-                    target: target.clone(),
-                })
+                Err(ConfigError::UnexpectedTarget { action: ex.action, target: target.clone() })
             }
             _ => Ok(()),
         }

@@ -86,12 +86,7 @@ pub fn decide(cfg: &RoutingConfig, message: &str, verdict: &ModelVerdict) -> Dec
 /// assert_eq!(d.target, Target::DefaultRouting);
 /// # Ok::<(), strictly::routing::ConfigError>(())
 /// ```
-pub fn decide_with(
-    cfg: &RoutingConfig,
-    message: &str,
-    verdict: Option<&ModelVerdict>,
-    ballot: Option<&Ballot>,
-) -> Decision {
+pub fn decide_with(cfg: &RoutingConfig, message: &str, verdict: Option<&ModelVerdict>, ballot: Option<&Ballot>) -> Decision {
     let mut rules = Vec::new();
     let target = route(cfg, message, verdict, ballot, &mut rules).unwrap_or_else(|rule| {
         rules.push(rule);
@@ -100,12 +95,7 @@ pub fn decide_with(
     let none = ModelVerdict::default();
     let verdict = verdict.unwrap_or(&none);
     let output = verdict.output.as_ref();
-    let field = |key: &str| {
-        output
-            .and_then(|o| o.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let field = |key: &str| output.and_then(|o| o.get(key)).and_then(Value::as_str).map(str::to_owned);
     let action = target.action();
     Decision {
         action,
@@ -113,16 +103,9 @@ pub fn decide_with(
         model_action: field(keys::ACTION),
         model_assign_to: field(keys::ASSIGN_TO),
         model_assign_team: field(keys::ASSIGN_TEAM),
-        reason: verdict
-            .refusal
-            .clone()
-            .or_else(|| field(keys::REASON))
-            .or_else(|| field(keys::REFUSAL)),
+        reason: verdict.refusal.clone().or_else(|| field(keys::REASON)).or_else(|| field(keys::REFUSAL)),
         model_confidence: verdict.action_probability,
-        reported_confidence: output
-            .and_then(|o| o.get(keys::CONFIDENCE))
-            .and_then(Value::as_f64)
-            .map(|c| c as f32),
+        reported_confidence: output.and_then(|o| o.get(keys::CONFIDENCE)).and_then(Value::as_f64).map(|c| c as f32),
         examples_support: ballot.map(|b| b.support),
         examples_confidence: ballot.map(|b| b.confidence),
         rules,
@@ -174,16 +157,10 @@ fn route(
         return Err(Rule::OutOfScope);
     }
     let output = verdict.output.as_ref();
-    if verdict.refusal.is_some()
-        || output
-            .and_then(|o| o.get(keys::REFUSAL))
-            .is_some_and(Value::is_string)
-    {
+    if verdict.refusal.is_some() || output.and_then(|o| o.get(keys::REFUSAL)).is_some_and(Value::is_string) {
         return Err(Rule::Refusal);
     }
-    let c = output
-        .and_then(Classification::from_output)
-        .ok_or(Rule::MalformedOutput)?;
+    let c = output.and_then(Classification::from_output).ok_or(Rule::MalformedOutput)?;
     let confidence = match verdict.action_probability {
         Some(p) if cfg.rules.prefer_token_probability => p,
         _ => c.confidence,
@@ -195,16 +172,8 @@ fn route(
             _ => Ok(Target::Team(cfg.low_confidence_team.clone())),
         };
     }
-    let agent = |email: &str| {
-        cfg.agent(email)
-            .map(|a| Target::Agent(a.email.clone()))
-            .ok_or(Rule::UnknownAgent)
-    };
-    let team = |id: &str| {
-        cfg.team(id)
-            .map(|t| Target::Team(t.id.clone()))
-            .ok_or(Rule::UnknownTeam)
-    };
+    let agent = |email: &str| cfg.agent(email).map(|a| Target::Agent(a.email.clone())).ok_or(Rule::UnknownAgent);
+    let team = |id: &str| cfg.team(id).map(|t| Target::Team(t.id.clone())).ok_or(Rule::UnknownTeam);
     match (c.action, c.assign_to, c.assign_team) {
         (Action::Answer, None, None) => Ok(Target::None),
         (Action::Answer, ..) => {
@@ -239,4 +208,3 @@ fn vote(ballot: &Ballot, rules: &mut Vec<Rule>) -> Result<Target, Rule> {
         }
     }
 }
-

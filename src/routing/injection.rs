@@ -27,12 +27,7 @@ const ROLE_TAGS: &[&str] = &[
     "<end_of_turn>",
 ];
 /// Word sequences; "you're" splits into "you re".
-const PHRASES: &[&[&str]] = &[
-    &["system", "prompt"],
-    &["you", "are", "now"],
-    &["you", "re", "now"],
-    &["developer", "mode"],
-];
+const PHRASES: &[&[&str]] = &[&["system", "prompt"], &["you", "are", "now"], &["you", "re", "now"], &["developer", "mode"]];
 const OVERRIDE_VERBS: &[&str] = &["ignore", "disregard", "forget", "override"];
 const OVERRIDE_OBJECTS: &[&str] = &["instruction", "instructions", "prompt", "prompts", "rules"];
 const OVERRIDE_WINDOW: usize = 4;
@@ -50,19 +45,10 @@ pub fn looks_like_injection(message: &str) -> bool {
     if ROLE_TAGS.iter().any(|tag| lower.contains(tag)) {
         return true;
     }
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let phrase = PHRASES
-        .iter()
-        .any(|p| words.windows(p.len()).any(|w| w == *p));
+    let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let phrase = PHRASES.iter().any(|p| words.windows(p.len()).any(|w| w == *p));
     let override_ = words.iter().enumerate().any(|(i, w)| {
-        OVERRIDE_VERBS.contains(w)
-            && words[i + 1..]
-                .iter()
-                .take(OVERRIDE_WINDOW)
-                .any(|next| OVERRIDE_OBJECTS.contains(next))
+        OVERRIDE_VERBS.contains(w) && words[i + 1..].iter().take(OVERRIDE_WINDOW).any(|next| OVERRIDE_OBJECTS.contains(next))
     });
     phrase || override_
 }

@@ -49,10 +49,7 @@ impl From<&Decision> for BotMessage {
             Target::Team(id) => Some(Handoff::AssignTeam(id.clone())),
             Target::DefaultRouting => Some(Handoff::AssignTo(String::new())),
         };
-        BotMessage {
-            message: d.reply.clone(),
-            metadata,
-        }
+        BotMessage { message: d.reply.clone(), metadata }
     }
 }
 
@@ -80,10 +77,7 @@ pub struct KommunicatePayload {
 impl KommunicatePayload {
     /// Wraps a bot message in the envelope.
     pub fn new(body: BotMessage) -> Self {
-        KommunicatePayload {
-            platform: "kommunicate",
-            body,
-        }
+        KommunicatePayload { platform: "kommunicate", body }
     }
 
     /// The message inside the envelope.

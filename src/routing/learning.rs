@@ -137,8 +137,7 @@ fn route_target(route: &Target) -> Option<&str> {
 /// assert_eq!(plan(&old, &LearnedPhrase::new(&team, "d", None, None), &settings, like("d")), vec![old[0].id.clone()]);
 /// ```
 pub fn plan(existing: &[LearnedPhrase], new: &LearnedPhrase, settings: &LearningSettings, similar: impl Fn(&str) -> f32) -> Vec<String> {
-    let mut removed: Vec<String> =
-        existing.iter().filter(|p| similar(&p.text) >= settings.near_duplicate).map(|p| p.id.clone()).collect();
+    let mut removed: Vec<String> = existing.iter().filter(|p| similar(&p.text) >= settings.near_duplicate).map(|p| p.id.clone()).collect();
     let kept: Vec<&LearnedPhrase> = existing.iter().filter(|p| p.same_route(new) && !removed.contains(&p.id)).collect();
     let over = (kept.len() + 1).saturating_sub(settings.max_per_route.max(1));
     removed.extend(kept.iter().take(over).map(|p| p.id.clone()));
@@ -174,7 +173,12 @@ impl RoutingConfig {
                 tracing::warn!(phrase = %p.id, target = p.target.as_deref().unwrap_or_default(), "a learned phrase's route is not in the config; it does not vote");
                 continue;
             }
-            cfg.examples.push(ExampleRoute { action: p.action, target: p.target.clone(), reason: reason_for(self, p), phrases: vec![p.text.clone()] });
+            cfg.examples.push(ExampleRoute {
+                action: p.action,
+                target: p.target.clone(),
+                reason: reason_for(self, p),
+                phrases: vec![p.text.clone()],
+            });
         }
         cfg
     }
@@ -233,7 +237,10 @@ pub fn promote_into_toml(text: &str, phrase: &LearnedPhrase) -> Result<String, S
             let target = phrase.target.as_ref().map(|t| format!("target = {}\n", toml::Value::String(t.clone()))).unwrap_or_default();
             let reason = toml::Value::String("Routed as a reviewer corrected a similar message".into());
             let sep = if text.ends_with('\n') { "" } else { "\n" };
-            format!("{text}{sep}\n[[examples]]\naction = \"{}\"\n{target}reason = {reason}\nphrases = [\n    {quoted},\n]\n", phrase.action.as_str())
+            format!(
+                "{text}{sep}\n[[examples]]\naction = \"{}\"\n{target}reason = {reason}\nphrases = [\n    {quoted},\n]\n",
+                phrase.action.as_str()
+            )
         }
     };
     let cfg = RoutingConfig::from_toml_str(&edited).map_err(|e| format!("the edited config does not load: {e}"))?;

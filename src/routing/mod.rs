@@ -28,26 +28,24 @@
 //! # Ok::<(), strictly::routing::ConfigError>(())
 //! ```
 
-pub mod classification;
-pub mod decision;
-pub mod kommunicate;
 pub mod audit;
+pub mod classification;
 pub mod config;
-pub mod learning;
-pub mod schema;
-pub mod prompt;
+pub mod decide;
+pub mod decision;
 pub mod injection;
+pub mod kommunicate;
+pub mod learning;
+pub mod prompt;
 pub(crate) mod retrieve;
+pub mod router;
+pub mod schema;
 #[cfg(feature = "local")]
 pub(crate) mod semantic;
 pub mod vote;
-pub mod decide;
-pub mod router;
 
 pub use classification::{keys, Action, Classification, Target};
-pub use config::{
-    Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings,
-};
+pub use config::{Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings};
 pub use decide::{decide, decide_with, examples_route, rule_before_vote};
 pub use decision::{Decision, ModelVerdict, Rule};
 pub use injection::looks_like_injection;
@@ -55,4 +53,3 @@ pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
 pub use router::{RouteError, Routed, Router};
 pub use schema::{deployment_schema, shortlist_schema};
 pub use vote::{Ballot, ExampleVote, Similarities, Tally};
-

@@ -9,9 +9,9 @@
 
 use serde_json::json;
 
-use super::retrieve::ExampleIndex;
 use super::classification::{keys, Action};
 use super::config::RoutingConfig;
+use super::retrieve::ExampleIndex;
 
 /// Self-reported confidence written into example answers: the phrases are labelled by hand,
 /// so high, but not 1.0, which would teach the model to always claim certainty.
@@ -66,10 +66,7 @@ impl PromptBuilder {
                     keys::CONFIDENCE: EXAMPLE_CONFIDENCE,
                 })
                 .to_string();
-                route
-                    .phrases
-                    .iter()
-                    .map(move |p| (p.clone(), answer.clone()))
+                route.phrases.iter().map(move |p| (p.clone(), answer.clone()))
             })
             .collect();
         PromptBuilder {
@@ -108,25 +105,13 @@ impl PromptBuilder {
             nearest.iter().take(self.few_shot).filter(|&&i| i < self.examples.len()).map(|&i| (i, ())).collect();
         nearest.reverse();
         let mut out = Vec::with_capacity(2 + 2 * nearest.len());
-        out.push(ChatMessage {
-            role: Role::System,
-            content: self.system.clone(),
-        });
+        out.push(ChatMessage { role: Role::System, content: self.system.clone() });
         for (i, _) in nearest {
             let (phrase, answer) = &self.examples[i];
-            out.push(ChatMessage {
-                role: Role::User,
-                content: phrase.clone(),
-            });
-            out.push(ChatMessage {
-                role: Role::Assistant,
-                content: answer.clone(),
-            });
+            out.push(ChatMessage { role: Role::User, content: phrase.clone() });
+            out.push(ChatMessage { role: Role::Assistant, content: answer.clone() });
         }
-        out.push(ChatMessage {
-            role: Role::User,
-            content: message,
-        });
+        out.push(ChatMessage { role: Role::User, content: message });
         out
     }
 }
@@ -140,10 +125,7 @@ impl PromptBuilder {
 /// assert_eq!(sanitize_message("héllo", 2), "hé");
 /// ```
 pub fn sanitize_message(text: &str, max_chars: usize) -> String {
-    let clean: String = text
-        .chars()
-        .filter(|&c| c == '\n' || c == '\t' || !c.is_control())
-        .collect();
+    let clean: String = text.chars().filter(|&c| c == '\n' || c == '\t' || !c.is_control()).collect();
     clean.trim().chars().take(max_chars).collect()
 }
 
@@ -163,11 +145,7 @@ fn system_prompt(cfg: &RoutingConfig) -> String {
             let _ = writeln!(s, "- {}: {}", a.email, a.role);
         }
     }
-    let _ = writeln!(
-        s,
-        "\nActions:\n- answer: the bot can handle it ({}); assignTo and assignTeam are null",
-        cfg.bot_handles
-    );
+    let _ = writeln!(s, "\nActions:\n- answer: the bot can handle it ({}); assignTo and assignTeam are null", cfg.bot_handles);
     if !cfg.agents.is_empty() {
         s.push_str("- handoff_agent: a specific agent must take it; assignTo is the agent's email, assignTeam is null\n");
     }

@@ -57,16 +57,8 @@ impl ExampleIndex {
             }
         }
         let n = counted.len() as f32;
-        let idf = df
-            .iter()
-            .map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0)
-            .collect();
-        let mut index = ExampleIndex {
-            unseen_idf: ((1.0 + n).ln() + 1.0) * UNSEEN_WEIGHT,
-            ids,
-            idf,
-            docs: Vec::new(),
-        };
+        let idf = df.iter().map(|&d| ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0).collect();
+        let mut index = ExampleIndex { unseen_idf: ((1.0 + n).ln() + 1.0) * UNSEEN_WEIGHT, ids, idf, docs: Vec::new() };
         index.docs = counted.iter().map(|doc| index.vectorize(doc)).collect();
         index
     }
@@ -120,24 +112,12 @@ pub(crate) fn best_k(scores: Vec<f32>, k: usize) -> Vec<(usize, f32)> {
 fn features(text: &str) -> BTreeMap<String, u32> {
     let mut counts = BTreeMap::new();
     let lower = text.to_lowercase();
-    for word in lower
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        let word = if word.chars().all(|c| c.is_numeric()) {
-            "#"
-        } else {
-            word
-        };
+    for word in lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let word = if word.chars().all(|c| c.is_numeric()) { "#" } else { word };
         *counts.entry(format!("w:{word}")).or_insert(0) += 1;
-        let padded: Vec<char> = std::iter::once(' ')
-            .chain(word.chars())
-            .chain(std::iter::once(' '))
-            .collect();
+        let padded: Vec<char> = std::iter::once(' ').chain(word.chars()).chain(std::iter::once(' ')).collect();
         for tri in padded.windows(3) {
-            *counts
-                .entry(format!("c:{}", tri.iter().collect::<String>()))
-                .or_insert(0) += 1;
+            *counts.entry(format!("c:{}", tri.iter().collect::<String>())).or_insert(0) += 1;
         }
     }
     counts
@@ -165,11 +145,7 @@ mod tests {
 
     #[test]
     fn nearest_text_wins_and_ties_go_to_the_first() {
-        let index = ExampleIndex::new([
-            "where is my parcel",
-            "reset my password",
-            "reset my password",
-        ]);
+        let index = ExampleIndex::new(["where is my parcel", "reset my password", "reset my password"]);
         let top = index.top_k("I forgot my pasword, please reset it", 3);
         assert_eq!(top.iter().map(|t| t.0).collect::<Vec<_>>(), [1, 2, 0]);
         assert_eq!(top[0].1, top[1].1);

@@ -161,8 +161,7 @@ impl<B: Backend> Router<B> {
         let started = Instant::now();
         // The examples' vote, taken once: it scores every phrase (and embeds the message), and
         // its nearest phrases are the few-shot examples if the model is asked.
-        let (nearest, ranked, ballot) =
-            self.examples.as_ref().map(|e| e.poll_with(message, self.prompt.few_shot())).unwrap_or_default();
+        let (nearest, ranked, ballot) = self.examples.as_ref().map(|e| e.poll_with(message, self.prompt.few_shot())).unwrap_or_default();
         let examples_decide = self.examples_decide(ballot.as_ref());
         let base = || ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), ..ModelVerdict::default() };
         let (verdict, model_job) = if self.config.rules.prompt_injection && looks_like_injection(message) {
@@ -215,7 +214,14 @@ impl<B: Backend> Router<B> {
                     Reply::Refusal { .. } => (None, None),
                 };
                 let verdict = verdict_from_reply(&reply, self.backend.name(), self.backend.model());
-                ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, error_kind: None, usage, billing }
+                ModelAnswer {
+                    alternatives: verdict.action_alternatives.clone(),
+                    verdict,
+                    backend_error: None,
+                    error_kind: None,
+                    usage,
+                    billing,
+                }
             }
             Err(e) => {
                 let mut answer = self.model_failed(e.to_string(), started.elapsed().as_secs_f64() * 1e3);
@@ -228,18 +234,20 @@ impl<B: Backend> Router<B> {
     /// The answer of a model call that failed (or panicked, or was never made): the rules
     /// route it as `malformed_output`.
     pub fn model_failed(&self, error: String, latency_ms: f64) -> ModelAnswer {
-        let verdict = ModelVerdict {
-            backend: self.backend.name().into(),
-            model: self.backend.model().into(),
-            latency_ms,
-            ..ModelVerdict::default()
-        };
+        let verdict =
+            ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), latency_ms, ..ModelVerdict::default() };
         ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), error_kind: None, usage: None, billing: None }
     }
 
     /// The rules' decision on a screened message (with the model's answer when it was asked),
     /// and its audit record. Nothing is written: see [`Router::append_audit`].
-    pub fn conclude(&self, message: &str, message_id: Option<&str>, screened: Screened, answer: Option<ModelAnswer>) -> (Routed, AuditRecord) {
+    pub fn conclude(
+        &self,
+        message: &str,
+        message_id: Option<&str>,
+        screened: Screened,
+        answer: Option<ModelAnswer>,
+    ) -> (Routed, AuditRecord) {
         let Screened { started, ballot, examples_decide, verdict, model_job: _, nearest } = screened;
         let (verdict, alternatives, backend_error, backend_error_kind, usage, billing) = match (verdict, answer) {
             (Some(v), _) => (v, Vec::new(), None, None, None, None),
@@ -341,8 +349,7 @@ impl<B: Backend> Router<B> {
     fn shortlisted_schema(&self, ranked: &[(Target, f32)]) -> Option<SchemaSpec> {
         let n = self.config.vote.shortlist?;
         let routes: Vec<Target> = ranked.iter().take(n).map(|(t, _)| t.clone()).collect();
-        (!routes.is_empty())
-            .then(|| SchemaSpec { name: self.schema.name.clone(), schema: shortlist_schema(&self.config, &routes) })
+        (!routes.is_empty()).then(|| SchemaSpec { name: self.schema.name.clone(), schema: shortlist_schema(&self.config, &routes) })
     }
 
     /// The examples find the message out of scope, and the config lets that decide.
@@ -393,10 +400,8 @@ pub fn verdict_from_reply(reply: &Reply, backend: &str, model: &str) -> ModelVer
 
 /// The outputs' openings that decide the action (and the refusal branch).
 fn openings() -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = Action::ALL
-        .into_iter()
-        .map(|a| (a.as_str().to_string(), format!("{{\"{}\":\"{}\"", keys::ACTION, a.as_str())))
-        .collect();
+    let mut v: Vec<(String, String)> =
+        Action::ALL.into_iter().map(|a| (a.as_str().to_string(), format!("{{\"{}\":\"{}\"", keys::ACTION, a.as_str()))).collect();
     v.push((keys::REFUSAL.into(), format!("{{\"{}\"", keys::REFUSAL)));
     v
 }
@@ -448,9 +453,8 @@ pub fn action_masses(text: &str, branches: &[BranchPoint]) -> Vec<(String, f32)>
 /// Probability of the chosen target's value: the product of the chosen
 /// tokens' probabilities at the branch points inside it.
 fn target_probability(value: &Value, text: &str, branches: &[BranchPoint]) -> Option<f32> {
-    let (key, target) = [keys::ASSIGN_TO, keys::ASSIGN_TEAM]
-        .into_iter()
-        .find_map(|k| value.get(k).and_then(Value::as_str).map(|t| (k, t)))?;
+    let (key, target) =
+        [keys::ASSIGN_TO, keys::ASSIGN_TEAM].into_iter().find_map(|k| value.get(k).and_then(Value::as_str).map(|t| (k, t)))?;
     let needle = format!("\"{key}\":{}", serde_json::to_string(target).ok()?);
     let start = text.find(&needle)? + key.len() + 3;
     let end = start + needle.len() - key.len() - 3;

@@ -70,8 +70,7 @@ pub fn shortlist_schema(cfg: &RoutingConfig, routes: &[Target]) -> Value {
 fn schema_over(cfg: &RoutingConfig, keep: impl Fn(&Target) -> bool) -> Value {
     let null = json!({ "type": "null" });
     let team_ids: Vec<&str> = cfg.teams.iter().map(|t| t.id.as_str()).filter(|id| keep(&Target::Team((*id).into()))).collect();
-    let emails: Vec<&str> =
-        cfg.agents.iter().map(|a| a.email.as_str()).filter(|e| keep(&Target::Agent((*e).into()))).collect();
+    let emails: Vec<&str> = cfg.agents.iter().map(|a| a.email.as_str()).filter(|e| keep(&Target::Agent((*e).into()))).collect();
     let teams = json!({ "type": "string", "enum": team_ids });
     let agents = json!({ "type": "string", "enum": emails });
 

@@ -41,7 +41,11 @@ impl SemanticIndex {
     /// reload re-embeds only the phrases that changed). An empty cache is filled from the disk
     /// cache (or the encoder); afterwards it holds exactly `texts`. Returns the index and how
     /// many phrases were embedded now (0 when every one was cached).
-    pub(crate) fn cached<S: AsRef<str>>(encoder: Arc<SentenceEncoder>, texts: &[S], cache: &EmbeddingCache) -> Result<(Self, usize), EncoderError> {
+    pub(crate) fn cached<S: AsRef<str>>(
+        encoder: Arc<SentenceEncoder>,
+        texts: &[S],
+        cache: &EmbeddingCache,
+    ) -> Result<(Self, usize), EncoderError> {
         let mut map = cache.map.lock().unwrap_or_else(PoisonError::into_inner);
         let dim = encoder.dim();
         if map.is_empty() {

@@ -24,13 +24,12 @@
 use std::sync::Arc;
 
 use super::audit::{NearPhrase, NEAREST_RECORDED};
-use super::retrieve::{best_k, ExampleIndex};
-#[cfg(feature = "local")]
-use super::semantic::SemanticIndex;
 use super::classification::{Action, Target};
 use super::config::{RoutingConfig, VoteSettings};
 use super::prompt::sanitize_message;
-
+use super::retrieve::{best_k, ExampleIndex};
+#[cfg(feature = "local")]
+use super::semantic::SemanticIndex;
 
 /// The configured phrases, indexed for voting. Build once per config.
 #[derive(Debug, Clone)]
@@ -273,8 +272,7 @@ impl ExampleVote {
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<Similarities>, crate::encoder::EncoderError> {
         let texts: Vec<String> = messages.iter().map(|m| sanitize_message(m.as_ref(), self.max_message_chars)).collect();
-        let mut out: Vec<Similarities> =
-            texts.iter().map(|t| Similarities { words: self.index.similarities(t), meaning: None }).collect();
+        let mut out: Vec<Similarities> = texts.iter().map(|t| Similarities { words: self.index.similarities(t), meaning: None }).collect();
         let Some(semantic) = &self.semantic else {
             progress(texts.len());
             return Ok(out);
@@ -335,7 +333,7 @@ impl ExampleVote {
 
     /// [`poll`](Self::poll), also returning the nearest phrases (at least `n` of them, and the
     /// `k` voters), so a caller that needs both (few-shot examples) embeds the message once.
-    pub fn poll_with(&self, message: &str, n: usize) -> (Vec<(usize, f32)>, Vec<(Target, f32)>, Option<Ballot>) {
+    pub fn poll_with(&self, message: &str, n: usize) -> Poll {
         let nearest = self.nearest(message, n.max(self.tally.k));
         let (ranked, ballot) = self.tally.count(&nearest);
         (nearest, ranked, ballot)
@@ -347,3 +345,7 @@ impl ExampleVote {
         self.tally.ranked(&self.nearest(message, self.tally.k))
     }
 }
+
+/// [`ExampleVote::poll_with`]'s answer: the nearest phrases (index, similarity), the routes
+/// ranked by their share of the vote, and the ballot when the vote is decisive.
+pub type Poll = (Vec<(usize, f32)>, Vec<(Target, f32)>, Option<Ballot>);

@@ -168,10 +168,8 @@ pub(super) fn is_no_op(keyword: &str, value: &Value, map: &Map<String, Value>) -
 
 /// Keywords that apply other schemas to the same instance: the members or
 /// items those evaluate count as evaluated for `unevaluated*` beside them.
-pub(super) const IN_PLACE_APPLICATORS: &[&str] = &[
-    "allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "$dynamicRef", "$recursiveRef", "dependentSchemas",
-    "dependencies",
-];
+pub(super) const IN_PLACE_APPLICATORS: &[&str] =
+    &["allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref", "$dynamicRef", "$recursiveRef", "dependentSchemas", "dependencies"];
 
 /// Whether `unevaluatedProperties` / `unevaluatedItems` sees only the
 /// keywords of its own schema object (no in-place applicator beside it, and

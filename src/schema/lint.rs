@@ -63,10 +63,34 @@ const FORMATS: &[&str] = &["date-time", "time", "date", "duration", "email", "ho
 /// `additionalProperties`, `items`, `enum`, `const`, `anyOf`, `$ref`, `$defs`, the string,
 /// number and array bounds, and annotations; names no draft defines are vendor annotations.
 const UNSUPPORTED: &[&str] = &[
-    "allOf", "oneOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas", "dependencies",
-    "patternProperties", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "minProperties", "maxProperties",
-    "contains", "minContains", "maxContains", "uniqueItems", "prefixItems", "additionalItems", "$dynamicRef",
-    "$dynamicAnchor", "$recursiveRef", "$recursiveAnchor", "contentEncoding", "contentMediaType", "contentSchema",
+    "allOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "patternProperties",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "minProperties",
+    "maxProperties",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+    "prefixItems",
+    "additionalItems",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "contentEncoding",
+    "contentMediaType",
+    "contentSchema",
 ];
 
 /// A rule of the subset.
@@ -241,7 +265,19 @@ impl Linter {
                 }
             }
         }
-        for key in ["items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames", "unevaluatedProperties", "unevaluatedItems", "additionalItems"] {
+        for key in [
+            "items",
+            "additionalProperties",
+            "not",
+            "if",
+            "then",
+            "else",
+            "contains",
+            "propertyNames",
+            "unevaluatedProperties",
+            "unevaluatedItems",
+            "additionalItems",
+        ] {
             if let Some(sub @ Value::Object(_)) = s.get(key) {
                 self.visit(sub, format!("{pointer}/{key}"), depth);
             }
@@ -276,7 +312,10 @@ impl Linter {
                 self.push(
                     Rule::EnumLength,
                     pointer,
-                    format!("{} string values totalling {chars} characters; above {LARGE_ENUM} values the limit is {MAX_LARGE_ENUM_CHARS}", values.len()),
+                    format!(
+                        "{} string values totalling {chars} characters; above {LARGE_ENUM} values the limit is {MAX_LARGE_ENUM_CHARS}",
+                        values.len()
+                    ),
                 );
             }
         }
@@ -292,7 +331,10 @@ impl Linter {
             self.push(Rule::EnumCount, "", m);
         }
         if self.chars > MAX_TOTAL_CHARS {
-            let m = format!("property names, definition names, enum and const values total {} characters; the limit is {MAX_TOTAL_CHARS}", self.chars);
+            let m = format!(
+                "property names, definition names, enum and const values total {} characters; the limit is {MAX_TOTAL_CHARS}",
+                self.chars
+            );
             self.push(Rule::StringLength, "", m);
         }
     }

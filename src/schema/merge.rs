@@ -3,8 +3,8 @@
 //! over the IR is in `admits.rs`, the disjointness proof `oneOf` needs in
 //! `disjoint.rs`.
 
-use super::error::{SchemaError, SchemaErrorKind};
 use super::admits::admits;
+use super::error::{SchemaError, SchemaErrorKind};
 use super::reader::Reader;
 use super::{ArrayRule, Bound, Node, NodeId, NumberRule, ObjectRule, Property, StringRule, Typed};
 
@@ -77,11 +77,19 @@ fn intersect_level(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Resu
                     kept.push(v);
                 }
             }
-            if kept.is_empty() { Node::Never } else { Node::Literals(kept) }
+            if kept.is_empty() {
+                Node::Never
+            } else {
+                Node::Literals(kept)
+            }
         }
         (Node::Typed(a), Node::Typed(b)) => {
             let t = intersect_typed(r, a, b, at, kw)?;
-            if t.is_empty() { Node::Never } else { Node::Typed(t) }
+            if t.is_empty() {
+                Node::Never
+            } else {
+                Node::Typed(t)
+            }
         }
     })
 }
@@ -149,7 +157,11 @@ fn intersect_number(a: NumberRule, b: NumberRule) -> NumberRule {
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 { a } else { gcd(b, a % b) }
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn intersect_string(a: StringRule, b: StringRule, at: &str, kw: &str) -> Result<StringRule, SchemaError> {
@@ -239,17 +251,12 @@ fn intersect_array(r: &mut Reader, a: ArrayRule, b: ArrayRule, at: &str, kw: &st
 
 fn intersect_object(r: &mut Reader, a: ObjectRule, b: ObjectRule, at: &str, kw: &str) -> Result<Option<ObjectRule>, SchemaError> {
     let mut props: Vec<Property> = Vec::new();
-    let names: Vec<String> = a
-        .properties
-        .iter()
-        .chain(&b.properties)
-        .map(|p| p.name.clone())
-        .fold(Vec::new(), |mut acc, n| {
-            if !acc.contains(&n) {
-                acc.push(n);
-            }
-            acc
-        });
+    let names: Vec<String> = a.properties.iter().chain(&b.properties).map(|p| p.name.clone()).fold(Vec::new(), |mut acc, n| {
+        if !acc.contains(&n) {
+            acc.push(n);
+        }
+        acc
+    });
     for name in names {
         let pa = a.properties.iter().find(|p| p.name == name);
         let pb = b.properties.iter().find(|p| p.name == name);

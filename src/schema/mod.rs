@@ -209,12 +209,7 @@ impl Typed {
     }
     /// Whether no type is admitted.
     pub fn is_empty(&self) -> bool {
-        !self.null
-            && !self.boolean
-            && self.number.is_none()
-            && self.string.is_none()
-            && self.array.is_none()
-            && self.object.is_none()
+        !self.null && !self.boolean && self.number.is_none() && self.string.is_none() && self.array.is_none() && self.object.is_none()
     }
 }
 
@@ -300,9 +295,25 @@ impl Format {
     /// validator, as unknown as an unknown keyword.
     pub fn is_standard(name: &str) -> bool {
         const STANDARD: &[&str] = &[
-            "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname",
-            "ipv4", "ipv6", "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template",
-            "json-pointer", "relative-json-pointer", "regex",
+            "date-time",
+            "date",
+            "time",
+            "duration",
+            "email",
+            "idn-email",
+            "hostname",
+            "idn-hostname",
+            "ipv4",
+            "ipv6",
+            "uri",
+            "uri-reference",
+            "iri",
+            "iri-reference",
+            "uuid",
+            "uri-template",
+            "json-pointer",
+            "relative-json-pointer",
+            "regex",
         ];
         STANDARD.contains(&name)
     }

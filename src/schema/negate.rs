@@ -18,8 +18,8 @@
 use serde_json::{Map, Value};
 
 use super::error::{escape_token, SchemaError};
-use super::merge;
 use super::keywords::{constrains, is_no_op, Draft, ANNOTATIONS};
+use super::merge;
 use super::reader::{json_equal, Reader};
 use super::rules::count;
 use super::{ArrayRule, Bound, Node, NodeId, NumberRule, ObjectRule, Property, StringRule, Typed};
@@ -140,7 +140,8 @@ impl Reader<'_> {
                     (_, Value::Array(vs)) => vs.clone(),
                     _ => return Err(SchemaError::malformed("enum", at, "must be an array")),
                 };
-                self.negate_literals(&values).ok_or_else(|| refuse(format!("the negation of `{k}` with arrays or objects is not supported")))?
+                self.negate_literals(&values)
+                    .ok_or_else(|| refuse(format!("the negation of `{k}` with arrays or objects is not supported")))?
             }
             "required" => {
                 let Value::Array(names) = value else {
@@ -178,8 +179,14 @@ impl Reader<'_> {
                 let mut rule = NumberRule::default();
                 match k {
                     // Draft 04 spells exclusivity as a boolean beside the bound.
-                    "minimum" => rule.maximum = Some(Bound { value: bound, exclusive: !inclusive_flag("exclusiveMinimum") || self.draft != Draft::D4 }),
-                    "maximum" => rule.minimum = Some(Bound { value: bound, exclusive: !inclusive_flag("exclusiveMaximum") || self.draft != Draft::D4 }),
+                    "minimum" => {
+                        rule.maximum =
+                            Some(Bound { value: bound, exclusive: !inclusive_flag("exclusiveMinimum") || self.draft != Draft::D4 })
+                    }
+                    "maximum" => {
+                        rule.minimum =
+                            Some(Bound { value: bound, exclusive: !inclusive_flag("exclusiveMaximum") || self.draft != Draft::D4 })
+                    }
                     "exclusiveMinimum" => rule.maximum = Some(Bound { value: bound, exclusive: false }),
                     _ => rule.minimum = Some(Bound { value: bound, exclusive: false }),
                 }

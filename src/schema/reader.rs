@@ -69,10 +69,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn read_root(mut self) -> Result<Ir, SchemaError> {
         let root = self.read_at("")?;
         if matches!(self.nodes[root], Node::Never) {
-            return Err(SchemaError::new(
-                SchemaErrorKind::Unsatisfiable { why: "the schema admits no value".into() },
-                "",
-            ));
+            return Err(SchemaError::new(SchemaErrorKind::Unsatisfiable { why: "the schema admits no value".into() }, ""));
         }
         let ignored = self.ignored.into_iter().collect();
         Ok(Ir { nodes: self.nodes, pointers: self.pointers, root, draft4: self.draft == Draft::D4, ignored })
@@ -207,7 +204,6 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-
     fn array<'v>(value: &'v Value, keyword: &str, at: &str) -> Result<&'v Vec<Value>, SchemaError> {
         match value {
             Value::Array(items) if !items.is_empty() => Ok(items),
@@ -237,9 +233,8 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        let type_specific = map
-            .iter()
-            .any(|(k, v)| TYPE_KEYWORDS.iter().any(|(kw, _)| kw == k) && !(k.starts_with("unevaluated") && is_no_op(k, v, map)));
+        let type_specific =
+            map.iter().any(|(k, v)| TYPE_KEYWORDS.iter().any(|(kw, _)| kw == k) && !(k.starts_with("unevaluated") && is_no_op(k, v, map)));
         if types.is_none() && !type_specific {
             return Ok(match literals {
                 Some(values) => Node::Literals(values),
@@ -247,11 +242,7 @@ impl<'a> Reader<'a> {
             });
         }
 
-        let mut typed = Typed {
-            null: has("null"),
-            boolean: has("boolean"),
-            ..Typed::default()
-        };
+        let mut typed = Typed { null: has("null"), boolean: has("boolean"), ..Typed::default() };
         if has("number") || has("integer") {
             let mut rule = self.read_number(map, at)?;
             rule.integer |= !has("number");
@@ -300,9 +291,7 @@ pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
-        }
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w))),
         _ => a == b,
     }
 }

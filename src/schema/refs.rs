@@ -37,10 +37,7 @@ impl<'a> Reader<'a> {
 
     pub(super) fn schema_at(&self, pointer: &str) -> Result<&'a Value, SchemaError> {
         self.root.pointer(pointer).ok_or_else(|| {
-            SchemaError::new(
-                SchemaErrorKind::BadRef { reference: format!("#{pointer}"), why: "no schema at that pointer".into() },
-                pointer,
-            )
+            SchemaError::new(SchemaErrorKind::BadRef { reference: format!("#{pointer}"), why: "no schema at that pointer".into() }, pointer)
         })
     }
 
@@ -81,12 +78,8 @@ impl<'a> Reader<'a> {
 
     /// The JSON pointer a local `$ref` names.
     pub(super) fn ref_pointer(&self, reference: &Value, at: &str) -> Result<String, SchemaError> {
-        let r = reference
-            .as_str()
-            .ok_or_else(|| SchemaError::malformed("$ref", at, "must be a string"))?;
-        let bad = |why: &str| {
-            SchemaError::new(SchemaErrorKind::BadRef { reference: r.into(), why: why.into() }, at)
-        };
+        let r = reference.as_str().ok_or_else(|| SchemaError::malformed("$ref", at, "must be a string"))?;
+        let bad = |why: &str| SchemaError::new(SchemaErrorKind::BadRef { reference: r.into(), why: why.into() }, at);
         let Some(fragment) = r.strip_prefix('#') else {
             // A reference to the document's own `$id` is local.
             let own_id = self.root.get("$id").or_else(|| self.root.get("id")).and_then(Value::as_str);

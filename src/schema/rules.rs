@@ -10,8 +10,7 @@ use super::keywords::Draft;
 use super::merge;
 use super::reader::Reader;
 use super::{
-    ArrayRule, Bound, Format, IgnoredKeyword, Node, NodeId, NumberRule, ObjectRule, PatternProperty, Property, StringRule,
-    UnknownKeywords,
+    ArrayRule, Bound, Format, IgnoredKeyword, Node, NodeId, NumberRule, ObjectRule, PatternProperty, Property, StringRule, UnknownKeywords,
 };
 
 impl Reader<'_> {
@@ -45,9 +44,9 @@ impl Reader<'_> {
             }
             // The divisor as the decimal it is written as (its shortest
             // round-trip form, as the validators read it).
-            let (mantissa, places) = decimal_parts(m)
-                .filter(|&(d, p)| d < 1_000_000_000_000_000 && p <= 15)
-                .ok_or_else(|| SchemaError::inexact("multipleOf", at, "divisors with more than 15 significant digits or decimal places are not supported"))?;
+            let (mantissa, places) = decimal_parts(m).filter(|&(d, p)| d < 1_000_000_000_000_000 && p <= 15).ok_or_else(|| {
+                SchemaError::inexact("multipleOf", at, "divisors with more than 15 significant digits or decimal places are not supported")
+            })?;
             if places == 0 {
                 rule.integer = true;
                 if m > 1.0 {
@@ -111,11 +110,7 @@ impl Reader<'_> {
             ..ArrayRule::default()
         };
         let tuple_form = matches!(map.get("items"), Some(Value::Array(_)));
-        let (prefix_key, rest_key) = if tuple_form {
-            ("items", "additionalItems")
-        } else {
-            ("prefixItems", "items")
-        };
+        let (prefix_key, rest_key) = if tuple_form { ("items", "additionalItems") } else { ("prefixItems", "items") };
         if let Some(prefix) = map.get(prefix_key) {
             let Value::Array(prefix) = prefix else {
                 return Err(SchemaError::malformed(prefix_key, at, "must be an array"));
@@ -212,15 +207,11 @@ impl Reader<'_> {
                 // A declared name that matches patterns takes their schemas too.
                 let node = merge::with_matching_patterns(self, &rule, name, node, at)?;
                 let required = required.contains(name);
-                if matches!(self.nodes[node], Node::Never) {
-                    if required {
-                        return Err(SchemaError::new(
-                            SchemaErrorKind::Unsatisfiable {
-                                why: format!("required property \"{name}\" has a false schema"),
-                            },
-                            at,
-                        ));
-                    }
+                if required && matches!(self.nodes[node], Node::Never) {
+                    return Err(SchemaError::new(
+                        SchemaErrorKind::Unsatisfiable { why: format!("required property \"{name}\" has a false schema") },
+                        at,
+                    ));
                 }
                 // A false property stays declared: its name is then excluded
                 // from additional properties, and the lowering never emits it.
@@ -228,16 +219,12 @@ impl Reader<'_> {
             }
         }
         for name in &required {
-            if rule.properties.iter().any(|p| &p.name == name)
-                || map.get("properties").and_then(|p| p.get(name)).is_some()
-            {
+            if rule.properties.iter().any(|p| &p.name == name) || map.get("properties").and_then(|p| p.get(name)).is_some() {
                 continue;
             }
             let node = merge::undeclared(self, &rule, name, at)?.ok_or_else(|| {
                 SchemaError::new(
-                    SchemaErrorKind::Unsatisfiable {
-                        why: format!("\"{name}\" is required but additionalProperties is false"),
-                    },
+                    SchemaErrorKind::Unsatisfiable { why: format!("\"{name}\" is required but additionalProperties is false") },
                     at,
                 )
             })?;
@@ -247,7 +234,6 @@ impl Reader<'_> {
         Ok(rule)
     }
 }
-
 
 pub(super) fn count(map: &Map<String, Value>, keyword: &str, at: &str) -> Result<Option<usize>, SchemaError> {
     match map.get(keyword) {

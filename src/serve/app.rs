@@ -90,7 +90,12 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// Queues a routing model call (in the routing lane: it never waits for a generation).
-    pub(super) fn submit_route(&self, router: &Arc<Router<B>>, job: crate::routing::router::ModelJob, expires: Instant) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
+    pub(super) fn submit_route(
+        &self,
+        router: &Arc<Router<B>>,
+        job: crate::routing::router::ModelJob,
+        expires: Instant,
+    ) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
         let (router, runtime, metrics) = (router.clone(), self.runtime.clone(), self.metrics.clone());
         self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), decoded, expires)
     }
@@ -118,7 +123,15 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// A decision made by the service itself (event, deadline, overload), with its record.
-    pub(super) fn canned(router: &Router<B>, message: &str, id: Option<&str>, target: Target, reply: String, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+    pub(super) fn canned(
+        router: &Router<B>,
+        message: &str,
+        id: Option<&str>,
+        target: Target,
+        reply: String,
+        rule: Rule,
+        started: Instant,
+    ) -> (Routed, AuditRecord) {
         let decision = Decision {
             action: target.action(),
             target,
@@ -158,7 +171,14 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     }
 
     /// Default routing decided by the service (`deadline`, `overloaded`).
-    pub(super) fn default_routing(&self, router: &Router<B>, message: &str, id: Option<&str>, rule: Rule, started: Instant) -> (Routed, AuditRecord) {
+    pub(super) fn default_routing(
+        &self,
+        router: &Router<B>,
+        message: &str,
+        id: Option<&str>,
+        rule: Rule,
+        started: Instant,
+    ) -> (Routed, AuditRecord) {
         let reply = router.config().replies.default_fallback.clone();
         Self::canned(router, message, id, Target::DefaultRouting, reply, rule, started)
     }
@@ -202,7 +222,12 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(id = %routed.message_id, error = %e, "a decision could not be recorded");
-                return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the decision cannot be recorded: {e}")).retry_after(5));
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    format!("the decision cannot be recorded: {e}"),
+                )
+                .retry_after(5));
             }
         };
         self.metrics.decision(&routed.decision);
@@ -230,7 +255,12 @@ fn decoded(answer: &crate::routing::router::ModelAnswer) -> usize {
 
 /// One routing model call on the model thread: a panic inside it becomes this call's error
 /// (`malformed_output` routing), never the process's.
-fn ask<B: Backend>(router: &Router<B>, runtime: &tokio::runtime::Handle, metrics: &Metrics, job: &crate::routing::router::ModelJob) -> crate::routing::router::ModelAnswer {
+fn ask<B: Backend>(
+    router: &Router<B>,
+    runtime: &tokio::runtime::Handle,
+    metrics: &Metrics,
+    job: &crate::routing::router::ModelJob,
+) -> crate::routing::router::ModelAnswer {
     let started = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(router.ask_model(job))));
     let seconds = started.elapsed().as_secs_f64();
@@ -252,4 +282,3 @@ fn ask<B: Backend>(router: &Router<B>, runtime: &tokio::runtime::Handle, metrics
         }
     }
 }
-

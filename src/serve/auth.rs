@@ -100,7 +100,11 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim());
         let Some(presented) = presented else {
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "missing bearer API key (Authorization: Bearer <key>)"));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                "missing bearer API key (Authorization: Bearer <key>)",
+            ));
         };
         // Every key is compared, whichever matches.
         let ok = self.config.api_keys.iter().fold(false, |ok, k| ok | same_secret(k, presented));
@@ -116,9 +120,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let name = &self.config.webhook_secret_header;
         match headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
             Some(v) if same_secret(secret, v.trim()) => Ok(()),
-            Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", format!("wrong webhook secret in header {name}"))),
+            Some(_) => {
+                Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", format!("wrong webhook secret in header {name}")))
+            }
             None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", format!("missing webhook secret header {name}"))),
         }
     }
-
 }

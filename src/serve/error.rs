@@ -81,5 +81,6 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     if !value.is_object() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "expected a JSON object"));
     }
-    serde_json::from_value(value).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", format!("bad request body: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", format!("bad request body: {e}")))
 }

@@ -72,13 +72,20 @@ pub(super) async fn feedback<B: Backend + Send + Sync + 'static>(
     let id = match &req.id {
         Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
         Value::Number(n) => n.to_string(),
-        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "id must be a decision id (a non-empty string)").param(Some("id"))),
+        _ => {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "id must be a decision id (a non-empty string)")
+                .param(Some("id")))
+        }
     };
     let target = match &req.expected.target {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "expected.target must be a string").param(Some("expected"))),
+        Some(_) => {
+            return Err(
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "expected.target must be a string").param(Some("expected"))
+            )
+        }
     };
     let router = app.router();
     let expected = expected_route(router.config(), &req.expected.action, target.as_deref())?;

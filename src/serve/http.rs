@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::review;
 use super::feedback::feedback;
+use super::review;
 use super::route::route;
 use super::webhook::webhook;
 use super::{openai, ApiError, App};
@@ -46,10 +46,7 @@ async fn readyz<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>
 async fn metrics_text<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>>>) -> Response {
     app.metrics.set_spool_depth(app.recorder.spool_depth());
     let mut res = app.metrics.encode().into_response();
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
-    );
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"));
     res
 }
 

@@ -108,13 +108,33 @@ impl Metrics {
         registry.register("mask_seconds", "Time spent computing token masks", mask_seconds.clone());
         registry.register("model_queue_depth", "Model calls waiting in the queue", queue_depth.clone());
         registry.register("webhook_replays", "Webhook deliveries answered from the memory of recent keys", webhook_replays.clone());
-        registry.register("schema_cache_lookups", "Schemas of the OpenAI endpoints looked up in the compiled-schema cache, by outcome (hit, miss)", schema_lookups.clone());
-        registry.register("schema_compile_seconds", "Time to get a compiled schema: compilation on a miss, the lookup on a hit", schema_compile.clone());
-        registry.register("record_writes", "Decision records by where they went (stored, spooled, held, lost, failed)", record_writes.clone());
-        registry.register("record_write_seconds", "Time to write a decision record (the store's commit, or the spool)", record_write_seconds.clone());
+        registry.register(
+            "schema_cache_lookups",
+            "Schemas of the OpenAI endpoints looked up in the compiled-schema cache, by outcome (hit, miss)",
+            schema_lookups.clone(),
+        );
+        registry.register(
+            "schema_compile_seconds",
+            "Time to get a compiled schema: compilation on a miss, the lookup on a hit",
+            schema_compile.clone(),
+        );
+        registry.register(
+            "record_writes",
+            "Decision records by where they went (stored, spooled, held, lost, failed)",
+            record_writes.clone(),
+        );
+        registry.register(
+            "record_write_seconds",
+            "Time to write a decision record (the store's commit, or the spool)",
+            record_write_seconds.clone(),
+        );
         registry.register("spool_depth", "Decision records waiting in the spool for the store", spool_depth.clone());
         registry.register("record_repairs", "Partial last lines of the audit file moved aside at start", record_repairs.clone());
-        registry.register("config_generation", "The routing config's generation: 1 at start, one more per reload", config_generation.clone());
+        registry.register(
+            "config_generation",
+            "The routing config's generation: 1 at start, one more per reload",
+            config_generation.clone(),
+        );
         registry.register("learned_phrases", "Learned phrases voting in the router now serving", learned_phrases.clone());
         Metrics {
             registry,

@@ -51,8 +51,8 @@ mod limits;
 mod logs;
 pub mod metrics;
 pub mod openai;
-pub mod review;
 mod reload;
+pub mod review;
 mod route;
 mod server;
 mod webhook;
@@ -63,8 +63,8 @@ pub use config::ServeConfig;
 pub use error::ApiError;
 pub use http::routes;
 pub use logs::{escape_controls, text_fields};
-pub use review::escape_html;
 pub use reload::Reloaded;
+pub use review::escape_html;
 pub use server::{run, start, start_with, Server};
 
 use error::{body_bytes, internal, parse_json};
@@ -74,7 +74,6 @@ use crate::routing::router::{RouteError, Router};
 use crate::routing::RoutingConfig;
 use crate::store::spool::Spool;
 use crate::store::{Recorder, Store, StoreError};
-
 
 /// The one place the service builds its [`Router`]: every server (the command, the tests)
 /// goes through here, so a change to the router's inputs is made once. The router writes no
@@ -91,8 +90,7 @@ pub async fn open_recorder(config: &ServeConfig, routing: &RoutingConfig) -> Res
     let stem = audit.file_stem().map_or_else(|| "audit".into(), |s| s.to_string_lossy().into_owned());
     let spool_path = config.store.spool_path.clone().unwrap_or_else(|| audit.with_file_name(format!("{stem}.spool.jsonl")));
     let max = config.store.spool_max;
-    let spool = tokio::task::spawn_blocking(move || Spool::open(&spool_path, max))
-        .await
-        .map_err(|e| StoreError::Query(e.to_string()))??;
+    let spool =
+        tokio::task::spawn_blocking(move || Spool::open(&spool_path, max)).await.map_err(|e| StoreError::Query(e.to_string()))??;
     Ok(Recorder::start(store, spool))
 }

@@ -73,10 +73,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let effective = base.with_learned(&learned);
         let (config_phrases, learned_phrases) = (phrases(&base), phrases(&effective) - phrases(&base));
         let current = self.router();
-        let (router, embedded) = tokio::task::spawn_blocking(move || current.rebuild(effective))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let (router, embedded) =
+            tokio::task::spawn_blocking(move || current.rebuild(effective)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
         *self.router.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(router);
         *self.base.lock().unwrap_or_else(PoisonError::into_inner) = base;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;

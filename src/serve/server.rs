@@ -20,7 +20,6 @@ use super::{openai, routes, App, ServeConfig};
 use crate::backend::Backend;
 use crate::routing::router::Router;
 
-
 /// A running server (for tests and embedding): its address, and how to stop it.
 pub struct Server {
     /// The bound address.
@@ -230,7 +229,11 @@ async fn connection(
 
 /// `strictly serve`: serves until SIGTERM or SIGINT, then shuts down gracefully. Every
 /// decision was synced to the audit log before its reply, so nothing is left to flush.
-pub async fn run<B: Backend + Send + Sync + 'static>(router: Router<B>, chat: Option<openai::ChatModel>, config: ServeConfig) -> std::io::Result<()> {
+pub async fn run<B: Backend + Send + Sync + 'static>(
+    router: Router<B>,
+    chat: Option<openai::ChatModel>,
+    config: ServeConfig,
+) -> std::io::Result<()> {
     if config.api_keys.is_empty() {
         tracing::warn!("no API keys configured: /v1/* is open to anyone who can reach {}", config.listen);
     }

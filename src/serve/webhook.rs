@@ -30,7 +30,6 @@ use crate::store::{Claim, Outcome};
 /// How often a delivery whose key another replica holds asks the store for the reply.
 const POLL: Duration = Duration::from_millis(50);
 
-
 /// Recent webhook keys and their answers, oldest evicted first.
 pub(super) struct RecentKeys {
     cells: HashMap<String, Arc<OnceCell<Value>>>,
@@ -61,7 +60,11 @@ impl RecentKeys {
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
     /// Routes a delivery (nothing is written yet): the decision, its record and its path.
-    async fn decide_delivery(self: &Arc<Self>, req: &WebhookRequest, started: Instant) -> Result<(Routed, AuditRecord, &'static str), ApiError> {
+    async fn decide_delivery(
+        self: &Arc<Self>,
+        req: &WebhookRequest,
+        started: Instant,
+    ) -> Result<(Routed, AuditRecord, &'static str), ApiError> {
         let deadline = started + self.config.deadline;
         let id = req.key.as_deref();
         let message = req.message.as_str();
@@ -71,7 +74,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             let (r, a) = Self::canned(&router, message, id, Target::None, self.config.welcome_reply.clone(), Rule::Event, started);
             (r, a, "event")
         } else if event.is_some() || !is_text(req.content_type.as_deref()) || message.trim().is_empty() {
-            let (r, a) = Self::canned(&router, message, id, Target::DefaultRouting, self.config.not_text_reply.clone(), Rule::NotText, started);
+            let (r, a) =
+                Self::canned(&router, message, id, Target::DefaultRouting, self.config.not_text_reply.clone(), Rule::NotText, started);
             (r, a, "not_text")
         } else {
             let mut screened = self.screen(&router, message).await?;

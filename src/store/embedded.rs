@@ -69,9 +69,7 @@ impl EmbeddedStore {
             recent.insert(&id);
         }
         tracing::info!(audit = %audit.display(), keys = keys.len(), "embedded store open");
-        Ok(EmbeddedStore {
-            inner: Arc::new(Inner { audit: log, keys: Mutex::new(keys), corrections, recent: Mutex::new(recent) }),
-        })
+        Ok(EmbeddedStore { inner: Arc::new(Inner { audit: log, keys: Mutex::new(keys), corrections, recent: Mutex::new(recent) }) })
     }
 
     /// The audit file.
@@ -84,10 +82,7 @@ impl EmbeddedStore {
         self.inner.audit.repaired().map_or(0, |r| r.bytes)
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| StoreError::Query(e.to_string()))?
     }

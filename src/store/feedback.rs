@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{new_correction_id, phrases, Correction, EmbeddedStore, Store, StoreError};
-use crate::routing::learning::{plan, LearnedPhrase, LearningSettings};
 use crate::backend::Backend;
+use crate::routing::learning::{plan, LearnedPhrase, LearningSettings};
 use crate::routing::{Action, Router, RoutingConfig, Target};
 
 /// Why a correction was refused.

@@ -34,14 +34,8 @@ impl KeyFile {
     /// moved aside as in the audit log.
     pub(super) fn open(path: &Path, capacity: usize) -> Result<Self, StoreError> {
         let log = AuditLog::open(path)?;
-        let mut keys = KeyFile {
-            path: path.to_owned(),
-            log,
-            replies: HashMap::new(),
-            order: VecDeque::new(),
-            capacity: capacity.max(1),
-            lines: 0,
-        };
+        let mut keys =
+            KeyFile { path: path.to_owned(), log, replies: HashMap::new(), order: VecDeque::new(), capacity: capacity.max(1), lines: 0 };
         let file = std::fs::File::open(path).map_err(|source| StoreError::Read { path: path.display().to_string(), source })?;
         for line in BufReader::new(file).lines() {
             let line = line.map_err(|source| StoreError::Read { path: path.display().to_string(), source })?;

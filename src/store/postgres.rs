@@ -16,10 +16,8 @@ use super::{redact_url, Claim, Correction, Finished, Row, StoreConfig, StoreErro
 use crate::routing::audit::new_decision_id;
 
 /// The schema's migrations: version, name, SQL.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../../migrations/0001_init.sql")),
-    (2, "learning", include_str!("../../migrations/0002_learning.sql")),
-];
+pub const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../migrations/0001_init.sql")), (2, "learning", include_str!("../../migrations/0002_learning.sql"))];
 
 /// The advisory lock migrations run under (any constant shared by the replicas).
 const MIGRATION_LOCK: i64 = 0x7374_7269_6374_6c79; // "strictly"
@@ -273,10 +271,7 @@ impl PgStore {
 
 async fn insert_decision(client: &impl tokio_postgres::GenericClient, row: &Row) -> Result<(), StoreError> {
     client
-        .execute(
-            INSERT_DECISION,
-            &[&row.decision_id, &row.message_id, &row.time, &row.action, &row.path, &row.latency_ms, &row.line],
-        )
+        .execute(INSERT_DECISION, &[&row.decision_id, &row.message_id, &row.time, &row.action, &row.path, &row.latency_ms, &row.line])
         .await
         .map_err(query_error)?;
     Ok(())
@@ -293,20 +288,14 @@ async fn migrate(client: &mut deadpool_postgres::Client, url: &str) -> Result<()
     )
     .await
     .map_err(failed)?;
-    let found: i64 = tx
-        .query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])
-        .await
-        .map_err(failed)?
-        .get(0);
+    let found: i64 = tx.query_one("SELECT coalesce(max(version), 0) FROM schema_migrations", &[]).await.map_err(failed)?.get(0);
     let known = MIGRATIONS.last().map_or(0, |m| m.0);
     if found > known {
         return Err(StoreError::NewerSchema { url: url.to_owned(), found, known });
     }
     for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > found) {
         tx.batch_execute(sql).await.map_err(failed)?;
-        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[version, name])
-            .await
-            .map_err(failed)?;
+        tx.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &[version, name]).await.map_err(failed)?;
         tracing::info!(version, name, "store migrated");
     }
     tx.commit().await.map_err(failed)

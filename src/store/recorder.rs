@@ -80,7 +80,9 @@ impl Recorder {
         let error = self.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
         let (depth, memory) = (self.spool.len(), self.spool.memory_only());
         if memory > 0 {
-            Health::Failing(format!("{memory} decisions are held in memory only: neither the store nor the spool file can be written ({error})"))
+            Health::Failing(format!(
+                "{memory} decisions are held in memory only: neither the store nor the spool file can be written ({error})"
+            ))
         } else if depth > 0 {
             Health::Degraded(format!("{depth} decisions wait in the spool for the store ({error})"))
         } else {

@@ -75,7 +75,11 @@ impl Spool {
         if !queue.is_empty() {
             tracing::warn!(spool = %path.display(), records = queue.len(), "records from an earlier run wait for the store");
         }
-        Ok(Spool { path: path.to_owned(), max: max.max(1), state: Mutex::new(State { file: Some(file), queue, replayed: 0, memory_only: 0 }) })
+        Ok(Spool {
+            path: path.to_owned(),
+            max: max.max(1),
+            state: Mutex::new(State { file: Some(file), queue, replayed: 0, memory_only: 0 }),
+        })
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {

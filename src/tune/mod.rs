@@ -109,8 +109,7 @@ pub fn read_labelled(path: &Path, cfg: &RoutingConfig) -> Result<(Vec<Row>, Vec<
     let read_err = |why: String| TuneError::Read { path: name.clone(), why };
     let mut reader = csv::Reader::from_path(path).map_err(|e| read_err(e.to_string()))?;
     let headers = reader.headers().map_err(|e| read_err(e.to_string()))?.clone();
-    let missing: Vec<String> =
-        REQUIRED.iter().filter(|c| !headers.iter().any(|h| h == **c)).map(|c| format!("`{c}`")).collect();
+    let missing: Vec<String> = REQUIRED.iter().filter(|c| !headers.iter().any(|h| h == **c)).map(|c| format!("`{c}`")).collect();
     if headers.is_empty() || (headers.len() == 1 && headers.get(0) == Some("")) {
         return Err(TuneError::Empty(name));
     }
@@ -122,8 +121,7 @@ pub fn read_labelled(path: &Path, cfg: &RoutingConfig) -> Result<(Vec<Row>, Vec<
     while reader.read_record(&mut record).map_err(|e| read_err(e.to_string()))? {
         let line = record.position().map_or(0, |p| p.line());
         let row: Row = record.deserialize(Some(&headers)).map_err(|e| read_err(format!("line {line}: {e}")))?;
-        let target = expected_target(&row, cfg)
-            .map_err(|why| TuneError::Label { path: name.clone(), line, id: row.id.clone(), why })?;
+        let target = expected_target(&row, cfg).map_err(|why| TuneError::Label { path: name.clone(), line, id: row.id.clone(), why })?;
         rows.push(row);
         expected.push(target);
     }
@@ -234,9 +232,8 @@ pub fn cross_validate(replay: &Replay, rows: &[usize], folds: usize, seed: u64, 
     let mut held_out = vec![None; replay.rows()];
     let folds: Vec<Fold> = (0..folds)
         .map(|f| {
-            let of_fold = |inside: bool| -> Vec<usize> {
-                rows.iter().zip(&fold_of).filter(|(_, &g)| (g == f) == inside).map(|(&r, _)| r).collect()
-            };
+            let of_fold =
+                |inside: bool| -> Vec<usize> { rows.iter().zip(&fold_of).filter(|(_, &g)| (g == f) == inside).map(|(&r, _)| r).collect() };
             let (held, train) = (of_fold(true), of_fold(false));
             let choice = replay.choose(objective, &train);
             held.iter().for_each(|&r| held_out[r] = Some(choice.candidate));
@@ -249,7 +246,11 @@ pub fn cross_validate(replay: &Replay, rows: &[usize], folds: usize, seed: u64, 
     let keeps_bounds = objective.constraints.iter().all(|c| {
         let (Some(tuned), Some(current)) = (cv_tuned.get(c.metric), cv_current.get(c.metric)) else { return true };
         let bound = c.bound.resolve(current);
-        if c.at_least { tuned >= bound } else { tuned <= bound }
+        if c.at_least {
+            tuned >= bound
+        } else {
+            tuned <= bound
+        }
     });
     let value = |m: &Metrics| m.get(objective.metric).unwrap_or(0.0);
     let gain = if objective.maximise { value(&cv_tuned) - value(&cv_current) } else { value(&cv_current) - value(&cv_tuned) };

@@ -136,10 +136,7 @@ fn bound(text: &str, clause: &str) -> Result<Bound, ObjectiveError> {
     let err = |why: String| ObjectiveError { clause: clause.into(), why };
     let number = |s: &str| -> Result<f64, ObjectiveError> {
         let s = s.trim();
-        s.parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| err(format!("`{s}` is not a number")))
+        s.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| err(format!("`{s}` is not a number")))
     };
     let text = text.trim();
     let Some(rest) = text.strip_prefix("current") else {

@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use super::objective::{Constraint, Metric, Objective};
-use crate::routing::{examples_route, rule_before_vote, RoutingConfig, Similarities, Target, Tally, VoteSettings};
+use crate::routing::{examples_route, rule_before_vote, RoutingConfig, Similarities, Tally, Target, VoteSettings};
 
 /// The values tried for each `[vote]` number; the current config's values are always tried too.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -245,7 +245,11 @@ impl Replay {
             objective.constraints.iter().map(|c| (*c, c.bound.resolve(current.get(c.metric).unwrap_or(0.0)))).collect();
         let value = |m: &Metrics| {
             let v = m.get(objective.metric).unwrap_or(0.0);
-            if objective.maximise { -v } else { v }
+            if objective.maximise {
+                -v
+            } else {
+                v
+            }
         };
         let changed = |i: usize| changed_values(&self.candidates[i], &self.candidates[0]);
         let mut all: Vec<Ranked> = (0..self.candidates.len())

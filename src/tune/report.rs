@@ -124,7 +124,16 @@ pub struct Report {
 impl Report {
     /// Gathers the report; `rows` are the replay's rows, in order.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(csv: &str, config: &str, by_meaning: bool, seconds: (f64, f64), rows: &[Row], replay: &Replay, tuning: Tuning, top: usize) -> Report {
+    pub fn new(
+        csv: &str,
+        config: &str,
+        by_meaning: bool,
+        seconds: (f64, f64),
+        rows: &[Row],
+        replay: &Replay,
+        tuning: Tuning,
+        top: usize,
+    ) -> Report {
         let values = |i: usize| Values::from(&replay.candidates()[i]);
         let tuned_of = |r: usize| tuning.held_out[r].unwrap_or(0);
         let routes = replay
@@ -148,12 +157,7 @@ impl Report {
             })
             .collect();
         let objective: super::Objective = tuning.objective.parse().expect("the tuning's objective parses back");
-        let top = replay
-            .ranking(&objective, &tuning.rows)
-            .into_iter()
-            .take(top)
-            .map(|(i, m, broken)| (values(i), m, broken))
-            .collect();
+        let top = replay.ranking(&objective, &tuning.rows).into_iter().take(top).map(|(i, m, broken)| (values(i), m, broken)).collect();
         let (mut fixed, mut broken, mut still_wrong) = (0, 0, Vec::new());
         for &r in &tuning.rows {
             let (now, then) = (replay.exact(0, r), replay.exact(tuned_of(r), r));
@@ -242,7 +246,16 @@ pub fn markdown(r: &Report, wrong: usize) -> String {
     let _ = writeln!(s, "| fold | rows | k | power | min_similarity | lexical_weight | bounds kept | current | tuned |\n|---|---|---|---|---|---|---|---|---|");
     for (i, (f, v)) in t.folds.iter().zip(&r.fold_values).enumerate() {
         let short = |m: &Metrics| format!("{:.1} / {} / {:.1}", m.exact, opt(m.oos_recall), m.wrong_route);
-        let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", i + 1, f.rows, v.cells(), if f.choice.feasible { "yes" } else { "no" }, short(&f.current), short(&f.tuned));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            i + 1,
+            f.rows,
+            v.cells(),
+            if f.choice.feasible { "yes" } else { "no" },
+            short(&f.current),
+            short(&f.tuned)
+        );
     }
     let _ = writeln!(s, "\n## Per route, held out\n\n| route | rows | precision, current | recall, current | precision, tuned | recall, tuned |\n|---|---|---|---|---|---|");
     for l in &r.routes {
@@ -283,12 +296,23 @@ pub fn to_json(r: &Report) -> String {
 pub fn patch_toml(r: &Report) -> String {
     let t = &r.tuning;
     let mut s = String::new();
-    let _ = writeln!(s, "# [vote] values chosen by `strictly tune` on {} ({} rows, {}-fold cross-validation, seed {}).", r.csv, t.rows.len(), t.folds.len(), t.seed);
+    let _ = writeln!(
+        s,
+        "# [vote] values chosen by `strictly tune` on {} ({} rows, {}-fold cross-validation, seed {}).",
+        r.csv,
+        t.rows.len(),
+        t.folds.len(),
+        t.seed
+    );
     let _ = writeln!(s, "# Objective: {}", t.objective);
     let h = |m: &Metrics| format!("exact {:.1}, out-of-scope recall {}, wrong route {:.1}", m.exact, opt(m.oos_recall), m.wrong_route);
     let _ = writeln!(s, "# Held out, current: {}", h(&t.cv_current));
     let _ = writeln!(s, "# Held out, tuned:   {}", h(&t.cv_tuned));
-    let _ = writeln!(s, "# Current values: k = {}, power = {}, min_similarity = {}, lexical_weight = {}", r.current.k, r.current.power, r.current.min_similarity, r.current.lexical_weight);
+    let _ = writeln!(
+        s,
+        "# Current values: k = {}, power = {}, min_similarity = {}, lexical_weight = {}",
+        r.current.k, r.current.power, r.current.min_similarity, r.current.lexical_weight
+    );
     if !t.better {
         let _ = writeln!(s, "# Not recommended: the tuned values do not beat the current ones on the held-out folds.");
     }
@@ -318,7 +342,13 @@ pub fn apply_patch(config: &Path, r: &Report) -> Result<Applied, TuneError> {
     check_edit(&old, &new, &pairs).map_err(|why| fail(format!("cannot edit [vote] in place ({why}); apply patch.toml by hand")))?;
     RoutingConfig::from_toml_str(&new).map_err(|e| fail(format!("the patched config does not load: {e}")))?;
     let backup = (0..)
-        .map(|i| if i == 0 { PathBuf::from(format!("{}.bak", config.display())) } else { PathBuf::from(format!("{}.bak.{i}", config.display())) })
+        .map(|i| {
+            if i == 0 {
+                PathBuf::from(format!("{}.bak", config.display()))
+            } else {
+                PathBuf::from(format!("{}.bak.{i}", config.display()))
+            }
+        })
         .find(|p| !p.exists())
         .expect("some backup name is free");
     std::fs::copy(config, &backup).map_err(|e| fail(format!("cannot keep a backup at {}: {e}", backup.display())))?;
@@ -399,7 +429,11 @@ fn check_edit(old: &str, new: &str, pairs: &[(&'static str, String)]) -> Result<
         let value = parsed.get("x").cloned().ok_or("the value does not parse")?;
         vote.insert((*k).to_owned(), value);
     }
-    if expected == got { Ok(()) } else { Err("the edited file does not parse to the config with the new values".into()) }
+    if expected == got {
+        Ok(())
+    } else {
+        Err("the edited file does not parse to the config with the new values".into())
+    }
 }
 
 #[cfg(test)]

@@ -27,10 +27,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::bytes::{json_string_run_bytes, ByteSet};
-pub use runs::{RunSplit, StringChars, MIN_SPLIT_RUN};
 use runs::{RunKey, MAX_RUNS_CACHED};
-pub(crate) use text::gpt2_char_to_byte;
+pub use runs::{RunSplit, StringChars, MIN_SPLIT_RUN};
 use text::byte_fallback;
+pub(crate) use text::gpt2_char_to_byte;
 pub use token_set::TokenSet;
 pub use trie::{TokenTrie, TrieNodeId, Visit};
 
@@ -83,10 +83,7 @@ impl Vocabulary {
         let special: Vec<bool> = tokens.iter().map(Option::is_none).collect();
         let bytes: Vec<Vec<u8>> = tokens.into_iter().map(Option::unwrap_or_default).collect();
         let trie = TokenTrie::build(&bytes, &special);
-        let byte_sets = bytes
-            .iter()
-            .map(|token| token.iter().copied().collect())
-            .collect();
+        let byte_sets = bytes.iter().map(|token| token.iter().copied().collect()).collect();
         let placeholder = Arc::new(StringChars { up_to: vec![Arc::new([])], rest: Arc::new(TokenTrie::build(&[], &[])) });
         let mut vocab = Self {
             bytes,
@@ -168,7 +165,11 @@ impl Vocabulary {
         let (mut dropped, mut kept) = (Vec::new(), Vec::new());
         for byte in run_bytes.iter() {
             let tokens = self.trie.tokens_starting_with(byte);
-            if head.contains(byte) { kept.push(tokens) } else { dropped.push(tokens) }
+            if head.contains(byte) {
+                kept.push(tokens)
+            } else {
+                dropped.push(tokens)
+            }
         }
         let size = |side: &[&[u32]]| side.iter().map(|t| t.len()).sum::<usize>();
         if size(&dropped) <= size(&kept) {

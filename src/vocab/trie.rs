@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use crate::bytes::ByteSet;
 use super::ByteRecognizer;
+use crate::bytes::ByteSet;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TrieNode {
@@ -46,9 +46,7 @@ pub struct TokenTrie {
 
 impl TokenTrie {
     pub(super) fn build(bytes: &[Vec<u8>], special: &[bool]) -> Self {
-        let mut order: Vec<u32> = (0..bytes.len() as u32)
-            .filter(|&i| !special[i as usize] && !bytes[i as usize].is_empty())
-            .collect();
+        let mut order: Vec<u32> = (0..bytes.len() as u32).filter(|&i| !special[i as usize] && !bytes[i as usize].is_empty()).collect();
         order.sort_by(|&a, &b| bytes[a as usize].cmp(&bytes[b as usize]).then(a.cmp(&b)));
         Self::build_sorted(bytes, order)
     }

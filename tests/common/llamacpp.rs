@@ -111,7 +111,19 @@ pub fn start(model: &Path) -> LlamaServer {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log = std::env::temp_dir().join(format!("strictly-llamacpp-{}-{port}.log", std::process::id()));
     let child = Command::new(python)
-        .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--port", &port.to_string(), "--n_threads", "2", "--n_ctx", "2048", "--model"])
+        .args([
+            "-m",
+            "llama_cpp.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--n_threads",
+            "2",
+            "--n_ctx",
+            "2048",
+            "--model",
+        ])
         .arg(model)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -23,7 +23,12 @@ struct GroupResult {
 
 fn run_suite() -> (BTreeMap<String, GroupResult>, Vec<String>) {
     let dir = common::shared().join("data/json-schema-test-suite/tests/draft2020-12");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("suite present").filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("suite present")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     files.sort();
     let mut results = BTreeMap::new();
     let mut false_accepts = Vec::new();
@@ -35,7 +40,8 @@ fn run_suite() -> (BTreeMap<String, GroupResult>, Vec<String>) {
             let key = format!("{name}#{i} {}", group["description"].as_str().unwrap_or(""));
             let tests = group["tests"].as_array().cloned().unwrap_or_default();
             let started = std::time::Instant::now();
-            let compiled = schema::compile(&group["schema"], &options).and_then(|ir| Grammar::from_ir(&ir, &options, started).map(|g| (ir, g)));
+            let compiled =
+                schema::compile(&group["schema"], &options).and_then(|ir| Grammar::from_ir(&ir, &options, started).map(|g| (ir, g)));
             let mut result = GroupResult { compiles: compiled.is_ok(), valid_accepted: 0, valid_total: 0 };
             if let Ok((ir, grammar)) = &compiled {
                 for t in &tests {
@@ -63,7 +69,8 @@ fn suite_has_no_false_accepts_and_no_regressions() {
         std::fs::write(&baseline_path, serde_json::to_string_pretty(&results).unwrap() + "\n").unwrap();
         return;
     }
-    let baseline: BTreeMap<String, GroupResult> = serde_json::from_str(&std::fs::read_to_string(&baseline_path).expect("baseline exists")).unwrap();
+    let baseline: BTreeMap<String, GroupResult> =
+        serde_json::from_str(&std::fs::read_to_string(&baseline_path).expect("baseline exists")).unwrap();
     let mut regressions = Vec::new();
     for (key, before) in &baseline {
         let Some(now) = results.get(key) else {

@@ -26,7 +26,8 @@ fn reject_invalid_instances(records: &[coverage::Record], options: &CompileOptio
     let (mut accepted, mut invalid, mut false_accepts) = (0, 0, Vec::new());
     for r in records {
         let started = std::time::Instant::now();
-        let Ok((ir, grammar)) = schema::compile(&r.schema, options).and_then(|ir| Grammar::from_ir(&ir, options, started).map(|g| (ir, g))) else {
+        let Ok((ir, grammar)) = schema::compile(&r.schema, options).and_then(|ir| Grammar::from_ir(&ir, options, started).map(|g| (ir, g)))
+        else {
             continue;
         };
         accepted += 1;

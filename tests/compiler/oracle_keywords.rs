@@ -42,7 +42,12 @@ fn pattern_keys_never_repeat_a_declared_name() {
         "properties": {"ab": {"type": "string"}},
         "patternProperties": {"^a": {"type": "integer"}}
     });
-    check(schema, &CompileOptions::default(), &[json!({"a": 1}), json!({"abc": 2})], &[json!({"ab": 1}), json!({"ab": "s"}), json!({"a": "s"})]);
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"a": 1}), json!({"abc": 2})],
+        &[json!({"ab": 1}), json!({"ab": "s"}), json!({"a": "s"})],
+    );
 }
 
 #[test]
@@ -206,12 +211,7 @@ fn not_of_bounds_double_negation_and_refs() {
     check(json!({"type": "string", "not": {"maxLength": 2}}), &d, &[json!("abc")], &[json!("ab"), json!("")]);
     check(json!({"type": "array", "not": {"minItems": 2}}), &d, &[json!([]), json!([1])], &[json!([1, 2])]);
     check(json!({"not": {"not": {"type": "boolean"}}}), &d, &[json!(true)], &[json!(1), json!("x")]);
-    check(
-        json!({"$defs": {"s": {"type": "string"}}, "not": {"$ref": "#/$defs/s"}}),
-        &d,
-        &[json!(1), json!(null)],
-        &[json!("x")],
-    );
+    check(json!({"$defs": {"s": {"type": "string"}}, "not": {"$ref": "#/$defs/s"}}), &d, &[json!(1), json!(null)], &[json!("x")]);
     check(
         json!({"$schema": "http://json-schema.org/draft-04/schema#", "type": "number", "not": {"minimum": 3, "exclusiveMinimum": true}}),
         &d,
@@ -250,7 +250,8 @@ fn overlapping_one_of_branches_are_made_exclusive() {
         &[json!("ab"), json!("abc"), json!(1)],
     );
     // Branches without a complement strictly can build are still refused.
-    let err = Grammar::compile(&json!({"oneOf": [{"type": "string", "pattern": "a"}, {"type": "string", "pattern": "b"}]}), &d).unwrap_err();
+    let err =
+        Grammar::compile(&json!({"oneOf": [{"type": "string", "pattern": "a"}, {"type": "string", "pattern": "b"}]}), &d).unwrap_err();
     assert_eq!(err.keyword(), Some("oneOf"));
 }
 
@@ -273,18 +274,36 @@ fn dependent_required_and_dependencies_are_exact_unions() {
         "properties": {"kind": {"enum": ["a", "b"]}, "x": {"type": "integer"}},
         "dependentSchemas": {"x": {"properties": {"kind": {"const": "a"}}, "required": ["kind"]}}
     });
-    check(schema, &CompileOptions::default(), &[json!({"kind": "b"}), json!({"kind": "a", "x": 1})], &[json!({"x": 1}), json!({"kind": "b", "x": 1}), json!([1])]);
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"kind": "b"}), json!({"kind": "a", "x": 1})],
+        &[json!({"x": 1}), json!({"kind": "b", "x": 1}), json!([1])],
+    );
 }
 
 #[test]
 fn property_counts_are_counted_states() {
     let schema = json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "minProperties": 1, "maxProperties": 2});
-    check(schema, &CompileOptions::default(), &[json!({"a": 1}), json!({"a": 1, "b": 2}), json!({"b": 2, "c": null})], &[json!({}), json!({"a": 1, "b": 2, "c": 3})]);
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"a": 1}), json!({"a": 1, "b": 2}), json!({"b": 2, "c": null})],
+        &[json!({}), json!({"a": 1, "b": 2, "c": 3})],
+    );
     let schema = json!({"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "boolean"}, "propertyNames": {"maxLength": 2}, "minProperties": 2});
-    check(schema, &CompileOptions::default(), &[json!({"a": 1, "y": false})], &[json!({"a": true}), json!({}), json!({"a": true, "abc": true})]);
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"a": 1, "y": false})],
+        &[json!({"a": true}), json!({}), json!({"a": true, "abc": true})],
+    );
     // Other keys may repeat (`{"x":1,"x":1}` has one member), so they count
     // once towards a minimum: two of them are never relied on.
-    let g = Grammar::compile(&json!({"type": "object", "additionalProperties": {"type": "boolean"}, "minProperties": 2}), &CompileOptions::default());
+    let g = Grammar::compile(
+        &json!({"type": "object", "additionalProperties": {"type": "boolean"}, "minProperties": 2}),
+        &CompileOptions::default(),
+    );
     assert!(g.is_err(), "would count a repeated key twice");
     let g = Grammar::compile(&json!({"type": "object", "required": ["a", "b"], "maxProperties": 1}), &CompileOptions::default());
     assert!(g.is_err(), "two required properties never fit in one");
@@ -308,17 +327,32 @@ fn if_then_else_is_a_union_over_the_complement_of_if() {
     );
     // `if` without `else` needs no complement; with one whose complement
     // cannot be built, the refusal names `if`.
-    check(json!({"if": {"type": "string"}, "then": {"maxLength": 2}}), &CompileOptions::default(), &[json!("ab"), json!(5)], &[json!("abc")]);
-    let err = Grammar::compile(&json!({"if": {"pattern": "^a"}, "then": {"maxLength": 2}, "else": {"type": "integer"}}), &CompileOptions::default()).unwrap_err();
+    check(
+        json!({"if": {"type": "string"}, "then": {"maxLength": 2}}),
+        &CompileOptions::default(),
+        &[json!("ab"), json!(5)],
+        &[json!("abc")],
+    );
+    let err = Grammar::compile(
+        &json!({"if": {"pattern": "^a"}, "then": {"maxLength": 2}, "else": {"type": "integer"}}),
+        &CompileOptions::default(),
+    )
+    .unwrap_err();
     assert_eq!(err.keyword(), Some("if"), "{err}");
 }
 
 #[test]
 fn property_names_constrain_every_key() {
-    let schema = json!({"type": "object", "propertyNames": {"pattern": "^[a-z]+$", "maxLength": 4}, "additionalProperties": {"type": "integer"}});
+    let schema =
+        json!({"type": "object", "propertyNames": {"pattern": "^[a-z]+$", "maxLength": 4}, "additionalProperties": {"type": "integer"}});
     check(schema, &CompileOptions::default(), &[json!({}), json!({"ab": 1, "cd": 2})], &[json!({"AB": 1}), json!({"abcde": 1})]);
     let schema = json!({"type": "object", "properties": {"Bad": {"type": "integer"}, "ok": {"type": "integer"}}, "propertyNames": {"enum": ["ok", "fine"]}});
-    check(schema, &CompileOptions::default(), &[json!({"ok": 1}), json!({"ok": 1, "fine": [2]})], &[json!({"Bad": 1}), json!({"other": 1})]);
+    check(
+        schema,
+        &CompileOptions::default(),
+        &[json!({"ok": 1}), json!({"ok": 1, "fine": [2]})],
+        &[json!({"Bad": 1}), json!({"other": 1})],
+    );
     let schema = json!({"type": "object", "properties": {"Bad": {}}, "required": ["Bad"], "propertyNames": {"pattern": "^[a-z]+$"}});
     assert!(Grammar::compile(&schema, &CompileOptions::default()).is_err());
 }

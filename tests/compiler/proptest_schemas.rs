@@ -37,7 +37,8 @@ fn scalar() -> impl Strategy<Value = Value> {
         (-5i64..5, 0i64..8).prop_map(|(lo, w)| json!({"type": "integer", "minimum": lo, "maximum": lo + w})),
         (-5i64..5).prop_map(|lo| json!({"type": "integer", "exclusiveMinimum": lo})),
         (0usize..3, 0usize..4).prop_map(|(lo, w)| json!({"type": "string", "minLength": lo, "maxLength": lo + w})),
-        prop::sample::select(vec!["^[ab]*$", "^a", "b$", "^(ab|c)+$"]).prop_map(|p| json!({"type": "string", "pattern": p, "maxLength": 4})),
+        prop::sample::select(vec!["^[ab]*$", "^a", "b$", "^(ab|c)+$"])
+            .prop_map(|p| json!({"type": "string", "pattern": p, "maxLength": 4})),
         prop::collection::vec(small_scalar(), 1..4).prop_map(|vs| json!({"enum": vs})),
         small_scalar().prop_map(|v| json!({"const": v})),
     ]
@@ -167,7 +168,8 @@ fn schemas_compile_or_fail_cleanly_and_walks_are_valid() {
         let mut rng = SmallRng::seed_from_u64(11);
         for _ in 0..16 {
             let Some(text) = oracle::walk(&grammar, &mut rng) else { continue };
-            let value: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{schema}: unparseable walk {text}: {e}")))?;
+            let value: Value =
+                serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{schema}: unparseable walk {text}: {e}")))?;
             prop_assert!(oracle.is_valid(&value), "{schema}: invalid walk {text}");
         }
         Ok(true)

@@ -62,8 +62,9 @@ fn contains_through_all_of_is_split_again() {
 fn contains_without_an_exact_complement_is_refused() {
     let e = Grammar::compile(&json!({"type": "array", "contains": {"multipleOf": 3}}), &CompileOptions::default()).unwrap_err();
     assert_eq!(e.keyword(), Some("contains"), "{e}");
-    let e = Grammar::compile(&json!({"allOf": [{"contains": {"type": "string"}}, {"contains": {"type": "null"}}]}), &CompileOptions::default())
-        .unwrap_err();
+    let e =
+        Grammar::compile(&json!({"allOf": [{"contains": {"type": "string"}}, {"contains": {"type": "null"}}]}), &CompileOptions::default())
+            .unwrap_err();
     assert_eq!(e.keyword(), Some("contains"), "{e}");
 }
 
@@ -75,7 +76,8 @@ fn unevaluated_items_beside_no_applicator_reads_as_items() {
         &[json!([]), json!(["a"]), json!(["a", 1, 2])],
         &[json!([1]), json!(["a", "b"])],
     );
-    let e = Grammar::compile(&json!({"allOf": [{"prefixItems": [true]}], "unevaluatedItems": false}), &CompileOptions::default()).unwrap_err();
+    let e =
+        Grammar::compile(&json!({"allOf": [{"prefixItems": [true]}], "unevaluatedItems": false}), &CompileOptions::default()).unwrap_err();
     assert_eq!(e.keyword(), Some("unevaluatedItems"), "{e}");
 }
 
@@ -157,7 +159,10 @@ fn unique_items_over_infinite_or_large_item_sets_are_refused() {
         (json!({"type": "array", "uniqueItems": true}), RefusalClass::Inexact),
         (json!({"type": "array", "items": {"type": "number", "minimum": 0, "maximum": 1}, "uniqueItems": true}), RefusalClass::Inexact),
         (json!({"type": "array", "items": {"type": "integer", "minimum": 0}, "uniqueItems": true}), RefusalClass::Inexact),
-        (json!({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1000}, "uniqueItems": true}), RefusalClass::TooLarge),
+        (
+            json!({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1000}, "uniqueItems": true}),
+            RefusalClass::TooLarge,
+        ),
         (json!({"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 40}, "uniqueItems": true}), RefusalClass::TooLarge),
     ] {
         let e = Grammar::compile(&json!({"properties": {"tags": schema}}), &opts).unwrap_err();
@@ -167,7 +172,12 @@ fn unique_items_over_infinite_or_large_item_sets_are_refused() {
         assert_eq!(e.class(), class, "{schema}: {text}");
     }
     // One item is always unique; `false` asks nothing.
-    check(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true, "maxItems": 1}), &opts, &[json!(["a"])], &[json!(["a", "b"])]);
+    check(
+        json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true, "maxItems": 1}),
+        &opts,
+        &[json!(["a"])],
+        &[json!(["a", "b"])],
+    );
     check(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": false}), &opts, &[json!(["a", "a"])], &[json!([1])]);
 }
 

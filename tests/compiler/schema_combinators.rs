@@ -63,12 +63,7 @@ fn not_removes_values() {
         &[json!(0), json!(3), json!(5)],
         &[json!(1), json!(2), json!(6), json!(-1)],
     );
-    check(
-        json!({"type": ["string", "null"], "not": {"type": "string"}}),
-        &["null"],
-        &[json!(null)],
-        &[json!("a"), json!(""), json!(0)],
-    );
+    check(json!({"type": ["string", "null"], "not": {"type": "string"}}), &["null"], &[json!(null)], &[json!("a"), json!(""), json!(0)]);
 }
 
 #[test]

@@ -84,8 +84,20 @@ fn size_limit_is_a_clean_error() {
 
 #[test]
 fn malformed_input_never_panics() {
-    for schema in [json!(null), json!(3), json!("x"), json!([]), json!({"type": 5}), json!({"properties": []}), json!({"enum": 1}),
-                   json!({"anyOf": []}), json!({"minLength": -1}), json!({"pattern": "("}), json!({"$ref": 7}), json!({"multipleOf": 0})] {
+    for schema in [
+        json!(null),
+        json!(3),
+        json!("x"),
+        json!([]),
+        json!({"type": 5}),
+        json!({"properties": []}),
+        json!({"enum": 1}),
+        json!({"anyOf": []}),
+        json!({"minLength": -1}),
+        json!({"pattern": "("}),
+        json!({"$ref": 7}),
+        json!({"multipleOf": 0}),
+    ] {
         assert!(Grammar::compile(&schema, &CompileOptions::default()).is_err(), "{schema} must be an error");
     }
 }

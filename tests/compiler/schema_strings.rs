@@ -20,12 +20,7 @@ fn lengths_count_code_points_not_bytes() {
 
 #[test]
 fn max_length_zero_admits_only_the_empty_string() {
-    check(
-        json!({"type": "string", "maxLength": 0}),
-        &["\"\""],
-        &[json!("")],
-        &[json!("a"), json!(" "), json!("é"), json!(false)],
-    );
+    check(json!({"type": "string", "maxLength": 0}), &["\"\""], &[json!("")], &[json!("a"), json!(" "), json!("é"), json!(false)]);
 }
 
 #[test]
@@ -70,7 +65,11 @@ fn formats_date_email_uuid_and_ipv4() {
         json!({"type": "string", "format": "uuid"}),
         &["0000", "-0000"],
         &[json!("123e4567-e89b-12d3-a456-426614174000"), json!("00000000-0000-0000-0000-000000000000")],
-        &[json!("123e4567e89b12d3a456426614174000"), json!("123e4567-e89b-12d3-a456-42661417400"), json!("g23e4567-e89b-12d3-a456-426614174000")],
+        &[
+            json!("123e4567e89b12d3a456426614174000"),
+            json!("123e4567-e89b-12d3-a456-42661417400"),
+            json!("g23e4567-e89b-12d3-a456-426614174000"),
+        ],
     );
     check(
         json!({"type": "string", "format": "ipv4"}),
@@ -98,8 +97,11 @@ fn enum_and_const_strings_with_escapes() {
 
 #[test]
 fn refused_string_schemas_name_keyword_and_pointer() {
-    let e = Grammar::compile(&json!({"properties": {"s": {"type": "string", "format": "hostname-ish"}}}), &CompileOptions { unknown_keywords: strictly::schema::UnknownKeywords::Deny, ..CompileOptions::default() })
-        .unwrap_err();
+    let e = Grammar::compile(
+        &json!({"properties": {"s": {"type": "string", "format": "hostname-ish"}}}),
+        &CompileOptions { unknown_keywords: strictly::schema::UnknownKeywords::Deny, ..CompileOptions::default() },
+    )
+    .unwrap_err();
     assert_eq!(e.keyword(), Some("format"), "{e}");
     assert_eq!(e.pointer(), "/properties/s", "{e}");
     let e = Grammar::compile(&json!({"properties": {"s": {"type": "string", "pattern": "(a"}}}), &CompileOptions::default()).unwrap_err();
@@ -120,16 +122,6 @@ fn a_dash_after_a_range_start_in_a_class_ends_the_range_as_in_ecma() {
         &[json!("a"), json!("\"#$%&'()*+,-"), json!("a\u{00ad}"), json!("--")],
         &[json!("@"), json!("{"), json!("`"), json!("a.b"), json!("\u{00ac}"), json!("")],
     );
-    check(
-        json!({"type": "string", "pattern": "^[--0]+$"}),
-        &[],
-        &[json!("-"), json!("./0")],
-        &[json!(","), json!("1")],
-    );
-    check(
-        json!({"type": "string", "pattern": "^[\\u0041-\\u0043x-]+$"}),
-        &[],
-        &[json!("ABC"), json!("x-")],
-        &[json!("D"), json!("y")],
-    );
+    check(json!({"type": "string", "pattern": "^[--0]+$"}), &[], &[json!("-"), json!("./0")], &[json!(","), json!("1")]);
+    check(json!({"type": "string", "pattern": "^[\\u0041-\\u0043x-]+$"}), &[], &[json!("ABC"), json!("x-")], &[json!("D"), json!("y")]);
 }

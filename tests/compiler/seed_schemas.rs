@@ -140,8 +140,13 @@ fn cached_masks_equal_a_plain_trie_walk() {
                 });
                 let got: std::collections::BTreeSet<u32> = mask.iter().filter(|&t| Some(t) != vocab.eos()).collect();
                 let extra: Vec<_> = got.difference(&expected).take(5).map(|&t| format!("{:x?}", vocab.token_bytes(t))).collect();
-                let missing: Vec<_> = expected.difference(&got).take(5).map(|&t| String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()).collect();
-                assert!(got == expected, "{name}: masks differ after {:?}: extra {extra:?}, missing {missing:?}", String::from_utf8_lossy(c.bytes()));
+                let missing: Vec<_> =
+                    expected.difference(&got).take(5).map(|&t| String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()).collect();
+                assert!(
+                    got == expected,
+                    "{name}: masks differ after {:?}: extra {extra:?}, missing {missing:?}",
+                    String::from_utf8_lossy(c.bytes())
+                );
                 if c.advance(id).is_err() {
                     break;
                 }

@@ -26,9 +26,8 @@ pub fn walk(g: &Grammar, rng: &mut SmallRng) -> Option<String> {
         if g.is_accepting(&mut cache, state) && (rng.random_range(0..3) == 0) {
             return String::from_utf8(out).ok();
         }
-        let live: Vec<(u8, _)> = (0..=255u8)
-            .filter_map(|b| dfa.next_state(&mut cache, state, b).ok().filter(|s| !s.is_dead()).map(|s| (b, s)))
-            .collect();
+        let live: Vec<(u8, _)> =
+            (0..=255u8).filter_map(|b| dfa.next_state(&mut cache, state, b).ok().filter(|s| !s.is_dead()).map(|s| (b, s))).collect();
         if live.is_empty() {
             return g.is_accepting(&mut cache, state).then(|| String::from_utf8(out).ok()).flatten();
         }
@@ -62,4 +61,3 @@ pub fn check(schema: Value, options: &CompileOptions, valid: &[Value], invalid: 
     }
     assert!(done >= 50, "{schema}: only {done} walks finished");
 }
-

@@ -6,9 +6,9 @@ use common::model;
 use strictly::backend::local::LocalBackend;
 use strictly::backend::SchemaSpec;
 use strictly::chat::{self, ChatMessage, Role};
-use strictly::schema::validator;
 use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
+use strictly::schema::validator;
 
 fn seed_file(name: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed").join(name)).unwrap()
@@ -38,7 +38,14 @@ fn tokenizer_matches_llama_cpp_reference_ids() {
 #[test]
 fn bytes_round_trip_exactly() {
     let tok = common::tokenizer();
-    for text in ["{\"a\":\"b\\n\\\"c\\\"\",\"d\":[1,2.5e-3]}", "emoji 😀👍🏽 👨‍👩‍👧", "中文 日本語 한국어", "tabs\tand\r\nnewlines", "\u{7f}\u{1}", "  leading and trailing  "] {
+    for text in [
+        "{\"a\":\"b\\n\\\"c\\\"\",\"d\":[1,2.5e-3]}",
+        "emoji 😀👍🏽 👨‍👩‍👧",
+        "中文 日本語 한국어",
+        "tabs\tand\r\nnewlines",
+        "\u{7f}\u{1}",
+        "  leading and trailing  ",
+    ] {
         let ids = tok.encode_plain(text).unwrap();
         assert_eq!(tok.decode_bytes(&ids), text.as_bytes());
     }
@@ -93,7 +100,12 @@ fn seed_messages_give_valid_output_and_batching_changes_nothing() {
         let c = single.generate(&messages(&system, message), &spec).unwrap();
         // Batched, a forced run of several tokens costs one forward pass; one
         // token at a time, every token costs one (the last may need none).
-        assert!(a.timings.forward_passes < a.tokens.len(), "batching saves forward passes: {} for {} tokens", a.timings.forward_passes, a.tokens.len());
+        assert!(
+            a.timings.forward_passes < a.tokens.len(),
+            "batching saves forward passes: {} for {} tokens",
+            a.timings.forward_passes,
+            a.tokens.len()
+        );
         assert!(c.timings.forward_passes + 1 >= c.tokens.len(), "one pass per token unbatched");
         assert_equivalent(message, "one pass per forced token, no cache", &a, &c);
         identical += (a.text == c.text) as usize;
@@ -181,7 +193,8 @@ fn logits_match_candle_transformers_reference() {
         let content = gguf_file::Content::read(&mut file).unwrap();
         ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap()
     };
-    let prompt = chat::render(ours.tokenizer(), &messages("You route support messages.", "My package never arrived, I want to return it")).unwrap();
+    let prompt =
+        chat::render(ours.tokenizer(), &messages("You route support messages.", "My package never arrived, I want to return it")).unwrap();
     let ids = &prompt.ids[..32.min(prompt.ids.len())];
     let run_reference = |r: &mut ModelWeights, start: usize, end: usize| -> Vec<f32> {
         let input = Tensor::new(&ids[start..end], &Device::Cpu).unwrap().unsqueeze(0).unwrap();

@@ -73,10 +73,7 @@ fn payloads_match_the_documented_shapes() {
             json!({"refusal": "abuse"}),
             r#"{"platform":"kommunicate","message":"Our agents will get back to you.","metadata":{"KM_ASSIGN_TO":""}}"#,
         ),
-        (
-            classification("answer", n.clone(), n.clone()),
-            r#"{"platform":"kommunicate","message":"I can help you with that right here."}"#,
-        ),
+        (classification("answer", n.clone(), n.clone()), r#"{"platform":"kommunicate","message":"I can help you with that right here."}"#),
     ];
     for (output, expected) in cases {
         let payload = KommunicatePayload::from(&decision(&cfg, output));
@@ -102,19 +99,10 @@ fn webhook_reply_matches_the_docs_sample() {
     });
     let reply = serde_json::to_string(&payload.webhook_reply()).unwrap();
     assert_eq!(reply, serde_json::to_string(&sample).unwrap());
-    assert_eq!(
-        reply,
-        r#"[{"message":"our agents will get back to you","metadata":{"KM_ASSIGN_TO":""}}]"#
-    );
+    assert_eq!(reply, r#"[{"message":"our agents will get back to you","metadata":{"KM_ASSIGN_TO":""}}]"#);
 
-    let answer = KommunicatePayload::new(BotMessage {
-        message: "hi".into(),
-        metadata: None,
-    });
-    assert_eq!(
-        serde_json::to_string(&answer.webhook_reply()).unwrap(),
-        r#"[{"message":"hi"}]"#
-    );
+    let answer = KommunicatePayload::new(BotMessage { message: "hi".into(), metadata: None });
+    assert_eq!(serde_json::to_string(&answer.webhook_reply()).unwrap(), r#"[{"message":"hi"}]"#);
     assert_eq!(answer.body().message, "hi");
 }
 
@@ -134,34 +122,19 @@ fn webhook_request_tolerates_real_world_input() {
     assert_eq!(full.group_id.as_deref(), Some("78123"));
     assert_eq!(full.metadata, json!({"KM_CHAT_CONTEXT": {"x": 1}}));
     assert_eq!(full.content_type.as_deref(), Some("0"));
-    assert_eq!(
-        (full.application_key.as_deref(), full.source.as_deref()),
-        (Some("app"), Some("web"))
-    );
+    assert_eq!((full.application_key.as_deref(), full.source.as_deref()), (Some("app"), Some("web")));
     assert_eq!(full.event_name, None);
     assert_eq!(full.created_at.as_deref(), Some("1457958424000"));
 
-    let welcome: WebhookRequest =
-        serde_json::from_str(r#"{"eventName":"WELCOME","groupId":123456}"#).unwrap();
-    assert_eq!(
-        (welcome.event_name.as_deref(), welcome.group_id.as_deref()),
-        (Some("WELCOME"), Some("123456"))
-    );
+    let welcome: WebhookRequest = serde_json::from_str(r#"{"eventName":"WELCOME","groupId":123456}"#).unwrap();
+    assert_eq!((welcome.event_name.as_deref(), welcome.group_id.as_deref()), (Some("WELCOME"), Some("123456")));
     assert_eq!(welcome.message, "");
 
-    let odd: WebhookRequest =
-        serde_json::from_str(r#"{"botId":true,"message":null,"key":[1],"metadata":"text"}"#)
-            .unwrap();
-    assert_eq!(
-        (odd.bot_id, odd.key, odd.message.as_str()),
-        (None, None, "")
-    );
+    let odd: WebhookRequest = serde_json::from_str(r#"{"botId":true,"message":null,"key":[1],"metadata":"text"}"#).unwrap();
+    assert_eq!((odd.bot_id, odd.key, odd.message.as_str()), (None, None, ""));
     assert_eq!(odd.metadata, json!("text"));
 
-    assert_eq!(
-        serde_json::from_str::<WebhookRequest>("{}").unwrap(),
-        WebhookRequest::default()
-    );
+    assert_eq!(serde_json::from_str::<WebhookRequest>("{}").unwrap(), WebhookRequest::default());
     assert!(serde_json::from_str::<WebhookRequest>(r#"{"message": "unterminated"#).is_err());
 }
 
@@ -184,35 +157,18 @@ fn one_audit_line_per_decision_and_it_parses_back() {
         let v = verdict(output.clone());
         let d = decide(&cfg, "order 1234 please", &v);
         let id = format!("msg-{i}");
-        log.append(&AuditRecord::new(
-            Some(&id),
-            "order 1234 please",
-            cfg.audit.redact,
-            &d,
-            &v,
-        ))
-        .unwrap();
+        log.append(&AuditRecord::new(Some(&id), "order 1234 please", cfg.audit.redact, &d, &v)).unwrap();
         decisions.push(d);
     }
     drop(log);
     // Reopening appends rather than truncating.
     let log = AuditLog::open(&path).unwrap();
     let v = verdict(outputs[0].clone());
-    log.append(&AuditRecord::new(
-        None,
-        "again",
-        Redaction::None,
-        &decisions[0],
-        &v,
-    ))
-    .unwrap();
+    log.append(&AuditRecord::new(None, "again", Redaction::None, &decisions[0], &v)).unwrap();
 
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'));
-    let lines: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), outputs.len() + 1);
     for (i, (line, d)) in lines.iter().zip(&decisions).enumerate() {
         assert_eq!(line["id"], format!("msg-{i}"));
@@ -222,27 +178,13 @@ fn one_audit_line_per_decision_and_it_parses_back() {
         assert_eq!(line["action"], serde_json::to_value(d.action).unwrap());
         assert_eq!(line["target"], serde_json::to_value(&d.target).unwrap());
         assert_eq!(line["rules"], serde_json::to_value(&d.rules).unwrap());
-        assert_eq!(
-            line["payload"],
-            serde_json::to_value(KommunicatePayload::from(d)).unwrap()
-        );
-        assert_eq!(
-            (line["backend"].as_str(), line["model"].as_str()),
-            (Some("local"), Some("smollm2-135m"))
-        );
+        assert_eq!(line["payload"], serde_json::to_value(KommunicatePayload::from(d)).unwrap());
+        assert_eq!((line["backend"].as_str(), line["model"].as_str()), (Some("local"), Some("smollm2-135m")));
         assert_eq!(line["latency_ms"], 41.5);
         assert!((line["model_confidence"].as_f64().unwrap() - 0.9).abs() < 1e-6);
     }
-    assert_eq!(
-        lines[0]["target"],
-        json!({"kind": "team", "id": "77120034"})
-    );
-    assert_eq!(
-        lines[0]["reported_confidence"]
-            .as_f64()
-            .map(|c| (c * 10.0).round()),
-        Some(8.0)
-    );
+    assert_eq!(lines[0]["target"], json!({"kind": "team", "id": "77120034"}));
+    assert_eq!(lines[0]["reported_confidence"].as_f64().map(|c| (c * 10.0).round()), Some(8.0));
     assert_eq!(lines[2]["target"], json!({"kind": "none"}));
     assert_eq!(lines[3]["rules"], json!(["refusal"]));
     assert_eq!(lines[3]["reported_confidence"], Value::Null);
@@ -263,8 +205,7 @@ fn concurrent_appends_never_interleave() {
         for _ in 0..4 {
             s.spawn(|| {
                 for _ in 0..25 {
-                    log.append(&AuditRecord::new(None, &long, Redaction::None, &d, &v))
-                        .unwrap();
+                    log.append(&AuditRecord::new(None, &long, Redaction::None, &d, &v)).unwrap();
                 }
             });
         }
@@ -285,18 +226,9 @@ fn concurrent_appends_never_interleave() {
 fn redaction_modes() {
     let text = "Card 4111 1111 1111 1111, mail me at Jo.Doe+x@mail.example.com or call +1 (555) 123-4567. Ünïcode ok";
     assert_eq!(Redaction::None.apply(text), LoggedText::Text(text.into()));
-    assert_eq!(
-        Redaction::Digits.apply(text),
-        LoggedText::Text("Card # # # #, mail me at [email] or call +# (#) #-#. Ünïcode ok".into())
-    );
-    assert_eq!(
-        Redaction::Digits.apply("<jo@mail.com>"),
-        LoggedText::Text("<[email]>".into())
-    );
-    assert_eq!(
-        Redaction::Digits.apply("order ٣٤٥ and 12b3"),
-        LoggedText::Text("order # and #b#".into())
-    );
+    assert_eq!(Redaction::Digits.apply(text), LoggedText::Text("Card # # # #, mail me at [email] or call +# (#) #-#. Ünïcode ok".into()));
+    assert_eq!(Redaction::Digits.apply("<jo@mail.com>"), LoggedText::Text("<[email]>".into()));
+    assert_eq!(Redaction::Digits.apply("order ٣٤٥ and 12b3"), LoggedText::Text("order # and #b#".into()));
     let full = Redaction::Full.apply(text);
     assert_eq!(full, Redaction::Full.apply(text), "hash is deterministic");
     assert_ne!(full, Redaction::Full.apply("another text"));
@@ -305,14 +237,8 @@ fn redaction_modes() {
     assert_eq!(json["fnv1a64"].as_str().unwrap().len(), 16);
     assert!(!json.to_string().contains("4111"));
     // FNV-1a 64 reference values.
-    assert_eq!(
-        serde_json::to_value(Redaction::Full.apply("")).unwrap()["fnv1a64"],
-        "cbf29ce484222325"
-    );
-    assert_eq!(
-        serde_json::to_value(Redaction::Full.apply("a")).unwrap()["fnv1a64"],
-        "af63dc4c8601ec8c"
-    );
+    assert_eq!(serde_json::to_value(Redaction::Full.apply("")).unwrap()["fnv1a64"], "cbf29ce484222325");
+    assert_eq!(serde_json::to_value(Redaction::Full.apply("a")).unwrap()["fnv1a64"], "af63dc4c8601ec8c");
 }
 
 #[test]
@@ -323,10 +249,7 @@ fn io_failures_are_typed_errors() {
     std::fs::write(&file, "").unwrap();
     let err = AuditLog::open(file.join("audit.jsonl")).unwrap_err();
     assert!(matches!(err, AuditError::Open { .. }), "{err:?}");
-    assert!(err.to_string().starts_with(&format!(
-        "cannot open audit log {}: ",
-        file.join("audit.jsonl").display()
-    )));
+    assert!(err.to_string().starts_with(&format!("cannot open audit log {}: ", file.join("audit.jsonl").display())));
 
     #[cfg(target_os = "linux")]
     {
@@ -334,15 +257,9 @@ fn io_failures_are_typed_errors() {
         let log = AuditLog::open("/dev/full").unwrap();
         let v = verdict(classification("answer", Value::Null, Value::Null));
         let d = decide(&cfg, "x", &v);
-        let err = log
-            .append(&AuditRecord::new(None, "x", Redaction::None, &d, &v))
-            .unwrap_err();
+        let err = log.append(&AuditRecord::new(None, "x", Redaction::None, &d, &v)).unwrap_err();
         assert!(matches!(err, AuditError::Write { .. }), "{err:?}");
-        assert!(
-            err.to_string()
-                .starts_with("cannot write audit log /dev/full: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("cannot write audit log /dev/full: "), "{err}");
     }
 }
 

@@ -54,7 +54,8 @@ fn hostile_messages_are_routed_audited_and_never_panic() {
             assert!(routed.output.is_none());
         }
     }
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&audit).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), messages.len(), "one audit line per decision");
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["id"], format!("t{i}"));

@@ -42,9 +42,7 @@ phrases = ["my chain snapped"]
 "#;
 
 fn error(toml: &str) -> String {
-    RoutingConfig::from_toml_str(toml)
-        .expect_err("config should be rejected")
-        .to_string()
+    RoutingConfig::from_toml_str(toml).expect_err("config should be rejected").to_string()
 }
 
 #[test]
@@ -55,10 +53,7 @@ fn example_config_loads() {
     let emails: Vec<_> = cfg.agents.iter().map(|a| a.email.as_str()).collect();
     assert_eq!(emails, ["billing@company.com", "senior@company.com"]);
     assert_eq!(cfg.confidence_threshold, 0.7);
-    assert_eq!(
-        cfg.team(&cfg.low_confidence_team).unwrap().name,
-        "technical support"
-    );
+    assert_eq!(cfg.team(&cfg.low_confidence_team).unwrap().name, "technical support");
     assert_eq!(cfg.audit.redact, Redaction::Digits);
     // Every route of the policy has examples: one entry per intent of the policy table (27),
     // seven for concepts of the teams' remits that customers phrase their own way (unrecognised charges, balances,
@@ -66,10 +61,7 @@ fn example_config_loads() {
     // entry.
     let mut routes: Vec<(Action, Option<&str>, usize)> = Vec::new();
     for ex in &cfg.examples {
-        match routes
-            .iter_mut()
-            .find(|r| r.0 == ex.action && r.1 == ex.target.as_deref())
-        {
+        match routes.iter_mut().find(|r| r.0 == ex.action && r.1 == ex.target.as_deref()) {
             Some(r) => r.2 += ex.phrases.len(),
             None => routes.push((ex.action, ex.target.as_deref(), ex.phrases.len())),
         }
@@ -86,12 +78,13 @@ fn example_config_loads() {
             (Action::DefaultFallback, None),
         ]
     );
-    let (in_scope, out_of_scope): (Vec<_>, Vec<_>) = cfg
-        .examples
-        .iter()
-        .partition(|ex| ex.action != Action::DefaultFallback);
+    let (in_scope, out_of_scope): (Vec<_>, Vec<_>) = cfg.examples.iter().partition(|ex| ex.action != Action::DefaultFallback);
     assert_eq!(in_scope.len(), 34);
-    assert!(in_scope.iter().all(|ex| (8..=32).contains(&ex.phrases.len())), "{:?}", in_scope.iter().map(|ex| ex.phrases.len()).collect::<Vec<_>>());
+    assert!(
+        in_scope.iter().all(|ex| (8..=32).contains(&ex.phrases.len())),
+        "{:?}",
+        in_scope.iter().map(|ex| ex.phrases.len()).collect::<Vec<_>>()
+    );
     assert!(out_of_scope.iter().map(|ex| ex.phrases.len()).sum::<usize>() >= 20);
 }
 
@@ -99,37 +92,19 @@ fn example_config_loads() {
 fn defaults_apply_when_sections_are_omitted() {
     let cfg = RoutingConfig::from_toml_str(BASE).unwrap();
     assert_eq!(cfg.confidence_threshold, 0.7);
-    assert!(
-        cfg.rules.prompt_injection
-            && cfg.rules.prefer_token_probability
-            && cfg.rules.agent_missing_uses_team
-    );
+    assert!(cfg.rules.prompt_injection && cfg.rules.prefer_token_probability && cfg.rules.agent_missing_uses_team);
     assert_eq!((cfg.vote.k, cfg.vote.min_support), (5, 0.0));
-    assert_eq!(
-        (cfg.prompt.few_shot, cfg.prompt.max_message_chars),
-        (5, 2000)
-    );
+    assert_eq!((cfg.prompt.few_shot, cfg.prompt.max_message_chars), (5, 2000));
     assert_eq!(cfg.audit.redact, Redaction::Digits);
-    assert_eq!(
-        cfg.agent("BOSS@bikes.example").unwrap().email,
-        "boss@bikes.example"
-    );
+    assert_eq!(cfg.agent("BOSS@bikes.example").unwrap().email, "boss@bikes.example");
     assert!(cfg.team("3").is_none());
 }
 
 #[test]
 fn validation_errors_name_the_offending_item() {
     let cases: Vec<(&str, String, String)> = vec![
-        (
-            "duplicate team",
-            BASE.replace(r#"id = "2""#, r#"id = "1""#),
-            "duplicate team id `1`".into(),
-        ),
-        (
-            "empty team id",
-            BASE.replace(r#"id = "2""#, r#"id = " ""#),
-            "team `sales` has an empty id".into(),
-        ),
+        ("duplicate team", BASE.replace(r#"id = "2""#, r#"id = "1""#), "duplicate team id `1`".into()),
+        ("empty team id", BASE.replace(r#"id = "2""#, r#"id = " ""#), "team `sales` has an empty id".into()),
         (
             "duplicate agent, other case",
             format!("{BASE}\n[[agents]]\nemail = \"Boss@Bikes.example\"\nrole = \"again\"\n"),
@@ -160,16 +135,8 @@ fn validation_errors_name_the_offending_item() {
             format!("{BASE}\n[vote]\nmin_support = 1.2\n"),
             "[vote] needs k >= 1 and min_support in [0, 1], got k = 5, min_support = 1.2".into(),
         ),
-        (
-            "cascade support above 1",
-            format!("{BASE}\n[vote]\ndecide_at = 1.5\n"),
-            "[vote] decide_at 1.5 is outside [0, 1]".into(),
-        ),
-        (
-            "empty shortlist",
-            format!("{BASE}\n[vote]\nshortlist = 0\n"),
-            "[vote] shortlist must be at least 1".into(),
-        ),
+        ("cascade support above 1", format!("{BASE}\n[vote]\ndecide_at = 1.5\n"), "[vote] decide_at 1.5 is outside [0, 1]".into()),
+        ("empty shortlist", format!("{BASE}\n[vote]\nshortlist = 0\n"), "[vote] shortlist must be at least 1".into()),
         (
             "unknown low-confidence team",
             BASE.replace(r#"low_confidence_team = "1""#, r#"low_confidence_team = "9""#),
@@ -182,26 +149,21 @@ fn validation_errors_name_the_offending_item() {
         ),
         (
             "example targets unknown agent",
-            BASE.replace(r#"action = "handoff_team"
-target = "1""#, r#"action = "handoff_agent"
-target = "owner@bikes.example""#),
+            BASE.replace(
+                r#"action = "handoff_team"
+target = "1""#,
+                r#"action = "handoff_agent"
+target = "owner@bikes.example""#,
+            ),
             "example for handoff_agent targets `owner@bikes.example`, which is not a defined agent email".into(),
         ),
-        (
-            "handoff example without target",
-            BASE.replace("target = \"1\"\n", ""),
-            "example for handoff_team needs a target".into(),
-        ),
+        ("handoff example without target", BASE.replace("target = \"1\"\n", ""), "example for handoff_team needs a target".into()),
         (
             "answer example with target",
             BASE.replace(r#"action = "handoff_team""#, r#"action = "answer""#),
             "example for answer takes no target, got `1`".into(),
         ),
-        (
-            "empty reason",
-            BASE.replace(r#"reason = "repair""#, r#"reason = """#),
-            "example reason `` must be 1 to 80 characters".into(),
-        ),
+        ("empty reason", BASE.replace(r#"reason = "repair""#, r#"reason = """#), "example reason `` must be 1 to 80 characters".into()),
         (
             "reason too long",
             BASE.replace(r#"reason = "repair""#, &format!("reason = \"{}\"", "x".repeat(81))),
@@ -233,50 +195,20 @@ fn malformed_agent_emails_are_rejected() {
 #[test]
 fn unknown_keys_and_wrong_types_are_parse_errors() {
     let cases = [
-        (
-            BASE.replace("company =", "colour = \"red\"\ncompany ="),
-            "unknown field `colour`",
-        ),
-        (
-            BASE.replace("[audit]\n", "[audit]\nredcat = \"full\"\n"),
-            "unknown field `redcat`",
-        ),
-        (
-            BASE.replace("role = \"owner\"", "role = \"owner\"\nphone = \"1\""),
-            "unknown field `phone`",
-        ),
-        (
-            format!("{BASE}\n[rules]\nprompt_injections = false\n"),
-            "unknown field `prompt_injections`",
-        ),
-        (
-            BASE.replace(
-                r#"path = "logs/audit.jsonl""#,
-                "path = \"a\"\nredact = \"some\"",
-            ),
-            "unknown variant `some`",
-        ),
-        (
-            BASE.replace(r#"action = "handoff_team""#, r#"action = "escalate""#),
-            "unknown variant `escalate`",
-        ),
-        (
-            BASE.replace(r#"id = "2""#, "id = 2"),
-            "invalid type: integer `2`, expected a string",
-        ),
-        (
-            BASE.replace("company = \"a bike shop\"\n", ""),
-            "missing field `company`",
-        ),
+        (BASE.replace("company =", "colour = \"red\"\ncompany ="), "unknown field `colour`"),
+        (BASE.replace("[audit]\n", "[audit]\nredcat = \"full\"\n"), "unknown field `redcat`"),
+        (BASE.replace("role = \"owner\"", "role = \"owner\"\nphone = \"1\""), "unknown field `phone`"),
+        (format!("{BASE}\n[rules]\nprompt_injections = false\n"), "unknown field `prompt_injections`"),
+        (BASE.replace(r#"path = "logs/audit.jsonl""#, "path = \"a\"\nredact = \"some\""), "unknown variant `some`"),
+        (BASE.replace(r#"action = "handoff_team""#, r#"action = "escalate""#), "unknown variant `escalate`"),
+        (BASE.replace(r#"id = "2""#, "id = 2"), "invalid type: integer `2`, expected a string"),
+        (BASE.replace("company = \"a bike shop\"\n", ""), "missing field `company`"),
     ];
     for (toml, expected) in cases {
         let err = RoutingConfig::from_toml_str(&toml).unwrap_err();
         assert!(matches!(err, ConfigError::Parse(_)), "{err:?}");
         let msg = err.to_string();
-        assert!(
-            msg.starts_with("invalid routing config: ") && msg.contains(expected),
-            "expected {expected:?} in:\n{msg}"
-        );
+        assert!(msg.starts_with("invalid routing config: ") && msg.contains(expected), "expected {expected:?} in:\n{msg}");
     }
 }
 
@@ -284,9 +216,5 @@ fn unknown_keys_and_wrong_types_are_parse_errors() {
 fn unreadable_file_is_a_read_error() {
     let err = RoutingConfig::load("/nonexistent/routing.toml").unwrap_err();
     assert!(matches!(err, ConfigError::Read { .. }));
-    assert!(
-        err.to_string()
-            .starts_with("cannot read routing config /nonexistent/routing.toml: "),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("cannot read routing config /nonexistent/routing.toml: "), "{err}");
 }

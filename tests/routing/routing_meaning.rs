@@ -75,11 +75,7 @@ fn the_router_routes_by_meaning_and_screens_out_of_scope() {
     for message in ["what's the weather like in Paris tomorrow", "who wrote the Odyssey?", "how do I get a stain out of a carpet"] {
         let r = rt.block_on(router.route(message, None)).unwrap();
         assert_eq!(r.decision.target, Target::DefaultRouting, "{message}");
-        assert!(
-            r.decision.rules.iter().any(|x| matches!(x, Rule::OutOfScope | Rule::ExamplesVote)),
-            "{message}: {:?}",
-            r.decision.rules
-        );
+        assert!(r.decision.rules.iter().any(|x| matches!(x, Rule::OutOfScope | Rule::ExamplesVote)), "{message}: {:?}", r.decision.rules);
         assert_eq!(serde_json::to_value(&r.payload).unwrap()["metadata"]["KM_ASSIGN_TO"], "");
     }
     let lines = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap().lines().count();

@@ -1,9 +1,7 @@
 //! Prompt building: a byte-identical static prefix, relevant few-shot examples, clean input.
 
 use serde_json::Value;
-use strictly::routing::{
-    deployment_schema, sanitize_message, ChatMessage, PromptBuilder, Role, RoutingConfig,
-};
+use strictly::routing::{deployment_schema, sanitize_message, ChatMessage, PromptBuilder, Role, RoutingConfig};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/routing.example.toml");
 
@@ -13,11 +11,7 @@ fn config() -> RoutingConfig {
 
 /// The example answers, most similar last, parsed.
 fn answers(messages: &[ChatMessage]) -> Vec<Value> {
-    messages
-        .iter()
-        .filter(|m| m.role == Role::Assistant)
-        .map(|m| serde_json::from_str(&m.content).unwrap())
-        .collect()
+    messages.iter().filter(|m| m.role == Role::Assistant).map(|m| serde_json::from_str(&m.content).unwrap()).collect()
 }
 
 #[test]
@@ -59,13 +53,7 @@ fn message_is_last_and_examples_alternate() {
     for pair in messages[1..messages.len() - 1].chunks(2) {
         assert_eq!((pair[0].role, pair[1].role), (Role::User, Role::Assistant));
     }
-    assert_eq!(
-        messages.last().unwrap(),
-        &ChatMessage {
-            role: Role::User,
-            content: "where is my parcel?".into()
-        }
-    );
+    assert_eq!(messages.last().unwrap(), &ChatMessage { role: Role::User, content: "where is my parcel?".into() });
 }
 
 #[test]
@@ -76,37 +64,13 @@ fn retrieved_examples_are_relevant() {
     cfg.prompt.few_shot = 5;
     let builder = PromptBuilder::new(&cfg);
     let cases = [
-        (
-            "still waiting on the refund for my broken blender",
-            "assignTeam",
-            "77120034",
-        ),
+        ("still waiting on the refund for my broken blender", "assignTeam", "77120034"),
         ("how can I get a refund?", "assignTeam", "77120034"),
-        (
-            "please cancel my order, I don't need it anymore",
-            "assignTeam",
-            "77120034",
-        ),
-        (
-            "my password reset link does not work",
-            "assignTeam",
-            "98234710",
-        ),
-        (
-            "there's a charge on my card I don't recognise, my payment was taken twice",
-            "assignTeam",
-            "54515931",
-        ),
-        (
-            "I need the invoice for order 12345",
-            "assignTeam",
-            "54515931",
-        ),
-        (
-            "I want to speak to a human, not a bot",
-            "assignTo",
-            "senior@company.com",
-        ),
+        ("please cancel my order, I don't need it anymore", "assignTeam", "77120034"),
+        ("my password reset link does not work", "assignTeam", "98234710"),
+        ("there's a charge on my card I don't recognise, my payment was taken twice", "assignTeam", "54515931"),
+        ("I need the invoice for order 12345", "assignTeam", "54515931"),
+        ("I want to speak to a human, not a bot", "assignTo", "senior@company.com"),
         ("what's the capital of Peru", "action", "default_fallback"),
         ("how long does delivery take", "action", "answer"),
         ("I'd like to change my shipping address", "action", "answer"),
@@ -114,15 +78,9 @@ fn retrieved_examples_are_relevant() {
     for (message, key, expected) in cases {
         let answers = answers(&builder.build(message));
         let closest = answers.last().unwrap();
-        assert_eq!(
-            closest[key], expected,
-            "closest example for {message:?}: {closest}"
-        );
+        assert_eq!(closest[key], expected, "closest example for {message:?}: {closest}");
         let matching = answers.iter().filter(|a| a[key] == expected).count();
-        assert!(
-            matching >= 2,
-            "only {matching} relevant examples for {message:?}: {answers:?}"
-        );
+        assert!(matching >= 2, "only {matching} relevant examples for {message:?}: {answers:?}");
     }
 }
 
@@ -134,10 +92,7 @@ fn example_answers_satisfy_the_deployment_schema() {
     cfg_all.prompt.few_shot = usize::MAX;
     let messages = PromptBuilder::new(&cfg_all).build("anything");
     let answers = answers(&messages);
-    assert_eq!(
-        answers.len(),
-        cfg.examples.iter().map(|e| e.phrases.len()).sum::<usize>()
-    );
+    assert_eq!(answers.len(), cfg.examples.iter().map(|e| e.phrases.len()).sum::<usize>());
     for answer in answers {
         assert!(validator.is_valid(&answer), "{answer}");
         assert_eq!(answer["confidence"], 0.9);
@@ -162,9 +117,7 @@ fn ties_go_to_the_example_listed_first() {
     let mut second = cfg.examples[3].clone();
     second.phrases = vec!["zebra crossing".into()];
     cfg.examples = vec![first.clone(), second.clone()];
-    let pick = |cfg: &RoutingConfig| {
-        answers(&PromptBuilder::new(cfg).build("Zebra crossing!"))[0]["assignTeam"].clone()
-    };
+    let pick = |cfg: &RoutingConfig| answers(&PromptBuilder::new(cfg).build("Zebra crossing!"))[0]["assignTeam"].clone();
     assert_eq!(pick(&cfg), first.target.as_deref().unwrap());
     cfg.examples = vec![second.clone(), first];
     assert_eq!(pick(&cfg), second.target.as_deref().unwrap());
@@ -174,14 +127,10 @@ fn ties_go_to_the_example_listed_first() {
 fn user_message_is_cleaned_and_truncated() {
     let mut cfg = config();
     cfg.prompt.max_message_chars = 10;
-    let messages =
-        PromptBuilder::new(&cfg).build("\u{0}  Grüße\u{7}\u{1b}[0m aus\tKöln\r\n und mehr");
+    let messages = PromptBuilder::new(&cfg).build("\u{0}  Grüße\u{7}\u{1b}[0m aus\tKöln\r\n und mehr");
     assert_eq!(messages.last().unwrap().content, "Grüße[0m a");
 
-    assert_eq!(
-        sanitize_message("a\u{0}b\u{85}c\u{7f}d\n\te", 100),
-        "abcd\n\te"
-    );
+    assert_eq!(sanitize_message("a\u{0}b\u{85}c\u{7f}d\n\te", 100), "abcd\n\te");
     assert_eq!(sanitize_message("日本語のテキスト", 3), "日本語");
     assert_eq!(sanitize_message("👍🏽 ok", 1), "👍");
     let long = "é".repeat(5000);

@@ -2,10 +2,8 @@
 //! verdicts and hostile messages never panic.
 
 use serde_json::{json, Value};
+use strictly::routing::{decide, decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict, Rule, Target};
 use strictly::routing::{Action, RoutingConfig};
-use strictly::routing::{
-    decide, decide_with, looks_like_injection, Decision, ExampleVote, ModelVerdict, Rule, Target,
-};
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/routing.example.toml");
 const LOW_TEAM: &str = "98234710";
@@ -15,9 +13,7 @@ fn config() -> RoutingConfig {
 }
 
 fn out(action: &str, to: Value, team: Value, confidence: f64) -> Option<Value> {
-    Some(
-        json!({"action": action, "assignTo": to, "assignTeam": team, "reason": "because", "confidence": confidence}),
-    )
+    Some(json!({"action": action, "assignTo": to, "assignTeam": team, "reason": "because", "confidence": confidence}))
 }
 
 /// A verdict as the local backend reports it: output plus the action's token probability.
@@ -166,10 +162,7 @@ fn the_examples_vote_on_low_confidence_out_of_scope_and_without_a_model() {
 #[test]
 fn switches_change_the_rules() {
     let base = config();
-    let verdict = local(
-        out("handoff_team", Value::Null, json!("77120034"), 0.95),
-        Some(0.5),
-    );
+    let verdict = local(out("handoff_team", Value::Null, json!("77120034"), 0.95), Some(0.5));
 
     let mut cfg = base.clone();
     cfg.rules.prefer_token_probability = false;
@@ -178,18 +171,8 @@ fn switches_change_the_rules() {
 
     let mut cfg = base.clone();
     cfg.rules.agent_missing_uses_team = false;
-    let d = decide(
-        &cfg,
-        "x",
-        &local(
-            out("handoff_agent", Value::Null, json!("77120034"), 0.9),
-            Some(0.9),
-        ),
-    );
-    assert_eq!(
-        (d.target, d.rules),
-        (Target::DefaultRouting, vec![Rule::AgentMissing])
-    );
+    let d = decide(&cfg, "x", &local(out("handoff_agent", Value::Null, json!("77120034"), 0.9), Some(0.9)));
+    assert_eq!((d.target, d.rules), (Target::DefaultRouting, vec![Rule::AgentMissing]));
 
     let mut cfg = base.clone();
     cfg.rules.prompt_injection = false;
@@ -198,60 +181,28 @@ fn switches_change_the_rules() {
 
     let mut cfg = base;
     cfg.confidence_threshold = 0.0;
-    assert_eq!(
-        decide(
-            &cfg,
-            "refund",
-            &local(out("answer", Value::Null, Value::Null, 0.0), Some(0.0))
-        )
-        .target,
-        Target::None
-    );
+    assert_eq!(decide(&cfg, "refund", &local(out("answer", Value::Null, Value::Null, 0.0), Some(0.0))).target, Target::None);
 }
 
 #[test]
 fn decision_records_what_the_model_said() {
     let cfg = config();
-    let verdict = local(
-        out(
-            "handoff_team",
-            json!("senior@company.com"),
-            json!("77120034"),
-            0.8,
-        ),
-        Some(0.91),
-    );
+    let verdict = local(out("handoff_team", json!("senior@company.com"), json!("77120034"), 0.8), Some(0.91));
     let d = decide(&cfg, "refund and a manager please", &verdict);
     assert_eq!(d.action, Action::HandoffAgent);
     assert_eq!(d.model_action.as_deref(), Some("handoff_team"));
     assert_eq!(d.model_assign_to.as_deref(), Some("senior@company.com"));
     assert_eq!(d.model_assign_team.as_deref(), Some("77120034"));
     assert_eq!(d.reason.as_deref(), Some("because"));
-    assert_eq!(
-        (d.model_confidence, d.reported_confidence),
-        (Some(0.91), Some(0.8))
-    );
-    assert_eq!(
-        d.reply,
-        "I'm connecting you with a member of our team, who will take it from here."
-    );
+    assert_eq!((d.model_confidence, d.reported_confidence), (Some(0.91), Some(0.8)));
+    assert_eq!(d.reply, "I'm connecting you with a member of our team, who will take it from here.");
 
     let d = decide(&cfg, "x", &local(Some(json!({"refusal": "abusive"})), None));
-    assert_eq!(
-        (d.reason.as_deref(), d.model_action, d.reported_confidence),
-        (Some("abusive"), None, None)
-    );
+    assert_eq!((d.reason.as_deref(), d.model_action, d.reported_confidence), (Some("abusive"), None, None));
     assert_eq!(d.reply, "Our agents will get back to you.");
 
-    let d = decide(
-        &cfg,
-        "x",
-        &local(out("escalate", Value::Null, Value::Null, 7.0), None),
-    );
-    assert_eq!(
-        (d.model_action.as_deref(), d.reported_confidence),
-        (Some("escalate"), Some(7.0))
-    );
+    let d = decide(&cfg, "x", &local(out("escalate", Value::Null, Value::Null, 7.0), None));
+    assert_eq!((d.model_action.as_deref(), d.reported_confidence), (Some("escalate"), Some(7.0)));
 }
 
 #[test]
@@ -327,15 +278,9 @@ fn hostile_and_huge_inputs_do_not_panic() {
         None,
         Some(json!(null)),
         Some(json!({})),
-        Some(
-            json!({"action": null, "assignTo": [], "assignTeam": {}, "reason": 1, "confidence": null}),
-        ),
-        Some(
-            json!({"action": "answer", "assignTo": null, "assignTeam": null, "reason": "x", "confidence": 1e308}),
-        ),
-        Some(
-            json!({"action": "answer", "assignTo": null, "assignTeam": null, "reason": "x", "confidence": -0.0}),
-        ),
+        Some(json!({"action": null, "assignTo": [], "assignTeam": {}, "reason": 1, "confidence": null})),
+        Some(json!({"action": "answer", "assignTo": null, "assignTeam": null, "reason": "x", "confidence": 1e308})),
+        Some(json!({"action": "answer", "assignTo": null, "assignTeam": null, "reason": "x", "confidence": -0.0})),
     ];
     for m in &messages {
         for o in &outputs {

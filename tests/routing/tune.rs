@@ -183,7 +183,12 @@ fn nothing_is_written_without_write_and_write_keeps_a_backup() {
     let after = std::fs::read_to_string(&config).unwrap();
     let cfg = RoutingConfig::from_toml_str(&after).unwrap();
     let got = (cfg.vote.k as i64, cfg.vote.power as i64, cfg.vote.min_similarity as f64, cfg.vote.lexical_weight as f64);
-    let want = (chosen["k"].as_i64().unwrap(), chosen["power"].as_i64().unwrap(), chosen["min_similarity"].as_f64().unwrap(), chosen["lexical_weight"].as_f64().unwrap());
+    let want = (
+        chosen["k"].as_i64().unwrap(),
+        chosen["power"].as_i64().unwrap(),
+        chosen["min_similarity"].as_f64().unwrap(),
+        chosen["lexical_weight"].as_f64().unwrap(),
+    );
     assert_eq!(got.0, want.0);
     assert_eq!(got.1, want.1);
     assert!((got.2 - want.2).abs() < 1e-6 && (got.3 - want.3).abs() < 1e-6, "{got:?} {want:?}");
@@ -192,7 +197,10 @@ fn nothing_is_written_without_write_and_write_keeps_a_backup() {
     let changed: Vec<(&str, &str)> = old.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
     assert_eq!(old.lines().count(), after.lines().count());
     assert!(!changed.is_empty() && changed.len() <= 4, "{changed:?}");
-    assert!(changed.iter().all(|(a, _)| ["k =", "power =", "min_similarity =", "lexical_weight ="].iter().any(|k| a.starts_with(k))), "{changed:?}");
+    assert!(
+        changed.iter().all(|(a, _)| ["k =", "power =", "min_similarity =", "lexical_weight ="].iter().any(|k| a.starts_with(k))),
+        "{changed:?}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -205,8 +213,16 @@ fn bad_csvs_give_clear_errors() {
         ("empty.csv", String::new(), "has no labelled rows"),
         ("header.csv", header.to_string(), "has no labelled rows"),
         ("columns.csv", "id,source,text\n1,x,hello\n".to_string(), "has no column `expected_action`"),
-        ("team.csv", format!("{header}a,x,my bill,,,handoff_team,123,\n"), "line 2 (id `a`): expected_team `123` is not a team of the config"),
-        ("agent.csv", format!("{header}a,x,hi,,,answer,,\nb,x,a person please,,,handoff_agent,,boss@company.com\n"), "line 3 (id `b`): expected_agent `boss@company.com`"),
+        (
+            "team.csv",
+            format!("{header}a,x,my bill,,,handoff_team,123,\n"),
+            "line 2 (id `a`): expected_team `123` is not a team of the config",
+        ),
+        (
+            "agent.csv",
+            format!("{header}a,x,hi,,,answer,,\nb,x,a person please,,,handoff_agent,,boss@company.com\n"),
+            "line 3 (id `b`): expected_agent `boss@company.com`",
+        ),
         ("action.csv", format!("{header}a,x,hi,,,escalate,,\n"), "expected_action `escalate` is not one of"),
         ("text.csv", format!("{header}a,x,  ,,,answer,,\n"), "the text is empty"),
     ];
@@ -218,7 +234,13 @@ fn bad_csvs_give_clear_errors() {
     }
     assert!(matches!(read_labelled(&dir.join("absent.csv"), &cfg), Err(TuneError::Read { .. })));
     // Through the command: exit code 2 and the message, before the encoder loads.
-    let o = tune(&[dir.join("team.csv").as_os_str(), "--config".as_ref(), example_config().as_os_str(), "--out".as_ref(), dir.join("out").as_os_str()]);
+    let o = tune(&[
+        dir.join("team.csv").as_os_str(),
+        "--config".as_ref(),
+        example_config().as_os_str(),
+        "--out".as_ref(),
+        dir.join("out").as_os_str(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("expected_team `123` is not a team of the config (54515931, 98234710, 77120034)"), "{stderr}");

@@ -31,7 +31,8 @@ fn example_config() -> PathBuf {
 }
 
 /// Messages the example phrases route to different places.
-const MESSAGES: [&str; 3] = ["I want a refund for order 1234, it was broken", "how do i reset my password", "where is my package, it has not arrived"];
+const MESSAGES: [&str; 3] =
+    ["I want a refund for order 1234, it was broken", "how do i reset my password", "where is my package, it has not arrived"];
 
 fn body(key: &str, message: &str) -> Value {
     json!({"key": key, "message": message, "from": "customer-1", "groupId": "g-1", "applicationId": "app"})
@@ -250,7 +251,8 @@ fn a_store_outage_mid_load_is_spooled_and_replayed_once() {
         }
         let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
         assert!(metrics.contains("strictly_spool_depth 0"), "{metrics}");
-        let spooled = metrics.lines().find(|l| l.starts_with("strictly_record_writes_total{outcome=\"spooled\"}")).expect("some writes were spooled");
+        let spooled =
+            metrics.lines().find(|l| l.starts_with("strictly_record_writes_total{outcome=\"spooled\"}")).expect("some writes were spooled");
         let db = pg.client().await;
         for (key, _) in &results {
             assert_eq!(rows_for(&db, key).await, 1, "{key} answered but not recorded once");

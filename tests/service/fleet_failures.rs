@@ -34,13 +34,15 @@ fn example_config() -> PathBuf {
 
 /// `serve` flags for an examples-only replica on a free loopback port.
 fn replica_args(config: &Path) -> Vec<&OsStr> {
-    let mut args: Vec<&OsStr> = ["--backend", "examples", "--words-only", "--listen", "127.0.0.1:0", "--config"].iter().map(OsStr::new).collect();
+    let mut args: Vec<&OsStr> =
+        ["--backend", "examples", "--words-only", "--listen", "127.0.0.1:0", "--config"].iter().map(OsStr::new).collect();
     args.push(config.as_os_str());
     args
 }
 
 /// Messages the example phrases route to different places.
-const MESSAGES: [&str; 3] = ["I want a refund for order 1234, it was broken", "how do i reset my password", "where is my package, it has not arrived"];
+const MESSAGES: [&str; 3] =
+    ["I want a refund for order 1234, it was broken", "how do i reset my password", "where is my package, it has not arrived"];
 
 async fn webhook(http: &reqwest::Client, base: &str, key: &str, message: &str) -> Option<(u16, Value)> {
     let body = json!({"key": key, "message": message, "from": "customer-1", "groupId": "g-1", "applicationId": "app"});
@@ -91,8 +93,13 @@ fn kill_9_of_an_embedded_replica_mid_load_keeps_every_answered_decision_whole() 
     };
     let results = rt().block_on(load_then_signal(n, Duration::from_millis(5), send, Duration::from_millis(300), child.id(), "-9"));
     let _ = child.wait();
-    let answered: HashMap<&str, &Value> =
-        results.iter().filter_map(|(k, a)| match a { Some((200, reply)) => Some((k.as_str(), reply)), _ => None }).collect();
+    let answered: HashMap<&str, &Value> = results
+        .iter()
+        .filter_map(|(k, a)| match a {
+            Some((200, reply)) => Some((k.as_str(), reply)),
+            _ => None,
+        })
+        .collect();
     let unanswered: Vec<&str> = results.iter().map(|(k, _)| k.as_str()).filter(|k| !answered.contains_key(k)).collect();
     assert!(!answered.is_empty() && !unanswered.is_empty(), "the kill came mid-load: {} answered of {n}", answered.len());
 
@@ -225,7 +232,8 @@ fn a_store_that_cannot_be_used_is_a_clear_start_up_error() {
 
     // A database a newer strictly migrated: a replica of this version migrates it first.
     let known = strictly::store::MIGRATIONS.last().unwrap().0;
-    let (mut child, _) = spawn_serve(&dir.join("first"), &replica_args(&example_config()), &[("STRICTLY_STORE_URL", OsStr::new(&pg.url()))]);
+    let (mut child, _) =
+        spawn_serve(&dir.join("first"), &replica_args(&example_config()), &[("STRICTLY_STORE_URL", OsStr::new(&pg.url()))]);
     signal_and_wait(&mut child);
     rt().block_on(async {
         let db = pg.client().await;

@@ -161,22 +161,35 @@ fn a_correction_teaches_the_router_the_message_and_its_paraphrase() {
         };
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": "no-such-decision", "expected": expected})).await;
         assert_eq!(refused(s, &v), 404);
-        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": "12345"}})).await;
+        let (s, v) =
+            post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": "12345"}}))
+                .await;
         assert_eq!(refused(s, &v), 422);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "escalate"}})).await;
         assert_eq!(refused(s, &v), 422);
-        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "answer", "target": RETURNS}})).await;
+        let (s, v) =
+            post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "answer", "target": RETURNS}})).await;
         assert_eq!(refused(s, &v), 422);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": correction, "expected": expected})).await;
         assert_eq!(refused(s, &v), 409);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": expected})).await;
         assert_eq!(refused(s, &v), 409);
         // The team id as a number names the same route: already corrected so.
-        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": 77120034}})).await;
+        let (s, v) = post(
+            &http,
+            format!("{base}/v1/feedback"),
+            &json!({"id": decision, "expected": {"action": "handoff_team", "target": 77120034}}),
+        )
+        .await;
         assert_eq!(refused(s, &v), 409);
         let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision})).await;
         assert_eq!(refused(s, &v), 400);
-        let (s, v) = post(&http, format!("{base}/v1/feedback"), &json!({"id": decision, "expected": {"action": "handoff_team", "target": [RETURNS]}})).await;
+        let (s, v) = post(
+            &http,
+            format!("{base}/v1/feedback"),
+            &json!({"id": decision, "expected": {"action": "handoff_team", "target": [RETURNS]}}),
+        )
+        .await;
         assert_eq!(refused(s, &v), 400);
         let r = http.post(format!("{base}/v1/feedback")).json(&json!({"id": decision, "expected": expected})).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 401);
@@ -288,7 +301,8 @@ fn a_reload_under_load_swaps_the_router_and_a_broken_config_is_refused() {
                 let mut after = 0;
                 for _ in 0..75 {
                     let after_swap = swapped.load(SeqCst);
-                    let r = http.post(format!("{base}/v1/route")).bearer_auth("key-1").json(&json!({"message": MESSAGE})).send().await.unwrap();
+                    let r =
+                        http.post(format!("{base}/v1/route")).bearer_auth("key-1").json(&json!({"message": MESSAGE})).send().await.unwrap();
                     let status = r.status().as_u16();
                     let v: Value = r.json().await.unwrap();
                     let t = &v["decision"]["target"];
@@ -330,7 +344,11 @@ fn a_reload_under_load_swaps_the_router_and_a_broken_config_is_refused() {
         let (status, v) = post(&http, format!("{base}/admin/reload"), &json!({})).await;
         assert_eq!(status, 422, "{v}");
         assert!(v["error"]["message"].as_str().unwrap().contains("invalid routing config"), "{v}");
-        std::fs::write(&config, good.replace("target = \"senior@company.com\"\nreason = \"asks", "target = \"nobody@company.com\"\nreason = \"asks")).unwrap();
+        std::fs::write(
+            &config,
+            good.replace("target = \"senior@company.com\"\nreason = \"asks", "target = \"nobody@company.com\"\nreason = \"asks"),
+        )
+        .unwrap();
         let (status, v) = post(&http, format!("{base}/admin/reload"), &json!({})).await;
         assert_eq!(status, 422, "{v}");
         assert!(v["error"]["message"].as_str().unwrap().contains("nobody@company.com"), "{v}");
@@ -466,7 +484,9 @@ fn the_commands_correct_list_and_promote_and_sighup_reloads_the_server() {
         assert_eq!(listed.len(), 1, "{listed:?}");
         assert_eq!((&listed[0]["text"], &listed[0]["correction_id"]), (&json!(MISROUTED), &reply["id"]));
         let out = strictly(&["phrases", "list", "--config", cfg]);
-        assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("config\t") && l.contains(&format!("handoff_team:{RETURNS}"))));
+        assert!(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("config\t") && l.contains(&format!("handoff_team:{RETURNS}"))));
         let original = std::fs::read_to_string(&config).unwrap();
         strictly(&["phrases", "promote", listed[0]["id"].as_str().unwrap(), "--config", cfg]);
         assert_eq!(std::fs::read_to_string(dir.join("routing.toml.bak")).unwrap(), original);

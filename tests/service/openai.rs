@@ -100,7 +100,11 @@ fn json_schema_output_always_validates() {
         let mut request = json!({"model": model_id(), "messages": [{"role": "user", "content": message}], "max_tokens": 30, "seed": i,
                     "response_format": {"type": "json_schema", "json_schema": {"name": "route", "strict": true, "schema": schema}}});
         if i == 2 {
-            request.as_object_mut().unwrap().extend([("frequency_penalty".into(), json!(0.5)), ("presence_penalty".into(), json!(0.5)), ("repeat_penalty".into(), json!(1.2))]);
+            request.as_object_mut().unwrap().extend([
+                ("frequency_penalty".into(), json!(0.5)),
+                ("presence_penalty".into(), json!(0.5)),
+                ("repeat_penalty".into(), json!(1.2)),
+            ]);
         }
         let (status, body) = post("/v1/chat/completions", &request);
         assert_eq!(status, 200, "{body}");
@@ -149,15 +153,39 @@ fn what_cannot_be_enforced_or_is_not_supported_is_a_clear_400() {
     assert!(message.contains("uniqueItems") && message.contains("#/properties/tags"), "{message}");
     let cases = [
         ("/v1/chat/completions", json!({"model": model_id(), "n": 2, "messages": [{"role": "user", "content": "x"}]}), "n"),
-        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}), "messages"),
+        (
+            "/v1/chat/completions",
+            json!({"model": model_id(), "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}),
+            "messages",
+        ),
         ("/v1/chat/completions", json!({"model": model_id(), "messages": []}), "messages"),
-        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), "max_tokens"),
-        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "frequency_penalty": 2.5}), "frequency_penalty"),
-        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "presence_penalty": "high"}), "presence_penalty"),
-        ("/v1/chat/completions", json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "repeat_penalty": 0}), "repeat_penalty"),
+        (
+            "/v1/chat/completions",
+            json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+            "max_tokens",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "frequency_penalty": 2.5}),
+            "frequency_penalty",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "presence_penalty": "high"}),
+            "presence_penalty",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "repeat_penalty": 0}),
+            "repeat_penalty",
+        ),
         ("/v1/responses", json!({"model": model_id(), "input": "hi", "previous_response_id": "resp_1"}), "previous_response_id"),
         ("/v1/responses", json!({"model": model_id(), "input": "hi", "store": true}), "store"),
-        ("/v1/responses", json!({"model": model_id(), "input": "hi", "text": {"format": {"type": "json_schema", "name": "t", "schema": unenforceable}}}), "text.format"),
+        (
+            "/v1/responses",
+            json!({"model": model_id(), "input": "hi", "text": {"format": {"type": "json_schema", "name": "t", "schema": unenforceable}}}),
+            "text.format",
+        ),
     ];
     for (path, body, param) in cases {
         let (status, reply) = post(path, &body);
@@ -186,7 +214,10 @@ fn tools_stream_and_responses() {
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
 
     // Streaming: SSE chunks, then [DONE].
-    let (status, body) = post("/v1/chat/completions", &json!({"model": model_id(), "stream": true, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}));
+    let (status, body) = post(
+        "/v1/chat/completions",
+        &json!({"model": model_id(), "stream": true, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}),
+    );
     assert_eq!(status, 200);
     let text = body.as_str().unwrap();
     assert!(text.contains("chat.completion.chunk") && text.trim_end().ends_with("data: [DONE]"), "{text}");
@@ -236,7 +267,10 @@ fn refusals_are_reported_the_openai_way() {
     let content: String = chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).collect();
     assert!(refusal.contains("prompt injection") && content.is_empty(), "{chunks:?}");
 
-    let (status, body) = post("/v1/responses", &json!({"model": model_id(), "input": injection, "text": {"format": {"type": "json_schema", "name": "route", "schema": route_schema()}}}));
+    let (status, body) = post(
+        "/v1/responses",
+        &json!({"model": model_id(), "input": injection, "text": {"format": {"type": "json_schema", "name": "route", "schema": route_schema()}}}),
+    );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["output"][0]["content"][0]["type"], "refusal", "{body}");
     assert!(body["output"][0]["content"][0]["refusal"].as_str().unwrap().contains("prompt injection"));
@@ -258,7 +292,8 @@ fn streaming_sends_pieces_as_they_are_decoded() {
     let data = sse_data(&body);
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
     let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
-    let pieces: Vec<&str> = chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).filter(|p| !p.is_empty()).collect();
+    let pieces: Vec<&str> =
+        chunks.iter().filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str)).filter(|p| !p.is_empty()).collect();
     assert!(pieces.len() > 1, "one piece: {pieces:?}");
     let value: Value = serde_json::from_str(&pieces.concat()).unwrap();
     assert!(validator.is_valid(&value), "{value}");
@@ -294,7 +329,8 @@ fn streaming_sends_pieces_as_they_are_decoded() {
     );
     assert_eq!(status, 200, "{body}");
     let events: Vec<Value> = sse_data(&body).iter().map(|d| serde_json::from_str(d).unwrap()).collect();
-    let deltas: Vec<&str> = events.iter().filter(|e| e["type"] == "response.output_text.delta").filter_map(|e| e["delta"].as_str()).collect();
+    let deltas: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "response.output_text.delta").filter_map(|e| e["delta"].as_str()).collect();
     let done = events.iter().find(|e| e["type"] == "response.output_text.done").expect("output_text.done");
     assert!(deltas.len() > 1, "{events:?}");
     assert_eq!(deltas.concat(), done["text"].as_str().unwrap());
@@ -319,9 +355,16 @@ fn a_client_that_hangs_up_stops_the_decoding() {
     let counters = |base: &str| -> (u64, u64) {
         let text = rt().block_on(async { reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap() });
         let value = |prefix: &str| -> u64 {
-            text.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|n| n.parse::<f64>().ok()).unwrap_or(0.0) as u64
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64
         };
-        (value("strictly_model_calls_total{outcome=\"ok\"}"), value("strictly_sampled_tokens_total") + value("strictly_forced_tokens_total"))
+        (
+            value("strictly_model_calls_total{outcome=\"ok\"}"),
+            value("strictly_sampled_tokens_total") + value("strictly_forced_tokens_total"),
+        )
     };
     // Past the warm-up call.
     for _ in 0..600 {
@@ -404,7 +447,8 @@ fn budget_and_logprobs() {
         let top = t["top_logprobs"].as_array().unwrap();
         assert!(!top.is_empty() && top.len() <= 3, "{t}");
     }
-    let (status, _) = post("/v1/chat/completions", &json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "top_logprobs": 3}));
+    let (status, _) =
+        post("/v1/chat/completions", &json!({"model": model_id(), "messages": [{"role": "user", "content": "x"}], "top_logprobs": 3}));
     assert_eq!(status, 400);
 }
 

@@ -4,7 +4,7 @@
 //! router over the backend. llama-cpp-python's server is in tests/openai_llamacpp.rs.
 
 use crate::common;
-use common::{rt, model};
+use common::{model, rt};
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -35,7 +35,13 @@ fn start_server(queue: usize) -> (Server, String) {
     let chat = ChatModel::new(LocalBackend::new(model(), options.clone()), options.clone());
     let id = chat.id().to_owned();
     let router = build_router(routing_config(), LocalBackend::new(model(), options)).unwrap();
-    let config = ServeConfig { listen: "127.0.0.1:0".into(), api_keys: vec![KEY.into()], queue, request_timeout: Duration::from_secs(120), ..ServeConfig::default() };
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".into(),
+        api_keys: vec![KEY.into()],
+        queue,
+        request_timeout: Duration::from_secs(120),
+        ..ServeConfig::default()
+    };
     (rt().block_on(start_with(router, Some(chat), config)).unwrap(), id)
 }
 
@@ -84,7 +90,8 @@ fn responses_chat_and_tool_modes_against_strictly_serve() {
     let oracle = jsonschema::validator_for(&spec.schema).unwrap();
     for mode in [WireMode::Responses, WireMode::Chat, WireMode::Tool] {
         let b = backend(mode, KEY);
-        let reply = rt().block_on(b.complete(&messages("I was charged twice for order 1182"), &spec)).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        let reply =
+            rt().block_on(b.complete(&messages("I was charged twice for order 1182"), &spec)).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
         let Reply::Json { value, usage, billing, scored, .. } = reply else { panic!("{mode:?}: a refusal") };
         assert!(oracle.is_valid(&value), "{mode:?}: {value}");
         assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0, "{mode:?}: {usage:?}");
@@ -111,12 +118,17 @@ fn a_wrong_key_is_an_auth_error_and_is_not_retried() {
     assert!(started.elapsed() < Duration::from_secs(5), "an auth error is not retried");
     // The key is in no error text.
     let e = rt().block_on(b.complete(&messages("hello"), &spec())).unwrap_err();
-    assert!(!e.to_string().contains("not-the-key") && !format!("{e:?}").contains("not-the-key") && !format!("{b:?}").contains("not-the-key"));
+    assert!(
+        !e.to_string().contains("not-the-key") && !format!("{e:?}").contains("not-the-key") && !format!("{b:?}").contains("not-the-key")
+    );
 }
 
 /// A small schema: a few output tokens and a short prompt, so the queue test is about the queue.
 fn tiny() -> SchemaSpec {
-    SchemaSpec { name: "ack".into(), schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}) }
+    SchemaSpec {
+        name: "ack".into(),
+        schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}),
+    }
 }
 
 #[test]
@@ -145,10 +157,13 @@ fn a_full_queue_is_a_429_with_retry_after_then_retried() {
     };
     // Six at once into a queue of one: some are turned away, with the server's Retry-After.
     let once = run(0, 6);
-    let limited: Vec<_> = once.iter().filter_map(|r| match r {
-        Err(BackendError::RateLimit { attempts: 1, retry_after_ms: Some(ms), .. }) => Some(*ms),
-        _ => None,
-    }).collect();
+    let limited: Vec<_> = once
+        .iter()
+        .filter_map(|r| match r {
+            Err(BackendError::RateLimit { attempts: 1, retry_after_ms: Some(ms), .. }) => Some(*ms),
+            _ => None,
+        })
+        .collect();
     assert!(!limited.is_empty(), "{once:?}");
     assert!(limited.iter().all(|&ms| ms >= 1000), "Retry-After is whole seconds: {limited:?}");
     assert!(once.iter().all(|r| matches!(r, Ok(_) | Err(BackendError::RateLimit { .. }))), "{once:?}");
@@ -193,7 +208,10 @@ fn a_timeout_and_a_refused_connection_are_typed_errors_within_the_bound() {
     s.retries = 50;
     s.total_timeout = Duration::from_secs(1);
     let started = Instant::now();
-    assert!(matches!(rt().block_on(OpenAiBackend::new(s, None).unwrap().complete(&messages("hi"), &spec())), Err(BackendError::Timeout { .. })));
+    assert!(matches!(
+        rt().block_on(OpenAiBackend::new(s, None).unwrap().complete(&messages("hi"), &spec())),
+        Err(BackendError::Timeout { .. })
+    ));
     assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
 
     let mut s = settings(&refused_address(), "m", WireMode::Chat);

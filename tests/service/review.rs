@@ -131,7 +131,10 @@ fn review_page_in_chromium() {
         // The markup is shown as text, and none of it ran or entered the DOM.
         let shown = c.find(Locator::Css(&format!("{} td.message", row("markup-1")))).await.unwrap().text().await.unwrap();
         assert_eq!(shown, MARKUP);
-        let probe = c.execute("return [document.scripts.length, typeof window.injected, document.querySelectorAll('td.message img').length]", vec![]).await.unwrap();
+        let probe = c
+            .execute("return [document.scripts.length, typeof window.injected, document.querySelectorAll('td.message img').length]", vec![])
+            .await
+            .unwrap();
         assert_eq!(probe, json!([1, "undefined", 0]));
         assert!(c.get_alert_text().await.is_err(), "no alert is open");
 
@@ -154,10 +157,10 @@ fn review_page_in_chromium() {
         c.refresh().await.unwrap();
         let corrected = c.find(Locator::Css(&format!("{misrouted} td.correct p.ok"))).await.unwrap().text().await.unwrap();
         assert_eq!(corrected, format!("corrected to {RIGHT_LABEL}"));
-        let cells = c.execute(
-            "return [...document.querySelectorAll('#accuracy tbody tr')].map(r => [...r.cells].map(td => td.textContent))",
-            vec![],
-        ).await.unwrap();
+        let cells = c
+            .execute("return [...document.querySelectorAll('#accuracy tbody tr')].map(r => [...r.cells].map(td => td.textContent))", vec![])
+            .await
+            .unwrap();
         let rows = cells.as_array().unwrap();
         assert!(rows.iter().any(|r| r[2] != "0" && r[3] == "1"), "one corrected decision is counted: {cells}");
         browser.close().await;

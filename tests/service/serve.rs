@@ -2,7 +2,7 @@
 //! model. Every server here listens on 127.0.0.1 only; every load here stops by itself.
 
 use crate::common;
-use common::{rt, model};
+use common::{model, rt};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,7 +87,10 @@ struct Client {
 
 impl Client {
     fn new(server: &Server) -> Self {
-        Client { http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(), base: format!("http://{}", server.addr) }
+        Client {
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            base: format!("http://{}", server.addr),
+        }
     }
 
     async fn webhook(&self, body: impl Into<reqwest::Body>) -> (u16, Value) {
@@ -137,7 +140,8 @@ fn webhook_and_route_contracts() {
     let mut decided = 0;
     rt().block_on(async {
         // Kommunicate's sample body: an array of one message with the handoff metadata.
-        let (status, reply) = client.webhook(kommunicate_body("k-sample", "I want a refund for order 1234, it was broken").to_string()).await;
+        let (status, reply) =
+            client.webhook(kommunicate_body("k-sample", "I want a refund for order 1234, it was broken").to_string()).await;
         assert_eq!(status, 200, "{reply}");
         let arr = reply.as_array().expect("the webhook answers an array");
         assert_eq!(arr.len(), 1);
@@ -407,8 +411,12 @@ fn bounded_load_gets_answers_within_limits_and_one_audit_line_each() {
     assert_eq!(ids.len(), answered.len(), "exactly one audit line per decided request");
     assert_eq!(ids.iter().cloned().collect::<std::collections::HashSet<_>>(), answered);
     let rejected = results.iter().filter(|r| r.2 == 429).count();
-    eprintln!("load: {} answered, {} refused with 429, {} overloaded webhooks", answered.len(), rejected,
-        lines.iter().filter(|l| l["rules"] == json!(["overloaded"])).count());
+    eprintln!(
+        "load: {} answered, {} refused with 429, {} overloaded webhooks",
+        answered.len(),
+        rejected,
+        lines.iter().filter(|l| l["rules"] == json!(["overloaded"])).count()
+    );
 }
 
 /// SIGTERM while requests are in flight: the real binary stops accepting, answers what it
@@ -430,13 +438,17 @@ fn sigterm_mid_load_loses_no_answered_decision() {
         async move {
             let key = format!("term-{i}");
             let r = http.post(format!("{base}/kommunicate/webhook")).json(&kommunicate_body(&key, message)).send().await;
-            (key, match r {
-                Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok(),
-                _ => false,
-            })
+            (
+                key,
+                match r {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.is_ok(),
+                    _ => false,
+                },
+            )
         }
     };
-    let results = rt().block_on(common::load::load_then_signal(30, Duration::from_millis(20), send, Duration::from_millis(250), child.id(), "-TERM"));
+    let results =
+        rt().block_on(common::load::load_then_signal(30, Duration::from_millis(20), send, Duration::from_millis(250), child.id(), "-TERM"));
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
     let answered: Vec<&String> = results.iter().filter(|(_, ok)| *ok).map(|(k, _)| k).collect();

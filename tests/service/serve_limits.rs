@@ -4,7 +4,7 @@
 //! here is bounded in count and every wait has a timeout.
 
 use crate::common;
-use common::{rt, model};
+use common::{model, rt};
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -169,7 +169,11 @@ fn slow_clients_are_dropped_while_a_normal_request_is_answered() {
         let mut half_bodies = Vec::new();
         for _ in 0..10 {
             let mut s = TcpStream::connect(addr).await.unwrap();
-            s.write_all(b"POST /v1/route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"message\":").await.unwrap();
+            s.write_all(
+                b"POST /v1/route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"message\":",
+            )
+            .await
+            .unwrap();
             half_bodies.push(s);
         }
         let r = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
@@ -273,7 +277,13 @@ fn the_bearer_scheme_is_case_insensitive() {
     let addr = shared().addr;
     rt().block_on(async {
         let http = reqwest::Client::new();
-        for (auth, want) in [(format!("BEARER {KEY}"), 200), (format!("bearer {KEY}"), 200), (format!("Bearer {KEY}"), 200), (format!("Basic {KEY}"), 401), ("BEARER wrong".into(), 401)] {
+        for (auth, want) in [
+            (format!("BEARER {KEY}"), 200),
+            (format!("bearer {KEY}"), 200),
+            (format!("Bearer {KEY}"), 200),
+            (format!("Basic {KEY}"), 401),
+            ("BEARER wrong".into(), 401),
+        ] {
             let r = http.get(format!("http://{addr}/v1/models")).header("authorization", &auth).send().await.unwrap();
             assert_eq!(r.status().as_u16(), want, "{auth}");
         }
@@ -332,7 +342,12 @@ fn oversized_keys_and_schemas_are_refused() {
 /// Resident memory of this process (the server, the model and the encoder), in MB.
 fn rss_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// Twenty-four distinct schemas (long strings, unions, wide objects, long enums) through the

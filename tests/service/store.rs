@@ -203,7 +203,10 @@ fn postgres_migrates_once_refuses_a_newer_schema_and_bad_input_is_clear() {
         assert!(!err.to_string().contains(PASSWORD), "{err}");
 
         // Not a URL PostgreSQL understands.
-        let err = Store::open(&pg_config("postgres://strictly:pw@127.0.0.1:notaport/db"), &dir.join("e.jsonl"), 10).await.err().expect("a bad URL fails");
+        let err = Store::open(&pg_config("postgres://strictly:pw@127.0.0.1:notaport/db"), &dir.join("e.jsonl"), 10)
+            .await
+            .err()
+            .expect("a bad URL fails");
         assert!(matches!(err, StoreError::Url { .. }), "{err:?}");
         assert!(err.to_string().starts_with("store URL postgres://strictly:***@"), "{err}");
 

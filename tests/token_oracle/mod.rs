@@ -93,7 +93,11 @@ pub fn no_dead_ends(automaton: &Arc<TokenAutomaton>, tokens: &[u32], what: &str)
                 continue;
             }
             let mut after = at(Some(t));
-            assert!(after.mask().unwrap().count() > 0, "{what}: token {t} after {k} tokens leads nowhere ({:?})", String::from_utf8_lossy(after.bytes()));
+            assert!(
+                after.mask().unwrap().count() > 0,
+                "{what}: token {t} after {k} tokens leads nowhere ({:?})",
+                String::from_utf8_lossy(after.bytes())
+            );
         }
     }
 }

@@ -162,5 +162,4 @@ impl Lowerer<'_> {
     pub(super) fn any_chars(&mut self, next: StateID) -> Result<StateID, SchemaError> {
         Ok(self.repeat(0, None, next, &mut |l, n| l.any_char(n))?.expect("a star is never empty"))
     }
-
 }

@@ -58,7 +58,8 @@ impl Lowerer<'_> {
     fn multiples_between(&mut self, rule: &NumberRule, multiple: u64, lo: Bound, hi: Bound, next: StateID) -> Built {
         let places = rule.decimal_places;
         let at = self.at.clone();
-        let too_precise = || SchemaError::inexact("minimum", &at, "bounds beside `multipleOf` with more than 15 significant digits are not supported");
+        let too_precise =
+            || SchemaError::inexact("minimum", &at, "bounds beside `multipleOf` with more than 15 significant digits are not supported");
         let (lo_m, lo_p) = decimal_parts(lo.value).filter(|&(_, p)| p <= 15).ok_or_else(too_precise)?;
         let (hi_m, hi_p) = decimal_parts(hi.value).filter(|&(_, p)| p <= 15).ok_or_else(too_precise)?;
         // Everything over one scale: 10^-scale.
@@ -74,7 +75,10 @@ impl Lowerer<'_> {
             return Ok(None);
         }
         if last - first >= MAX_LISTED_MULTIPLES {
-            return Err(SchemaError::too_large(&self.at, format!("`multipleOf` within these bounds has more than {MAX_LISTED_MULTIPLES} values")));
+            return Err(SchemaError::too_large(
+                &self.at,
+                format!("`multipleOf` within these bounds has more than {MAX_LISTED_MULTIPLES} values"),
+            ));
         }
         let pow = 10i128.pow(scale);
         let mut texts = Vec::new();

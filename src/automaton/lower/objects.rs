@@ -36,7 +36,15 @@ impl Lowerer<'_> {
             Some(max) => (max.min(MAX_COUNTED_PROPERTIES.max(min)), false),
             None => (min.max(1), true),
         };
-        let succ = |c: usize| if c < top { Some(c + 1) } else if saturate { Some(top) } else { None };
+        let succ = |c: usize| {
+            if c < top {
+                Some(c + 1)
+            } else if saturate {
+                Some(top)
+            } else {
+                None
+            }
+        };
         let close = self.punct(b'}', next)?;
         // After the declared properties, with `c` members emitted: `fresh[c]`
         // before any other key, `more[c]` after at least one. Other keys may

@@ -96,9 +96,8 @@ impl Lowerer<'_> {
             let nfa = thompson::Compiler::new().build_from_hir(hir).map_err(|e| too_large(self, e.to_string()))?;
             let dfa = crate::automaton::lazy_dfa(nfa, CACHE_BYTES).map_err(|e| too_large(self, e.to_string()))?;
             let mut cache = dfa.create_cache();
-            let s = dfa
-                .start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes))
-                .map_err(|e| too_large(self, e.to_string()))?;
+            let s =
+                dfa.start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes)).map_err(|e| too_large(self, e.to_string()))?;
             start.push(s);
             dfas.push((dfa, cache));
         }
@@ -238,4 +237,3 @@ impl Lowerer<'_> {
         Ok(ids[0])
     }
 }
-

@@ -93,5 +93,4 @@ impl Lowerer<'_> {
     pub(super) fn lengths_implied(&self, rule: &StringRule, (lo, hi): (usize, Option<usize>)) -> bool {
         lo >= rule.min_len && rule.max_len.is_none_or(|max| hi.is_some_and(|h| h <= max))
     }
-
 }

@@ -168,7 +168,13 @@ impl Lowerer<'_> {
                     }
                     let bound = |b: Option<crate::schema::Bound>, is_min: bool| {
                         let (v, exclusive) = integer_bound(b?.value, b?.exclusive, is_min)?;
-                        Some(if !exclusive { v } else if is_min { v + 1 } else { v - 1 })
+                        Some(if !exclusive {
+                            v
+                        } else if is_min {
+                            v + 1
+                        } else {
+                            v - 1
+                        })
                     };
                     let (Some(lo), Some(hi)) = (bound(rule.minimum, true), bound(rule.maximum, false)) else {
                         return Err(infinite("integers without both bounds"));

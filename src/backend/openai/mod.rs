@@ -88,10 +88,18 @@ impl OpenAiBackend {
         install_crypto_provider();
         let base_url = settings.base_url.clone().unwrap_or_else(|| OPENAI_DEFAULT_BASE_URL.to_owned()).trim_end_matches('/').to_owned();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(BackendError::BadRequest { status: 0, message: format!("base URL `{base_url}` is not http:// or https://"), param: None });
+            return Err(BackendError::BadRequest {
+                status: 0,
+                message: format!("base URL `{base_url}` is not http:// or https://"),
+                param: None,
+            });
         }
         if settings.top_logprobs > 20 {
-            return Err(BackendError::BadRequest { status: 0, message: format!("top_logprobs {} is above 20", settings.top_logprobs), param: None });
+            return Err(BackendError::BadRequest {
+                status: 0,
+                message: format!("top_logprobs {} is above 20", settings.top_logprobs),
+                param: None,
+            });
         }
         let client = reqwest::Client::builder()
             .connect_timeout(settings.timeout)
@@ -159,7 +167,13 @@ impl OpenAiBackend {
 
     /// Reads a 2xx body into a reply for `schema`: parsed, unwrapped (see
     /// [`wire::wire_schema`]), validated by `validator`, priced.
-    pub fn interpret(&self, body: &Value, schema: &SchemaSpec, validator: &jsonschema::Validator, started: Instant) -> Result<Reply, BackendError> {
+    pub fn interpret(
+        &self,
+        body: &Value,
+        schema: &SchemaSpec,
+        validator: &jsonschema::Validator,
+        started: Instant,
+    ) -> Result<Reply, BackendError> {
         let parsed = wire::parse(self.settings.mode, body)?;
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let (text, logprobs) = match parsed.answer {
@@ -179,12 +193,18 @@ impl OpenAiBackend {
         if !errors.is_empty() {
             return Err(BackendError::SchemaViolation { instance: value, errors });
         }
-        let usd = self.settings.prices.get(&self.settings.model).map(|p| p.cost(parsed.prompt_tokens, parsed.cached_tokens, parsed.completion_tokens));
+        let usd = self
+            .settings
+            .prices
+            .get(&self.settings.model)
+            .map(|p| p.cost(parsed.prompt_tokens, parsed.cached_tokens, parsed.completion_tokens));
         // The token probabilities count only when the tokens spell the text (offsets line up).
         let joined: String = logprobs.iter().map(|t| t.token.as_str()).collect();
         let scored = !logprobs.is_empty() && start.is_some_and(|s| joined.get(s..s + text.len()) == Some(text.as_str()));
         let branches = match start.filter(|_| scored) {
-            Some(s) => branch_points(&logprobs).into_iter().filter(|b| b.offset >= s).map(|b| BranchPoint { offset: b.offset - s, ..b }).collect(),
+            Some(s) => {
+                branch_points(&logprobs).into_iter().filter(|b| b.offset >= s).map(|b| BranchPoint { offset: b.offset - s, ..b }).collect()
+            }
             None => Vec::new(),
         };
         Ok(Reply::Json {
@@ -259,4 +279,3 @@ impl Backend for OpenAiBackend {
         self.interpret(&reply, schema, &validator, started)
     }
 }
-

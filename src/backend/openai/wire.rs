@@ -43,7 +43,10 @@ pub fn build(messages: &[ChatMessage], schema: &SchemaSpec, o: &RequestOptions) 
         WireMode::Chat | WireMode::Tool | WireMode::Compat => {
             let mut body = Map::new();
             body.insert("model".into(), json!(o.model));
-            body.insert("messages".into(), Value::Array(messages.iter().map(|m| json!({"role": role(m.role), "content": m.content})).collect()));
+            body.insert(
+                "messages".into(),
+                Value::Array(messages.iter().map(|m| json!({"role": role(m.role), "content": m.content})).collect()),
+            );
             body.insert("max_completion_tokens".into(), json!(o.max_output_tokens));
             match o.mode {
                 WireMode::Chat => {
@@ -86,7 +89,11 @@ fn role(r: Role) -> &'static str {
 /// A schema name as the APIs take it: a-z, A-Z, 0-9, `_` and `-`, at most 64 characters.
 pub fn wire_name(name: &str) -> String {
     let n: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(64).collect();
-    if n.is_empty() { "output".into() } else { n }
+    if n.is_empty() {
+        "output".into()
+    } else {
+        n
+    }
 }
 
 /// One token of a Chat Completions `logprobs.content` list.
@@ -171,7 +178,11 @@ fn parse_response(body: &Value) -> Result<Parsed, BackendError> {
                 return Err(BackendError::Truncated { reason, text });
             }
             if body["status"] == "failed" {
-                return Err(BackendError::Server { status: 200, attempts: 1, message: body["error"]["message"].as_str().unwrap_or("failed").into() });
+                return Err(BackendError::Server {
+                    status: 200,
+                    attempts: 1,
+                    message: body["error"]["message"].as_str().unwrap_or("failed").into(),
+                });
             }
             if !output.iter().any(|i| i["type"] == "message") {
                 return Err(protocol("a response with no message in `output`"));
@@ -223,10 +234,9 @@ fn parse_chat(mode: WireMode, body: &Value) -> Result<Parsed, BackendError> {
 /// or the body's text when it has another shape.
 pub fn error_message(text: &str) -> (String, Option<String>) {
     match serde_json::from_str::<Value>(text) {
-        Ok(v) if v["error"].is_object() => (
-            v["error"]["message"].as_str().unwrap_or("").to_owned(),
-            v["error"]["param"].as_str().map(str::to_owned),
-        ),
+        Ok(v) if v["error"].is_object() => {
+            (v["error"]["message"].as_str().unwrap_or("").to_owned(), v["error"]["param"].as_str().map(str::to_owned))
+        }
         // llama-cpp-python and FastAPI: `{"detail": ...}`; others: plain text.
         Ok(v) if v.get("detail").is_some() => (v["detail"].to_string(), None),
         _ => (text.chars().take(500).collect(), None),
@@ -314,7 +324,8 @@ mod tests {
             Err(BackendError::Truncated { reason, text }) => assert_eq!((reason.as_str(), text.as_str()), ("max_output_tokens", "{\"a\":")),
             other => panic!("{other:?}"),
         }
-        let chat = json!({"choices": [{"finish_reason": "length", "message": {"role": "assistant", "content": "{\"a\"", "refusal": null}}]});
+        let chat =
+            json!({"choices": [{"finish_reason": "length", "message": {"role": "assistant", "content": "{\"a\"", "refusal": null}}]});
         assert!(matches!(parse(WireMode::Chat, &chat), Err(BackendError::Truncated { .. })));
     }
 
@@ -336,7 +347,9 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let (m, p) = error_message(r#"{"error": {"message": "Invalid schema", "type": "invalid_request_error", "param": "response_format", "code": null}}"#);
+        let (m, p) = error_message(
+            r#"{"error": {"message": "Invalid schema", "type": "invalid_request_error", "param": "response_format", "code": null}}"#,
+        );
         assert_eq!((m.as_str(), p.as_deref()), ("Invalid schema", Some("response_format")));
         assert_eq!(error_message("Internal Server Error").0, "Internal Server Error");
     }

@@ -17,8 +17,8 @@ use serde_json::{json, Value};
 use super::request::chat_job;
 use super::stream::{Delta, Wire};
 use super::{now_secs, ApiError, App, Output};
-use crate::routing::audit::new_message_id;
 use crate::backend::Backend;
+use crate::routing::audit::new_message_id;
 
 /// OpenAI's usage, plus two extension fields: `forced_tokens` (fed without sampling) and
 /// `budget_closed` (the token cap shaped the answer).

@@ -43,12 +43,12 @@ use tokio::sync::mpsc;
 
 use super::worker::{Lane, Pause};
 use super::{body_bytes, parse_json, ApiError, App};
-use crate::routing::audit::new_message_id;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, BackendError};
 use crate::chat::ChatMessage;
 use crate::constraint::TokenAutomaton;
 use crate::decode::{DecodeOptions, Generation, StopReason};
+use crate::routing::audit::new_message_id;
 use stream::{Delta, Msg, Splitter};
 
 mod chat;
@@ -188,9 +188,13 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let chat = self.chat_model()?;
         match body.get("model").and_then(Value::as_str) {
             Some(m) if m == chat.id() => Ok(()),
-            Some(m) => Err(ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", format!("The model `{m}` does not exist; this server has `{}`", chat.id()))
-                .param(Some("model"))
-                .code(Some("model_not_found"))),
+            Some(m) => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                format!("The model `{m}` does not exist; this server has `{}`", chat.id()),
+            )
+            .param(Some("model"))
+            .code(Some("model_not_found"))),
             None => Err(invalid(Some("model"), "model is required")),
         }
     }
@@ -208,7 +212,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     async fn compile(&self, chat: &Arc<ChatModel>, job: &Job) -> Result<Arc<TokenAutomaton>, ApiError> {
         let size = job.caller.as_ref().unwrap_or(&job.schema).to_string().len();
         if size > self.config.max_schema_bytes {
-            return Err(invalid(Some(job.schema_param), format!("the schema is {size} bytes of JSON; the limit is {}", self.config.max_schema_bytes)));
+            return Err(invalid(
+                Some(job.schema_param),
+                format!("the schema is {size} bytes of JSON; the limit is {}", self.config.max_schema_bytes),
+            ));
         }
         let (chat, schema, param, wrapped) = (chat.clone(), job.schema.clone(), job.schema_param, job.caller.is_some());
         let started = Instant::now();
@@ -260,7 +267,9 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             };
             let decoded = result.as_ref().map_or(0, |g| g.tokens.len());
             let out = match result {
-                _ if late => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {timeout:?}"))),
+                _ if late => {
+                    Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {timeout:?}")))
+                }
                 Ok(g) => {
                     metrics.model_call("ok", None, Some(&usage(&g)));
                     interpret(&g, &job, &call_id)
@@ -290,8 +299,14 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Ok(Some(Msg::Done(Err(e), _))) => Err(e),
             Ok(Some(m)) => Ok(m),
             // The worker dropped the call before the limit: it panicked (the server goes on).
-            Ok(None) if Instant::now() < limit => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call failed")),
-            Ok(None) | Err(_) => Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {:?}", self.config.request_timeout))),
+            Ok(None) if Instant::now() < limit => {
+                Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call failed"))
+            }
+            Ok(None) | Err(_) => Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                format!("generation did not finish within {:?}", self.config.request_timeout),
+            )),
         }
     }
 
@@ -351,7 +366,8 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         budget_closed,
         logprobs: job.logprobs.map(|top| logprobs(g, top)),
     };
-    let bad = |e: serde_json::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the output did not parse: {e}"));
+    let bad =
+        |e: serde_json::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the output did not parse: {e}"));
     if g.stop == StopReason::Stopped {
         // Only a stop sequence in plain text ends a kept generation early.
         let mut text = stream::unescape_prefix(g.text.as_bytes().get(1..).unwrap_or_default());
@@ -417,8 +433,12 @@ fn logprobs(g: &Generation, top: usize) -> Value {
     json!({"content": content, "refusal": null})
 }
 
-pub(super) async fn models<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+pub(super) async fn models<B: Backend + Send + Sync + 'static>(
+    State(app): State<Arc<App<B>>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     app.check_bearer(&headers)?;
-    let data: Vec<Value> = app.chat.iter().map(|c| json!({"id": c.id(), "object": "model", "created": 0, "owned_by": "strictly"})).collect();
+    let data: Vec<Value> =
+        app.chat.iter().map(|c| json!({"id": c.id(), "object": "model", "created": 0, "owned_by": "strictly"})).collect();
     Ok(Json(json!({"object": "list", "data": data})))
 }

@@ -88,7 +88,9 @@ fn rewrite(v: &Value) -> Value {
                         // Data, not schemas.
                         ("const" | "enum" | "default" | "examples", _) => v.clone(),
                         ("$ref", Value::String(r)) if r == "#" => Value::String(NESTED.into()),
-                        ("$ref", Value::String(r)) if r.starts_with("#/") && !r.starts_with("#/$defs/") && !r.starts_with("#/definitions/") => {
+                        ("$ref", Value::String(r))
+                            if r.starts_with("#/") && !r.starts_with("#/$defs/") && !r.starts_with("#/definitions/") =>
+                        {
                             Value::String(format!("{NESTED}{}", &r[1..]))
                         }
                         _ => rewrite(v),
@@ -146,7 +148,11 @@ mod tests {
         assert!(body.get("$defs").is_none());
         assert_eq!(w["anyOf"][1], super::schema());
         assert!(with_refusal(&json!({"$id": "urn:x", "type": "object"})).is_none());
-        let e = crate::automaton::Grammar::compile(&with_refusal(&json!({"properties": {"t": {"uniqueItems": true}}})).unwrap(), &Default::default()).unwrap_err();
+        let e = crate::automaton::Grammar::compile(
+            &with_refusal(&json!({"properties": {"t": {"uniqueItems": true}}})).unwrap(),
+            &Default::default(),
+        )
+        .unwrap_err();
         assert_eq!(unnest_error(e).pointer(), "/properties/t");
     }
 

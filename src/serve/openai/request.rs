@@ -62,7 +62,13 @@ fn chat_message(m: &Value, param: &'static str) -> Result<ChatMessage, ApiError>
 /// tools and a choice that allows them), else the response format's (`format`, named `param`
 /// in errors); the messages get the matching instruction. Returns the schema, the mode and the
 /// request field an unenforceable schema is blamed on.
-fn output_schema(chat: &ChatModel, body: &Value, messages: &mut Vec<ChatMessage>, format: Option<&Value>, param: &'static str) -> Result<Shape, ApiError> {
+fn output_schema(
+    chat: &ChatModel,
+    body: &Value,
+    messages: &mut Vec<ChatMessage>,
+    format: Option<&Value>,
+    param: &'static str,
+) -> Result<Shape, ApiError> {
     let offer = chat.model_refusals;
     let tools = match body.get("tools").and_then(Value::as_array) {
         Some(t) if !t.is_empty() => parse_tools(t, "tools")?,
@@ -104,7 +110,17 @@ struct Shape {
 
 impl Shape {
     fn job(self, messages: Vec<ChatMessage>, options: DecodeOptions, stop: Vec<String>, logprobs: Option<usize>) -> Job {
-        Job { messages, schema: self.schema, caller: self.caller, refusable: self.refusable, schema_param: self.param, mode: self.mode, options, stop, logprobs }
+        Job {
+            messages,
+            schema: self.schema,
+            caller: self.caller,
+            refusable: self.refusable,
+            schema_param: self.param,
+            mode: self.mode,
+            options,
+            stop,
+            logprobs,
+        }
     }
 }
 
@@ -118,7 +134,11 @@ fn logprobs(body: &Value) -> Result<Option<usize>, ApiError> {
     }
     match body.get("top_logprobs") {
         None | Some(Value::Null) => Ok(Some(0)),
-        Some(v) => v.as_u64().filter(|n| *n <= 20).map(|n| Some(n as usize)).ok_or_else(|| invalid(Some("top_logprobs"), "top_logprobs must be an integer from 0 to 20")),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n <= 20)
+            .map(|n| Some(n as usize))
+            .ok_or_else(|| invalid(Some("top_logprobs"), "top_logprobs must be an integer from 0 to 20")),
     }
 }
 
@@ -138,12 +158,18 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
     let mut o = defaults.clone();
     for key in max_keys {
         if let Some(v) = body.get(*key).filter(|v| !v.is_null()) {
-            let n = v.as_u64().filter(|n| (1..=4096).contains(n)).ok_or_else(|| invalid(Some(key), format!("{key} must be an integer from 1 to 4096")))?;
+            let n = v
+                .as_u64()
+                .filter(|n| (1..=4096).contains(n))
+                .ok_or_else(|| invalid(Some(key), format!("{key} must be an integer from 1 to 4096")))?;
             o.max_tokens = n as usize;
         }
     }
     if let Some(v) = body.get("temperature").filter(|v| !v.is_null()) {
-        let t = v.as_f64().filter(|t| (0.0..=2.0).contains(t)).ok_or_else(|| invalid(Some("temperature"), "temperature must be from 0 to 2"))?;
+        let t = v
+            .as_f64()
+            .filter(|t| (0.0..=2.0).contains(t))
+            .ok_or_else(|| invalid(Some("temperature"), "temperature must be from 0 to 2"))?;
         o.temperature = t as f32;
     }
     if let Some(v) = body.get("top_p").filter(|v| !v.is_null()) {
@@ -155,7 +181,11 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
     }
     // OpenAI's two penalties, and llama.cpp's repeat_penalty so a client written for its
     // server decodes the same way here.
-    for (key, slot) in [("frequency_penalty", &mut o.frequency_penalty), ("presence_penalty", &mut o.presence_penalty), ("repeat_penalty", &mut o.repeat_penalty)] {
+    for (key, slot) in [
+        ("frequency_penalty", &mut o.frequency_penalty),
+        ("presence_penalty", &mut o.presence_penalty),
+        ("repeat_penalty", &mut o.repeat_penalty),
+    ] {
         if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
             *slot = v.as_f64().ok_or_else(|| invalid(Some(key), format!("{key} must be a number")))? as f32;
         }
@@ -223,7 +253,10 @@ pub(super) fn chat_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool, boo
 /// A Responses API request, ready for the model.
 pub(super) fn responses_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool), ApiError> {
     if body.get("previous_response_id").is_some_and(|v| !v.is_null()) {
-        return Err(invalid(Some("previous_response_id"), "previous_response_id is not supported: this server keeps no responses; send the whole conversation in input"));
+        return Err(invalid(
+            Some("previous_response_id"),
+            "previous_response_id is not supported: this server keeps no responses; send the whole conversation in input",
+        ));
     }
     if body.get("store").and_then(Value::as_bool) == Some(true) {
         return Err(invalid(Some("store"), "store: true is not supported: this server keeps no responses"));
@@ -244,7 +277,11 @@ pub(super) fn responses_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool
                     }),
                     Some("function_call_output") => messages.push(ChatMessage {
                         role: Role::User,
-                        content: format!("Result of the tool call {}: {}", item["call_id"].as_str().unwrap_or(""), item["output"].as_str().unwrap_or("")),
+                        content: format!(
+                            "Result of the tool call {}: {}",
+                            item["call_id"].as_str().unwrap_or(""),
+                            item["output"].as_str().unwrap_or("")
+                        ),
                     }),
                     Some(other) => return Err(invalid(Some("input"), format!("input items of type `{other}` are not supported"))),
                 }

@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 use super::request::responses_job;
 use super::stream::{Delta, Wire};
 use super::{now_secs, ApiError, App, Output};
-use crate::routing::audit::new_message_id;
 use crate::backend::Backend;
+use crate::routing::audit::new_message_id;
 
 pub(in crate::serve) async fn responses<B: Backend + Send + Sync + 'static>(
     State(app): State<Arc<App<B>>>,
@@ -141,10 +141,16 @@ impl ResponsesWire {
         }
         let i = self.items_open();
         let item = json!({"id": self.head.msg_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []});
-        let part = if refusal { json!({"type": "refusal", "refusal": ""}) } else { json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []}) };
+        let part = if refusal {
+            json!({"type": "refusal", "refusal": ""})
+        } else {
+            json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+        };
         let item_id = self.head.msg_id.clone();
         events.push(self.event("response.output_item.added", json!({"output_index": i, "item": item})));
-        events.push(self.event("response.content_part.added", json!({"item_id": item_id, "output_index": i, "content_index": 0, "part": part})));
+        events.push(
+            self.event("response.content_part.added", json!({"item_id": item_id, "output_index": i, "content_index": 0, "part": part})),
+        );
         self.message = Some((i, refusal));
         i
     }
@@ -166,12 +172,17 @@ impl Wire for ResponsesWire {
                 Delta::Content(text) => {
                     let i = self.open_message(false, &mut events);
                     let id = self.head.msg_id.clone();
-                    events.push(self.event("response.output_text.delta", json!({"item_id": id, "output_index": i, "content_index": 0, "delta": text, "logprobs": []})));
+                    events.push(self.event(
+                        "response.output_text.delta",
+                        json!({"item_id": id, "output_index": i, "content_index": 0, "delta": text, "logprobs": []}),
+                    ));
                 }
                 Delta::Refusal(text) => {
                     let i = self.open_message(true, &mut events);
                     let id = self.head.msg_id.clone();
-                    events.push(self.event("response.refusal.delta", json!({"item_id": id, "output_index": i, "content_index": 0, "delta": text})));
+                    events.push(
+                        self.event("response.refusal.delta", json!({"item_id": id, "output_index": i, "content_index": 0, "delta": text})),
+                    );
                 }
                 Delta::Call { id, name } => {
                     let i = self.items_open();
@@ -181,7 +192,10 @@ impl Wire for ResponsesWire {
                 }
                 Delta::Arguments(args) => {
                     if let Some((i, item_id)) = self.call.clone() {
-                        events.push(self.event("response.function_call_arguments.delta", json!({"item_id": item_id, "output_index": i, "delta": args})));
+                        events.push(self.event(
+                            "response.function_call_arguments.delta",
+                            json!({"item_id": item_id, "output_index": i, "delta": args}),
+                        ));
                     }
                 }
             }
@@ -198,14 +212,25 @@ impl Wire for ResponsesWire {
                 let i = self.open_message(part["type"] == "refusal", &mut events);
                 let id = self.head.msg_id.clone();
                 if part["type"] == "refusal" {
-                    events.push(self.event("response.refusal.done", json!({"item_id": id, "output_index": i, "content_index": 0, "refusal": part["refusal"]})));
+                    events.push(self.event(
+                        "response.refusal.done",
+                        json!({"item_id": id, "output_index": i, "content_index": 0, "refusal": part["refusal"]}),
+                    ));
                 } else {
-                    events.push(self.event("response.output_text.done", json!({"item_id": id, "output_index": i, "content_index": 0, "text": part["text"], "logprobs": []})));
+                    events.push(self.event(
+                        "response.output_text.done",
+                        json!({"item_id": id, "output_index": i, "content_index": 0, "text": part["text"], "logprobs": []}),
+                    ));
                 }
-                events.push(self.event("response.content_part.done", json!({"item_id": id, "output_index": i, "content_index": 0, "part": part})));
+                events.push(
+                    self.event("response.content_part.done", json!({"item_id": id, "output_index": i, "content_index": 0, "part": part})),
+                );
                 events.push(self.event("response.output_item.done", json!({"output_index": i, "item": item})));
             } else if let Some((i, item_id)) = self.call.clone() {
-                events.push(self.event("response.function_call_arguments.done", json!({"item_id": item_id, "output_index": i, "arguments": item["arguments"]})));
+                events.push(self.event(
+                    "response.function_call_arguments.done",
+                    json!({"item_id": item_id, "output_index": i, "arguments": item["arguments"]}),
+                ));
                 events.push(self.event("response.output_item.done", json!({"output_index": i, "item": item})));
             }
         }

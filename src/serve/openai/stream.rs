@@ -295,7 +295,8 @@ impl<W: Wire> EventStream<W> {
                 self.ended = true;
             }
             None => {
-                let e = ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call ended without an answer");
+                let e =
+                    ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call ended without an answer");
                 self.ready.push_back(error_event(&e));
                 self.ended = true;
             }

@@ -69,7 +69,10 @@ pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<To
             Ok(Tool {
                 name: name.to_owned(),
                 description: f.get("description").and_then(Value::as_str).unwrap_or("").to_owned(),
-                parameters: f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object", "properties": {}, "additionalProperties": false})),
+                parameters: f
+                    .get("parameters")
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}, "additionalProperties": false})),
             })
         })
         .collect()
@@ -77,11 +80,7 @@ pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<To
 
 /// The output schema and the instructions for function tools under a `tool_choice`.
 pub(super) fn tools_schema(tools: &[Tool], choice: &Value, refusal: bool) -> Result<Option<(Value, String)>, ApiError> {
-    let named = choice
-        .get("function")
-        .and_then(|f| f.get("name"))
-        .or_else(|| choice.get("name"))
-        .and_then(Value::as_str);
+    let named = choice.get("function").and_then(|f| f.get("name")).or_else(|| choice.get("name")).and_then(Value::as_str);
     let (chosen, auto): (Vec<&Tool>, bool) = match (choice.as_str(), named) {
         (Some("none"), _) => return Ok(None),
         (Some("auto") | None, None) => (tools.iter().collect(), true),
@@ -119,10 +118,7 @@ pub(super) fn tools_schema(tools: &[Tool], choice: &Value, refusal: bool) -> Res
     if !defs.is_empty() {
         schema["$defs"] = Value::Object(defs);
     }
-    let list: Vec<String> = chosen
-        .iter()
-        .map(|t| format!("- {}: {} Arguments: {}", t.name, t.description, t.parameters))
-        .collect();
+    let list: Vec<String> = chosen.iter().map(|t| format!("- {}: {} Arguments: {}", t.name, t.description, t.parameters)).collect();
     let how = if auto {
         "Answer with a JSON object: {\"content\": \"your answer\"}, or call one function with {\"name\": \"<function>\", \"arguments\": {...}}."
     } else {

@@ -95,7 +95,7 @@ pub(super) fn review_page(entries: &[Entry], options: &[RouteOption], accuracy: 
     for n in notes {
         h.raw("<p class=\"note\">").text(n).raw("</p>\n");
     }
-    let _ = write!(h.0, "<h2>Decisions <small>({} recent, lowest confidence first)</small></h2>\n", entries.len());
+    let _ = writeln!(h.0, "<h2>Decisions <small>({} recent, lowest confidence first)</small></h2>", entries.len());
     h.raw("<table id=\"decisions\"><thead><tr><th>time</th><th>message</th><th>decided</th><th>rule / path</th><th>confidence</th><th>nearest phrases</th><th>correct to</th></tr></thead><tbody>\n");
     for e in entries {
         h.raw("<tr class=\"decision\"").attr("data-id", &e.id).attr("data-decision", &e.decision_id).raw(">");
@@ -134,7 +134,7 @@ pub(super) fn review_page(entries: &[Entry], options: &[RouteOption], accuracy: 
     h.raw("<table id=\"accuracy\"><thead><tr><th>day</th><th>route</th><th>decisions</th><th>corrected</th><th>accuracy</th></tr></thead><tbody>\n");
     for a in accuracy {
         h.raw("<tr><td>").text(&a.day).raw("</td><td>").text(&a.route).raw("</td>");
-        let _ = write!(h.0, "<td>{}</td><td>{}</td><td>{}</td></tr>\n", a.decisions, a.corrected, percent(a.accuracy()));
+        let _ = writeln!(h.0, "<td>{}</td><td>{}</td><td>{}</td></tr>", a.decisions, a.corrected, percent(a.accuracy()));
     }
     h.raw("</tbody></table>\n</main>\n<script src=\"/review.js\"></script>\n</body></html>\n");
     h.finish()

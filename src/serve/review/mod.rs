@@ -179,7 +179,9 @@ fn entry(config: &RoutingConfig, record: &Value, corrections: &Corrections) -> E
         .as_array()
         .into_iter()
         .flatten()
-        .map(|n| (n["phrase"].as_str().unwrap_or("").to_owned(), route_label(config, &n["target"]), n["similarity"].as_f64().unwrap_or(0.0)))
+        .map(|n| {
+            (n["phrase"].as_str().unwrap_or("").to_owned(), route_label(config, &n["target"]), n["similarity"].as_f64().unwrap_or(0.0))
+        })
         .collect();
     let id = text("id");
     Entry {
@@ -278,7 +280,9 @@ pub(super) async fn page<B: Backend + Send + Sync + 'static>(
         return Err(bad(format!("days must be between 1 and {MAX_DAYS}; it is {days}")).param(Some("days")));
     }
     let since = SystemTime::now() - Duration::from_secs(days * 86_400);
-    let unavailable = |e: crate::store::StoreError| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the record cannot be read: {e}")).retry_after(5);
+    let unavailable = |e: crate::store::StoreError| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the record cannot be read: {e}")).retry_after(5)
+    };
     let store = app.recorder.store();
     let records = store.records(Some(since), Some(MAX_RECORDS)).await.map_err(unavailable)?;
     let corrections = store.corrections(Some(since)).await.map_err(unavailable)?;
@@ -300,7 +304,10 @@ pub(super) struct Login {
 }
 
 /// `POST /review/login`: a right key sets the cookie and goes back to the page.
-pub(super) async fn login<B: Backend + Send + Sync + 'static>(State(app): State<Arc<App<B>>>, form: Result<Form<Login>, FormRejection>) -> Response {
+pub(super) async fn login<B: Backend + Send + Sync + 'static>(
+    State(app): State<Arc<App<B>>>,
+    form: Result<Form<Login>, FormRejection>,
+) -> Response {
     let Ok(Form(Login { key })) = form else {
         return html(StatusCode::BAD_REQUEST, html::login_page(Some("The form needs an API key.")));
     };
