@@ -91,7 +91,8 @@ fn seed_messages_give_valid_output_and_batching_changes_nothing() {
     let mut single = LocalBackend::new(model(), DecodeOptions { batch_forced: false, ..options });
     single.prefix_cache = false;
     let mut identical = 0;
-    for message in seed_file("support_messages.txt").lines().filter(|l| !l.trim().is_empty()) {
+    // Every other seed message: three decodes of each, two of them refilling the whole prompt.
+    for message in seed_file("support_messages.txt").lines().filter(|l| !l.trim().is_empty()).step_by(2) {
         let a = fast.generate(&messages(&system, message), &spec).unwrap();
         let value: serde_json::Value = serde_json::from_str(&a.text).unwrap_or_else(|e| panic!("{message}: {e}: {}", a.text));
         assert!(v.is_valid(&value), "{message}: {}", a.text);
@@ -110,7 +111,7 @@ fn seed_messages_give_valid_output_and_batching_changes_nothing() {
         assert_equivalent(message, "one pass per forced token, no cache", &a, &c);
         identical += (a.text == c.text) as usize;
     }
-    eprintln!("{identical} of 8 outputs identical to the one-token-at-a-time reference");
+    eprintln!("{identical} of 4 outputs identical to the one-token-at-a-time reference");
 }
 
 /// Share of distinct tokens among the ones the model chose (forced tokens left out).
