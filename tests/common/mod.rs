@@ -49,8 +49,9 @@ pub mod load;
 #[cfg(all(unix, feature = "serve"))]
 pub mod browser;
 
-/// One multi-threaded runtime (2 workers) per test binary: servers started on it outlive the
-/// test that made them. reqwest is built without a TLS provider of its own (feature `openai`),
+/// One multi-threaded runtime (4 workers) per test binary: servers started on it outlive the
+/// test that made them. Every service test shares it, so a test whose server is slow to poll
+/// does not hold up another's deadline. reqwest is built without a TLS provider of its own (feature `openai`),
 /// so ring's is installed first.
 #[cfg(feature = "serve")]
 pub fn rt() -> &'static tokio::runtime::Runtime {
@@ -58,7 +59,7 @@ pub fn rt() -> &'static tokio::runtime::Runtime {
     RT.get_or_init(|| {
         #[cfg(feature = "openai")]
         strictly::backend::openai::install_crypto_provider();
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+        tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap()
     })
 }
 
