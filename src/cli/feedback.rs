@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use strictly::routing::RoutingConfig;
-use strictly::store::feedback::{correct, expected_route, learn, target_name, Corrections, Files};
+use strictly::store::feedback::{correct, expected_route, learn, Corrections, Files};
 use strictly::store::Store;
 
 use super::args::MatchArgs;
@@ -116,7 +116,7 @@ async fn add(store: &impl Corrections, config: &RoutingConfig, args: &AddArgs) -
     Ok(serde_json::json!({
         "id": correction.id,
         "decision": correction.decision_id,
-        "expected": {"action": expected.action().as_str(), "target": target_name(&expected)},
+        "expected": {"action": expected.action().as_str(), "target": expected.name()},
         "learned": learned,
     }))
 }

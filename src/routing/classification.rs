@@ -105,6 +105,26 @@ impl Target {
             Target::DefaultRouting => Action::DefaultFallback,
         }
     }
+
+    /// The target of `action` naming `target` (a team id or an agent's email), as a config's
+    /// example, a correction or a learned phrase spells it. A handoff without a name (which
+    /// validation rules out) is default routing.
+    pub fn from_parts(action: Action, target: Option<&str>) -> Target {
+        match (action, target) {
+            (Action::HandoffTeam, Some(id)) => Target::Team(id.to_owned()),
+            (Action::HandoffAgent, Some(email)) => Target::Agent(email.to_owned()),
+            (Action::Answer, _) => Target::None,
+            _ => Target::DefaultRouting,
+        }
+    }
+
+    /// The team id or the agent's email; none for the bot's answer and default routing.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Target::Team(id) | Target::Agent(id) => Some(id),
+            Target::None | Target::DefaultRouting => None,
+        }
+    }
 }
 
 /// A well-formed classification object, borrowed from the model's output.

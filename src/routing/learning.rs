@@ -92,7 +92,7 @@ impl LearnedPhrase {
             id: format!("p-{}", super::audit::new_decision_id()),
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             action: route.action(),
-            target: route_target(route).map(str::to_owned),
+            target: route.name().map(str::to_owned),
             text: text.to_owned(),
             correction_id: correction_id.map(str::to_owned),
             decision_id: decision_id.map(str::to_owned),
@@ -101,23 +101,11 @@ impl LearnedPhrase {
 
     /// The route it votes for.
     pub fn route(&self) -> Target {
-        match (self.action, self.target.clone()) {
-            (Action::HandoffTeam, Some(id)) => Target::Team(id),
-            (Action::HandoffAgent, Some(email)) => Target::Agent(email),
-            (Action::Answer, _) => Target::None,
-            _ => Target::DefaultRouting,
-        }
+        Target::from_parts(self.action, self.target.as_deref())
     }
 
     fn same_route(&self, other: &LearnedPhrase) -> bool {
         self.action == other.action && self.target == other.target
-    }
-}
-
-fn route_target(route: &Target) -> Option<&str> {
-    match route {
-        Target::Team(id) | Target::Agent(id) => Some(id),
-        Target::None | Target::DefaultRouting => None,
     }
 }
 
@@ -245,10 +233,7 @@ pub fn promote_into_toml(text: &str, phrase: &LearnedPhrase) -> Result<String, S
     };
     let cfg = RoutingConfig::from_toml_str(&edited).map_err(|e| format!("the edited config does not load: {e}"))?;
     let route = phrase.route();
-    let has = cfg.examples.iter().any(|e| {
-        let t = LearnedPhrase { action: e.action, target: e.target.clone(), ..phrase.clone() }.route();
-        t == route && e.phrases.contains(&phrase.text)
-    });
+    let has = cfg.examples.iter().any(|e| Target::from_parts(e.action, e.target.as_deref()) == route && e.phrases.contains(&phrase.text));
     if !has {
         return Err("the edited config does not hold the phrase".into());
     }

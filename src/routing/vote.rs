@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use super::audit::{NearPhrase, NEAREST_RECORDED};
-use super::classification::{Action, Target};
+use super::classification::Target;
 use super::config::{RoutingConfig, VoteSettings};
 use super::prompt::sanitize_message;
 use super::retrieve::{best_k, ExampleIndex};
@@ -184,13 +184,7 @@ impl ExampleVote {
             .examples
             .iter()
             .flat_map(|route| {
-                let target = match (route.action, route.target.as_deref()) {
-                    (Action::HandoffTeam, Some(id)) => Target::Team(id.to_owned()),
-                    (Action::HandoffAgent, Some(email)) => Target::Agent(email.to_owned()),
-                    (Action::Answer, _) => Target::None,
-                    // Validation rules out handoffs without a target.
-                    _ => Target::DefaultRouting,
-                };
+                let target = Target::from_parts(route.action, route.target.as_deref());
                 route.phrases.iter().map(move |p| (p.as_str(), target.clone()))
             })
             .unzip();

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::{body_bytes, parse_json, ApiError, App};
 use crate::backend::Backend;
-use crate::store::feedback::{correct, expected_route, target_name, FeedbackError};
+use crate::store::feedback::{correct, expected_route, FeedbackError};
 
 /// `POST /v1/feedback` body.
 #[derive(Deserialize)]
@@ -104,7 +104,7 @@ pub(super) async fn feedback<B: Backend + Send + Sync + 'static>(
         Json(json!({
             "id": correction.id,
             "decision": correction.decision_id,
-            "expected": {"action": expected.action().as_str(), "target": target_name(&expected)},
+            "expected": {"action": expected.action().as_str(), "target": expected.name()},
             "learned": learned,
         })),
     ))

@@ -87,14 +87,6 @@ pub fn expected_route(config: &RoutingConfig, action: &str, target: Option<&str>
     }
 }
 
-/// The target's name as a request gives it: the team id, the agent's email, or none.
-pub fn target_name(target: &Target) -> Option<&str> {
-    match target {
-        Target::Team(id) | Target::Agent(id) => Some(id),
-        Target::None | Target::DefaultRouting => None,
-    }
-}
-
 /// Where decisions are looked up and corrections kept: an open [`Store`], or the embedded
 /// store's files read and appended to while a server may have them open ([`Files`]).
 #[allow(async_fn_in_trait)]
@@ -204,13 +196,7 @@ pub async fn correct(
 
 /// The route a stored correction names.
 pub fn corrected_route(c: &Correction) -> Target {
-    let id = c.target.get("id").and_then(Value::as_str).map(str::to_owned);
-    match (c.action, id) {
-        (Action::HandoffTeam, Some(id)) => Target::Team(id),
-        (Action::HandoffAgent, Some(email)) => Target::Agent(email),
-        (Action::Answer, _) => Target::None,
-        _ => Target::DefaultRouting,
-    }
+    Target::from_parts(c.action, c.target.get("id").and_then(Value::as_str))
 }
 
 /// Makes a correction a learned phrase when `settings` enable learning: the decision's text as
