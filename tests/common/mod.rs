@@ -23,6 +23,20 @@ pub fn tokenizer() -> Arc<GgufTokenizer> {
     TOK.get_or_init(|| Arc::new(GgufTokenizer::from_gguf(&model_path()).expect("tokenizer builds"))).clone()
 }
 
+/// An empty folder for one test: `strictly-{area}-{name}-{pid}` under the system's temporary
+/// folder, emptied first.
+pub fn temp_dir(area: &str, name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("strictly-{area}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The example routing config, `config/routing.example.toml`.
+pub fn example_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")
+}
+
 /// A schema file from `grammars/`.
 pub fn grammar(name: &str) -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("grammars").join(name);

@@ -18,10 +18,6 @@ use strictly::eval::Row;
 use strictly::routing::{ExampleVote, Router, RoutingConfig, Target};
 use strictly::tune::{cross_validate, read_labelled, Grid, Objective, Replay, TuneError};
 
-fn example_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")
-}
-
 fn dev_files() -> [PathBuf; 2] {
     let dir = common::shared().join("data/support");
     [dir.join("routing-dev.csv"), dir.join("routing-human-dev.csv")]
@@ -41,7 +37,7 @@ struct Dev {
 fn dev() -> &'static Dev {
     static DEV: OnceLock<Dev> = OnceLock::new();
     DEV.get_or_init(|| {
-        let cfg = RoutingConfig::load(example_config()).unwrap();
+        let cfg = RoutingConfig::load(common::example_config()).unwrap();
         let (mut rows, mut expected, mut even) = (Vec::new(), Vec::new(), Vec::new());
         for file in dev_files() {
             let (r, e) = read_labelled(&file, &cfg).unwrap();
@@ -129,20 +125,13 @@ fn sample_csv(dir: &Path, n: usize) -> PathBuf {
     path
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strictly-tune-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn tune(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_strictly")).arg("tune").args(args).output().unwrap()
 }
 
 /// The example config with poor `[vote]` values, so that tuning has something to change.
 fn poor_config(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(example_config()).unwrap();
+    let text = std::fs::read_to_string(common::example_config()).unwrap();
     let text = text
         .replace("\nk = 5\n", "\nk = 1\n")
         .replace("\npower = 4\n", "\npower = 1\n")
@@ -157,7 +146,7 @@ fn poor_config(dir: &Path) -> PathBuf {
 
 #[test]
 fn nothing_is_written_without_write_and_write_keeps_a_backup() {
-    let dir = temp_dir("write");
+    let dir = common::temp_dir("tune", "write");
     let csv = sample_csv(&dir, 400);
     let config = poor_config(&dir);
     let before = std::fs::read(&config).unwrap();
@@ -206,8 +195,8 @@ fn nothing_is_written_without_write_and_write_keeps_a_backup() {
 
 #[test]
 fn bad_csvs_give_clear_errors() {
-    let dir = temp_dir("bad");
-    let cfg = RoutingConfig::load(example_config()).unwrap();
+    let dir = common::temp_dir("tune", "bad");
+    let cfg = RoutingConfig::load(common::example_config()).unwrap();
     let header = "id,source,text,intent,category,expected_action,expected_team,expected_agent\n";
     let cases = [
         ("empty.csv", String::new(), "has no labelled rows"),
@@ -237,7 +226,7 @@ fn bad_csvs_give_clear_errors() {
     let o = tune(&[
         dir.join("team.csv").as_os_str(),
         "--config".as_ref(),
-        example_config().as_os_str(),
+        common::example_config().as_os_str(),
         "--out".as_ref(),
         dir.join("out").as_os_str(),
     ]);

@@ -7,7 +7,7 @@
 use crate::common;
 use common::rt;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -19,17 +19,6 @@ use strictly::store::StoreConfig;
 use common::load::{load_then_signal, wait_ready};
 use common::pg::Postgres;
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strictly-fleet-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn example_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")
-}
-
 /// Messages the example phrases route to different places.
 const MESSAGES: [&str; 3] =
     ["I want a refund for order 1234, it was broken", "how do i reset my password", "where is my package, it has not arrived"];
@@ -40,7 +29,7 @@ fn body(key: &str, message: &str) -> Value {
 
 /// An in-process examples-only server with its audit at `audit` and the store at `url`.
 fn server(audit: &Path, url: Option<&str>, tweak: impl FnOnce(&mut ServeConfig)) -> Server {
-    let mut routing = RoutingConfig::load(example_config()).unwrap();
+    let mut routing = RoutingConfig::load(common::example_config()).unwrap();
     routing.audit.path = audit.to_owned();
     let mut config = ServeConfig {
         listen: "127.0.0.1:0".into(),
@@ -75,7 +64,7 @@ async fn duplicated(db: &tokio_postgres::Client) -> Vec<String> {
 #[test]
 fn the_same_key_sent_to_two_replicas_at_once_is_decided_once() {
     let pg = Postgres::start("two");
-    let dir = temp_dir("two");
+    let dir = common::temp_dir("fleet", "two");
     let a = server(&dir.join("a/audit.jsonl"), Some(&pg.url()), |_| {});
     let b = server(&dir.join("b/audit.jsonl"), Some(&pg.url()), |_| {});
     let (base_a, base_b) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
@@ -114,7 +103,7 @@ fn the_same_key_sent_to_two_replicas_at_once_is_decided_once() {
 fn a_restarted_replica_answers_a_retried_key_with_the_first_answer() {
     let pg = Postgres::start("restart");
     for url in [None, Some(pg.url())] {
-        let dir = temp_dir(if url.is_some() { "restart-pg" } else { "restart-embedded" });
+        let dir = common::temp_dir("fleet", if url.is_some() { "restart-pg" } else { "restart-embedded" });
         let audit = dir.join("audit.jsonl");
         let first = server(&audit, url.as_deref(), |_| {});
         let base = format!("http://{}", first.addr);
@@ -150,7 +139,7 @@ fn a_restarted_replica_answers_a_retried_key_with_the_first_answer() {
 fn spawn_replica(dir: &Path, url: &str) -> (std::process::Child, String) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("serve.toml"), "deadline = \"3s\"\n[store]\nlease = \"1s\"\n").unwrap();
-    let config = example_config();
+    let config = common::example_config();
     let args = ["--backend", "examples", "--words-only", "--listen", "127.0.0.1:0", "--server-config", "serve.toml", "--config"];
     let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
     args.push(config.as_os_str());
@@ -161,7 +150,7 @@ fn spawn_replica(dir: &Path, url: &str) -> (std::process::Child, String) {
 #[test]
 fn kill_9_of_a_replica_mid_load_loses_no_answered_decision() {
     let pg = Postgres::start("kill");
-    let dir = temp_dir("kill");
+    let dir = common::temp_dir("fleet", "kill");
     let (mut a, base_a) = spawn_replica(&dir.join("a"), &pg.url());
     let (mut b, base_b) = spawn_replica(&dir.join("b"), &pg.url());
     let n = 120;
@@ -206,7 +195,7 @@ fn kill_9_of_a_replica_mid_load_loses_no_answered_decision() {
 #[test]
 fn a_store_outage_mid_load_is_spooled_and_replayed_once() {
     let pg = Postgres::start("outage");
-    let dir = temp_dir("outage");
+    let dir = common::temp_dir("fleet", "outage");
     let s = server(&dir.join("audit.jsonl"), Some(&pg.url()), |c| c.store.connect_timeout = Duration::from_secs(1));
     let base = format!("http://{}", s.addr);
     let n = 80;
@@ -266,7 +255,7 @@ fn a_store_outage_mid_load_is_spooled_and_replayed_once() {
 #[test]
 fn route_answers_503_with_retry_after_when_nothing_can_record() {
     let pg = Postgres::start("full");
-    let dir = temp_dir("full");
+    let dir = common::temp_dir("fleet", "full");
     let s = server(&dir.join("audit.jsonl"), Some(&pg.url()), |c| {
         c.store.spool_max = 2;
         c.store.connect_timeout = Duration::from_secs(1);
@@ -316,7 +305,7 @@ fn route_answers_503_with_retry_after_when_nothing_can_record() {
 #[test]
 fn audit_stats_and_export_read_either_store() {
     let pg = Postgres::start("audit");
-    let dir = temp_dir("audit");
+    let dir = common::temp_dir("fleet", "audit");
     for url in [Some(pg.url()), None] {
         let audit = dir.join(if url.is_some() { "pg/audit.jsonl" } else { "files/audit.jsonl" });
         let s = server(&audit, url.as_deref(), |_| {});

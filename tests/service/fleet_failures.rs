@@ -16,21 +16,10 @@ use common::rt;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strictly-fleet-failures-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn example_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")
-}
 
 /// `serve` flags for an examples-only replica on a free loopback port.
 fn replica_args(config: &Path) -> Vec<&OsStr> {
@@ -77,8 +66,8 @@ fn metric(metrics: &str, name: &str) -> Option<f64> {
 
 #[test]
 fn kill_9_of_an_embedded_replica_mid_load_keeps_every_answered_decision_whole() {
-    let dir = temp_dir("kill-embedded");
-    let config = example_config();
+    let dir = common::temp_dir("fleet-failures", "kill-embedded");
+    let config = common::example_config();
     let audit = dir.join("logs/audit.jsonl");
     let (mut child, base) = spawn_serve(&dir, &replica_args(&config), &[]);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
@@ -183,7 +172,7 @@ fn signal_and_wait(child: &mut std::process::Child) {
 /// `strictly serve` over the PostgreSQL store at `url`: its exit code and its stderr. It must
 /// exit by itself, within 60 s, without getting as far as listening.
 fn start_with_store(dir: &Path, url: &str) -> (Option<i32>, String) {
-    let config = example_config();
+    let config = common::example_config();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))
         .arg("serve")
         .args(replica_args(&config))
@@ -212,7 +201,7 @@ fn start_with_store(dir: &Path, url: &str) -> (Option<i32>, String) {
 #[test]
 fn a_store_that_cannot_be_used_is_a_clear_start_up_error() {
     let pg = Postgres::start("startup");
-    let dir = temp_dir("startup");
+    let dir = common::temp_dir("fleet-failures", "startup");
 
     let (code, err) = start_with_store(&dir, "postgres://strictly:pw-in-url@127.0.0.1:notaport/postgres");
     assert_eq!(code, Some(2), "{err}");
@@ -233,7 +222,7 @@ fn a_store_that_cannot_be_used_is_a_clear_start_up_error() {
     // A database a newer strictly migrated: a replica of this version migrates it first.
     let known = strictly::store::MIGRATIONS.last().unwrap().0;
     let (mut child, _) =
-        spawn_serve(&dir.join("first"), &replica_args(&example_config()), &[("STRICTLY_STORE_URL", OsStr::new(&pg.url()))]);
+        spawn_serve(&dir.join("first"), &replica_args(&common::example_config()), &[("STRICTLY_STORE_URL", OsStr::new(&pg.url()))]);
     signal_and_wait(&mut child);
     rt().block_on(async {
         let db = pg.client().await;

@@ -25,13 +25,6 @@ const PARAPHRASE: &str = "is it possible to get back what I paid for shipping";
 const RETURNS: &str = "77120034";
 const BILLING: &str = "54515931";
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strictly-learn-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn example_text() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap()
 }
@@ -116,7 +109,7 @@ async fn metrics(http: &reqwest::Client, base: &str) -> String {
 
 #[test]
 fn a_correction_teaches_the_router_the_message_and_its_paraphrase() {
-    let dir = temp_dir("feedback");
+    let dir = common::temp_dir("learn", "feedback");
     let config = write_config(&dir, LEARNING);
     let server = server(&config, None);
     let base = format!("http://{}", server.addr);
@@ -215,7 +208,7 @@ fn recorded(audit: &Path, router: &Router<NoModel>, messages: &[&str]) -> Vec<St
 
 #[test]
 fn learned_phrases_are_capped_per_route_and_near_duplicates_replace_them() {
-    let dir = temp_dir("cap");
+    let dir = common::temp_dir("learn", "cap");
     let config = RoutingConfig::load(write_config(&dir, "[learning]\nenabled = true\nmax_per_route = 2\nnear_duplicate = 0.95")).unwrap();
     let router = Router::examples_only(config.clone(), false).unwrap().with_encoder(common::encoder()).unwrap();
     let store = Files { audit: config.audit.path.clone() };
@@ -279,7 +272,7 @@ fn a_reload_under_load_swaps_the_router_and_a_broken_config_is_refused() {
     const MESSAGE: &str = "can i pay for my order with apple pay";
     const NEW: [&str; 3] = [MESSAGE, "is apple pay accepted for orders", "paying with apple pay, is that possible"];
     const SENIOR: &str = "agent:senior@company.com";
-    let dir = temp_dir("reload");
+    let dir = common::temp_dir("learn", "reload");
     let config = write_config(&dir, "[learning]\nenabled = false");
     let server = server(&config, None);
     let base = format!("http://{}", server.addr);
@@ -365,7 +358,7 @@ fn a_reload_under_load_swaps_the_router_and_a_broken_config_is_refused() {
 fn with_postgresql_a_correction_on_one_replica_teaches_the_other_on_reload() {
     let pg = common::pg::Postgres::start("learn");
     let url = pg.url();
-    let dir = temp_dir("pg");
+    let dir = common::temp_dir("learn", "pg");
     let (dir_a, dir_b, dir_c) = (dir.join("a"), dir.join("b"), dir.join("c"));
     for d in [&dir_a, &dir_b, &dir_c] {
         std::fs::create_dir_all(d).unwrap();
@@ -449,7 +442,7 @@ async fn generation(http: &reqwest::Client, base: &str, at_least: f64) -> f64 {
 #[test]
 fn the_commands_correct_list_and_promote_and_sighup_reloads_the_server() {
     use std::io::BufRead;
-    let dir = temp_dir("cli");
+    let dir = common::temp_dir("learn", "cli");
     let config = write_config(&dir, LEARNING);
     let cfg = config.to_str().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))

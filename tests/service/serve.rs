@@ -16,13 +16,6 @@ use strictly::decode::DecodeOptions;
 use strictly::routing::RoutingConfig;
 use strictly::serve::{build_router, start, ServeConfig, Server};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strictly-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn routing_config(audit: &Path) -> RoutingConfig {
     let mut config = RoutingConfig::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
     config.audit.path = audit.to_path_buf();
@@ -31,7 +24,7 @@ fn routing_config(audit: &Path) -> RoutingConfig {
 
 /// A server over `backend`, ready (model warmed up); its audit log's path.
 fn server_with<B: Backend + Send + Sync + 'static>(name: &str, backend: B, tweak: impl FnOnce(&mut ServeConfig)) -> (Server, PathBuf) {
-    let audit = temp_dir(name).join("audit.jsonl");
+    let audit = common::temp_dir("serve", name).join("audit.jsonl");
     let mut config = ServeConfig { listen: "127.0.0.1:0".into(), ..ServeConfig::default() };
     tweak(&mut config);
     let router = build_router(routing_config(&audit), backend).unwrap().with_encoder(common::encoder()).unwrap();
@@ -424,7 +417,7 @@ fn bounded_load_gets_answers_within_limits_and_one_audit_line_each() {
 #[cfg(unix)]
 #[test]
 fn sigterm_mid_load_loses_no_answered_decision() {
-    let dir = temp_dir("sigterm");
+    let dir = common::temp_dir("serve", "sigterm");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml");
     let args = ["--listen", "127.0.0.1:0", "--max-tokens", "80", "--config"];
     let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();

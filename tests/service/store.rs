@@ -6,7 +6,7 @@
 
 use crate::common;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +21,6 @@ use common::pg::{Postgres, PASSWORD};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strictly-store-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn router() -> Router<strictly::backend::NoModel> {
@@ -49,7 +42,7 @@ fn lines(path: &Path) -> Vec<Value> {
 
 #[test]
 fn a_partial_last_line_is_moved_aside_and_counted_at_open() {
-    let dir = temp_dir("partial");
+    let dir = common::temp_dir("store", "partial");
     let audit = dir.join("audit.jsonl");
     let whole = r#"{"id":"before","text":"whole"}"#;
     let cut = r#"{"id":"old","text":"cut"#;
@@ -110,7 +103,7 @@ impl AuditFile for FailingFile {
 
 #[test]
 fn a_write_that_fails_part_way_leaves_the_file_whole() {
-    let dir = temp_dir("failing");
+    let dir = common::temp_dir("store", "failing");
     let path = dir.join("audit.jsonl");
     let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
     let budget = Arc::new(AtomicUsize::new(0));
@@ -134,7 +127,7 @@ fn a_write_that_fails_part_way_leaves_the_file_whole() {
 
 #[test]
 fn embedded_keys_survive_a_restart_and_stay_bounded() {
-    let dir = temp_dir("keys");
+    let dir = common::temp_dir("store", "keys");
     let audit = dir.join("audit.jsonl");
     let r = router();
     let runtime = rt();
@@ -174,7 +167,7 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
 fn postgres_migrates_once_refuses_a_newer_schema_and_bad_input_is_clear() {
     let pg = Postgres::start("migrate");
     let runtime = rt();
-    let dir = temp_dir("migrate");
+    let dir = common::temp_dir("store", "migrate");
     runtime.block_on(async {
         // Two replicas starting together migrate once.
         let config = pg_config(&pg.url());
@@ -222,7 +215,7 @@ fn postgres_migrates_once_refuses_a_newer_schema_and_bad_input_is_clear() {
 fn postgres_claims_records_once_and_takes_over_a_dead_claim() {
     let pg = Postgres::start("claims");
     let runtime = rt();
-    let dir = temp_dir("claims");
+    let dir = common::temp_dir("store", "claims");
     let r = router();
     runtime.block_on(async {
         let config = pg_config(&pg.url());
@@ -281,7 +274,7 @@ fn postgres_claims_records_once_and_takes_over_a_dead_claim() {
 fn the_spool_holds_records_through_an_outage_and_replays_them_once() {
     let pg = Postgres::start("spool");
     let runtime = rt();
-    let dir = temp_dir("spool");
+    let dir = common::temp_dir("store", "spool");
     let r = router();
     runtime.block_on(async {
         let store = Store::open(&pg_config(&pg.url()), &dir.join("audit.jsonl"), 10).await.unwrap();
