@@ -56,6 +56,19 @@ fn describe(e: &dyn std::error::Error) -> String {
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, message_id, time, action, path, latency_ms, record) \
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 
+/// A claim: the key's row, unless some replica has it.
+const CLAIM_KEY: &str = "INSERT INTO webhook_keys (key, owner) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+
+/// A claimed key's reply and its decision's record, written by one statement: the record is
+/// inserted only when the key is still ours and unanswered, and the count of keys taken (0 or
+/// 1) comes back. The hot path's two statements, prepared once per connection.
+const FINISH: &str = "WITH taken AS (\
+         UPDATE webhook_keys SET reply = $3, decision_id = $4 WHERE key = $1 AND owner = $2 AND reply IS NULL RETURNING key\
+     ), recorded AS (\
+         INSERT INTO decisions (id, message_id, time, action, path, latency_ms, record) \
+         SELECT $4, $5::text, $6::timestamptz, $7::text, $8::text, $9::float8, $10::jsonb WHERE EXISTS (SELECT 1 FROM taken) ON CONFLICT (id) DO NOTHING\
+     ) SELECT count(*) FROM taken";
+
 impl PgStore {
     /// Connects (one connection is opened now, so a wrong URL, host or password fails here)
     /// and migrates.
@@ -114,7 +127,12 @@ impl PgStore {
     /// Inserts the record; a second write of the same `decision_id` changes nothing.
     pub async fn append(&self, row: &Row) -> Result<(), StoreError> {
         let client = self.client().await?;
-        insert_decision(&**client, row).await
+        let insert = client.prepare_cached(INSERT_DECISION).await.map_err(query_error)?;
+        client
+            .execute(&insert, &[&row.decision_id, &row.message_id, &row.time, &row.action, &row.path, &row.latency_ms, &row.line])
+            .await
+            .map_err(query_error)?;
+        Ok(())
     }
 
     /// Claims `key` (see the [module docs](super)).
@@ -123,10 +141,8 @@ impl PgStore {
             self.prune().await?;
         }
         let client = self.client().await?;
-        let inserted = client
-            .execute("INSERT INTO webhook_keys (key, owner) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &self.owner])
-            .await
-            .map_err(query_error)?;
+        let insert = client.prepare_cached(CLAIM_KEY).await.map_err(query_error)?;
+        let inserted = client.execute(&insert, &[&key, &self.owner]).await.map_err(query_error)?;
         if inserted == 1 {
             return Ok(Claim::Mine);
         }
@@ -149,24 +165,15 @@ impl PgStore {
         })
     }
 
-    /// Stores the reply and the record in one transaction, if the claim is still ours.
+    /// Stores the reply and the record in one statement (so one transaction and one round
+    /// trip), if the claim is still ours.
     pub async fn finish(&self, key: &str, row: &Row, reply: &Value) -> Result<Finished, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(query_error)?;
-        let updated = tx
-            .execute(
-                "UPDATE webhook_keys SET reply = $3, decision_id = $4 WHERE key = $1 AND owner = $2 AND reply IS NULL",
-                &[&key, &self.owner, reply, &row.decision_id],
-            )
-            .await
-            .map_err(query_error)?;
-        if updated == 0 {
-            tx.rollback().await.map_err(query_error)?;
-            return Ok(Finished::Lost);
-        }
-        insert_decision(&*tx, row).await?;
-        tx.commit().await.map_err(query_error)?;
-        Ok(Finished::Stored)
+        let client = self.client().await?;
+        let finish = client.prepare_cached(FINISH).await.map_err(query_error)?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
+            [&key, &self.owner, reply, &row.decision_id, &row.message_id, &row.time, &row.action, &row.path, &row.latency_ms, &row.line];
+        let taken: i64 = client.query_one(&finish, &params).await.map_err(query_error)?.get(0);
+        Ok(if taken == 0 { Finished::Lost } else { Finished::Stored })
     }
 
     /// A spooled decision: the record, and the key's reply unless it has one.
