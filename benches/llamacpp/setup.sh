@@ -93,7 +93,9 @@ else:
 EOF
 }
 
-COMMON="-DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_HIP=OFF -DGGML_SYCL=OFF -DGGML_OPENCL=OFF -DGGML_BLAS=OFF -DLLAMA_CURL=OFF"
+# LLAVA_BUILD=OFF leaves out libmtmd (images and audio; 53 of the 193 compile steps): the
+# anchors load text models only, and llama_cpp imports mtmd only for multimodal chat handlers.
+COMMON="-DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_VULKAN=OFF -DGGML_HIP=OFF -DGGML_SYCL=OFF -DGGML_OPENCL=OFF -DGGML_BLAS=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF"
 cmake_args() {
   case "$1" in
     native) echo "-DGGML_NATIVE=ON $COMMON" ;;
