@@ -27,25 +27,31 @@ impl NfaDistances {
     /// Computes the distances of every state of `nfa`.
     pub fn new(nfa: &NFA) -> Self {
         let n = nfa.states().len();
-        // Reverse adjacency: (predecessor, cost).
-        let mut rev: Vec<Vec<(u32, u8)>> = vec![Vec::new(); n];
+        // Reverse adjacency, (predecessor, cost), in one buffer: `preds[starts[v]..starts[v + 1]]`
+        // are `v`'s. One list per state would be a million small blocks on a large NFA, and
+        // freeing them leaves the allocator a pass over each at its next large request (the
+        // next mask's first allocation).
+        let mut starts = vec![0u32; n + 1];
         let mut matches = Vec::new();
         for (i, state) in nfa.states().iter().enumerate() {
-            let i = i as u32;
-            match state {
-                State::ByteRange { trans } => rev[trans.next.as_usize()].push((i, 1)),
-                State::Sparse(s) => s.transitions.iter().for_each(|t| rev[t.next.as_usize()].push((i, 1))),
-                State::Dense(d) => d.transitions.iter().for_each(|t| rev[t.as_usize()].push((i, 1))),
-                State::Look { next, .. } | State::Capture { next, .. } => rev[next.as_usize()].push((i, 0)),
-                State::Union { alternates } => alternates.iter().for_each(|a| rev[a.as_usize()].push((i, 0))),
-                State::BinaryUnion { alt1, alt2 } => {
-                    rev[alt1.as_usize()].push((i, 0));
-                    rev[alt2.as_usize()].push((i, 0));
-                }
-                State::Fail => {}
-                State::Match { .. } => matches.push(i),
+            if let State::Match { .. } = state {
+                matches.push(i as u32);
             }
+            successors(state, |next, _| starts[next + 1] += 1);
         }
+        for v in 0..n {
+            starts[v + 1] += starts[v];
+        }
+        let mut fill = starts.clone();
+        let mut preds = vec![(0u32, 0u8); starts[n] as usize];
+        for (i, state) in nfa.states().iter().enumerate() {
+            successors(state, |next, cost| {
+                preds[fill[next] as usize] = (i as u32, cost);
+                fill[next] += 1;
+            });
+        }
+        drop(fill);
+        let rev = |v: usize| &preds[starts[v] as usize..starts[v + 1] as usize];
         let mut dist = vec![u32::MAX; n];
         let mut queue = VecDeque::new();
         for m in matches {
@@ -54,7 +60,7 @@ impl NfaDistances {
         }
         while let Some(v) = queue.pop_front() {
             let d = dist[v as usize];
-            for &(u, cost) in &rev[v as usize] {
+            for &(u, cost) in rev(v as usize) {
                 let nd = d + cost as u32;
                 if nd < dist[u as usize] {
                     dist[u as usize] = nd;
@@ -75,6 +81,23 @@ impl NfaDistances {
     }
 }
 
+/// Calls `f` with each state `state` moves to and the move's cost in bytes (0 for an
+/// epsilon move).
+fn successors(state: &State, mut f: impl FnMut(usize, u8)) {
+    match state {
+        State::ByteRange { trans } => f(trans.next.as_usize(), 1),
+        State::Sparse(s) => s.transitions.iter().for_each(|t| f(t.next.as_usize(), 1)),
+        State::Dense(d) => d.transitions.iter().for_each(|t| f(t.as_usize(), 1)),
+        State::Look { next, .. } | State::Capture { next, .. } => f(next.as_usize(), 0),
+        State::Union { alternates } => alternates.iter().for_each(|a| f(a.as_usize(), 0)),
+        State::BinaryUnion { alt1, alt2 } => {
+            f(alt1.as_usize(), 0);
+            f(alt2.as_usize(), 0);
+        }
+        State::Fail | State::Match { .. } => {}
+    }
+}
+
 /// A visited set over NFA states that is emptied in O(1): each use takes a
 /// new stamp instead of clearing a buffer as large as the NFA.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +107,14 @@ pub struct Visited {
 }
 
 impl Visited {
+    /// A visited set sized for an NFA of `states` states. The buffer is as large as the
+    /// NFA: sized here, where an automaton or a generation is set up, rather than on the
+    /// first step of a walk, where a large allocation can cost the allocator a pass over
+    /// every small block freed before it (milliseconds on an NFA of a million states).
+    pub fn for_states(states: usize) -> Self {
+        Self { stamp: 0, marks: vec![0; states] }
+    }
+
     fn reset(&mut self, states: usize) {
         if self.marks.len() != states || self.stamp == u32::MAX {
             self.marks = vec![0; states];

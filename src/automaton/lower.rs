@@ -62,13 +62,28 @@ pub(crate) struct Lowerer<'a> {
     at: String,
     /// Levels of [`Lowerer::node`] and free values under way.
     nesting: usize,
+    /// Each node's builder ids, for naming the subschema of a costly mask.
+    pub(crate) spans: super::cost::Spans,
+    /// Open unions (by builder id) and the alternatives patched in so far.
+    open: HashMap<StateID, u32>,
 }
 
 impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions) -> Self {
         let mut b = Builder::new();
         b.set_utf8(false);
-        Self { b, ir, opts, ref_depth: HashMap::new(), states: 0, work: 0, at: String::new(), nesting: 0 }
+        Self {
+            b,
+            ir,
+            opts,
+            ref_depth: HashMap::new(),
+            states: 0,
+            work: 0,
+            at: String::new(),
+            nesting: 0,
+            spans: Default::default(),
+            open: HashMap::new(),
+        }
     }
 
     fn check(&mut self) -> Result<(), SchemaError> {
@@ -109,7 +124,10 @@ impl<'a> Lowerer<'a> {
     /// Lowers a node; `None` when it admits nothing here.
     pub(crate) fn node(&mut self, id: NodeId, next: StateID) -> Built {
         let saved = std::mem::replace(&mut self.at, self.ir.pointer(id).to_string());
+        // Builder id 0 is the match state; the k-th checked state is id k.
+        let first = self.states + 1;
         let result = self.nested(|l| l.node_level(id, next));
+        self.spans.spans.push((first, self.states + 1, id));
         self.at = saved;
         result
     }

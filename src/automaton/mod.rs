@@ -17,8 +17,9 @@
 //! would give up the per-state mask cache that makes the hot path a lookup.
 //!
 //! # Limits
-//! NFA size ([`CompileOptions::max_nfa_states`]) and work
-//! ([`CompileOptions::max_work`], steps, not time) end in a clean [`SchemaError`].
+//! NFA size ([`CompileOptions::max_nfa_states`]), work ([`CompileOptions::max_work`],
+//! steps, not time) and the work of a token mask ([`CompileOptions::max_mask_work`], see
+//! [`cost`]) end in a clean [`SchemaError`].
 //!
 //! ```
 //! use strictly::automaton::Grammar;
@@ -30,6 +31,7 @@
 //! assert!(!g.matches(br#"{"ok":1}"#));
 //! ```
 
+pub mod cost;
 mod decimal;
 pub mod distance;
 mod lower;
@@ -101,6 +103,12 @@ impl Grammar {
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
         let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa));
+        let classes: Vec<u8> = {
+            let classes = nfa.byte_classes();
+            classes.representatives(0..=255).filter_map(|u| u.as_u8()).collect()
+        };
+        lowerer.spans.dropped = lowerer.dropped_unions();
+        cost::check(&nfa, &classes, &lowerer.spans, ir, options)?;
         let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
         Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings, ignored: ir.ignored().into() })
     }

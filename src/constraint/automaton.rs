@@ -147,6 +147,7 @@ impl ByteRecognizer for DfaStep<'_> {
 impl TokenAutomaton {
     /// Joins a grammar and a vocabulary.
     pub fn new(grammar: Grammar, vocab: Arc<Vocabulary>) -> Self {
+        let nfa_states = grammar.dfa().get_nfa().states().len();
         let mut cache = grammar.new_cache();
         let start = grammar.start(&mut cache);
         let clears = cache.clear_count();
@@ -171,7 +172,7 @@ impl TokenAutomaton {
                 states: StateMap::default(),
                 far: HashMap::new(),
                 start,
-                scratch: Default::default(),
+                scratch: super::guided::Scratch::for_states(nfa_states),
                 past_end: None,
                 goes_on: Vec::new(),
                 clears,

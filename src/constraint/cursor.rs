@@ -50,17 +50,8 @@ impl Constraint {
             (engine.start, engine.clears)
         };
         let nfa_set = automaton.nfa_start();
-        Self {
-            automaton,
-            state,
-            clears,
-            bytes: Vec::new(),
-            nfa_set,
-            nfa_at: 0,
-            visited: Visited::default(),
-            finished: false,
-            history: Vec::new(),
-        }
+        let visited = Visited::for_states(automaton.nfa().states().len());
+        Self { automaton, state, clears, bytes: Vec::new(), nfa_set, nfa_at: 0, visited, finished: false, history: Vec::new() }
     }
 
     /// The automaton this constraint walks.

@@ -40,6 +40,13 @@ pub(super) struct Scratch {
     stack: Vec<StateID>,
 }
 
+impl Scratch {
+    /// Buffers for an NFA of `states` states (see [`Visited::for_states`]).
+    pub(super) fn for_states(states: usize) -> Self {
+        Self { visited: Visited::for_states(states), ..Self::default() }
+    }
+}
+
 /// A walk in progress: where it started, the mask it fills and its buffers.
 struct Guide<'a> {
     automaton: &'a TokenAutomaton,

@@ -100,6 +100,12 @@ pub struct CompileOptions {
     /// pointer where the work ran out. A limit in work, not time: a schema compiles or not
     /// whatever the machine's load. Default 2,000,000.
     pub max_work: u64,
+    /// The most NFA states one DFA state of the automaton may hold: the work of a token
+    /// mask grows with it, since each DFA transition a mask builds steps the whole set
+    /// (see [`crate::automaton::cost`]). Past it the schema is refused as too large, with
+    /// the pointer of the subschema whose alternatives stay alive side by side. Measured
+    /// on the first DFA states from the start, in NFA states, not time. Default 10,000.
+    pub max_mask_work: usize,
 }
 
 impl Default for CompileOptions {
@@ -112,6 +118,7 @@ impl Default for CompileOptions {
             whitespace: None,
             max_nfa_states: 2_000_000,
             max_work: 2_000_000,
+            max_mask_work: 10_000,
         }
     }
 }

@@ -13,7 +13,7 @@ use strictly::constraint::TokenAutomaton;
 use strictly::schema::CompileOptions;
 
 /// `anyOf: [the level below, a string of at most i + 1 characters]`, `depth` times over an integer.
-fn nested_any_of(depth: usize) -> Value {
+pub(crate) fn nested_any_of(depth: usize) -> Value {
     let mut s = json!({"type": "integer"});
     for i in 0..depth {
         s = json!({"anyOf": [s, {"type": "string", "maxLength": i + 1}]});

@@ -51,11 +51,23 @@ impl Lowerer<'_> {
     /// A union whose alternatives are filled in later (for loops).
     pub(super) fn open_union(&mut self) -> Result<StateID, SchemaError> {
         self.check()?;
-        self.b.add_union(vec![]).map_err(|e| self.nfa_err(e))
+        let u = self.b.add_union(vec![]).map_err(|e| self.nfa_err(e))?;
+        self.open.insert(u, 0);
+        Ok(u)
     }
 
     pub(super) fn patch(&mut self, from: StateID, to: StateID) -> Result<(), SchemaError> {
+        if let Some(alternatives) = self.open.get_mut(&from) {
+            *alternatives += 1;
+        }
         self.b.patch(from, to).map_err(|e| self.nfa_err(e))
+    }
+
+    /// The open unions the NFA drops (those left with one alternative), by builder id.
+    pub(crate) fn dropped_unions(&self) -> Vec<usize> {
+        let mut dropped: Vec<usize> = self.open.iter().filter(|(_, &n)| n == 1).map(|(id, _)| id.as_usize()).collect();
+        dropped.sort_unstable();
+        dropped
     }
 
     /// Optional whitespace, when the options allow it.
