@@ -50,6 +50,6 @@ pub use decide::{decide, decide_with, examples_route, rule_before_vote};
 pub use decision::{Decision, ModelVerdict, Rule};
 pub use injection::looks_like_injection;
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
-pub use router::{RouteError, Routed, Router};
+pub use router::{AuditTarget, NoBackend, RouteError, Routed, Router, RouterBuilder};
 pub use schema::{deployment_schema, shortlist_schema};
 pub use vote::{Ballot, ExampleVote, Similarities, Tally};

@@ -9,8 +9,8 @@
 //!
 //! The configured example phrases take part when the config asks (see
 //! [`ExampleVote`]): they screen out-of-scope messages before the model is
-//! called, and vote on low-confidence ones. [`Router::examples_only`] asks no
-//! model at all: the vote routes every message.
+//! called, and vote on low-confidence ones. A router over [`NoModel`] asks no model at all:
+//! the vote routes every message. [`Router::builder`] makes a router.
 
 use std::time::Instant;
 
@@ -30,7 +30,10 @@ use super::vote::{Ballot, ExampleVote};
 use crate::backend::{Backend, BranchPoint, NoModel, Reply, SchemaSpec};
 use crate::chat::ChatMessage;
 
+mod builder;
 mod rebuild;
+
+pub use builder::{AuditTarget, NoBackend, RouterBuilder};
 
 /// Errors that stop a message from being routed at all.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,9 @@ pub enum RouteError {
     #[cfg(feature = "local")]
     #[error("sentence encoder: {0}")]
     Encoder(#[from] crate::encoder::EncoderError),
+    /// [`RouterBuilder::build`] was called with a choice left unmade; says what to call.
+    #[error("router builder: {0}")]
+    Incomplete(&'static str),
 }
 
 /// The outcome of routing one message.
@@ -95,21 +101,23 @@ pub struct Router<B: Backend> {
     embeddings: std::sync::Arc<super::semantic::EmbeddingCache>,
 }
 
-impl<B: Backend> Router<B> {
-    /// A router over a backend; opens the config's audit log unless `audit` is false.
-    pub fn new(config: RoutingConfig, backend: B, audit: bool) -> Result<Self, RouteError> {
-        Self::over(config, std::sync::Arc::new(backend), audit)
+impl Router<NoModel> {
+    /// The builder of a router for this deployment: choose its backend, how it matches the
+    /// example phrases and its audit, then [`build`](RouterBuilder::build) it.
+    pub fn builder(config: RoutingConfig) -> RouterBuilder<NoBackend> {
+        RouterBuilder::new(config, NoBackend)
     }
+}
 
-    fn over(config: RoutingConfig, backend: std::sync::Arc<B>, audit: bool) -> Result<Self, RouteError> {
+impl<B: Backend> Router<B> {
+    fn over(config: RoutingConfig, backend: std::sync::Arc<B>, audit: Option<AuditLog>) -> Self {
         let prompt = PromptBuilder::new(&config);
         let schema = SchemaSpec { name: "support_route".into(), schema: deployment_schema(&config) };
-        let audit = if audit { Some(AuditLog::open(&config.audit.path)?) } else { None };
         // A backend that asks no model ([`NoModel`]) routes by the examples' vote alone.
         let ask_model = backend.asks_model();
         let examples = (!ask_model || config.rules.uses_examples() || config.vote.decide_at.is_some() || config.vote.shortlist.is_some())
             .then(|| ExampleVote::new(&config));
-        Ok(Self {
+        Self {
             config,
             prompt,
             schema,
@@ -121,7 +129,13 @@ impl<B: Backend> Router<B> {
             encoder: None,
             #[cfg(feature = "local")]
             embeddings: Default::default(),
-        })
+        }
+    }
+
+    /// Whether the example phrases vote on this router's messages (so how they are matched
+    /// matters).
+    fn votes(&self) -> bool {
+        self.examples.is_some()
     }
 
     /// The deployment schema the backend must follow.
@@ -355,15 +369,6 @@ impl<B: Backend> Router<B> {
     /// The examples find the message out of scope, and the config lets that decide.
     fn out_of_scope(&self, ballot: Option<&Ballot>) -> bool {
         self.config.rules.out_of_scope_uses_examples && ballot.is_some_and(|b| b.out_of_scope)
-    }
-}
-
-impl Router<NoModel> {
-    /// A router that asks no model: every message goes by the examples' vote (after the
-    /// injection rule), in microseconds. For deployments without a model, and to measure the
-    /// examples on their own.
-    pub fn examples_only(config: RoutingConfig, audit: bool) -> Result<Self, RouteError> {
-        Router::new(config, NoModel, audit)
     }
 }
 
