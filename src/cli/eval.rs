@@ -57,7 +57,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 /// Routes every row with a progress bar.
-fn evaluate<B: strictly::backend::Backend>(
+fn evaluate<B: strictly::backend::Backend + Send + Sync + 'static>(
     router: &strictly::routing::Router<B>,
     rows: &[strictly::eval::Row],
 ) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {
