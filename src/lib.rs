@@ -101,6 +101,7 @@ pub mod constraint;
 pub mod decode;
 #[cfg(feature = "local")]
 pub mod encoder;
+mod error;
 pub mod model;
 pub mod pattern;
 pub mod routing;
@@ -111,6 +112,8 @@ pub mod serve;
 pub mod store;
 pub mod tokenizer;
 pub mod vocab;
+
+pub use error::Error;
 
 #[cfg(feature = "harness")]
 pub mod ab;

@@ -69,6 +69,7 @@ pub use cursor::Constraint;
 
 /// Errors of a constraint.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConstraintError {
     /// The token is not in the current mask.
     #[error("token {token} is not allowed here")]
