@@ -66,7 +66,7 @@ impl From<AuditLog> for AuditTarget {
 /// let config = RoutingConfig::load("config/routing.example.toml")?;
 /// // The config's vote matches phrases: without an encoder, words-only must be asked for.
 /// let unsaid = Router::builder(config.clone()).backend(NoModel).no_audit().build();
-/// assert!(unsaid.unwrap_err().to_string().contains("words_only"));
+/// assert!(unsaid.err().unwrap().to_string().contains("words_only"));
 /// let router = Router::builder(config).backend(NoModel).words_only().no_audit().build()?;
 /// assert!(router.audit_log().is_none());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
