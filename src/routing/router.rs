@@ -427,7 +427,14 @@ async fn ask<B: Backend>(backend: &B, job: &ModelJob) -> ModelAnswer {
                 Reply::Refusal { .. } => (None, None),
             };
             let verdict = verdict_from_reply(&reply, backend.name(), backend.model());
-            ModelAnswer { alternatives: verdict.action_alternatives.clone(), verdict, backend_error: None, error_kind: None, usage, billing }
+            ModelAnswer {
+                alternatives: verdict.action_alternatives.clone(),
+                verdict,
+                backend_error: None,
+                error_kind: None,
+                usage,
+                billing,
+            }
         }
         Err(e) => {
             let mut answer = failed(backend, e.to_string(), started.elapsed().as_secs_f64() * 1e3);

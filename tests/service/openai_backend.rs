@@ -239,7 +239,12 @@ fn the_router_turns_backend_errors_into_default_routing_audited() {
         let mut s = settings(&base, "m", WireMode::Responses);
         s.timeout = Duration::from_millis(200);
         let backend = AnyBackend::OpenAi(OpenAiBackend::new(s, Some("sk-secret-in-no-log".into())).unwrap());
-        let router = strictly::routing::Router::builder(config.clone()).backend(backend).words_only().audit(config.audit.path.clone()).build().unwrap();
+        let router = strictly::routing::Router::builder(config.clone())
+            .backend(backend)
+            .words_only()
+            .audit(config.audit.path.clone())
+            .build()
+            .unwrap();
         let job = router.screen("I was charged twice for order 1182").model_job.expect("the model is asked");
         let answer = rt().block_on(router.ask_model(&job));
         assert_eq!(answer.error_kind, Some(kind));
