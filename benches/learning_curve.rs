@@ -81,7 +81,7 @@ fn main() {
         let dir = strictly::model::resolve::resolve_encoder(None).unwrap_or_else(|e| panic!("{e}"));
         std::sync::Arc::new(strictly::encoder::SentenceEncoder::load(&dir).unwrap())
     };
-    let cut = Router::examples_only(config.clone(), false).unwrap().with_encoder(encoder).unwrap();
+    let cut = Router::builder(config.clone()).backend(strictly::backend::NoModel).encoder(encoder).no_audit().build().unwrap();
 
     let all = rows(&root.join("../shared/data/support/routing-human-dev.csv"));
     let of_route: Vec<&Row> = all.iter().filter(|r| r.expected == route_target).collect();

@@ -60,6 +60,7 @@ pub enum TemplateKind {
 
 /// Errors rendering a prompt.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ChatError {
     /// The GGUF's chat template is neither ChatML nor Llama 3.
     #[error("the model's chat template is not one strictly can render (ChatML or Llama 3)")]

@@ -67,6 +67,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Route a message
+//!
+//! ```
+//! use strictly::backend::NoModel;
+//! use strictly::routing::{Action, Router, RoutingConfig};
+//!
+//! let config = RoutingConfig::load("config/routing.example.toml")?;
+//! // No model: the example phrases vote, matched by shared words (`.encoder(..)`: by meaning).
+//! let router = Router::builder(config).backend(NoModel).words_only().no_audit().build()?;
+//! let routed = router.route_blocking("I was charged twice, I want a refund", None)?;
+//! assert_eq!(routed.decision.action, Action::HandoffTeam);
+//! # Ok::<(), strictly::Error>(())
+//! ```
+//!
+//! A router over a model ([`backend::local::LocalBackend`], or an OpenAI-compatible server)
+//! asks it what the examples leave open; [`routing::Router::route`] is the async form.
+//! Every fallible step converts into [`Error`].
+//!
 //! # Glossary
 //!
 //! - **state**: a state of the grammar's lazy DFA; every mask is cached by it.
@@ -101,6 +119,7 @@ pub mod constraint;
 pub mod decode;
 #[cfg(feature = "local")]
 pub mod encoder;
+mod error;
 pub mod model;
 pub mod pattern;
 pub mod routing;
@@ -111,6 +130,8 @@ pub mod serve;
 pub mod store;
 pub mod tokenizer;
 pub mod vocab;
+
+pub use error::Error;
 
 #[cfg(feature = "harness")]
 pub mod ab;

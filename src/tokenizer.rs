@@ -32,6 +32,7 @@ use crate::vocab::Vocabulary;
 
 /// Errors reading a GGUF file or building its tokenizer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenizerError {
     /// The file cannot be opened or read.
     #[error("cannot read {path}: {source}")]

@@ -113,7 +113,7 @@ pub fn run_key(parts: &[&[u8]]) -> String {
 
 /// Routes every row through both sides (skipping the rows `out`'s run file already has for
 /// this `key`), then writes the reports into `out` and returns them.
-pub async fn run<A: Backend, B: Backend>(
+pub async fn run<A: Backend + Send + Sync + 'static, B: Backend + Send + Sync + 'static>(
     a: &Side<'_, A>,
     b: &Side<'_, B>,
     rows: &[Row],
@@ -159,7 +159,7 @@ pub async fn run<A: Backend, B: Backend>(
 
 /// Routes the rows one side has not finished, `side.concurrency` at a time, appending each
 /// to the store as it finishes.
-async fn run_side<B: Backend>(
+async fn run_side<B: Backend + Send + Sync + 'static>(
     side: &Side<'_, B>,
     name: &str,
     rows: &[Row],
@@ -181,7 +181,7 @@ async fn run_side<B: Backend>(
 }
 
 /// Routes one row and keeps what the report needs.
-async fn route_one<B: Backend>(
+async fn route_one<B: Backend + Send + Sync + 'static>(
     router: &Router<B>,
     validator: Option<&jsonschema::Validator>,
     row: &Row,

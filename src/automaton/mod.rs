@@ -33,10 +33,10 @@
 
 pub mod cost;
 mod decimal;
-pub mod distance;
+pub(crate) mod distance;
 mod lower;
 pub(crate) mod regex;
-pub mod strings;
+pub(crate) mod strings;
 
 use std::time::{Duration, Instant};
 
@@ -130,16 +130,11 @@ impl Grammar {
         &self.ignored
     }
 
-    /// The string bodies the NFA holds.
-    pub fn strings(&self) -> &strings::StringBodies {
-        &self.strings
-    }
-
     /// When `set` is a string body at a character boundary (one gadget root, and no other
     /// state that reads a byte a character can start with), that position and its root:
     /// the string takes any character, each uses one position, and after `room` of them
     /// only the closing quote is left.
-    pub fn string_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
+    pub(crate) fn string_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
         if self.strings.is_empty() {
             return None;
         }
@@ -233,7 +228,7 @@ pub(crate) fn lazy_dfa(nfa: regex_automata::nfa::thompson::NFA, cache_capacity: 
 
 /// Rewrites a value into the form the automaton produces: integral numbers
 /// as integers (`1.0` → `1`). Key order is left as it is.
-pub fn canonical_value(v: &Value) -> Value {
+pub(crate) fn canonical_value(v: &Value) -> Value {
     match v {
         Value::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(f64::NAN);

@@ -151,7 +151,7 @@ mod tests {
 
     fn bodies(schema: serde_json::Value) -> Vec<Position> {
         let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
-        let mut p: Vec<Position> = g.strings().positions.values().copied().collect();
+        let mut p: Vec<Position> = g.strings.positions.values().copied().collect();
         p.sort_by_key(|p| p.room);
         p
     }

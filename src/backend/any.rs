@@ -134,6 +134,16 @@ impl Backend for AnyBackend {
         }
     }
 
+    fn runs_inline(&self) -> bool {
+        match self {
+            #[cfg(feature = "local")]
+            AnyBackend::Local(b) => b.runs_inline(),
+            #[cfg(feature = "openai")]
+            AnyBackend::OpenAi(b) => b.runs_inline(),
+            AnyBackend::None(b) => b.runs_inline(),
+        }
+    }
+
     async fn complete(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Reply, BackendError> {
         match self {
             #[cfg(feature = "local")]

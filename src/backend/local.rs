@@ -92,7 +92,7 @@ impl LocalBackend {
         options: &DecodeOptions,
     ) -> Result<Generation, BackendError> {
         let tokenizer = self.model.tokenizer();
-        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
+        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.into()))?;
         let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
         decode::generate(&mut session, &pending, tokenizer, automaton, options).map_err(decode_error)
     }
@@ -107,7 +107,7 @@ impl LocalBackend {
         on_output: &mut dyn FnMut(&[u8]) -> std::ops::ControlFlow<()>,
     ) -> Result<Generation, BackendError> {
         let tokenizer = self.model.tokenizer();
-        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
+        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.into()))?;
         let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
         decode::generate_streaming(&mut session, &pending, tokenizer, automaton, options, on_output).map_err(decode_error)
     }
@@ -144,7 +144,7 @@ impl LocalBackend {
     pub fn generate(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Generation, BackendError> {
         let automaton = self.automaton(schema)?;
         let tokenizer = self.model.tokenizer();
-        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.to_string()))?;
+        let prompt = chat::render(tokenizer, messages).map_err(|e| BackendError::Model(e.into()))?;
         let (mut session, pending) = self.session_for(&prompt.ids, prompt.system_len)?;
         decode::generate(&mut session, &pending, tokenizer, &automaton, &self.options).map_err(decode_error)
     }
@@ -157,6 +157,10 @@ impl Backend for LocalBackend {
 
     fn model(&self) -> &str {
         self.model.name()
+    }
+
+    fn runs_inline(&self) -> bool {
+        true
     }
 
     async fn complete(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Reply, BackendError> {
@@ -215,6 +219,6 @@ fn decode_error(e: decode::DecodeError) -> BackendError {
         decode::DecodeError::Model(ModelError::ContextFull { .. }) | decode::DecodeError::Constraint(ConstraintError::TokenCap { .. }) => {
             BackendError::TooLong(e.to_string())
         }
-        e => BackendError::Model(e.to_string()),
+        e => BackendError::Model(e.into()),
     }
 }

@@ -63,6 +63,7 @@ pub struct BranchPoint {
 /// A backend's answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reply {
     /// The output, parsed, with what is known of how it was made.
     Json {
@@ -104,13 +105,15 @@ pub struct Billing {
 
 /// Errors a backend can return. [`BackendError::kind`] names the variant for counting.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackendError {
     /// The schema cannot be compiled to an automaton (local backend).
     #[error("the schema cannot be enforced: {0}")]
     Schema(#[from] crate::schema::SchemaError),
-    /// The local model, its tokenizer or its chat template failed; holds the message.
+    /// The local model, its tokenizer or its chat template failed; holds the cause (a message
+    /// alone when there is no error value behind it).
     #[error("the model failed: {0}")]
-    Model(String),
+    Model(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The request cannot be served as asked: the prompt and output do not fit in the model's
     /// context, or no valid value fits under the token cap. The caller's to fix, not a fault.
     #[error("{0}")]
@@ -236,6 +239,13 @@ pub trait Backend {
     /// routes by the examples' vote alone.
     fn asks_model(&self) -> bool {
         true
+    }
+    /// Whether [`complete`](Backend::complete) does its work on the thread that polls it and
+    /// waits on no I/O (the local model decodes for seconds in one poll). A router runs such a
+    /// backend off the async runtime's threads ([`Router::route`](crate::routing::Router::route)).
+    /// Default `false`: the backend awaits I/O (a remote server) and needs a tokio runtime.
+    fn runs_inline(&self) -> bool {
+        false
     }
     /// Answers `messages` with a value that matches `schema`, or a refusal.
     async fn complete(&self, messages: &[ChatMessage], schema: &SchemaSpec) -> Result<Reply, BackendError>;

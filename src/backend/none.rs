@@ -21,6 +21,10 @@ impl Backend for NoModel {
         false
     }
 
+    fn runs_inline(&self) -> bool {
+        true
+    }
+
     async fn complete(&self, _: &[ChatMessage], _: &SchemaSpec) -> Result<Reply, BackendError> {
         Err(BackendError::Model("an examples-only router asks no model".into()))
     }

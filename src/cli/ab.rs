@@ -75,7 +75,9 @@ pub fn run(args: AbArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         };
         let remote = kind == strictly::backend::BackendKind::OpenAi;
         sides.push((
-            matching.apply(strictly::routing::Router::new(side_config, backend, true)?)?,
+            matching
+                .apply(strictly::routing::Router::builder(side_config.clone()).backend(backend).audit(side_config.audit.path))?
+                .build()?,
             label,
             if remote { concurrency } else { 1 },
             desc,

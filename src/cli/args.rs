@@ -89,17 +89,17 @@ pub struct MatchArgs {
 }
 
 impl MatchArgs {
-    /// The router, matching by meaning unless asked not to.
-    pub fn apply<B: strictly::backend::Backend>(
+    /// The router's builder, matching by meaning unless asked not to.
+    pub fn apply<B>(
         &self,
-        router: strictly::routing::Router<B>,
-    ) -> Result<strictly::routing::Router<B>, Box<dyn std::error::Error>> {
+        builder: strictly::routing::RouterBuilder<B>,
+    ) -> Result<strictly::routing::RouterBuilder<B>, Box<dyn std::error::Error>> {
         if self.words_only {
-            return Ok(router);
+            return Ok(builder.words_only());
         }
         let dir = strictly::model::resolve::resolve_encoder(self.encoder.as_deref())?;
         let encoder = std::sync::Arc::new(strictly::encoder::SentenceEncoder::load(&dir)?);
-        Ok(router.with_encoder(encoder)?)
+        Ok(builder.encoder(encoder))
     }
 }
 

@@ -42,7 +42,9 @@ pub fn run(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut config = strictly::routing::RoutingConfig::load(&config)?;
     config.audit.path = out.join("audit.jsonl");
     let backend = backend.build(&config, &model)?;
-    let report = evaluate(&matching.apply(strictly::routing::Router::new(config, backend, true)?)?, &rows)?;
+    let audit = config.audit.path.clone();
+    let router = matching.apply(strictly::routing::Router::builder(config).backend(backend).audit(audit))?.build()?;
+    let report = evaluate(&router, &rows)?;
     strictly::eval::write_reports(&report, &out)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -55,7 +57,7 @@ pub fn run(args: EvalArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 }
 
 /// Routes every row with a progress bar.
-fn evaluate<B: strictly::backend::Backend>(
+fn evaluate<B: strictly::backend::Backend + Send + Sync + 'static>(
     router: &strictly::routing::Router<B>,
     rows: &[strictly::eval::Row],
 ) -> Result<strictly::eval::EvalReport, Box<dyn std::error::Error>> {

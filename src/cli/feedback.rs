@@ -109,8 +109,8 @@ async fn add(store: &impl Corrections, config: &RoutingConfig, args: &AddArgs) -
     if config.learning.enabled {
         // The vote's view of the phrases, to find the near-duplicates a new phrase replaces.
         let (existing, _) = store.phrases().await?;
-        let router = strictly::routing::Router::examples_only(config.with_learned(&existing), false)?;
-        let router = args.matching.apply(router)?;
+        let builder = strictly::routing::Router::builder(config.with_learned(&existing)).backend(strictly::backend::NoModel).no_audit();
+        let router = args.matching.apply(builder)?.build()?;
         learned = learn(store, &config.learning, &correction, &record, &router).await?.is_some();
     }
     Ok(serde_json::json!({

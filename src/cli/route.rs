@@ -35,7 +35,8 @@ pub fn run(args: RouteArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let RouteArgs { message, config, explain, json, id, backend, model, matching } = args;
     let config = strictly::routing::RoutingConfig::load(&config)?;
     let backend = backend.build(&config, &model)?;
-    let router = matching.apply(strictly::routing::Router::new(config, backend, true)?)?;
+    let audit = config.audit.path.clone();
+    let router = matching.apply(strictly::routing::Router::builder(config).backend(backend).audit(audit))?.build()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let routed = runtime.block_on(router.route(&message, id.as_deref()))?;
     if json {

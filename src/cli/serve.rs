@@ -60,7 +60,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         // No local model: no OpenAI-compatible endpoints either.
         _ => (backend.build(&config, &model)?, None),
     };
-    let router = matching.apply(strictly::serve::build_router(config, backend)?)?;
+    let router = matching.apply(strictly::serve::router_builder(config, backend))?.build()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(strictly::serve::run(router, chat, server))?;
     // Requests still running past the grace are not waited for.

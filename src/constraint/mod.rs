@@ -18,7 +18,7 @@
 //!   so the walk builds no DFA state for the token prefixes it passes through, and
 //!   hands over to the DFA walk only where the live bytes grow many (a string body);
 //! - a string body at a character boundary (found in the NFA by structure, see
-//!   [`crate::automaton::strings`]) takes the vocabulary's text tokens of at
+//!   `automaton::strings`) takes the vocabulary's text tokens of at
 //!   most its room whole (plain bytes and UTF-8 text, precomputed by length)
 //!   and walks only the 432 of SmolLM2's tokens that hold a quote, backslash,
 //!   control byte or broken UTF-8; far from a long bounded string's end, where
@@ -69,6 +69,7 @@ pub use cursor::Constraint;
 
 /// Errors of a constraint.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConstraintError {
     /// The token is not in the current mask.
     #[error("token {token} is not allowed here")]

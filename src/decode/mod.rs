@@ -103,6 +103,7 @@ impl DecodeOptions {
 
 /// Errors while decoding.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The model's forward pass or context failed.
     #[error(transparent)]

@@ -35,18 +35,27 @@ const BATCH: usize = 32;
 
 /// Why the encoder could not load or run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncoderError {
-    /// A file of the encoder's folder cannot be read, or `config.json` does not parse.
-    #[error("cannot read {path}: {why}")]
+    /// A file of the encoder's folder cannot be read.
+    #[error("cannot read {path}: {source}")]
     Read {
         /// The file's path.
         path: PathBuf,
-        /// The I/O or parse error's message.
-        why: String,
+        /// The I/O error.
+        source: std::io::Error,
     },
-    /// `tokenizer.json` does not load, or a text does not tokenize; holds the message.
+    /// `config.json` does not parse.
+    #[error("cannot read {path}: {source}")]
+    Config {
+        /// The file's path.
+        path: PathBuf,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// `tokenizer.json` does not load, or a text does not tokenize.
     #[error("the tokenizer failed: {0}")]
-    Tokenizer(String),
+    Tokenizer(#[source] tokenizers::Error),
     /// candle failed to load the weights or run the model.
     #[error("the encoder failed: {0}")]
     Model(#[from] candle_core::Error),
@@ -73,14 +82,14 @@ impl SentenceEncoder {
     pub fn load(dir: &Path) -> Result<Self, EncoderError> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read(&path).map_err(|e| EncoderError::Read { path, why: e.to_string() })
+            std::fs::read(&path).map_err(|source| EncoderError::Read { path, source })
         };
         let config: Config = serde_json::from_slice(&read("config.json")?)
-            .map_err(|e| EncoderError::Read { path: dir.join("config.json"), why: e.to_string() })?;
-        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+            .map_err(|source| EncoderError::Config { path: dir.join("config.json"), source })?;
+        let mut tokenizer = Tokenizer::from_bytes(read("tokenizer.json")?).map_err(EncoderError::Tokenizer)?;
         tokenizer
             .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
-            .map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+            .map_err(EncoderError::Tokenizer)?;
         tokenizer.with_padding(None);
         let weights = read("model.safetensors")?;
         let fingerprint = {
@@ -104,7 +113,7 @@ impl SentenceEncoder {
 
     /// The token ids the model sees for `text` (with `[CLS]` and `[SEP]`, truncated).
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, EncoderError> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| EncoderError::Tokenizer(e.to_string()))?;
+        let enc = self.tokenizer.encode(text, true).map_err(EncoderError::Tokenizer)?;
         Ok(enc.get_ids().to_vec())
     }
 

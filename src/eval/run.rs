@@ -15,7 +15,7 @@ fn target_label(t: &Target) -> String {
 }
 
 /// Routes every row and scores the decisions. `on_row` sees each result.
-pub async fn evaluate<B: Backend>(
+pub async fn evaluate<B: Backend + Send + Sync + 'static>(
     router: &Router<B>,
     rows: &[Row],
     mut on_row: impl FnMut(usize, &RowResult),
@@ -33,7 +33,7 @@ pub async fn evaluate<B: Backend>(
 /// Routes one row and scores its decision; `validator` checks the model's output against the
 /// deployment schema (build it once with [`crate::schema::validator`]). The routing record
 /// comes back too, for callers that want more than the score (usage, the backend's error).
-pub async fn route_row<B: Backend>(
+pub async fn route_row<B: Backend + Send + Sync + 'static>(
     router: &Router<B>,
     validator: Option<&jsonschema::Validator>,
     row: &Row,

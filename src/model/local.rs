@@ -22,6 +22,7 @@ use crate::tokenizer::{GgufTokenizer, TokenizerError};
 
 /// Errors loading or running the model.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// The GGUF file cannot be opened or read.
     #[error("cannot read {path}: {source}")]

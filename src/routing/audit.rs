@@ -217,6 +217,7 @@ pub fn new_decision_id() -> String {
 
 /// Why the audit log could not be opened or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuditError {
     /// Creating the parent directory or opening the file failed.
     #[error("cannot open audit log {}: {source}", path.display())]

@@ -257,6 +257,7 @@ pub struct ExampleRoute {
 
 /// Why a routing config was rejected. Each message names the offending item.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read routing config {}: {source}", path.display())]

@@ -35,6 +35,7 @@ pub struct ModelVerdict {
 /// into audit logs and dashboards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Rule {
     /// The message looks like a prompt injection.
     PromptInjection,

@@ -9,6 +9,7 @@
 //!   corrections, added to the configured ones; [`schema`] and [`prompt`]: what the model
 //!   may say and is told; [`injection`]: the prompt-injection screen;
 //! - `retrieve`, `semantic` and [`vote`]: the example phrases' vote by words and by meaning;
+//! - `branches`: the model's confidence in each action, from the decoder's branch points;
 //! - [`decide`]: the rules; [`router`]: the [`Router`] that runs them all for one message.
 //!
 //! Everything the model sees and may say comes from one [`RoutingConfig`]:
@@ -29,6 +30,7 @@
 //! ```
 
 pub mod audit;
+pub(crate) mod branches;
 pub mod classification;
 pub mod config;
 pub mod decide;
@@ -50,6 +52,6 @@ pub use decide::{decide, decide_with, examples_route, rule_before_vote};
 pub use decision::{Decision, ModelVerdict, Rule};
 pub use injection::looks_like_injection;
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
-pub use router::{RouteError, Routed, Router};
+pub use router::{AuditTarget, NoBackend, RouteError, Routed, Router, RouterBuilder};
 pub use schema::{deployment_schema, shortlist_schema};
 pub use vote::{Ballot, ExampleVote, Similarities, Tally};

@@ -21,6 +21,7 @@ pub struct SchemaError {
 
 /// What went wrong; see [`SchemaError::kind`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum SchemaErrorKind {
     /// A keyword of the JSON Schema vocabularies that strictly does not enforce.
     Unsupported {

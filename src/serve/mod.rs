@@ -70,16 +70,17 @@ pub use server::{run, start, start_with, Server};
 use error::{body_bytes, internal, parse_json};
 
 use crate::backend::Backend;
-use crate::routing::router::{RouteError, Router};
+use crate::routing::router::{Router, RouterBuilder};
 use crate::routing::RoutingConfig;
 use crate::store::spool::Spool;
 use crate::store::{Recorder, Store, StoreError};
 
-/// The one place the service builds its [`Router`]: every server (the command, the tests)
-/// goes through here, so a change to the router's inputs is made once. The router writes no
-/// audit of its own: the server's [store](crate::store) keeps the record.
-pub fn build_router<B: Backend>(config: RoutingConfig, backend: B) -> Result<Router<B>, RouteError> {
-    Router::new(config, backend, false)
+/// The one place the service starts its [`Router`]'s builder: every server (the command, the
+/// tests) goes through here. The router writes no audit of its own (the server's
+/// [store](crate::store) keeps the record); the caller chooses how the phrases are matched
+/// ([`RouterBuilder::encoder`] or [`RouterBuilder::words_only`]) and builds it.
+pub fn router_builder<B: Backend>(config: RoutingConfig, backend: B) -> RouterBuilder<B> {
+    Router::builder(config).backend(backend).no_audit()
 }
 
 /// Opens the configured store (the embedded one over the routing config's audit path, or

@@ -23,6 +23,7 @@ use crate::routing::{Action, Router, RoutingConfig, Target};
 
 /// Why a correction was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FeedbackError {
     /// No decision has this id.
     #[error("no decision with id {0:?}")]

@@ -53,6 +53,7 @@ use crate::routing::Action;
 
 /// Why the store cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The store's URL is not a PostgreSQL connection string.
     #[error("store URL {url}: {reason}")]

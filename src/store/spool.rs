@@ -34,6 +34,7 @@ pub struct SpoolEntry {
 
 /// Why an entry was not spooled.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpoolError {
     /// The spool holds `max` entries.
     #[error("the spool is full ({0} records wait for the store)")]

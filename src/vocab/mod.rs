@@ -44,6 +44,7 @@ pub trait ByteRecognizer {
 
 /// Errors building a vocabulary.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VocabError {
     /// A byte-level BPE token holds a character outside the GPT-2 byte alphabet.
     #[error("token {id} ({text:?}) has a character outside the byte-level alphabet")]

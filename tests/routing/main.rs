@@ -9,6 +9,7 @@ mod decode;
 mod encoder;
 mod kommunicate_audit;
 mod route;
+mod router_api;
 mod routing_config;
 mod routing_meaning;
 mod routing_prompt;

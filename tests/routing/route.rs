@@ -15,9 +15,12 @@ fn router(audit: &std::path::Path) -> Router<LocalBackend> {
     let mut config = RoutingConfig::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
     config.audit.path = audit.to_path_buf();
     let model = Arc::new(LocalModel::load(&common::model_path(), &LoadOptions::default()).unwrap());
-    Router::new(config, LocalBackend::new(model, DecodeOptions { max_tokens: 80, ..DecodeOptions::default() }), true)
-        .unwrap()
-        .with_encoder(common::encoder())
+    let audit = config.audit.path.clone();
+    Router::builder(config)
+        .backend(LocalBackend::new(model, DecodeOptions { max_tokens: 80, ..DecodeOptions::default() }))
+        .encoder(common::encoder())
+        .audit(audit)
+        .build()
         .unwrap()
 }
 

@@ -64,7 +64,8 @@ fn the_router_routes_by_meaning_and_screens_out_of_scope() {
     let mut cfg = config();
     let dir = std::env::temp_dir().join(format!("strictly-meaning-{}", std::process::id()));
     cfg.audit.path = dir.join("audit.jsonl");
-    let router = Router::examples_only(cfg, true).unwrap().with_encoder(common::encoder()).unwrap();
+    let router =
+        Router::builder(cfg.clone()).backend(strictly::backend::NoModel).encoder(common::encoder()).audit(cfg.audit.path).build().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let seed = rt.block_on(router.route("I was charged twice and want to speak to someone", Some("seed"))).unwrap();
     assert_eq!((seed.decision.action, &seed.decision.target), (Action::HandoffTeam, &Target::Team(BILLING.into())));

@@ -94,7 +94,7 @@ fn the_replay_decides_as_the_router_does() {
     for &c in &picks {
         let mut cfg = d.cfg.clone();
         cfg.vote = d.replay.candidates()[c].clone();
-        let router = Router::examples_only(cfg, false).unwrap().with_encoder(common::encoder()).unwrap();
+        let router = Router::builder(cfg).backend(strictly::backend::NoModel).encoder(common::encoder()).no_audit().build().unwrap();
         // 150 rows spread over both files.
         for r in (0..d.rows.len()).step_by(d.rows.len() / 150) {
             let text = &d.rows[r].text;

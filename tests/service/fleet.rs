@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use strictly::backend::NoModel;
 use strictly::routing::RoutingConfig;
-use strictly::serve::{build_router, start, ServeConfig, Server};
+use strictly::serve::{router_builder, start, ServeConfig, Server};
 use strictly::store::StoreConfig;
 
 use common::load::{load_then_signal, wait_ready};
@@ -37,7 +37,7 @@ fn server(audit: &Path, url: Option<&str>, tweak: impl FnOnce(&mut ServeConfig))
         ..ServeConfig::default()
     };
     tweak(&mut config);
-    let server = rt().block_on(start(build_router(routing, NoModel).unwrap(), config)).unwrap();
+    let server = rt().block_on(start(router_builder(routing, NoModel).words_only().build().unwrap(), config)).unwrap();
     rt().block_on(wait_ready(&format!("http://{}", server.addr)));
     server
 }

@@ -13,7 +13,7 @@ use strictly::backend::NoModel;
 use strictly::routing::audit::{AuditLog, AuditRecord};
 use strictly::routing::learning::LearningSettings;
 use strictly::routing::{Router, RoutingConfig};
-use strictly::serve::{build_router, start, ServeConfig, Server};
+use strictly::serve::{router_builder, start, ServeConfig, Server};
 use strictly::store::feedback::{correct, expected_route, learn, Corrections, Files};
 use strictly::store::StoreConfig;
 
@@ -62,7 +62,7 @@ fn server(config: &Path, url: Option<&str>) -> Server {
         store: StoreConfig { url: url.map(str::to_owned), ..StoreConfig::default() },
         ..ServeConfig::default()
     };
-    let router = build_router(routing, NoModel).unwrap().with_encoder(common::encoder()).unwrap();
+    let router = router_builder(routing, NoModel).encoder(common::encoder()).build().unwrap();
     let server = rt().block_on(start(router, serve)).unwrap();
     let base = format!("http://{}", server.addr);
     rt().block_on(async {
@@ -210,7 +210,7 @@ fn recorded(audit: &Path, router: &Router<NoModel>, messages: &[&str]) -> Vec<St
 fn learned_phrases_are_capped_per_route_and_near_duplicates_replace_them() {
     let dir = common::temp_dir("learn", "cap");
     let config = RoutingConfig::load(write_config(&dir, "[learning]\nenabled = true\nmax_per_route = 2\nnear_duplicate = 0.95")).unwrap();
-    let router = Router::examples_only(config.clone(), false).unwrap().with_encoder(common::encoder()).unwrap();
+    let router = Router::builder(config.clone()).backend(NoModel).encoder(common::encoder()).no_audit().build().unwrap();
     let store = Files { audit: config.audit.path.clone() };
     let texts = [
         "my card payment went through at the wrong exchange rate",

@@ -15,7 +15,7 @@ use strictly::decode::DecodeOptions;
 use strictly::model::local::{LoadOptions, LocalModel};
 use strictly::routing::RoutingConfig;
 use strictly::serve::openai::ChatModel;
-use strictly::serve::{build_router, start_with, ServeConfig, Server};
+use strictly::serve::{router_builder, start_with, ServeConfig, Server};
 
 const KEY: &str = "sdk-key-1";
 
@@ -35,7 +35,7 @@ fn start_server() -> (Server, String) {
         let options = DecodeOptions { max_tokens: 80, ..DecodeOptions::default() };
         let chat = ChatModel::new(LocalBackend::new(model.clone(), options.clone()), options.clone());
         let id = chat.id().to_owned();
-        let router = build_router(routing, LocalBackend::new(model, options)).unwrap();
+        let router = router_builder(routing, LocalBackend::new(model, options)).words_only().build().unwrap();
         let config = ServeConfig {
             listen: "127.0.0.1:0".into(),
             api_keys: vec![KEY.into()],

@@ -18,7 +18,7 @@ use strictly::chat::{ChatMessage, Role};
 use strictly::decode::DecodeOptions;
 use strictly::routing::{deployment_schema, RoutingConfig};
 use strictly::serve::openai::ChatModel;
-use strictly::serve::{build_router, start_with, ServeConfig, Server};
+use strictly::serve::{router_builder, start_with, ServeConfig, Server};
 
 const KEY: &str = "backend-test-key";
 
@@ -34,7 +34,7 @@ fn start_server(queue: usize) -> (Server, String) {
     let options = DecodeOptions { max_tokens: 120, ..DecodeOptions::default() };
     let chat = ChatModel::new(LocalBackend::new(model(), options.clone()), options.clone());
     let id = chat.id().to_owned();
-    let router = build_router(routing_config(), LocalBackend::new(model(), options)).unwrap();
+    let router = router_builder(routing_config(), LocalBackend::new(model(), options)).words_only().build().unwrap();
     let config = ServeConfig {
         listen: "127.0.0.1:0".into(),
         api_keys: vec![KEY.into()],
@@ -239,7 +239,12 @@ fn the_router_turns_backend_errors_into_default_routing_audited() {
         let mut s = settings(&base, "m", WireMode::Responses);
         s.timeout = Duration::from_millis(200);
         let backend = AnyBackend::OpenAi(OpenAiBackend::new(s, Some("sk-secret-in-no-log".into())).unwrap());
-        let router = strictly::routing::Router::new(config.clone(), backend, true).unwrap();
+        let router = strictly::routing::Router::builder(config.clone())
+            .backend(backend)
+            .words_only()
+            .audit(config.audit.path.clone())
+            .build()
+            .unwrap();
         let job = router.screen("I was charged twice for order 1182").model_job.expect("the model is asked");
         let answer = rt().block_on(router.ask_model(&job));
         assert_eq!(answer.error_kind, Some(kind));

@@ -14,7 +14,7 @@ use strictly::backend::{Backend, BackendError, Reply, SchemaSpec};
 use strictly::chat::ChatMessage;
 use strictly::decode::DecodeOptions;
 use strictly::routing::RoutingConfig;
-use strictly::serve::{build_router, start, ServeConfig, Server};
+use strictly::serve::{router_builder, start, ServeConfig, Server};
 
 fn routing_config(audit: &Path) -> RoutingConfig {
     let mut config = RoutingConfig::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
@@ -27,7 +27,7 @@ fn server_with<B: Backend + Send + Sync + 'static>(name: &str, backend: B, tweak
     let audit = common::temp_dir("serve", name).join("audit.jsonl");
     let mut config = ServeConfig { listen: "127.0.0.1:0".into(), ..ServeConfig::default() };
     tweak(&mut config);
-    let router = build_router(routing_config(&audit), backend).unwrap().with_encoder(common::encoder()).unwrap();
+    let router = router_builder(routing_config(&audit), backend).encoder(common::encoder()).build().unwrap();
     let server = rt().block_on(start(router, config)).unwrap();
     let url = format!("http://{}/readyz", server.addr);
     rt().block_on(async {

@@ -15,7 +15,7 @@ use strictly::backend::local::LocalBackend;
 use strictly::decode::DecodeOptions;
 use strictly::routing::RoutingConfig;
 use strictly::serve::openai::ChatModel;
-use strictly::serve::{build_router, start_with, ServeConfig, Server};
+use strictly::serve::{router_builder, start_with, ServeConfig, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -33,7 +33,7 @@ fn server(name: &str, tweak: impl FnOnce(&mut ServeConfig)) -> (Server, PathBuf)
     routing.audit.path = audit.clone();
     let options = DecodeOptions { max_tokens: 80, ..DecodeOptions::default() };
     let chat = ChatModel::new(LocalBackend::new(model(), options.clone()), options.clone());
-    let router = build_router(routing, LocalBackend::new(model(), options)).unwrap().with_encoder(common::encoder()).unwrap();
+    let router = router_builder(routing, LocalBackend::new(model(), options)).encoder(common::encoder()).build().unwrap();
     let mut config = ServeConfig { listen: "127.0.0.1:0".into(), api_keys: vec![KEY.into()], ..ServeConfig::default() };
     tweak(&mut config);
     let server = rt().block_on(start_with(router, Some(chat), config)).unwrap();

@@ -25,7 +25,7 @@ fn rt() -> tokio::runtime::Runtime {
 
 fn router() -> Router<strictly::backend::NoModel> {
     let config = RoutingConfig::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml")).unwrap();
-    Router::examples_only(config, false).unwrap()
+    Router::builder(config).backend(strictly::backend::NoModel).words_only().no_audit().build().unwrap()
 }
 
 /// A real decision's record (the example phrases decide it).

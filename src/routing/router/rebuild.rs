@@ -8,21 +8,12 @@ use crate::routing::config::RoutingConfig;
 use crate::routing::vote::ExampleVote;
 
 impl<B: Backend> Router<B> {
-    /// Matches messages to the example phrases by meaning: the vote (and the few-shot
-    /// examples it retrieves) use the encoder's sentence embeddings instead of shared words.
-    /// The phrases are embedded here, once.
-    #[cfg(feature = "local")]
-    pub fn with_encoder(mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<Self, RouteError> {
-        self.set_encoder(encoder)?;
-        Ok(self)
-    }
-
     /// A router over `config` with this one's backend (shared, not reloaded), encoder and
     /// phrase embeddings: only phrases this router has not embedded are embedded (returned:
     /// how many). It writes no audit of its own.
     pub fn rebuild(&self, config: RoutingConfig) -> Result<(Router<B>, usize), RouteError> {
         #[cfg_attr(not(feature = "local"), allow(unused_mut))]
-        let mut router = Self::over(config, self.backend.clone(), false)?;
+        let mut router = Self::over(config, self.backend.clone(), None);
         #[cfg(feature = "local")]
         {
             router.embeddings = self.embeddings.clone();
@@ -36,7 +27,7 @@ impl<B: Backend> Router<B> {
 
     /// Builds the vote over meaning with `encoder`; returns how many phrases were embedded.
     #[cfg(feature = "local")]
-    fn set_encoder(&mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<usize, RouteError> {
+    pub(super) fn set_encoder(&mut self, encoder: std::sync::Arc<crate::encoder::SentenceEncoder>) -> Result<usize, RouteError> {
         self.encoder = Some(encoder.clone());
         if self.examples.is_none() {
             return Ok(0);
