@@ -100,10 +100,6 @@ impl ChatModel {
     }
 }
 
-fn invalid(param: Option<&'static str>, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).param(param)
-}
-
 /// What the output is.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Mode {
@@ -181,21 +177,15 @@ fn now_secs() -> u64 {
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
     fn chat_model(&self) -> Result<&Arc<ChatModel>, ApiError> {
-        self.chat.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "this server has no chat model"))
+        self.chat.as_ref().ok_or_else(|| ApiError::invalid_request("this server has no chat model").with_status(StatusCode::NOT_FOUND))
     }
 
     fn check_model(&self, body: &Value) -> Result<(), ApiError> {
         let chat = self.chat_model()?;
         match body.get("model").and_then(Value::as_str) {
             Some(m) if m == chat.id() => Ok(()),
-            Some(m) => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                format!("The model `{m}` does not exist; this server has `{}`", chat.id()),
-            )
-            .param(Some("model"))
-            .code(Some("model_not_found"))),
-            None => Err(invalid(Some("model"), "model is required")),
+            Some(m) => Err(ApiError::model_not_found(format!("The model `{m}` does not exist; this server has `{}`", chat.id()))),
+            None => Err(ApiError::invalid_param("model", "model is required")),
         }
     }
 
@@ -212,8 +202,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     async fn compile(&self, chat: &Arc<ChatModel>, job: &Job) -> Result<Arc<TokenAutomaton>, ApiError> {
         let size = job.caller.as_ref().unwrap_or(&job.schema).to_string().len();
         if size > self.config.max_schema_bytes {
-            return Err(invalid(
-                Some(job.schema_param),
+            return Err(ApiError::invalid_param(
+                job.schema_param,
                 format!("the schema is {size} bytes of JSON; the limit is {}", self.config.max_schema_bytes),
             ));
         }
@@ -222,7 +212,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let compiled = tokio::task::spawn_blocking(move || chat.automaton(&schema)).await.map_err(super::internal)?;
         let (automaton, hit) = compiled.map_err(|e| {
             let e = if wrapped { refusal::unnest_error(e) } else { e };
-            invalid(Some(param), format!("the schema cannot be enforced: {e}"))
+            ApiError::invalid_param(param, format!("the schema cannot be enforced: {e}"))
         })?;
         self.metrics.schema(hit, started.elapsed().as_secs_f64());
         Ok(automaton)
@@ -267,15 +257,13 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             };
             let decoded = result.as_ref().map_or(0, |g| g.tokens.len());
             let out = match result {
-                _ if late => {
-                    Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {timeout:?}")))
-                }
+                _ if late => Err(ApiError::timeout(format!("generation did not finish within {timeout:?}"))),
                 Ok(g) => {
                     metrics.model_call("ok", None, Some(&usage(&g)));
                     interpret(&g, &job, &call_id)
                 }
-                Err(BackendError::TooLong(why)) => Err(invalid(None, why).code(Some("context_length_exceeded"))),
-                Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the model failed: {e}"))),
+                Err(BackendError::TooLong(why)) => Err(ApiError::invalid_request(why).code("context_length_exceeded")),
+                Err(e) => Err(ApiError::internal(format!("the model failed: {e}"))),
             };
             let tail = match &out {
                 Ok(o) if stream => splitter.finish(o),
@@ -284,10 +272,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             let _ = tx.send(Msg::Done(out, tail));
             ((), decoded)
         };
-        let alive = self.queue.try_submit_chat(run, max_tokens, expires).map_err(|_| {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
-                .retry_after(self.queue.retry_after_secs(Lane::Chat))
-        })?;
+        let alive = self
+            .queue
+            .try_submit_chat(run, max_tokens, expires)
+            .map_err(|_| ApiError::overloaded(self.queue.retry_after_secs(Lane::Chat)))?;
         Ok((rx, Box::new(alive)))
     }
 
@@ -299,14 +287,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Ok(Some(Msg::Done(Err(e), _))) => Err(e),
             Ok(Some(m)) => Ok(m),
             // The worker dropped the call before the limit: it panicked (the server goes on).
-            Ok(None) if Instant::now() < limit => {
-                Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call failed"))
-            }
-            Ok(None) | Err(_) => Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                format!("generation did not finish within {:?}", self.config.request_timeout),
-            )),
+            Ok(None) if Instant::now() < limit => Err(ApiError::internal("the model call failed")),
+            Ok(None) | Err(_) => Err(ApiError::timeout(format!("generation did not finish within {:?}", self.config.request_timeout))),
         }
     }
 
@@ -366,8 +348,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         budget_closed,
         logprobs: job.logprobs.map(|top| logprobs(g, top)),
     };
-    let bad =
-        |e: serde_json::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the output did not parse: {e}"));
+    let bad = |e: serde_json::Error| ApiError::internal(format!("the output did not parse: {e}"));
     if g.stop == StopReason::Stopped {
         // Only a stop sequence in plain text ends a kept generation early.
         let mut text = stream::unescape_prefix(g.text.as_bytes().get(1..).unwrap_or_default());

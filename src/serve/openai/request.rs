@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::tools::{parse_tools, tools_schema};
-use super::{invalid, refusal, ApiError, ChatModel, Job, Mode};
+use super::{refusal, ApiError, ChatModel, Job, Mode};
 use crate::chat::{ChatMessage, Role};
 use crate::decode::DecodeOptions;
 
@@ -19,18 +19,20 @@ fn content_text(content: &Value, param: &'static str) -> Result<String, ApiError
                 match (kind, p.get("text").and_then(Value::as_str)) {
                     ("text" | "input_text" | "output_text", Some(t)) => out.push_str(t),
                     ("refusal", _) => out.push_str(p.get("refusal").and_then(Value::as_str).unwrap_or("")),
-                    _ => return Err(invalid(Some(param), format!("content parts of type `{kind}` are not supported; only text"))),
+                    _ => {
+                        return Err(ApiError::invalid_param(param, format!("content parts of type `{kind}` are not supported; only text")))
+                    }
                 }
             }
             Ok(out)
         }
-        _ => Err(invalid(Some(param), "content must be a string or an array of text parts")),
+        _ => Err(ApiError::invalid_param(param, "content must be a string or an array of text parts")),
     }
 }
 
 /// A chat message of any OpenAI role, as the model's template takes it.
 fn chat_message(m: &Value, param: &'static str) -> Result<ChatMessage, ApiError> {
-    let role = m.get("role").and_then(Value::as_str).ok_or_else(|| invalid(Some(param), "every message needs a role"))?;
+    let role = m.get("role").and_then(Value::as_str).ok_or_else(|| ApiError::invalid_param(param, "every message needs a role"))?;
     let mut text = content_text(m.get("content").unwrap_or(&Value::Null), param)?;
     let role = match role {
         "system" | "developer" => Role::System,
@@ -53,7 +55,7 @@ fn chat_message(m: &Value, param: &'static str) -> Result<ChatMessage, ApiError>
             text = format!("Result of the tool call {}: {text}", m.get("tool_call_id").and_then(Value::as_str).unwrap_or(""));
             Role::User
         }
-        other => return Err(invalid(Some(param), format!("unknown role `{other}`"))),
+        other => return Err(ApiError::invalid_param(param, format!("unknown role `{other}`"))),
     };
     Ok(ChatMessage { role, content: text })
 }
@@ -128,7 +130,7 @@ impl Shape {
 fn logprobs(body: &Value) -> Result<Option<usize>, ApiError> {
     if !body.get("logprobs").and_then(Value::as_bool).unwrap_or(false) {
         if body.get("top_logprobs").is_some_and(|v| !v.is_null()) {
-            return Err(invalid(Some("top_logprobs"), "top_logprobs needs logprobs: true"));
+            return Err(ApiError::invalid_param("top_logprobs", "top_logprobs needs logprobs: true"));
         }
         return Ok(None);
     }
@@ -138,7 +140,7 @@ fn logprobs(body: &Value) -> Result<Option<usize>, ApiError> {
             .as_u64()
             .filter(|n| *n <= 20)
             .map(|n| Some(n as usize))
-            .ok_or_else(|| invalid(Some("top_logprobs"), "top_logprobs must be an integer from 0 to 20")),
+            .ok_or_else(|| ApiError::invalid_param("top_logprobs", "top_logprobs must be an integer from 0 to 20")),
     }
 }
 
@@ -161,7 +163,7 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
             let n = v
                 .as_u64()
                 .filter(|n| (1..=4096).contains(n))
-                .ok_or_else(|| invalid(Some(key), format!("{key} must be an integer from 1 to 4096")))?;
+                .ok_or_else(|| ApiError::invalid_param(key, format!("{key} must be an integer from 1 to 4096")))?;
             o.max_tokens = n as usize;
         }
     }
@@ -169,15 +171,15 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
         let t = v
             .as_f64()
             .filter(|t| (0.0..=2.0).contains(t))
-            .ok_or_else(|| invalid(Some("temperature"), "temperature must be from 0 to 2"))?;
+            .ok_or_else(|| ApiError::invalid_param("temperature", "temperature must be from 0 to 2"))?;
         o.temperature = t as f32;
     }
     if let Some(v) = body.get("top_p").filter(|v| !v.is_null()) {
-        let p = v.as_f64().filter(|p| *p > 0.0 && *p <= 1.0).ok_or_else(|| invalid(Some("top_p"), "top_p must be in (0, 1]"))?;
+        let p = v.as_f64().filter(|p| *p > 0.0 && *p <= 1.0).ok_or_else(|| ApiError::invalid_param("top_p", "top_p must be in (0, 1]"))?;
         o.top_p = p as f32;
     }
     if let Some(v) = body.get("seed").filter(|v| !v.is_null()) {
-        o.seed = v.as_i64().ok_or_else(|| invalid(Some("seed"), "seed must be an integer"))? as u64;
+        o.seed = v.as_i64().ok_or_else(|| ApiError::invalid_param("seed", "seed must be an integer"))? as u64;
     }
     // OpenAI's two penalties, and llama.cpp's repeat_penalty so a client written for its
     // server decodes the same way here.
@@ -187,10 +189,10 @@ fn options(defaults: &DecodeOptions, body: &Value, max_keys: &[&'static str]) ->
         ("repeat_penalty", &mut o.repeat_penalty),
     ] {
         if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
-            *slot = v.as_f64().ok_or_else(|| invalid(Some(key), format!("{key} must be a number")))? as f32;
+            *slot = v.as_f64().ok_or_else(|| ApiError::invalid_param(key, format!("{key} must be a number")))? as f32;
         }
     }
-    o.check_penalties().map_err(|(key, rule)| invalid(Some(key), format!("{key} must be {rule}")))?;
+    o.check_penalties().map_err(|(key, rule)| ApiError::invalid_param(key, format!("{key} must be {rule}")))?;
     Ok(o)
 }
 
@@ -201,7 +203,7 @@ fn stop_sequences(body: &Value) -> Result<Vec<String>, ApiError> {
         Some(Value::Array(a)) if a.len() <= 4 && a.iter().all(Value::is_string) => {
             Ok(a.iter().filter_map(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned).collect())
         }
-        _ => Err(invalid(Some("stop"), "stop must be a string or up to 4 strings")),
+        _ => Err(ApiError::invalid_param("stop", "stop must be a string or up to 4 strings")),
     }
 }
 
@@ -212,17 +214,18 @@ fn format_schema(format: &Value, param: &'static str) -> Result<(Value, Mode), A
         Some("json_object") => Ok((json!({"type": "object"}), Mode::Json)),
         Some("json_schema") => {
             let spec = format.get("json_schema").unwrap_or(format);
-            let name = spec.get("name").and_then(Value::as_str).ok_or_else(|| invalid(Some(param), "json_schema needs a name"))?;
+            let name =
+                spec.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::invalid_param(param, "json_schema needs a name"))?;
             if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(invalid(Some(param), format!("json_schema name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
+                return Err(ApiError::invalid_param(param, format!("json_schema name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
             }
             let schema = spec.get("schema").cloned().unwrap_or_else(|| json!({}));
             if !schema.is_object() {
-                return Err(invalid(Some(param), "json_schema.schema must be an object"));
+                return Err(ApiError::invalid_param(param, "json_schema.schema must be an object"));
             }
             Ok((schema, Mode::Json))
         }
-        Some(other) => Err(invalid(Some(param), format!("unknown format type `{other}`"))),
+        Some(other) => Err(ApiError::invalid_param(param, format!("unknown format type `{other}`"))),
     }
 }
 
@@ -231,11 +234,12 @@ pub(super) fn chat_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool, boo
     match body.get("n") {
         None | Some(Value::Null) => {}
         Some(n) if n.is_u64() && n.as_u64() == Some(1) => {}
-        Some(n) => return Err(invalid(Some("n"), format!("n must be the integer 1 (one choice per request), not {n}"))),
+        Some(n) => return Err(ApiError::invalid_param("n", format!("n must be the integer 1 (one choice per request), not {n}"))),
     }
-    let raw = body.get("messages").and_then(Value::as_array).ok_or_else(|| invalid(Some("messages"), "messages must be an array"))?;
+    let raw =
+        body.get("messages").and_then(Value::as_array).ok_or_else(|| ApiError::invalid_param("messages", "messages must be an array"))?;
     if raw.is_empty() {
-        return Err(invalid(Some("messages"), "messages must not be empty"));
+        return Err(ApiError::invalid_param("messages", "messages must not be empty"));
     }
     let mut messages = raw.iter().map(|m| chat_message(m, "messages")).collect::<Result<Vec<_>, _>>()?;
     let mut options = options(&chat.defaults, body, &["max_tokens", "max_completion_tokens"])?;
@@ -253,13 +257,13 @@ pub(super) fn chat_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool, boo
 /// A Responses API request, ready for the model.
 pub(super) fn responses_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool), ApiError> {
     if body.get("previous_response_id").is_some_and(|v| !v.is_null()) {
-        return Err(invalid(
-            Some("previous_response_id"),
+        return Err(ApiError::invalid_param(
+            "previous_response_id",
             "previous_response_id is not supported: this server keeps no responses; send the whole conversation in input",
         ));
     }
     if body.get("store").and_then(Value::as_bool) == Some(true) {
-        return Err(invalid(Some("store"), "store: true is not supported: this server keeps no responses"));
+        return Err(ApiError::invalid_param("store", "store: true is not supported: this server keeps no responses"));
     }
     let mut messages = Vec::new();
     if let Some(i) = body.get("instructions").and_then(Value::as_str) {
@@ -283,14 +287,16 @@ pub(super) fn responses_job(chat: &ChatModel, body: &Value) -> Result<(Job, bool
                             item["output"].as_str().unwrap_or("")
                         ),
                     }),
-                    Some(other) => return Err(invalid(Some("input"), format!("input items of type `{other}` are not supported"))),
+                    Some(other) => {
+                        return Err(ApiError::invalid_param("input", format!("input items of type `{other}` are not supported")))
+                    }
                 }
             }
         }
-        _ => return Err(invalid(Some("input"), "input must be a string or an array of items")),
+        _ => return Err(ApiError::invalid_param("input", "input must be a string or an array of items")),
     }
     if !messages.iter().any(|m| m.role != Role::System) {
-        return Err(invalid(Some("input"), "input has no message"));
+        return Err(ApiError::invalid_param("input", "input has no message"));
     }
     let options = options(&chat.defaults, body, &["max_output_tokens"])?;
     let shape = output_schema(chat, body, &mut messages, body.pointer("/text/format"), "text.format")?;

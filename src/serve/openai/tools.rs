@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{invalid, ApiError};
+use super::ApiError;
 
 /// `$defs`/`definitions` of a tool's parameters moved under the wrapper's root with a prefix,
 /// and every local `$ref` to them rewritten, so the tool's schema means the same inside the
@@ -58,13 +58,14 @@ pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<To
         .iter()
         .map(|t| {
             if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(invalid(Some(param), "only function tools are supported"));
+                return Err(ApiError::invalid_param(param, "only function tools are supported"));
             }
             // Chat nests the function; Responses is flat.
             let f = t.get("function").unwrap_or(t);
-            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| invalid(Some(param), "a function tool needs a name"))?;
+            let name =
+                f.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::invalid_param(param, "a function tool needs a name"))?;
             if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(invalid(Some(param), format!("function name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
+                return Err(ApiError::invalid_param(param, format!("function name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
             }
             Ok(Tool {
                 name: name.to_owned(),
@@ -87,9 +88,11 @@ pub(super) fn tools_schema(tools: &[Tool], choice: &Value, refusal: bool) -> Res
         (Some("required"), _) => (tools.iter().collect(), false),
         (None, Some(n)) => match tools.iter().find(|t| t.name == n) {
             Some(t) => (vec![t], false),
-            None => return Err(invalid(Some("tool_choice"), format!("tool_choice names `{n}`, which is not among the tools"))),
+            None => return Err(ApiError::invalid_param("tool_choice", format!("tool_choice names `{n}`, which is not among the tools"))),
         },
-        (Some(other), _) => return Err(invalid(Some("tool_choice"), format!("tool_choice `{other}` is not none, auto or required"))),
+        (Some(other), _) => {
+            return Err(ApiError::invalid_param("tool_choice", format!("tool_choice `{other}` is not none, auto or required")))
+        }
     };
     if chosen.is_empty() {
         return Ok(None);
