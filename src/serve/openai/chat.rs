@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::request::chat_job;
 use super::stream::{Delta, Wire};
+use super::types::from_value;
 use super::{now_secs, ApiError, App, Output};
 use crate::backend::Backend;
 use crate::routing::audit::new_message_id;
@@ -33,7 +34,7 @@ pub(in crate::serve) async fn chat_completions<B: Backend + Send + Sync + 'stati
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (body, chat) = app.openai_request(&headers, body)?;
-    let (job, stream, usage_in_stream) = chat_job(&chat, &body)?;
+    let (job, stream, usage_in_stream) = chat_job(&chat, &from_value(&body)?)?;
     let id = format!("chatcmpl-{}", new_message_id().replace('-', ""));
     let wire = ChatWire { id, created: now_secs(), model: chat.id().to_owned(), usage_in_stream };
     if stream {

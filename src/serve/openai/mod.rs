@@ -57,6 +57,7 @@ mod request;
 mod responses;
 mod stream;
 mod tools;
+mod types;
 
 pub(super) use chat::chat_completions;
 pub(super) use responses::responses;

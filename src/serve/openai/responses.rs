@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use super::request::responses_job;
 use super::stream::{Delta, Wire};
+use super::types::from_value;
 use super::{now_secs, ApiError, App, Output};
 use crate::backend::Backend;
 use crate::routing::audit::new_message_id;
@@ -28,7 +29,7 @@ pub(in crate::serve) async fn responses<B: Backend + Send + Sync + 'static>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (body, chat) = app.openai_request(&headers, body)?;
-    let (job, stream) = responses_job(&chat, &body)?;
+    let (job, stream) = responses_job(&chat, &from_value(&body)?)?;
     let head = Head {
         id: format!("resp_{}", new_message_id().replace('-', "")),
         msg_id: format!("msg_{}", new_message_id().replace('-', "")),

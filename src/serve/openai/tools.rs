@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::types::{ToolChoice, ToolSpec};
 use super::ApiError;
 
 /// `$defs`/`definitions` of a tool's parameters moved under the wrapper's root with a prefix,
@@ -53,26 +54,25 @@ pub(super) struct Tool {
     parameters: Value,
 }
 
-pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<Tool>, ApiError> {
+pub(super) fn parse_tools(tools: &[ToolSpec], param: &'static str) -> Result<Vec<Tool>, ApiError> {
     tools
         .iter()
         .map(|t| {
-            if t.get("type").and_then(Value::as_str) != Some("function") {
+            if t.kind.as_deref() != Some("function") {
                 return Err(ApiError::invalid_param(param, "only function tools are supported"));
             }
             // Chat nests the function; Responses is flat.
-            let f = t.get("function").unwrap_or(t);
-            let name =
-                f.get("name").and_then(Value::as_str).ok_or_else(|| ApiError::invalid_param(param, "a function tool needs a name"))?;
+            let f = t.function.as_ref().unwrap_or(&t.flat);
+            let name = f.name.as_deref().ok_or_else(|| ApiError::invalid_param(param, "a function tool needs a name"))?;
             if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
                 return Err(ApiError::invalid_param(param, format!("function name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
             }
             Ok(Tool {
                 name: name.to_owned(),
-                description: f.get("description").and_then(Value::as_str).unwrap_or("").to_owned(),
+                description: f.description.clone().unwrap_or_default(),
                 parameters: f
-                    .get("parameters")
-                    .cloned()
+                    .parameters
+                    .clone()
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}, "additionalProperties": false})),
             })
         })
@@ -80,9 +80,12 @@ pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<To
 }
 
 /// The output schema and the instructions for function tools under a `tool_choice`.
-pub(super) fn tools_schema(tools: &[Tool], choice: &Value, refusal: bool) -> Result<Option<(Value, String)>, ApiError> {
-    let named = choice.get("function").and_then(|f| f.get("name")).or_else(|| choice.get("name")).and_then(Value::as_str);
-    let (chosen, auto): (Vec<&Tool>, bool) = match (choice.as_str(), named) {
+pub(super) fn tools_schema(tools: &[Tool], choice: Option<&ToolChoice>, refusal: bool) -> Result<Option<(Value, String)>, ApiError> {
+    let mode = match choice {
+        Some(ToolChoice::Mode(m)) => Some(m.as_str()),
+        _ => None,
+    };
+    let (chosen, auto): (Vec<&Tool>, bool) = match (mode, choice.and_then(ToolChoice::named)) {
         (Some("none"), _) => return Ok(None),
         (Some("auto") | None, None) => (tools.iter().collect(), true),
         (Some("required"), _) => (tools.iter().collect(), false),
