@@ -31,8 +31,6 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Sse;
@@ -42,16 +40,18 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::worker::{Lane, Pause};
-use super::{body_bytes, parse_json, ApiError, App};
+use super::{ApiError, App};
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, BackendError};
 use crate::chat::ChatMessage;
 use crate::constraint::TokenAutomaton;
 use crate::decode::{DecodeOptions, Generation, StopReason};
 use crate::routing::audit::new_message_id;
+use extract::OpenAiJson;
 use stream::{Delta, Msg, Splitter};
 
 mod chat;
+mod extract;
 pub mod refusal;
 mod request;
 mod responses;
@@ -181,21 +181,25 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         self.chat.as_ref().ok_or_else(|| ApiError::invalid_request("this server has no chat model").with_status(StatusCode::NOT_FOUND))
     }
 
-    fn check_model(&self, body: &Value) -> Result<(), ApiError> {
+    fn check_model(&self, model: Option<&str>) -> Result<(), ApiError> {
         let chat = self.chat_model()?;
-        match body.get("model").and_then(Value::as_str) {
+        match model {
             Some(m) if m == chat.id() => Ok(()),
             Some(m) => Err(ApiError::model_not_found(format!("The model `{m}` does not exist; this server has `{}`", chat.id()))),
             None => Err(ApiError::invalid_param("model", "model is required")),
         }
     }
 
-    /// What both generation endpoints check first: the key, the body's size and JSON, and the
-    /// model it names. The parsed body and the chat model.
-    fn openai_request(&self, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(Value, Arc<ChatModel>), ApiError> {
+    /// What both generation endpoints check first: the key, the body (its size, its JSON, its
+    /// fields' types), and the model it names. The body and the chat model.
+    fn openai_request<T: types::Request>(
+        &self,
+        headers: &HeaderMap,
+        body: Result<OpenAiJson<T>, ApiError>,
+    ) -> Result<(OpenAiJson<T>, Arc<ChatModel>), ApiError> {
         self.check_bearer(headers)?;
-        let body: Value = parse_json(&body_bytes(body, self.config.max_body_bytes)?)?;
-        self.check_model(&body)?;
+        let body = body?;
+        self.check_model(body.body.model())?;
         Ok((body, self.chat_model()?.clone()))
     }
 

@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::Event;
@@ -16,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::extract::OpenAiJson;
 use super::request::responses_job;
 use super::stream::{Delta, Wire};
-use super::types::from_value;
+use super::types::ResponsesRequest;
 use super::{now_secs, ApiError, App, Output};
 use crate::backend::Backend;
 use crate::routing::audit::new_message_id;
@@ -26,16 +25,16 @@ use crate::routing::audit::new_message_id;
 pub(in crate::serve) async fn responses<B: Backend + Send + Sync + 'static>(
     State(app): State<Arc<App<B>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<OpenAiJson<ResponsesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let (body, chat) = app.openai_request(&headers, body)?;
-    let (job, stream) = responses_job(&chat, &from_value(&body)?)?;
+    let (OpenAiJson { body, raw }, chat) = app.openai_request(&headers, body)?;
+    let (job, stream) = responses_job(&chat, &body)?;
     let head = Head {
         id: format!("resp_{}", new_message_id().replace('-', "")),
         msg_id: format!("msg_{}", new_message_id().replace('-', "")),
         created_at: now_secs(),
         model: chat.id().to_owned(),
-        body,
+        body: raw,
     };
     if stream {
         return app.stream(job, ResponsesWire { head, seq: 0, message: None, call: None }).await;

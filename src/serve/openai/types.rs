@@ -12,7 +12,7 @@ use super::ApiError;
 
 /// `POST /v1/chat/completions`.
 #[derive(Debug, Deserialize)]
-pub(super) struct ChatRequest {
+pub(in crate::serve) struct ChatRequest {
     pub model: Option<String>,
     pub messages: Option<Vec<Message>>,
     pub n: Option<u64>,
@@ -37,7 +37,7 @@ pub(super) struct ChatRequest {
 
 /// `POST /v1/responses`.
 #[derive(Debug, Deserialize)]
-pub(super) struct ResponsesRequest {
+pub(in crate::serve) struct ResponsesRequest {
     pub model: Option<String>,
     pub input: Option<Input>,
     pub instructions: Option<String>,
@@ -56,10 +56,28 @@ pub(super) struct ResponsesRequest {
     pub stream: Option<bool>,
 }
 
+/// What every generation request names.
+pub(in crate::serve) trait Request: serde::de::DeserializeOwned + Send {
+    /// The model asked for.
+    fn model(&self) -> Option<&str>;
+}
+
+impl Request for ChatRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+}
+
+impl Request for ResponsesRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+}
+
 /// The sampling fields both APIs share (inlined in each request, so a wrong type's error
 /// names its field).
 #[derive(Debug, Clone)]
-pub(super) struct Sampling {
+pub(in crate::serve) struct Sampling {
     /// The token caps given and the fields they came from (the last one counts).
     pub max_tokens: Vec<(&'static str, u64)>,
     pub temperature: Option<f64>,
@@ -103,7 +121,7 @@ impl ResponsesRequest {
 
 /// A Chat message, or a Responses input item (which adds `type` and the function-call fields).
 #[derive(Debug, Deserialize)]
-pub(super) struct Message {
+pub(in crate::serve) struct Message {
     /// Responses' item type: none or `message`, `function_call`, `function_call_output`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -120,14 +138,14 @@ pub(super) struct Message {
 /// A message's `content`: a string, or an array of parts.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum Content {
+pub(in crate::serve) enum Content {
     Text(String),
     Parts(Vec<Part>),
 }
 
 /// A content part (only the text kinds and `refusal` are taken).
 #[derive(Debug, Deserialize)]
-pub(super) struct Part {
+pub(in crate::serve) struct Part {
     #[serde(rename = "type", default)]
     pub kind: String,
     pub text: Option<String>,
@@ -136,13 +154,13 @@ pub(super) struct Part {
 
 /// An assistant message's tool call.
 #[derive(Debug, Deserialize)]
-pub(super) struct ToolCall {
+pub(in crate::serve) struct ToolCall {
     pub function: Option<FunctionCall>,
 }
 
 /// The function of a tool call.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct FunctionCall {
+pub(in crate::serve) struct FunctionCall {
     pub name: Option<String>,
     pub arguments: Option<String>,
 }
@@ -150,7 +168,7 @@ pub(super) struct FunctionCall {
 /// Responses' `input`: a string, or an array of items.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum Input {
+pub(in crate::serve) enum Input {
     Text(String),
     Items(Vec<Message>),
 }
@@ -158,27 +176,27 @@ pub(super) enum Input {
 /// `stop`: one string or several.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum Stop {
+pub(in crate::serve) enum Stop {
     One(String),
     Many(Vec<String>),
 }
 
 /// Chat's `stream_options`.
 #[derive(Debug, Deserialize)]
-pub(super) struct StreamOptions {
+pub(in crate::serve) struct StreamOptions {
     pub include_usage: Option<bool>,
 }
 
 /// Responses' `text`.
 #[derive(Debug, Deserialize)]
-pub(super) struct TextOptions {
+pub(in crate::serve) struct TextOptions {
     pub format: Option<Format>,
 }
 
 /// Chat's `response_format` or Responses' `text.format`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(super) enum Format {
+pub(in crate::serve) enum Format {
     Text,
     JsonObject,
     /// Chat nests the name and schema under `json_schema`; Responses has them flat.
@@ -192,7 +210,7 @@ pub(super) enum Format {
 /// A `json_schema` format's name and schema (`strict` is ignored: the mask enforces the schema
 /// either way).
 #[derive(Debug, Deserialize)]
-pub(super) struct JsonSchemaSpec {
+pub(in crate::serve) struct JsonSchemaSpec {
     pub name: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub schema: Option<Value>,
@@ -200,7 +218,7 @@ pub(super) struct JsonSchemaSpec {
 
 /// A tool, in Chat's nested shape (`function: {...}`) or Responses' flat one.
 #[derive(Debug, Deserialize)]
-pub(super) struct ToolSpec {
+pub(in crate::serve) struct ToolSpec {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub function: Option<FunctionSpec>,
@@ -210,7 +228,7 @@ pub(super) struct ToolSpec {
 
 /// A function tool's name, description and parameters.
 #[derive(Debug, Deserialize)]
-pub(super) struct FunctionSpec {
+pub(in crate::serve) struct FunctionSpec {
     pub name: Option<String>,
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
@@ -221,14 +239,14 @@ pub(super) struct FunctionSpec {
 /// `{"function": {"name"}}` or Responses' `{"name"}`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum ToolChoice {
+pub(in crate::serve) enum ToolChoice {
     Mode(String),
     Named { function: Option<Named>, name: Option<String> },
 }
 
 /// `{"name"}` inside Chat's named tool choice.
 #[derive(Debug, Deserialize)]
-pub(super) struct Named {
+pub(in crate::serve) struct Named {
     pub name: Option<String>,
 }
 
@@ -276,7 +294,7 @@ const FIELDS: &[&str] = &[
 ];
 
 /// A typed request from a JSON object; a field of the wrong type is a 400 naming it.
-pub(super) fn from_value<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T, ApiError> {
+pub(in crate::serve) fn from_value<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(body).map_err(|e| wrong_type(body, &e))
 }
 
