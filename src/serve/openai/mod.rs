@@ -36,6 +36,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -130,6 +131,18 @@ struct Job {
     logprobs: Option<usize>,
 }
 
+/// Why the output ended: Chat's `finish_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum FinishReason {
+    /// The value is complete (or a stop sequence ended plain text).
+    Stop,
+    /// The token cap cut plain text short.
+    Length,
+    /// The output is a tool call.
+    ToolCalls,
+}
+
 /// A tool call: its id, the function's name and the arguments' JSON text.
 #[derive(Debug, Clone)]
 struct Call {
@@ -144,7 +157,7 @@ struct Output {
     content: Option<String>,
     refusal: Option<String>,
     tool_calls: Vec<Call>,
-    finish_reason: &'static str,
+    finish_reason: FinishReason,
     prompt_tokens: usize,
     completion_tokens: usize,
     /// Output tokens the schema forced (fed without sampling): an extension field of `usage`.
@@ -162,7 +175,7 @@ impl Output {
             content: None,
             refusal: Some(text.to_owned()),
             tool_calls: Vec::new(),
-            finish_reason: "stop",
+            finish_reason: FinishReason::Stop,
             prompt_tokens: 0,
             completion_tokens: 0,
             forced_tokens: 0,
@@ -346,7 +359,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         content: None,
         refusal: None,
         tool_calls: Vec::new(),
-        finish_reason: if length { "length" } else { "stop" },
+        finish_reason: if length { FinishReason::Length } else { FinishReason::Stop },
         prompt_tokens: g.prompt_tokens,
         completion_tokens: g.tokens.len(),
         forced_tokens: g.forced_tokens(),
@@ -359,7 +372,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         let mut text = stream::unescape_prefix(g.text.as_bytes().get(1..).unwrap_or_default());
         stream::cut_at_stop(&mut text, &job.stop);
         out.content = Some(text);
-        out.finish_reason = "stop";
+        out.finish_reason = FinishReason::Stop;
         return Ok(out);
     }
     let value: Value = serde_json::from_str(&g.text).map_err(bad)?;
@@ -377,7 +390,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         Mode::Text => {
             let mut text = value.as_str().unwrap_or_default().to_owned();
             if stream::cut_at_stop(&mut text, &job.stop) {
-                out.finish_reason = "stop";
+                out.finish_reason = FinishReason::Stop;
             }
             out.content = Some(text);
         }
@@ -390,7 +403,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
                 // The arguments as decoded (not re-serialized), so streamed pieces add up to them.
                 let arguments = stream::raw_arguments(&g.text, &name).map_or_else(|| value["arguments"].to_string(), str::to_owned);
                 out.tool_calls.push(Call { id: call_id.to_owned(), name, arguments });
-                out.finish_reason = "tool_calls";
+                out.finish_reason = FinishReason::ToolCalls;
             }
         }
     }
