@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
-use axum::http::StatusCode;
 use serde_json::Value;
 
 use super::metrics::Metrics;
@@ -113,11 +112,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     pub(super) fn check_message(&self, message: &str) -> Result<(), ApiError> {
         let n = message.chars().count();
         if n > self.config.max_message_chars {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                format!("message is {n} characters; the limit is {}", self.config.max_message_chars),
-            ));
+            return Err(ApiError::invalid_request(format!("message is {n} characters; the limit is {}", self.config.max_message_chars)));
         }
         Ok(())
     }
@@ -206,7 +201,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         record.path = Some(path.to_owned());
         // The text as the audit config redacts it (digits masked, or only a hash and a length).
         let text = serde_json::to_string(&record.text).unwrap_or_default();
-        let row = Row::new(&record).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()))?;
+        let row = Row::new(&record).map_err(|e| ApiError::internal(e.to_string()))?;
         let started = Instant::now();
         let written = self.recorder.write(row, keyed, hold).await;
         let outcome = match &written {
@@ -222,12 +217,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(id = %routed.message_id, error = %e, "a decision could not be recorded");
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "server_error",
-                    format!("the decision cannot be recorded: {e}"),
-                )
-                .retry_after(5));
+                return Err(ApiError::unavailable(format!("the decision cannot be recorded: {e}")).retry_after(5));
             }
         };
         self.metrics.decision(&routed.decision);

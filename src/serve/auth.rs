@@ -2,7 +2,7 @@
 //! in constant time; for the review page and the calls it makes, also the sign-in cookie
 //! ([`REVIEW_COOKIE`]), which holds a digest of a key.
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, App};
@@ -66,7 +66,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         if headers.contains_key(header::AUTHORIZATION) {
             return self.check_bearer(headers).map(|()| Access::Bearer);
         }
-        let refused = |m: &str| Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", m.to_owned()));
+        let refused = |m: &str| Err(ApiError::unauthorized(m));
         let Some(presented) = review_cookie(headers) else {
             return refused("missing bearer API key (Authorization: Bearer <key>) or review sign-in");
         };
@@ -100,18 +100,14 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim());
         let Some(presented) = presented else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                "missing bearer API key (Authorization: Bearer <key>)",
-            ));
+            return Err(ApiError::unauthorized("missing bearer API key (Authorization: Bearer <key>)"));
         };
         // Every key is compared, whichever matches.
         let ok = self.config.api_keys.iter().fold(false, |ok, k| ok | same_secret(k, presented));
         if ok {
             Ok(())
         } else {
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "invalid API key"))
+            Err(ApiError::unauthorized("invalid API key"))
         }
     }
 
@@ -120,10 +116,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let name = &self.config.webhook_secret_header;
         match headers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
             Some(v) if same_secret(secret, v.trim()) => Ok(()),
-            Some(_) => {
-                Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", format!("wrong webhook secret in header {name}")))
-            }
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", format!("missing webhook secret header {name}"))),
+            Some(_) => Err(ApiError::unauthorized(format!("wrong webhook secret in header {name}"))),
+            None => Err(ApiError::unauthorized(format!("missing webhook secret header {name}"))),
         }
     }
 }

@@ -41,22 +41,17 @@ struct Expected {
 
 impl From<FeedbackError> for ApiError {
     fn from(e: FeedbackError) -> Self {
-        let (status, kind, code) = match &e {
-            FeedbackError::UnknownDecision(_) => (StatusCode::NOT_FOUND, "not_found", "unknown_decision"),
-            FeedbackError::IsCorrection(_) => (StatusCode::CONFLICT, "conflict", "correction_of_correction"),
-            FeedbackError::AlreadyCorrected { .. } => (StatusCode::CONFLICT, "conflict", "already_corrected"),
-            FeedbackError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", "unknown_route"),
-            FeedbackError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "server_error", "store_unavailable"),
-        };
-        let mut err = ApiError::new(status, kind, e.to_string()).code(Some(code));
-        if matches!(e, FeedbackError::Invalid(_)) {
-            err = err.param(Some("expected"));
+        let message = e.to_string();
+        match &e {
+            FeedbackError::UnknownDecision(_) => ApiError::not_found(message).code("unknown_decision"),
+            FeedbackError::IsCorrection(_) => ApiError::conflict(message).code("correction_of_correction"),
+            FeedbackError::AlreadyCorrected { .. } => ApiError::conflict(message).code("already_corrected"),
+            FeedbackError::Invalid(_) => ApiError::unprocessable(message).param("expected").code("unknown_route"),
+            FeedbackError::Store(_) => {
+                tracing::error!(error = %e, "a correction could not be stored");
+                ApiError::unavailable(message).code("store_unavailable").retry_after(5)
+            }
         }
-        if matches!(e, FeedbackError::Store(_)) {
-            tracing::error!(error = %e, "a correction could not be stored");
-            err = err.retry_after(5);
-        }
-        err
     }
 }
 
@@ -72,20 +67,13 @@ pub(super) async fn feedback<B: Backend + Send + Sync + 'static>(
     let id = match &req.id {
         Value::String(s) if !s.trim().is_empty() => s.trim().to_owned(),
         Value::Number(n) => n.to_string(),
-        _ => {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "id must be a decision id (a non-empty string)")
-                .param(Some("id")))
-        }
+        _ => return Err(ApiError::invalid_param("id", "id must be a decision id (a non-empty string)")),
     };
     let target = match &req.expected.target {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return Err(
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "expected.target must be a string").param(Some("expected"))
-            )
-        }
+        Some(_) => return Err(ApiError::invalid_param("expected", "expected.target must be a string")),
     };
     let router = app.router();
     let expected = expected_route(router.config(), &req.expected.action, target.as_deref())?;

@@ -51,11 +51,11 @@ async fn metrics_text<B: Backend + Send + Sync + 'static>(State(app): State<Arc<
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::not_found("no such endpoint")
 }
 
 async fn method_not_allowed(method: axum::http::Method) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", format!("{method} is not allowed on this endpoint"))
+    ApiError::method_not_allowed(&method)
 }
 
 /// Counts and logs every request (endpoint = the matched route, so unknown paths share one label).
@@ -96,7 +96,7 @@ pub fn routes<B: Backend + Send + Sync + 'static>(app: Arc<App<B>>) -> axum::Rou
         .layer(middleware::from_fn_with_state(app.clone(), observe::<B>))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "internal error").into_response()
+            ApiError::internal("internal error").into_response()
         }))
         .with_state(app)
 }

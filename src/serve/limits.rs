@@ -35,12 +35,12 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 fn refuse(status: StatusCode, message: String) -> Response {
-    ApiError::new(status, "invalid_request_error", message).into_response()
+    ApiError::invalid_request(message).with_status(status).into_response()
 }
 
 /// The answer, with the connection closed after it (the rest of the body is never read).
-fn closing(status: StatusCode, kind: &'static str, message: String) -> Response {
-    let mut res = ApiError::new(status, kind, message).into_response();
+fn closing(error: ApiError) -> Response {
+    let mut res = error.into_response();
     res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     res
 }
@@ -62,7 +62,7 @@ pub(super) async fn limits<B: Backend + Send + Sync + 'static>(State(app): State
     let limit = app.config.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return closing(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", format!("request body over {limit} bytes"));
+        return closing(ApiError::payload_too_large(limit));
     }
     let (parts, body) = req.into_parts();
     let mut stop = app.shutdown.subscribe();
@@ -71,17 +71,17 @@ pub(super) async fn limits<B: Backend + Send + Sync + 'static>(State(app): State
         r = tokio::time::timeout(timeout, read_whole(body, limit)) => match r {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(Unread::TooLarge)) => {
-                return closing(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request_error", format!("request body over {limit} bytes"));
+                return closing(ApiError::payload_too_large(limit));
             }
             Ok(Err(Unread::Broken(e))) => {
-                return closing(StatusCode::BAD_REQUEST, "invalid_request_error", format!("cannot read the request body: {e}"));
+                return closing(ApiError::invalid_request(format!("cannot read the request body: {e}")));
             }
             Err(_) => {
-                return closing(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", format!("the request body did not arrive within {timeout:?}"));
+                return closing(ApiError::invalid_request(format!("the request body did not arrive within {timeout:?}")).with_status(StatusCode::REQUEST_TIMEOUT));
             }
         },
         _ = stop.wait_for(|s| *s) => {
-            return closing(StatusCode::SERVICE_UNAVAILABLE, "server_error", "the server is shutting down".into());
+            return closing(ApiError::unavailable("the server is shutting down"));
         }
     };
     next.run(Request::from_parts(parts, Body::from(body))).await

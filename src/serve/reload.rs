@@ -15,7 +15,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
@@ -150,7 +150,7 @@ pub(super) async fn admin_reload<B: Backend + Send + Sync + 'static>(
         Ok(r) => Ok(Json(r)),
         Err(e) => {
             tracing::error!(error = %e, "reload refused; the running config stays");
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", e).code(Some("config_rejected")))
+            Err(ApiError::unprocessable(e).code("config_rejected"))
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
@@ -29,21 +29,16 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
                 (r, a, "examples")
             }
             Some(job) => {
-                let rx = self.submit_route(&router, job, expires).map_err(|_| {
-                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
-                        .retry_after(self.queue.retry_after_secs(super::worker::Lane::Route))
-                })?;
+                let rx = self
+                    .submit_route(&router, job, expires)
+                    .map_err(|_| ApiError::overloaded(self.queue.retry_after_secs(super::worker::Lane::Route)))?;
                 match tokio::time::timeout_at(expires.into(), rx).await {
                     Ok(Ok(answer)) => {
                         let (r, a) = router.conclude(&message, id.as_deref(), screened, Some(answer));
                         (r, a, "model")
                     }
                     Ok(Err(_)) | Err(_) => {
-                        return Err(ApiError::new(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "timeout",
-                            format!("routing did not finish within {:?}", self.config.request_timeout),
-                        ))
+                        return Err(ApiError::timeout(format!("routing did not finish within {:?}", self.config.request_timeout)))
                     }
                 }
             }
@@ -74,7 +69,7 @@ pub(super) async fn route<B: Backend + Send + Sync + 'static>(
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
         Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "id must be a string or a number")),
+        Some(_) => return Err(ApiError::invalid_request("id must be a string or a number")),
     };
     tokio::spawn(app.clone().decide_route(req.message, id)).await.map_err(internal)?.map(Json)
 }

@@ -174,11 +174,7 @@ pub(super) async fn webhook<B: Backend + Send + Sync + 'static>(
     app.check_message(&req.message)?;
     // Every remembered key costs memory: a bound per key bounds them all.
     if let Some(n) = req.key.as_deref().map(str::len).filter(|n| *n > app.config.max_key_bytes) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            format!("key is {n} bytes; the limit is {}", app.config.max_key_bytes),
-        ));
+        return Err(ApiError::invalid_request(format!("key is {n} bytes; the limit is {}", app.config.max_key_bytes)));
     }
     // The decision runs in its own task: a client that hangs up does not cancel it half-way
     // (between the model and the audit line).

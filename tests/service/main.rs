@@ -14,6 +14,7 @@ mod learn;
 mod openai;
 mod openai_backend;
 mod openai_llamacpp;
+mod openai_types;
 mod review;
 mod serve;
 mod serve_limits;

@@ -17,10 +17,10 @@ use strictly::routing::RoutingConfig;
 use strictly::serve::openai::ChatModel;
 use strictly::serve::{router_builder, start_with, ServeConfig, Server};
 
-const KEY: &str = "sdk-key-1";
+pub(crate) const KEY: &str = "sdk-key-1";
 
 /// One server for the whole binary; its model id.
-fn server() -> &'static (Server, String) {
+pub(crate) fn server() -> &'static (Server, String) {
     static SERVER: OnceLock<(Server, String)> = OnceLock::new();
     SERVER.get_or_init(start_server)
 }
@@ -67,7 +67,7 @@ fn post(path: &str, body: &Value) -> (u16, Value) {
     })
 }
 
-fn model_id() -> String {
+pub(crate) fn model_id() -> String {
     server().1.clone()
 }
 

@@ -5,8 +5,6 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::Event;
@@ -14,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::extract::OpenAiJson;
 use super::request::chat_job;
 use super::stream::{Delta, Wire};
+use super::types::ChatRequest;
 use super::{now_secs, ApiError, App, Output};
 use crate::backend::Backend;
 use crate::routing::audit::new_message_id;
@@ -30,10 +30,10 @@ fn usage(out: &Output) -> Value {
 pub(in crate::serve) async fn chat_completions<B: Backend + Send + Sync + 'static>(
     State(app): State<Arc<App<B>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<OpenAiJson<ChatRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     let (body, chat) = app.openai_request(&headers, body)?;
-    let (job, stream, usage_in_stream) = chat_job(&chat, &body)?;
+    let (job, stream, usage_in_stream) = chat_job(&chat, &body.body)?;
     let id = format!("chatcmpl-{}", new_message_id().replace('-', ""));
     let wire = ChatWire { id, created: now_secs(), model: chat.id().to_owned(), usage_in_stream };
     if stream {

@@ -31,32 +31,34 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::worker::{Lane, Pause};
-use super::{body_bytes, parse_json, ApiError, App};
+use super::{ApiError, App};
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, BackendError};
 use crate::chat::ChatMessage;
 use crate::constraint::TokenAutomaton;
 use crate::decode::{DecodeOptions, Generation, StopReason};
 use crate::routing::audit::new_message_id;
+use extract::OpenAiJson;
 use stream::{Delta, Msg, Splitter};
 
 mod chat;
+mod extract;
 pub mod refusal;
 mod request;
 mod responses;
 mod stream;
 mod tools;
+mod types;
 
 pub(super) use chat::chat_completions;
 pub(super) use responses::responses;
@@ -100,10 +102,6 @@ impl ChatModel {
     }
 }
 
-fn invalid(param: Option<&'static str>, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).param(param)
-}
-
 /// What the output is.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Mode {
@@ -133,6 +131,18 @@ struct Job {
     logprobs: Option<usize>,
 }
 
+/// Why the output ended: Chat's `finish_reason`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum FinishReason {
+    /// The value is complete (or a stop sequence ended plain text).
+    Stop,
+    /// The token cap cut plain text short.
+    Length,
+    /// The output is a tool call.
+    ToolCalls,
+}
+
 /// A tool call: its id, the function's name and the arguments' JSON text.
 #[derive(Debug, Clone)]
 struct Call {
@@ -147,7 +157,7 @@ struct Output {
     content: Option<String>,
     refusal: Option<String>,
     tool_calls: Vec<Call>,
-    finish_reason: &'static str,
+    finish_reason: FinishReason,
     prompt_tokens: usize,
     completion_tokens: usize,
     /// Output tokens the schema forced (fed without sampling): an extension field of `usage`.
@@ -165,7 +175,7 @@ impl Output {
             content: None,
             refusal: Some(text.to_owned()),
             tool_calls: Vec::new(),
-            finish_reason: "stop",
+            finish_reason: FinishReason::Stop,
             prompt_tokens: 0,
             completion_tokens: 0,
             forced_tokens: 0,
@@ -181,30 +191,28 @@ fn now_secs() -> u64 {
 
 impl<B: Backend + Send + Sync + 'static> App<B> {
     fn chat_model(&self) -> Result<&Arc<ChatModel>, ApiError> {
-        self.chat.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "this server has no chat model"))
+        self.chat.as_ref().ok_or_else(|| ApiError::invalid_request("this server has no chat model").with_status(StatusCode::NOT_FOUND))
     }
 
-    fn check_model(&self, body: &Value) -> Result<(), ApiError> {
+    fn check_model(&self, model: Option<&str>) -> Result<(), ApiError> {
         let chat = self.chat_model()?;
-        match body.get("model").and_then(Value::as_str) {
+        match model {
             Some(m) if m == chat.id() => Ok(()),
-            Some(m) => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "invalid_request_error",
-                format!("The model `{m}` does not exist; this server has `{}`", chat.id()),
-            )
-            .param(Some("model"))
-            .code(Some("model_not_found"))),
-            None => Err(invalid(Some("model"), "model is required")),
+            Some(m) => Err(ApiError::model_not_found(format!("The model `{m}` does not exist; this server has `{}`", chat.id()))),
+            None => Err(ApiError::invalid_param("model", "model is required")),
         }
     }
 
-    /// What both generation endpoints check first: the key, the body's size and JSON, and the
-    /// model it names. The parsed body and the chat model.
-    fn openai_request(&self, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<(Value, Arc<ChatModel>), ApiError> {
+    /// What both generation endpoints check first: the key, the body (its size, its JSON, its
+    /// fields' types), and the model it names. The body and the chat model.
+    fn openai_request<T: types::Request>(
+        &self,
+        headers: &HeaderMap,
+        body: Result<OpenAiJson<T>, ApiError>,
+    ) -> Result<(OpenAiJson<T>, Arc<ChatModel>), ApiError> {
         self.check_bearer(headers)?;
-        let body: Value = parse_json(&body_bytes(body, self.config.max_body_bytes)?)?;
-        self.check_model(&body)?;
+        let body = body?;
+        self.check_model(body.body.model())?;
         Ok((body, self.chat_model()?.clone()))
     }
 
@@ -212,8 +220,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
     async fn compile(&self, chat: &Arc<ChatModel>, job: &Job) -> Result<Arc<TokenAutomaton>, ApiError> {
         let size = job.caller.as_ref().unwrap_or(&job.schema).to_string().len();
         if size > self.config.max_schema_bytes {
-            return Err(invalid(
-                Some(job.schema_param),
+            return Err(ApiError::invalid_param(
+                job.schema_param,
                 format!("the schema is {size} bytes of JSON; the limit is {}", self.config.max_schema_bytes),
             ));
         }
@@ -222,7 +230,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         let compiled = tokio::task::spawn_blocking(move || chat.automaton(&schema)).await.map_err(super::internal)?;
         let (automaton, hit) = compiled.map_err(|e| {
             let e = if wrapped { refusal::unnest_error(e) } else { e };
-            invalid(Some(param), format!("the schema cannot be enforced: {e}"))
+            ApiError::invalid_param(param, format!("the schema cannot be enforced: {e}"))
         })?;
         self.metrics.schema(hit, started.elapsed().as_secs_f64());
         Ok(automaton)
@@ -267,15 +275,13 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             };
             let decoded = result.as_ref().map_or(0, |g| g.tokens.len());
             let out = match result {
-                _ if late => {
-                    Err(ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", format!("generation did not finish within {timeout:?}")))
-                }
+                _ if late => Err(ApiError::timeout(format!("generation did not finish within {timeout:?}"))),
                 Ok(g) => {
                     metrics.model_call("ok", None, Some(&usage(&g)));
                     interpret(&g, &job, &call_id)
                 }
-                Err(BackendError::TooLong(why)) => Err(invalid(None, why).code(Some("context_length_exceeded"))),
-                Err(e) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the model failed: {e}"))),
+                Err(BackendError::TooLong(why)) => Err(ApiError::invalid_request(why).code("context_length_exceeded")),
+                Err(e) => Err(ApiError::internal(format!("the model failed: {e}"))),
             };
             let tail = match &out {
                 Ok(o) if stream => splitter.finish(o),
@@ -284,10 +290,10 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             let _ = tx.send(Msg::Done(out, tail));
             ((), decoded)
         };
-        let alive = self.queue.try_submit_chat(run, max_tokens, expires).map_err(|_| {
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", "the model queue is full; retry later")
-                .retry_after(self.queue.retry_after_secs(Lane::Chat))
-        })?;
+        let alive = self
+            .queue
+            .try_submit_chat(run, max_tokens, expires)
+            .map_err(|_| ApiError::overloaded(self.queue.retry_after_secs(Lane::Chat)))?;
         Ok((rx, Box::new(alive)))
     }
 
@@ -299,14 +305,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
             Ok(Some(Msg::Done(Err(e), _))) => Err(e),
             Ok(Some(m)) => Ok(m),
             // The worker dropped the call before the limit: it panicked (the server goes on).
-            Ok(None) if Instant::now() < limit => {
-                Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call failed"))
-            }
-            Ok(None) | Err(_) => Err(ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "timeout",
-                format!("generation did not finish within {:?}", self.config.request_timeout),
-            )),
+            Ok(None) if Instant::now() < limit => Err(ApiError::internal("the model call failed")),
+            Ok(None) | Err(_) => Err(ApiError::timeout(format!("generation did not finish within {:?}", self.config.request_timeout))),
         }
     }
 
@@ -359,21 +359,20 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         content: None,
         refusal: None,
         tool_calls: Vec::new(),
-        finish_reason: if length { "length" } else { "stop" },
+        finish_reason: if length { FinishReason::Length } else { FinishReason::Stop },
         prompt_tokens: g.prompt_tokens,
         completion_tokens: g.tokens.len(),
         forced_tokens: g.forced_tokens(),
         budget_closed,
         logprobs: job.logprobs.map(|top| logprobs(g, top)),
     };
-    let bad =
-        |e: serde_json::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", format!("the output did not parse: {e}"));
+    let bad = |e: serde_json::Error| ApiError::internal(format!("the output did not parse: {e}"));
     if g.stop == StopReason::Stopped {
         // Only a stop sequence in plain text ends a kept generation early.
         let mut text = stream::unescape_prefix(g.text.as_bytes().get(1..).unwrap_or_default());
         stream::cut_at_stop(&mut text, &job.stop);
         out.content = Some(text);
-        out.finish_reason = "stop";
+        out.finish_reason = FinishReason::Stop;
         return Ok(out);
     }
     let value: Value = serde_json::from_str(&g.text).map_err(bad)?;
@@ -391,7 +390,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
         Mode::Text => {
             let mut text = value.as_str().unwrap_or_default().to_owned();
             if stream::cut_at_stop(&mut text, &job.stop) {
-                out.finish_reason = "stop";
+                out.finish_reason = FinishReason::Stop;
             }
             out.content = Some(text);
         }
@@ -404,7 +403,7 @@ fn interpret(g: &Generation, job: &Job, call_id: &str) -> Result<Output, ApiErro
                 // The arguments as decoded (not re-serialized), so streamed pieces add up to them.
                 let arguments = stream::raw_arguments(&g.text, &name).map_or_else(|| value["arguments"].to_string(), str::to_owned);
                 out.tool_calls.push(Call { id: call_id.to_owned(), name, arguments });
-                out.finish_reason = "tool_calls";
+                out.finish_reason = FinishReason::ToolCalls;
             }
         }
     }

@@ -7,40 +7,69 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::extract::OpenAiJson;
 use super::request::responses_job;
 use super::stream::{Delta, Wire};
-use super::{now_secs, ApiError, App, Output};
+use super::types::ResponsesRequest;
+use super::{now_secs, ApiError, App, FinishReason, Output};
 use crate::backend::Backend;
 use crate::routing::audit::new_message_id;
 
 pub(in crate::serve) async fn responses<B: Backend + Send + Sync + 'static>(
     State(app): State<Arc<App<B>>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<OpenAiJson<ResponsesRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
-    let (body, chat) = app.openai_request(&headers, body)?;
+    let (OpenAiJson { body, raw }, chat) = app.openai_request(&headers, body)?;
     let (job, stream) = responses_job(&chat, &body)?;
     let head = Head {
         id: format!("resp_{}", new_message_id().replace('-', "")),
         msg_id: format!("msg_{}", new_message_id().replace('-', "")),
         created_at: now_secs(),
         model: chat.id().to_owned(),
-        body,
+        body: raw,
     };
     if stream {
         return app.stream(job, ResponsesWire { head, seq: 0, message: None, call: None }).await;
     }
     let out = app.complete(job).await?;
     Ok(Json(head.response(Some(&out))).into_response())
+}
+
+/// A response's or an output item's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    InProgress,
+    Completed,
+    /// The token cap cut plain text short (a response only).
+    Incomplete,
+}
+
+impl Status {
+    /// A response's status: in progress (`None`) or finished.
+    fn of(out: Option<&Output>) -> Self {
+        match out {
+            None => Status::InProgress,
+            Some(o) if o.finish_reason == FinishReason::Length => Status::Incomplete,
+            Some(_) => Status::Completed,
+        }
+    }
+}
+
+/// `incomplete_details.reason`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum IncompleteReason {
+    MaxOutputTokens,
 }
 
 /// What a response echoes of its request, and its ids.
@@ -57,19 +86,15 @@ impl Head {
     fn response(&self, out: Option<&Output>) -> Value {
         let body = &self.body;
         let output: Vec<Value> = out.map_or_else(Vec::new, |o| self.items(o));
-        let incomplete = out.is_some_and(|o| o.finish_reason == "length");
-        let status = match out {
-            None => "in_progress",
-            Some(_) if incomplete => "incomplete",
-            Some(_) => "completed",
-        };
+        let status = Status::of(out);
+        let incomplete = status == Status::Incomplete;
         json!({
             "id": self.id,
             "object": "response",
             "created_at": self.created_at,
             "status": status,
             "error": null,
-            "incomplete_details": if incomplete { json!({"reason": "max_output_tokens"}) } else { Value::Null },
+            "incomplete_details": if incomplete { json!({"reason": IncompleteReason::MaxOutputTokens}) } else { Value::Null },
             "instructions": body.get("instructions").cloned().unwrap_or(Value::Null),
             "max_output_tokens": body.get("max_output_tokens").cloned().unwrap_or(Value::Null),
             "model": self.model,
@@ -99,10 +124,10 @@ impl Head {
             (None, None) => None,
         };
         if let Some(part) = part {
-            items.push(json!({"id": self.msg_id, "type": "message", "role": "assistant", "status": "completed", "content": [part]}));
+            items.push(json!({"id": self.msg_id, "type": "message", "role": "assistant", "status": Status::Completed, "content": [part]}));
         }
         for c in &out.tool_calls {
-            items.push(json!({"id": fc_id(&c.id), "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments, "status": "completed"}));
+            items.push(json!({"id": fc_id(&c.id), "type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments, "status": Status::Completed}));
         }
         items
     }
@@ -140,7 +165,7 @@ impl ResponsesWire {
             return i;
         }
         let i = self.items_open();
-        let item = json!({"id": self.head.msg_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []});
+        let item = json!({"id": self.head.msg_id, "type": "message", "role": "assistant", "status": Status::InProgress, "content": []});
         let part = if refusal {
             json!({"type": "refusal", "refusal": ""})
         } else {
@@ -186,7 +211,7 @@ impl Wire for ResponsesWire {
                 }
                 Delta::Call { id, name } => {
                     let i = self.items_open();
-                    let item = json!({"id": fc_id(id), "type": "function_call", "status": "in_progress", "call_id": id, "name": name, "arguments": ""});
+                    let item = json!({"id": fc_id(id), "type": "function_call", "status": Status::InProgress, "call_id": id, "name": name, "arguments": ""});
                     events.push(self.event("response.output_item.added", json!({"output_index": i, "item": item})));
                     self.call = Some((i, fc_id(id)));
                 }
@@ -235,7 +260,7 @@ impl Wire for ResponsesWire {
             }
         }
         let response = self.head.response(Some(out));
-        let kind = if response["status"] == "incomplete" { "response.incomplete" } else { "response.completed" };
+        let kind = if Status::of(Some(out)) == Status::Incomplete { "response.incomplete" } else { "response.completed" };
         events.push(self.event(kind, json!({"response": response})));
         events
     }

@@ -17,7 +17,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::response::sse::Event;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{refusal, ApiError, Mode, Output};
@@ -295,8 +294,7 @@ impl<W: Wire> EventStream<W> {
                 self.ended = true;
             }
             None => {
-                let e =
-                    ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the model call ended without an answer");
+                let e = ApiError::internal("the model call ended without an answer");
                 self.ready.push_back(error_event(&e));
                 self.ended = true;
             }
@@ -306,7 +304,7 @@ impl<W: Wire> EventStream<W> {
 
 /// An error after the stream has started: OpenAI's `{"error": {...}}` as an event.
 fn error_event(e: &ApiError) -> Event {
-    Event::default().data(json!({"error": {"message": e.message, "type": e.kind, "param": e.param, "code": e.code}}).to_string())
+    Event::default().data(e.body().to_string())
 }
 
 impl<W: Wire> futures_core::Stream for EventStream<W> {

@@ -2,7 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{invalid, ApiError};
+use super::types::{ToolChoice, ToolSpec};
+use super::ApiError;
 
 /// `$defs`/`definitions` of a tool's parameters moved under the wrapper's root with a prefix,
 /// and every local `$ref` to them rewritten, so the tool's schema means the same inside the
@@ -53,25 +54,25 @@ pub(super) struct Tool {
     parameters: Value,
 }
 
-pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<Tool>, ApiError> {
+pub(super) fn parse_tools(tools: &[ToolSpec], param: &'static str) -> Result<Vec<Tool>, ApiError> {
     tools
         .iter()
         .map(|t| {
-            if t.get("type").and_then(Value::as_str) != Some("function") {
-                return Err(invalid(Some(param), "only function tools are supported"));
+            if t.kind.as_deref() != Some("function") {
+                return Err(ApiError::invalid_param(param, "only function tools are supported"));
             }
             // Chat nests the function; Responses is flat.
-            let f = t.get("function").unwrap_or(t);
-            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| invalid(Some(param), "a function tool needs a name"))?;
+            let f = t.function.as_ref().unwrap_or(&t.flat);
+            let name = f.name.as_deref().ok_or_else(|| ApiError::invalid_param(param, "a function tool needs a name"))?;
             if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(invalid(Some(param), format!("function name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
+                return Err(ApiError::invalid_param(param, format!("function name `{name}` must be 1 to 64 of a-z, A-Z, 0-9, _ and -")));
             }
             Ok(Tool {
                 name: name.to_owned(),
-                description: f.get("description").and_then(Value::as_str).unwrap_or("").to_owned(),
+                description: f.description.clone().unwrap_or_default(),
                 parameters: f
-                    .get("parameters")
-                    .cloned()
+                    .parameters
+                    .clone()
                     .unwrap_or_else(|| json!({"type": "object", "properties": {}, "additionalProperties": false})),
             })
         })
@@ -79,17 +80,22 @@ pub(super) fn parse_tools(tools: &[Value], param: &'static str) -> Result<Vec<To
 }
 
 /// The output schema and the instructions for function tools under a `tool_choice`.
-pub(super) fn tools_schema(tools: &[Tool], choice: &Value, refusal: bool) -> Result<Option<(Value, String)>, ApiError> {
-    let named = choice.get("function").and_then(|f| f.get("name")).or_else(|| choice.get("name")).and_then(Value::as_str);
-    let (chosen, auto): (Vec<&Tool>, bool) = match (choice.as_str(), named) {
+pub(super) fn tools_schema(tools: &[Tool], choice: Option<&ToolChoice>, refusal: bool) -> Result<Option<(Value, String)>, ApiError> {
+    let mode = match choice {
+        Some(ToolChoice::Mode(m)) => Some(m.as_str()),
+        _ => None,
+    };
+    let (chosen, auto): (Vec<&Tool>, bool) = match (mode, choice.and_then(ToolChoice::named)) {
         (Some("none"), _) => return Ok(None),
         (Some("auto") | None, None) => (tools.iter().collect(), true),
         (Some("required"), _) => (tools.iter().collect(), false),
         (None, Some(n)) => match tools.iter().find(|t| t.name == n) {
             Some(t) => (vec![t], false),
-            None => return Err(invalid(Some("tool_choice"), format!("tool_choice names `{n}`, which is not among the tools"))),
+            None => return Err(ApiError::invalid_param("tool_choice", format!("tool_choice names `{n}`, which is not among the tools"))),
         },
-        (Some(other), _) => return Err(invalid(Some("tool_choice"), format!("tool_choice `{other}` is not none, auto or required"))),
+        (Some(other), _) => {
+            return Err(ApiError::invalid_param("tool_choice", format!("tool_choice `{other}` is not none, auto or required")))
+        }
     };
     if chosen.is_empty() {
         return Ok(None);

@@ -269,20 +269,18 @@ pub(super) async fn page<B: Backend + Send + Sync + 'static>(
         Ok(a) => a,
         Err(_) => return Ok(html(StatusCode::UNAUTHORIZED, html::login_page(None))),
     };
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", m);
+    let bad = |m: String| ApiError::invalid_request(m);
     let Query(q) = query.map_err(|e| bad(e.body_text()))?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}; it is {limit}")).param(Some("limit")));
+        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}; it is {limit}")).param("limit"));
     }
     let days = q.days.unwrap_or(DEFAULT_DAYS);
     if !(1..=MAX_DAYS).contains(&days) {
-        return Err(bad(format!("days must be between 1 and {MAX_DAYS}; it is {days}")).param(Some("days")));
+        return Err(bad(format!("days must be between 1 and {MAX_DAYS}; it is {days}")).param("days"));
     }
     let since = SystemTime::now() - Duration::from_secs(days * 86_400);
-    let unavailable = |e: crate::store::StoreError| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", format!("the record cannot be read: {e}")).retry_after(5)
-    };
+    let unavailable = |e: crate::store::StoreError| ApiError::unavailable(format!("the record cannot be read: {e}")).retry_after(5);
     let store = app.recorder.store();
     let records = store.records(Some(since), Some(MAX_RECORDS)).await.map_err(unavailable)?;
     let corrections = store.corrections(Some(since)).await.map_err(unavailable)?;
