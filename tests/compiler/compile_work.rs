@@ -35,14 +35,8 @@ fn outcomes(options: &CompileOptions) -> Vec<Result<usize, String>> {
     schemas.iter().map(|s| Grammar::compile(s, options).map(|g| g.nfa_states()).map_err(|e| e.to_string())).collect()
 }
 
-#[test]
-fn the_same_schema_gives_the_same_result_under_load() {
-    // A tight budget, so that some of the schemas above run out of it.
-    let tight = CompileOptions { max_work: 20_000, ..CompileOptions::default() };
-    let idle = (outcomes(&CompileOptions::default()), outcomes(&tight));
-    assert!(idle.1.iter().any(Result::is_err), "no schema ran out of the tight budget: {:?}", idle.1);
-    assert!(idle.1.iter().any(Result::is_ok), "every schema ran out of the tight budget: {:?}", idle.1);
-    // Every core busy beside the compiler.
+/// Runs `f` with four threads spinning beside it, so every core is busy, and stops them after.
+pub(crate) fn beside_busy_cores<T>(f: impl FnOnce() -> T) -> T {
     let stop = Arc::new(AtomicBool::new(false));
     let burners: Vec<_> = (0..4)
         .map(|_| {
@@ -55,9 +49,20 @@ fn the_same_schema_gives_the_same_result_under_load() {
             })
         })
         .collect();
-    let busy = (outcomes(&CompileOptions::default()), outcomes(&tight));
+    let out = f();
     stop.store(true, Ordering::Relaxed);
     burners.into_iter().for_each(|b| b.join().unwrap());
+    out
+}
+
+#[test]
+fn the_same_schema_gives_the_same_result_under_load() {
+    // A tight budget, so that some of the schemas above run out of it.
+    let tight = CompileOptions { max_work: 20_000, ..CompileOptions::default() };
+    let idle = (outcomes(&CompileOptions::default()), outcomes(&tight));
+    assert!(idle.1.iter().any(Result::is_err), "no schema ran out of the tight budget: {:?}", idle.1);
+    assert!(idle.1.iter().any(Result::is_ok), "every schema ran out of the tight budget: {:?}", idle.1);
+    let busy = beside_busy_cores(|| (outcomes(&CompileOptions::default()), outcomes(&tight)));
     assert_eq!(idle, busy);
     // What the default budget compiles and the tight one refuses ran out of steps.
     for (default, tight) in idle.0.iter().zip(&idle.1) {

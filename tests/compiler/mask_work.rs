@@ -4,8 +4,7 @@
 //! one at the bound compiles and its walks are valid by the `jsonschema` crate.
 
 use crate::common;
-use crate::compile_work::nested_any_of;
-use std::sync::atomic::{AtomicBool, Ordering};
+use crate::compile_work::{beside_busy_cores, nested_any_of};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
@@ -95,20 +94,6 @@ fn the_mask_bound_gives_the_same_verdict_beside_a_cpu_burner() {
     let tight = bounded(largest_set(&nested_any_of(20)));
     let idle = verdicts(&tight);
     assert!(idle.iter().any(Result::is_ok) && idle.iter().any(Result::is_err), "{idle:?}");
-    let stop = Arc::new(AtomicBool::new(false));
-    let burners: Vec<_> = (0..4)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut x = 1u64;
-                while !stop.load(Ordering::Relaxed) {
-                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
-                }
-            })
-        })
-        .collect();
-    let busy = verdicts(&tight);
-    stop.store(true, Ordering::Relaxed);
-    burners.into_iter().for_each(|b| b.join().unwrap());
+    let busy = beside_busy_cores(|| verdicts(&tight));
     assert_eq!(idle, busy);
 }
