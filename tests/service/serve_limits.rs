@@ -351,14 +351,17 @@ fn rss_mb() -> f64 {
 }
 
 /// Twenty-four distinct schemas (long strings, unions, wide objects, long enums) through the
-/// OpenAI endpoint, each compiled and cached: resident memory stays under the service's 500 MB.
+/// OpenAI endpoint, each compiled and cached: resident memory stays under the service's 500 MB
+/// through the run. The compiled-schema cache holds its cap (about 45 MiB after each insert
+/// here; a 100-item array of 500-character strings compiles to about 39 MiB); what grew past it
+/// was the allocator's heap (see `src/serve/alloc.rs`).
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "open: 369 MB before, 551 MB after with the 64 MiB cache cap (736 MB with 256 MiB); what the cache does not hold (per-request sessions, the allocator) still grows"]
 fn hostile_schemas_keep_memory_bounded() {
     let addr = shared().addr;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
     let before = rss_mb();
+    let mut peak = before;
     let schemas: Vec<Value> = (0..24)
         .map(|i| match i % 4 {
             0 => json!({"type": "array", "items": {"type": "string", "maxLength": 500 + i}, "maxItems": 100}),
@@ -387,10 +390,14 @@ fn hostile_schemas_keep_memory_bounded() {
             let status = r.status().as_u16();
             let body: Value = r.json().await.unwrap();
             assert!(status == 200 || (status == 400 && is_error(&body)), "{status}: {body}");
-            eprintln!("hostile schema {i}: {status} in {:?}", started.elapsed());
+            let now = rss_mb();
+            peak = peak.max(now);
+            eprintln!("hostile schema {i}: {status} in {:?}, resident {now:.0} MB", started.elapsed());
         }
     });
     let after = rss_mb();
-    eprintln!("resident memory: {before:.0} MB before, {after:.0} MB after 24 hostile schemas");
-    assert!(after < 500.0, "{after:.0} MB");
+    let peak = peak.max(after);
+    eprintln!("resident memory: {before:.0} MB before, {after:.0} MB after 24 hostile schemas, {peak:.0} MB at most");
+    // With glibc's mmap threshold left to rise, the same run ended at 519-603 MB (from 367-377).
+    assert!(peak < 500.0, "resident memory reached {peak:.0} MB ({before:.0} MB before, {after:.0} MB after)");
 }
