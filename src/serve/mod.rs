@@ -39,8 +39,10 @@
 //! | `limits.rs` | what a request may cost before a handler sees it: URI, headers, body (size, time) |
 //! | `logs.rs` | text logs with control characters escaped |
 //! | `server.rs` | [`start`], [`run`]: the accept loop, the connection cap, graceful shutdown |
+//! | `alloc.rs` | the allocator's `mmap` threshold held fixed, so dropped schemas give their memory back |
 //! | `worker.rs`, `metrics.rs`, `openai/` | the model thread, Prometheus, the OpenAI-compatible endpoints |
 
+mod alloc;
 mod app;
 mod auth;
 mod config;

@@ -76,6 +76,7 @@ pub async fn start_with<B: Backend + Send + Sync + 'static>(
     chat: Option<openai::ChatModel>,
     config: ServeConfig,
 ) -> std::io::Result<Server> {
+    super::alloc::hold_thresholds();
     let recorder = super::open_recorder(&config, router.config()).await.map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(&config.listen).await?;
     let addr = listener.local_addr()?;

@@ -339,9 +339,9 @@ fn oversized_keys_and_schemas_are_refused() {
     });
 }
 
-/// Resident memory of this process (the server, the model and the encoder), in MB.
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// The resident memory of process `pid`, in MB.
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -350,15 +350,47 @@ fn rss_mb() -> f64 {
         / 1024.0
 }
 
+/// A child process killed when dropped (also when the test panics).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Twenty-four distinct schemas (long strings, unions, wide objects, long enums) through the
-/// OpenAI endpoint, each compiled and cached: resident memory stays under the service's 500 MB.
+/// OpenAI endpoint of a `strictly serve` process of its own (so that no other test's memory is
+/// counted), each compiled and cached: its resident memory stays under the service's 500 MB
+/// through the run. The compiled-schema cache holds its cap (about 45 MiB after each insert
+/// here; a 100-item array of 500-character strings compiles to about 39 MiB); what grew past it
+/// was the allocator's heap (see `src/serve/alloc.rs`).
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "open: 369 MB before, 551 MB after with the 64 MiB cache cap (736 MB with 256 MiB); what the cache does not hold (per-request sessions, the allocator) still grows"]
 fn hostile_schemas_keep_memory_bounded() {
-    let addr = shared().addr;
+    use std::ffi::OsStr;
+    let dir = common::temp_dir("limits", "memory");
+    let settings = dir.join("serve.toml");
+    std::fs::write(&settings, "max_body_bytes = 1048576\nrequest_timeout = \"300s\"\n").unwrap();
+    let config = common::example_config();
+    let args: Vec<&OsStr> = vec![
+        OsStr::new("--backend"),
+        OsStr::new("local"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--config"),
+        config.as_os_str(),
+        OsStr::new("--server-config"),
+        settings.as_os_str(),
+    ];
+    let (child, base) = common::load::spawn_serve(&dir, &args, &[("STRICTLY_API_KEYS", OsStr::new(KEY))]);
+    let child = Killed(child);
+    let pid = child.0.id();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
-    let before = rss_mb();
+    let before = rss_mb(pid);
+    assert!(before > 0.0, "no resident memory read for {pid}");
+    let mut peak = before;
     let schemas: Vec<Value> = (0..24)
         .map(|i| match i % 4 {
             0 => json!({"type": "array", "items": {"type": "string", "maxLength": 500 + i}, "maxItems": 100}),
@@ -377,7 +409,7 @@ fn hostile_schemas_keep_memory_bounded() {
         for (i, schema) in schemas.iter().enumerate() {
             let started = Instant::now();
             let r = http
-                .post(format!("http://{addr}/v1/chat/completions"))
+                .post(format!("{base}/v1/chat/completions"))
                 .bearer_auth(KEY)
                 .json(&json!({"model": model_id(), "messages": [{"role": "user", "content": "go"}], "max_tokens": 16,
                               "response_format": {"type": "json_schema", "json_schema": {"name": "h", "schema": schema}}}))
@@ -387,10 +419,15 @@ fn hostile_schemas_keep_memory_bounded() {
             let status = r.status().as_u16();
             let body: Value = r.json().await.unwrap();
             assert!(status == 200 || (status == 400 && is_error(&body)), "{status}: {body}");
-            eprintln!("hostile schema {i}: {status} in {:?}", started.elapsed());
+            let now = rss_mb(pid);
+            peak = peak.max(now);
+            eprintln!("hostile schema {i}: {status} in {:?}, resident {now:.0} MB", started.elapsed());
         }
     });
-    let after = rss_mb();
-    eprintln!("resident memory: {before:.0} MB before, {after:.0} MB after 24 hostile schemas");
-    assert!(after < 500.0, "{after:.0} MB");
+    let after = rss_mb(pid);
+    let peak = peak.max(after);
+    eprintln!("resident memory: {before:.0} MB before, {after:.0} MB after 24 hostile schemas, {peak:.0} MB at most");
+    // With glibc's mmap threshold left to rise, the same run went from 375 MB to 582 MB; held
+    // fixed, from 335 MB to 436 MB.
+    assert!(peak < 500.0, "resident memory reached {peak:.0} MB ({before:.0} MB before, {after:.0} MB after)");
 }
