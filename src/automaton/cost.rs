@@ -69,7 +69,7 @@ pub fn probe(nfa: &NFA, classes: &[u8], max_sets: usize, max_work: u64) -> MaskW
             }
             seen.insert(next.clone());
             found.sets += 1;
-            queue.push_back(next.clone());
+            queue.push_back(std::mem::take(&mut next));
         }
     }
     found

@@ -147,7 +147,7 @@ impl ByteRecognizer for DfaStep<'_> {
 impl TokenAutomaton {
     /// Joins a grammar and a vocabulary.
     pub fn new(grammar: Grammar, vocab: Arc<Vocabulary>) -> Self {
-        let nfa_states = grammar.dfa().get_nfa().states().len();
+        let nfa_states = grammar.nfa_states();
         let mut cache = grammar.new_cache();
         let start = grammar.start(&mut cache);
         let clears = cache.clear_count();
