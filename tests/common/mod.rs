@@ -11,8 +11,29 @@ pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
 
+/// One thread for candle's quantized matmuls in this test process and the servers it starts,
+/// unless `CANDLE_NUM_THREADS` says otherwise. candle's pool has the calling thread spin until
+/// its workers finish; the harness runs two tests at once, so on 2 cores a worker is often
+/// waiting for a core while its caller spins. A decode test then took 4 to 6 times as long, and
+/// its CPU time was mostly spinning (`decode::a_completion_longer_than_the_cap...`: 52-61 s
+/// wall, 14 s CPU with two threads; 9-15 s wall, 2.5 s CPU with one, beside other work). The
+/// outputs are the same: each output row is one thread's dot products either way.
+///
+/// Called before the first model or encoder loads (the pool reads the variable once, when it
+/// starts). `std::env::set_var` holds std's environment lock, which every `std::env` read in
+/// the process also takes.
+pub fn one_matmul_thread() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+    });
+}
+
 /// The default model, resolved once per test binary (fetched on first use).
 pub fn model_path() -> PathBuf {
+    one_matmul_thread();
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| strictly::model::resolve::resolve(None).unwrap_or_else(|e| panic!("{e}"))).clone()
 }
@@ -46,6 +67,7 @@ pub fn grammar(name: &str) -> serde_json::Value {
 /// The default sentence encoder, resolved and loaded once per test binary (fetched on first use).
 #[cfg(feature = "local")]
 pub fn encoder() -> Arc<strictly::encoder::SentenceEncoder> {
+    one_matmul_thread();
     static ENC: OnceLock<Arc<strictly::encoder::SentenceEncoder>> = OnceLock::new();
     ENC.get_or_init(|| {
         let dir = strictly::model::resolve::resolve_encoder(None).unwrap_or_else(|e| panic!("{e}"));
@@ -69,6 +91,7 @@ pub mod browser;
 /// so ring's is installed first.
 #[cfg(feature = "serve")]
 pub fn rt() -> &'static tokio::runtime::Runtime {
+    one_matmul_thread();
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         #[cfg(feature = "openai")]

@@ -134,19 +134,21 @@ fn cached_masks_equal_a_plain_trie_walk() {
             let mut state = grammar.start(&mut plain.cache);
             for id in ids {
                 let mask = c.mask().unwrap();
-                let mut expected = std::collections::BTreeSet::new();
-                vocab.trie().walk(&mut plain, state, |t, _| {
-                    expected.insert(t);
-                });
-                let got: std::collections::BTreeSet<u32> = mask.iter().filter(|&t| Some(t) != vocab.eos()).collect();
-                let extra: Vec<_> = got.difference(&expected).take(5).map(|&t| format!("{:x?}", vocab.token_bytes(t))).collect();
-                let missing: Vec<_> =
-                    expected.difference(&got).take(5).map(|&t| String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()).collect();
-                assert!(
-                    got == expected,
-                    "{name}: masks differ after {:?}: extra {extra:?}, missing {missing:?}",
-                    String::from_utf8_lossy(c.bytes())
-                );
+                // Bit sets, not ordered sets: this runs for every token of 24 walks over 49,152 tokens.
+                let mut expected = vec![false; vocab.len()];
+                vocab.trie().walk(&mut plain, state, |t, _| expected[t as usize] = true);
+                let mut got = vec![false; vocab.len()];
+                mask.iter().filter(|&t| Some(t) != vocab.eos()).for_each(|t| got[t as usize] = true);
+                if got != expected {
+                    let differ = |a: &[bool], b: &[bool]| (0..a.len()).filter(|&t| a[t] && !b[t]).take(5).collect::<Vec<_>>();
+                    let extra: Vec<_> =
+                        differ(&got, &expected).into_iter().map(|t| format!("{:x?}", vocab.token_bytes(t as u32))).collect();
+                    let missing: Vec<_> = differ(&expected, &got)
+                        .into_iter()
+                        .map(|t| String::from_utf8_lossy(vocab.token_bytes(t as u32)).into_owned())
+                        .collect();
+                    panic!("{name}: masks differ after {:?}: extra {extra:?}, missing {missing:?}", String::from_utf8_lossy(c.bytes()));
+                }
                 if c.advance(id).is_err() {
                     break;
                 }

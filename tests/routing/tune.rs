@@ -126,6 +126,7 @@ fn sample_csv(dir: &Path, n: usize) -> PathBuf {
 }
 
 fn tune(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    common::one_matmul_thread();
     Command::new(env!("CARGO_BIN_EXE_strictly")).arg("tune").args(args).output().unwrap()
 }
 

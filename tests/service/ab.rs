@@ -49,6 +49,7 @@ fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
 fn ab(out: &Path, extra: &[&str]) -> String {
     let dir = out.parent().unwrap();
     let (csv, config) = (dir.join("rows.csv"), dir.join("routing.toml"));
+    common::one_matmul_thread();
     let output = Command::new(env!("CARGO_BIN_EXE_strictly"))
         .current_dir(root())
         .arg("ab")

@@ -49,6 +49,7 @@ fn serve(name: &str) -> Service {
     let dir = std::env::temp_dir().join(format!("strictly-review-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    common::one_matmul_thread();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strictly"))
         .args(["serve", "--listen", "127.0.0.1:0", "--backend", "examples", "--config"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml"))
