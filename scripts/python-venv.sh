@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${STRICTLY_PYTHON_VENV:-.venv-python}"
+# One build into a venv at a time (CI starts one early; scripts/python-tests.sh's waits for it).
+exec 9>"$VENV.lock"
+if ! flock -n 9; then
+  echo "python-venv: another build into $VENV is running: waiting for it" >&2
+  flock 9
+fi
 if ! "$VENV/bin/python" -c "import numpy, jsonschema, pytest, maturin" 2>/dev/null; then
   python3 -m venv "$VENV" >&2
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \

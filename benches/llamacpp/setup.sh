@@ -44,6 +44,15 @@ case "$BUILD" in
   *) say "LLAMA_BUILD must be auto, native, explicit or portable, not '$BUILD'"; exit 2 ;;
 esac
 
+# One setup of a venv at a time: a second run (a test while CI's early build is still going)
+# waits for the first, then finds its build and only checks it.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+if ! flock -n 9; then
+  say "another setup of $VENV is running: waiting for it"
+  flock 9
+fi
+
 if [ -x "$VENV/bin/python" ]; then
   say "venv exists: $VENV"
 else
