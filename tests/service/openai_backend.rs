@@ -250,7 +250,7 @@ fn the_router_turns_backend_errors_into_default_routing_audited() {
         assert_eq!(answer.error_kind, Some(kind));
         let routed = rt().block_on(router.route("I was charged twice for order 1182", Some(&format!("m-{kind}")))).unwrap();
         assert_eq!(routed.decision.action, strictly::routing::Action::DefaultFallback, "{kind}");
-        assert!(routed.backend_error.is_some(), "{kind}");
+        assert!(routed.answer.backend_error.is_some(), "{kind}");
         let audit = std::fs::read_to_string(&config.audit.path).unwrap();
         let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
         assert_eq!(line["id"], format!("m-{kind}"));
