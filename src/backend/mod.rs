@@ -60,6 +60,15 @@ pub struct BranchPoint {
     pub alternatives: Vec<(String, f32)>,
 }
 
+/// The model's token probabilities behind one output.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TokenScores {
+    /// Branch points with the alternatives' probabilities (empty when nothing branched).
+    pub branches: Vec<BranchPoint>,
+    /// Sum of the sampled tokens' log-probabilities.
+    pub logprob: f64,
+}
+
 /// A backend's answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -75,13 +84,9 @@ pub enum Reply {
         usage: Usage,
         /// Time from the request to the parsed output, in ms.
         latency_ms: f64,
-        /// Branch points with the alternatives' probabilities (empty when the backend gives none).
-        branches: Vec<BranchPoint>,
-        /// Sum of the sampled tokens' log-probabilities.
-        logprob: f64,
-        /// Whether `branches` and `logprob` come from the model's token probabilities. When
-        /// `false` (a remote backend that gave none), confidence is the self-reported field.
-        scored: bool,
+        /// The model's token probabilities behind the output; `None` when the backend gave
+        /// none (a remote one), and confidence is then the self-reported field.
+        scores: Option<TokenScores>,
         /// What a remote backend bills for the call (`None` for the local one).
         billing: Option<Billing>,
     },
