@@ -123,9 +123,15 @@ pub enum BackendError {
     /// context, or no valid value fits under the token cap. The caller's to fix, not a fault.
     #[error("{0}")]
     TooLong(String),
-    /// The output is not valid JSON; holds the parser's message.
-    #[error("the output did not parse as JSON: {0}")]
-    Parse(String),
+    /// The output is not valid JSON.
+    #[error("the output did not parse as JSON: {message}")]
+    Parse {
+        /// The parser's message (with the output, from a remote backend).
+        message: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The server refused the key (401, 403).
     #[error("authentication failed ({status}): {message}")]
     Auth {
@@ -179,6 +185,9 @@ pub enum BackendError {
         attempts: u32,
         /// The error and its sources, on one line.
         message: String,
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The reply parsed as JSON but does not match the schema: the instance and the
     /// validator's messages (each with its instance path).
@@ -212,7 +221,7 @@ impl BackendError {
             BackendError::Schema(_) => "schema",
             BackendError::Model(_) => "model",
             BackendError::TooLong(_) => "too_long",
-            BackendError::Parse(_) => "parse",
+            BackendError::Parse { .. } => "parse",
             BackendError::Auth { .. } => "auth",
             BackendError::RateLimit { .. } => "rate_limit",
             BackendError::BadRequest { .. } => "bad_request",
@@ -229,7 +238,7 @@ impl BackendError {
     /// The output does not match the schema (cut short, unparsable or invalid): what an A/B
     /// comparison counts as a schema violation.
     pub fn is_violation(&self) -> bool {
-        matches!(self, BackendError::Parse(_) | BackendError::SchemaViolation { .. } | BackendError::Truncated { .. })
+        matches!(self, BackendError::Parse { .. } | BackendError::SchemaViolation { .. } | BackendError::Truncated { .. })
     }
 }
 

@@ -94,6 +94,6 @@ pub async fn open_recorder(config: &ServeConfig, routing: &RoutingConfig) -> Res
     let spool_path = config.store.spool_path.clone().unwrap_or_else(|| audit.with_file_name(format!("{stem}.spool.jsonl")));
     let max = config.store.spool_max;
     let spool =
-        tokio::task::spawn_blocking(move || Spool::open(&spool_path, max)).await.map_err(|e| StoreError::Query(e.to_string()))??;
+        tokio::task::spawn_blocking(move || Spool::open(&spool_path, max)).await.map_err(StoreError::query)??;
     Ok(Recorder::start(store, spool))
 }

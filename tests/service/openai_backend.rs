@@ -218,7 +218,7 @@ fn a_timeout_and_a_refused_connection_are_typed_errors_within_the_bound() {
     s.retries = 1;
     s.backoff = Duration::from_millis(10);
     match rt().block_on(OpenAiBackend::new(s, None).unwrap().complete(&messages("hi"), &spec())) {
-        Err(BackendError::Transport { attempts: 2, message }) => assert!(message.to_lowercase().contains("refused"), "{message}"),
+        Err(BackendError::Transport { attempts: 2, message, .. }) => assert!(message.to_lowercase().contains("refused"), "{message}"),
         other => panic!("{other:?}"),
     }
 }

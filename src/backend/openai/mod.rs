@@ -104,7 +104,7 @@ impl OpenAiBackend {
         let client = reqwest::Client::builder()
             .connect_timeout(settings.timeout)
             .build()
-            .map_err(|e| BackendError::Transport { attempts: 0, message: e.to_string() })?;
+            .map_err(|e| BackendError::Transport { attempts: 0, message: e.to_string(), source: e.into() })?;
         Ok(Self { client, settings, base_url, key, checked: Mutex::new(HashMap::new()) })
     }
 
@@ -180,7 +180,7 @@ impl OpenAiBackend {
             Answer::Refusal(message) => return Ok(Reply::Refusal { message, latency_ms }),
             Answer::Text { text, logprobs } => (text, logprobs),
         };
-        let value: Value = serde_json::from_str(&text).map_err(|e| BackendError::Parse(format!("{e} in {text:?}")))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| BackendError::Parse { message: format!("{e} in {text:?}"), source: e })?;
         let (value, text, start) = if wire::wire_schema(&schema.schema).is_some() {
             match wire::unwrap_value(value, &text) {
                 (value, Some((inner, start))) => (value, inner, Some(start)),
