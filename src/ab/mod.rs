@@ -189,7 +189,8 @@ async fn route_one<B: Backend + Send + Sync + 'static>(
 ) -> Result<SideRow, AbError> {
     let (result, routed) = crate::eval::route_row(router, validator, row).await?;
     let kind = routed.answer.error_kind.map(str::to_string);
-    let violation = (routed.answer.verdict.output.is_some() && !result.valid) || kind.as_deref().is_some_and(|k| VIOLATION_KINDS.contains(&k));
+    let violation =
+        (routed.answer.verdict.output.is_some() && !result.valid) || kind.as_deref().is_some_and(|k| VIOLATION_KINDS.contains(&k));
     let usage = routed.answer.usage.unwrap_or_default();
     Ok(SideRow {
         side: side.into(),

@@ -178,7 +178,8 @@ impl Backend for LocalBackend {
             total_ms = started.elapsed().as_secs_f64() * 1e3,
             "local generation"
         );
-        let value: serde_json::Value = serde_json::from_str(&generation.text).map_err(|e| BackendError::Parse { message: e.to_string(), source: e })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&generation.text).map_err(|e| BackendError::Parse { message: e.to_string(), source: e })?;
         let mut offset = 0;
         let mut branches = Vec::new();
         for t in &generation.tokens {

@@ -60,7 +60,8 @@ pub fn run(args: RouteArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             fmt(d.reported_confidence),
             fmt(d.examples_confidence)
         );
-        let alts: Vec<String> = routed.answer.verdict.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
+        let alts: Vec<String> =
+            routed.answer.verdict.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
         eprintln!("alternatives: {}", if alts.is_empty() { "-".into() } else { alts.join(", ") });
         let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
         eprintln!("rules fired: {}", if rules.is_empty() { "none".into() } else { rules.join(", ") });

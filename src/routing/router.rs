@@ -315,13 +315,15 @@ impl<B: Backend> Router<B> {
 
     /// A decision the caller made without the rules (the service's events, deadlines and
     /// overloads: [`Decision::new`]), as routed and audited; `latency_ms` is the time it took.
-    pub fn routed_without_model(&self, message: &str, message_id: Option<&str>, decision: Decision, latency_ms: f64) -> (Routed, AuditRecord) {
-        let verdict = ModelVerdict {
-            backend: self.backend.name().into(),
-            model: self.backend.model().into(),
-            latency_ms,
-            ..ModelVerdict::default()
-        };
+    pub fn routed_without_model(
+        &self,
+        message: &str,
+        message_id: Option<&str>,
+        decision: Decision,
+        latency_ms: f64,
+    ) -> (Routed, AuditRecord) {
+        let verdict =
+            ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), latency_ms, ..ModelVerdict::default() };
         self.settle(message, message_id, decision, verdict.into(), latency_ms)
     }
 

@@ -316,9 +316,7 @@ impl Store {
             Store::Embedded(s) => {
                 let path = s.audit_path().to_owned();
                 let id = id.to_owned();
-                tokio::task::spawn_blocking(move || EmbeddedStore::find_record(&path, &id))
-                    .await
-                    .map_err(StoreError::query)?
+                tokio::task::spawn_blocking(move || EmbeddedStore::find_record(&path, &id)).await.map_err(StoreError::query)?
             }
             Store::Postgres(s) => s.record(id).await,
         }

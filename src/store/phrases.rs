@@ -128,7 +128,8 @@ impl PgStore {
             tx.execute("DELETE FROM learned_phrases WHERE id = ANY($1)", &[&remove]).await.map_err(query_error)?;
         }
         if let Some(p) = add {
-            let time = humantime::parse_rfc3339_weak(&p.time).map_err(|e| StoreError::query_because(format!("phrase time {:?}: {e}", p.time), e))?;
+            let time = humantime::parse_rfc3339_weak(&p.time)
+                .map_err(|e| StoreError::query_because(format!("phrase time {:?}: {e}", p.time), e))?;
             tx.execute(
                 "INSERT INTO learned_phrases (id, time, action, target, text, correction_id, decision_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[&p.id, &time, &p.action.as_str(), &p.target, &p.text, &p.correction_id, &p.decision_id],

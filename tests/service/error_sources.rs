@@ -21,7 +21,10 @@ fn find<'a, E: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 's
 }
 
 fn spec() -> SchemaSpec {
-    SchemaSpec { name: "answer".into(), schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}) }
+    SchemaSpec {
+        name: "answer".into(),
+        schema: json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": false}),
+    }
 }
 
 fn settings(base: &str, mode: WireMode) -> OpenAiSettings {
