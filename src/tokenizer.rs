@@ -57,9 +57,9 @@ pub enum TokenizerError {
     /// `tokenizer.ggml.model` is not a GPT-2-style byte-level BPE; holds its value.
     #[error("tokenizer model `{0}` is not supported (only GPT-2-style byte-level BPE)")]
     UnsupportedModel(String),
-    /// The `tokenizers` crate refused the vocabulary, merges or pre-tokenizer; holds its message.
+    /// The `tokenizers` crate refused the vocabulary, merges or pre-tokenizer; holds its error.
     #[error("building the tokenizer failed: {0}")]
-    Build(String),
+    Build(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The tokens do not make a vocabulary.
     #[error(transparent)]
     Vocab(#[from] crate::vocab::VocabError),
@@ -241,7 +241,7 @@ impl GgufTokenizer {
         let bpe = BPE::builder()
             .vocab_and_merges(vocab_map.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
             .build()
-            .map_err(|e| TokenizerError::Build(e.to_string()))?;
+            .map_err(TokenizerError::Build)?;
         let mut plain = Tokenizer::new(bpe);
         plain.with_pre_tokenizer(Some(pre_tokenizer(&pre)?));
         plain.with_decoder(Some(tokenizers::decoders::byte_level::ByteLevel::default()));
@@ -266,7 +266,7 @@ impl GgufTokenizer {
 
     /// Encodes text as plain text: control-token strings stay characters.
     pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
-        let enc = self.plain.encode(text, false).map_err(|e| TokenizerError::Build(e.to_string()))?;
+        let enc = self.plain.encode(text, false).map_err(TokenizerError::Build)?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -327,9 +327,7 @@ impl GgufTokenizer {
 fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, TokenizerError> {
     let byte_level = |use_regex: bool| ByteLevel::new(false, true, use_regex);
     let split = |re: &str| -> Result<PreTokenizerWrapper, TokenizerError> {
-        Ok(Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false)
-            .map_err(|e| TokenizerError::Build(e.to_string()))?
-            .into())
+        Ok(Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false).map_err(TokenizerError::Build)?.into())
     };
     const LLAMA3: &str =
         r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";

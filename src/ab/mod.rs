@@ -188,18 +188,19 @@ async fn route_one<B: Backend + Send + Sync + 'static>(
     side: &str,
 ) -> Result<SideRow, AbError> {
     let (result, routed) = crate::eval::route_row(router, validator, row).await?;
-    let kind = routed.backend_error_kind.map(str::to_string);
-    let violation = (routed.output.is_some() && !result.valid) || kind.as_deref().is_some_and(|k| VIOLATION_KINDS.contains(&k));
-    let usage = routed.usage.unwrap_or_default();
+    let kind = routed.answer.error_kind.map(str::to_string);
+    let violation =
+        (routed.answer.verdict.output.is_some() && !result.valid) || kind.as_deref().is_some_and(|k| VIOLATION_KINDS.contains(&k));
+    let usage = routed.answer.usage.unwrap_or_default();
     Ok(SideRow {
         side: side.into(),
         result,
-        error_kind: kind.or_else(|| routed.backend_error.as_ref().map(|_| "other".to_string())),
-        error: routed.backend_error,
+        error_kind: kind.or_else(|| routed.answer.backend_error.as_ref().map(|_| "other".to_string())),
+        error: routed.answer.backend_error,
         violation,
         prompt_tokens: usage.prompt_tokens,
         completion_tokens: usage.completion_tokens,
-        cost_usd: routed.billing.and_then(|b| b.usd),
+        cost_usd: routed.answer.billing.and_then(|b| b.usd),
     })
 }
 

@@ -31,7 +31,7 @@ pub struct MaskWork {
     /// The largest NFA state set seen.
     pub largest: usize,
     /// That set (NFA state ids, sorted).
-    pub set: NfaSet,
+    pub(crate) set: NfaSet,
     /// DFA states visited.
     pub sets: usize,
     /// Steps spent: NFA states stepped and closed.
@@ -41,7 +41,7 @@ pub struct MaskWork {
 /// Walks the subset construction from the start, breadth first, stepping each set on one
 /// byte of each of `classes` (one representative per byte class), within `max_sets` sets
 /// and `max_work` steps.
-pub fn probe(nfa: &NFA, classes: &[u8], max_sets: usize, max_work: u64) -> MaskWork {
+pub(crate) fn probe(nfa: &NFA, classes: &[u8], max_sets: usize, max_work: u64) -> MaskWork {
     let mut visited = Visited::default();
     let start = distance::closure(nfa, &[nfa.start_anchored()], &mut visited);
     let mut found = MaskWork { largest: start.len(), set: start.clone(), sets: 1, work: start.len() as u64 };

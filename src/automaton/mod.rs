@@ -37,6 +37,9 @@ pub(crate) mod distance;
 mod lower;
 pub(crate) mod regex;
 pub(crate) mod strings;
+mod walker;
+
+pub use walker::{GrammarState, Walker};
 
 use std::time::{Duration, Instant};
 
@@ -165,7 +168,7 @@ impl Grammar {
     }
 
     /// The lazy DFA.
-    pub fn dfa(&self) -> &DFA {
+    pub(crate) fn dfa(&self) -> &DFA {
         &self.dfa
     }
 
@@ -179,20 +182,32 @@ impl Grammar {
         self.compile_time
     }
 
+    /// A reader of the grammar byte by byte, with its own cache of states.
+    pub fn walker(&self) -> Walker<'_> {
+        Walker::new(self)
+    }
+
+    /// The largest NFA state set the compile-time probe finds ([`cost`]), within `max_sets`
+    /// DFA states and `max_work` steps: the work of this grammar's costliest masks.
+    pub fn mask_work(&self, max_sets: usize, max_work: u64) -> cost::MaskWork {
+        let classes: Vec<u8> = self.dfa.byte_classes().representatives(0..=255).filter_map(|u| u.as_u8()).collect();
+        cost::probe(self.dfa.get_nfa(), &classes, max_sets, max_work)
+    }
+
     /// A fresh lazy-DFA cache for this grammar.
-    pub fn new_cache(&self) -> Cache {
+    pub(crate) fn new_cache(&self) -> Cache {
         self.dfa.create_cache()
     }
 
     /// The anchored start state.
-    pub fn start(&self, cache: &mut Cache) -> LazyStateID {
+    pub(crate) fn start(&self, cache: &mut Cache) -> LazyStateID {
         self.dfa
             .start_state(cache, &start::Config::new().anchored(Anchored::Yes))
             .expect("anchored start states never fail without look-behind")
     }
 
     /// Whether the bytes read so far form a complete instance.
-    pub fn is_accepting(&self, cache: &mut Cache, state: LazyStateID) -> bool {
+    pub(crate) fn is_accepting(&self, cache: &mut Cache, state: LazyStateID) -> bool {
         self.dfa.next_eoi_state(cache, state).is_ok_and(|s| s.is_match())
     }
 

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::{Backend, BackendError, BranchPoint, Reply, SchemaSpec, Usage};
+use super::{Backend, BackendError, BranchPoint, Reply, SchemaSpec, TokenScores, Usage};
 use crate::automaton::Grammar;
 use crate::chat::{self, ChatMessage};
 use crate::constraint::{AutomatonCache, TokenAutomaton};
@@ -178,7 +178,8 @@ impl Backend for LocalBackend {
             total_ms = started.elapsed().as_secs_f64() * 1e3,
             "local generation"
         );
-        let value: serde_json::Value = serde_json::from_str(&generation.text).map_err(|e| BackendError::Parse(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&generation.text).map_err(|e| BackendError::Parse { message: e.to_string(), source: e })?;
         let mut offset = 0;
         let mut branches = Vec::new();
         for t in &generation.tokens {
@@ -202,9 +203,7 @@ impl Backend for LocalBackend {
             text: generation.text.clone(),
             usage,
             latency_ms: started.elapsed().as_secs_f64() * 1e3,
-            branches,
-            logprob: generation.tokens.iter().map(|t| t.logprob as f64).sum(),
-            scored: true,
+            scores: Some(TokenScores { branches, logprob: generation.tokens.iter().map(|t| t.logprob as f64).sum() }),
             billing: None,
         })
     }

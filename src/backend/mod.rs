@@ -60,6 +60,15 @@ pub struct BranchPoint {
     pub alternatives: Vec<(String, f32)>,
 }
 
+/// The model's token probabilities behind one output.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TokenScores {
+    /// Branch points with the alternatives' probabilities (empty when nothing branched).
+    pub branches: Vec<BranchPoint>,
+    /// Sum of the sampled tokens' log-probabilities.
+    pub logprob: f64,
+}
+
 /// A backend's answer.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -75,13 +84,9 @@ pub enum Reply {
         usage: Usage,
         /// Time from the request to the parsed output, in ms.
         latency_ms: f64,
-        /// Branch points with the alternatives' probabilities (empty when the backend gives none).
-        branches: Vec<BranchPoint>,
-        /// Sum of the sampled tokens' log-probabilities.
-        logprob: f64,
-        /// Whether `branches` and `logprob` come from the model's token probabilities. When
-        /// `false` (a remote backend that gave none), confidence is the self-reported field.
-        scored: bool,
+        /// The model's token probabilities behind the output; `None` when the backend gave
+        /// none (a remote one), and confidence is then the self-reported field.
+        scores: Option<TokenScores>,
         /// What a remote backend bills for the call (`None` for the local one).
         billing: Option<Billing>,
     },
@@ -118,9 +123,15 @@ pub enum BackendError {
     /// context, or no valid value fits under the token cap. The caller's to fix, not a fault.
     #[error("{0}")]
     TooLong(String),
-    /// The output is not valid JSON; holds the parser's message.
-    #[error("the output did not parse as JSON: {0}")]
-    Parse(String),
+    /// The output is not valid JSON.
+    #[error("the output did not parse as JSON: {message}")]
+    Parse {
+        /// The parser's message (with the output, from a remote backend).
+        message: String,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The server refused the key (401, 403).
     #[error("authentication failed ({status}): {message}")]
     Auth {
@@ -174,6 +185,9 @@ pub enum BackendError {
         attempts: u32,
         /// The error and its sources, on one line.
         message: String,
+        /// The HTTP client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The reply parsed as JSON but does not match the schema: the instance and the
     /// validator's messages (each with its instance path).
@@ -207,7 +221,7 @@ impl BackendError {
             BackendError::Schema(_) => "schema",
             BackendError::Model(_) => "model",
             BackendError::TooLong(_) => "too_long",
-            BackendError::Parse(_) => "parse",
+            BackendError::Parse { .. } => "parse",
             BackendError::Auth { .. } => "auth",
             BackendError::RateLimit { .. } => "rate_limit",
             BackendError::BadRequest { .. } => "bad_request",
@@ -224,7 +238,7 @@ impl BackendError {
     /// The output does not match the schema (cut short, unparsable or invalid): what an A/B
     /// comparison counts as a schema violation.
     pub fn is_violation(&self) -> bool {
-        matches!(self, BackendError::Parse(_) | BackendError::SchemaViolation { .. } | BackendError::Truncated { .. })
+        matches!(self, BackendError::Parse { .. } | BackendError::SchemaViolation { .. } | BackendError::Truncated { .. })
     }
 }
 

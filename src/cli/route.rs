@@ -47,7 +47,7 @@ pub fn run(args: RouteArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if explain && !json {
         let d = &routed.decision;
         let fmt = |p: Option<f32>| p.map_or("-".to_string(), |p| format!("{p:.2}"));
-        let model = match (&routed.output, &d.model_action) {
+        let model = match (&routed.answer.verdict.output, &d.model_action) {
             (None, _) => "not asked".to_string(),
             (Some(_), Some(action)) => format!("chose {action}"),
             (Some(_), None) => "gave no action".to_string(),
@@ -60,11 +60,12 @@ pub fn run(args: RouteArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             fmt(d.reported_confidence),
             fmt(d.examples_confidence)
         );
-        let alts: Vec<String> = routed.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
+        let alts: Vec<String> =
+            routed.answer.verdict.action_alternatives.iter().filter(|(_, p)| *p > 0.005).map(|(a, p)| format!("{a} {p:.2}")).collect();
         eprintln!("alternatives: {}", if alts.is_empty() { "-".into() } else { alts.join(", ") });
         let rules: Vec<&str> = d.rules.iter().map(|r| r.as_str()).collect();
         eprintln!("rules fired: {}", if rules.is_empty() { "none".into() } else { rules.join(", ") });
-        if let Some(e) = &routed.backend_error {
+        if let Some(e) = &routed.answer.backend_error {
             eprintln!("backend error: {e}");
         }
         eprintln!("latency: {:.0} ms; audit id {}", routed.latency_ms, routed.message_id);

@@ -41,10 +41,10 @@ pub async fn route_row<B: Backend + Send + Sync + 'static>(
     let routed = router.route(&row.text, Some(&row.id)).await?;
     let d = &routed.decision;
     let refused = d.rules.iter().any(|r| matches!(r.as_str(), "refusal" | "prompt_injection"));
-    let valid = match (&routed.output, validator) {
+    let valid = match (&routed.answer.verdict.output, validator) {
         (Some(v), Some(val)) => val.is_valid(v),
         // A refusal short-circuited before the model produced output.
-        (None, _) => routed.backend_error.is_none(),
+        (None, _) => routed.answer.backend_error.is_none(),
         (Some(_), None) => false,
     };
     let action = d.action.as_str().to_string();
@@ -61,7 +61,7 @@ pub async fn route_row<B: Backend + Send + Sync + 'static>(
         valid,
         refused,
         rules: d.rules.iter().map(|r| r.as_str().to_string()).collect(),
-        model_asked: routed.output.is_some() || routed.backend_error.is_some(),
+        model_asked: routed.answer.verdict.output.is_some() || routed.answer.backend_error.is_some(),
         model_confidence: d.model_confidence,
         confidence: d.model_confidence.or(d.examples_confidence),
         latency_ms: routed.latency_ms,

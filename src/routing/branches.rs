@@ -22,10 +22,11 @@ pub(crate) fn verdict_from_reply(reply: &Reply, backend: &str, model: &str) -> M
             latency_ms: *latency_ms,
             ..ModelVerdict::default()
         },
-        Reply::Json { value, text, latency_ms, branches, scored, .. } => {
+        Reply::Json { value, text, latency_ms, scores, .. } => {
             // No token probabilities (a remote backend that gives none), or an output whose
             // opening the branch points cannot place: the rules use the self-reported confidence.
-            let masses = if *scored { action_masses(text, branches) } else { Vec::new() };
+            let branches: &[BranchPoint] = scores.as_ref().map_or(&[], |s| &s.branches);
+            let masses = if scores.is_some() { action_masses(text, branches) } else { Vec::new() };
             let placed = masses.iter().map(|(_, p)| p).sum::<f32>() > 0.0;
             let masses = if placed { masses } else { Vec::new() };
             let chosen = value.get(keys::ACTION).and_then(Value::as_str);

@@ -97,9 +97,8 @@ pub fn decide_with(cfg: &RoutingConfig, message: &str, verdict: Option<&ModelVer
     let output = verdict.output.as_ref();
     let field = |key: &str| output.and_then(|o| o.get(key)).and_then(Value::as_str).map(str::to_owned);
     let action = target.action();
+    let reply = cfg.replies.for_action(action).to_owned();
     Decision {
-        action,
-        target,
         model_action: field(keys::ACTION),
         model_assign_to: field(keys::ASSIGN_TO),
         model_assign_team: field(keys::ASSIGN_TEAM),
@@ -108,8 +107,7 @@ pub fn decide_with(cfg: &RoutingConfig, message: &str, verdict: Option<&ModelVer
         reported_confidence: output.and_then(|o| o.get(keys::CONFIDENCE)).and_then(Value::as_f64).map(|c| c as f32),
         examples_support: ballot.map(|b| b.support),
         examples_confidence: ballot.map(|b| b.confidence),
-        rules,
-        reply: cfg.replies.for_action(action).to_owned(),
+        ..Decision::new(target, rules, reply)
     }
 }
 

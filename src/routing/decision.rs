@@ -1,10 +1,12 @@
 //! What the rules decided for one message, and what the model said: the types the router,
 //! the Kommunicate payload and the audit log share. They know nothing of the configuration.
 
-use serde::Serialize;
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::classification::{Action, Target};
+use crate::backend::{Billing, Usage};
 
 /// What a backend returned for one message: the constrained output plus decoder statistics.
 ///
@@ -29,6 +31,55 @@ pub struct ModelVerdict {
     pub model: String,
     /// Time spent in the backend.
     pub latency_ms: f64,
+}
+
+/// What the model said about one message: the answer a backend's reply becomes, which the
+/// rules read and the routed result carries. A message the model was not asked about has a
+/// verdict without output; a failed call has the backend's error.
+///
+/// It serializes (inside [`Routed`](super::Routed)) as the output, the action alternatives,
+/// the error and the call's token counts and bill.
+#[derive(Debug, Clone, Default)]
+pub struct ModelAnswer {
+    /// The model's answer as the rules see it (a failed call gives a verdict without output).
+    pub verdict: ModelVerdict,
+    /// The backend's error, when it failed.
+    pub backend_error: Option<String>,
+    /// The error's [`BackendError::kind`](crate::backend::BackendError::kind), when the backend
+    /// returned one.
+    pub error_kind: Option<&'static str>,
+    /// Token counts, when the backend gave an output.
+    pub usage: Option<Usage>,
+    /// What a remote backend billed, when it gave an output.
+    pub billing: Option<Billing>,
+}
+
+impl From<ModelVerdict> for ModelAnswer {
+    fn from(verdict: ModelVerdict) -> Self {
+        ModelAnswer { verdict, ..ModelAnswer::default() }
+    }
+}
+
+impl Serialize for ModelAnswer {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("ModelAnswer", 6)?;
+        s.serialize_field("output", &self.verdict.output)?;
+        s.serialize_field("action_alternatives", &self.verdict.action_alternatives)?;
+        s.serialize_field("backend_error", &self.backend_error)?;
+        match self.error_kind {
+            Some(kind) => s.serialize_field("backend_error_kind", kind)?,
+            None => s.skip_field("backend_error_kind")?,
+        }
+        match &self.usage {
+            Some(usage) => s.serialize_field("usage", usage)?,
+            None => s.skip_field("usage")?,
+        }
+        match &self.billing {
+            Some(billing) => s.serialize_field("billing", billing)?,
+            None => s.skip_field("billing")?,
+        }
+        s.end()
+    }
 }
 
 /// A rule that changed or explained a decision. The `snake_case` names are stable: they go
@@ -125,4 +176,36 @@ pub struct Decision {
     pub rules: Vec<Rule>,
     /// The bot's message for the final action, from the config's `[replies]`.
     pub reply: String,
+}
+
+impl Decision {
+    /// A decision on `target` that the model and the examples took no part in: the rules that
+    /// chose it and the bot's reply; every model and examples field is `None`. [`decide_with`]
+    /// fills those in; the service makes its own decisions (events, deadlines) with this alone.
+    ///
+    /// [`decide_with`]: super::decide_with
+    ///
+    /// ```
+    /// use strictly::routing::{Action, Decision, Rule, Target};
+    ///
+    /// let d = Decision::new(Target::DefaultRouting, vec![Rule::Deadline], "One moment please".into());
+    /// assert_eq!(d.action, Action::DefaultFallback);
+    /// assert!(d.model_action.is_none() && d.examples_support.is_none());
+    /// ```
+    pub fn new(target: Target, rules: Vec<Rule>, reply: String) -> Self {
+        Decision {
+            action: target.action(),
+            target,
+            model_action: None,
+            model_assign_to: None,
+            model_assign_team: None,
+            reason: None,
+            model_confidence: None,
+            reported_confidence: None,
+            examples_support: None,
+            examples_confidence: None,
+            rules,
+            reply,
+        }
+    }
 }

@@ -49,7 +49,7 @@ pub mod vote;
 pub use classification::{keys, Action, Classification, Target};
 pub use config::{Agent, ConfigError, ExampleRoute, Replies, RoutingConfig, RuleSwitches, Team, VoteSettings};
 pub use decide::{decide, decide_with, examples_route, rule_before_vote};
-pub use decision::{Decision, ModelVerdict, Rule};
+pub use decision::{Decision, ModelAnswer, ModelVerdict, Rule};
 pub use injection::looks_like_injection;
 pub use prompt::{sanitize_message, ChatMessage, PromptBuilder, Role};
 pub use router::{AuditTarget, NoBackend, RouteError, Routed, Router, RouterBuilder};

@@ -15,14 +15,13 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use super::audit::{AuditError, AuditLog, AuditRecord, Redaction};
 use super::branches::verdict_from_reply;
 use super::classification::Target;
 use super::config::RoutingConfig;
 use super::decide::decide_with;
-use super::decision::{Decision, ModelVerdict};
+use super::decision::{Decision, ModelAnswer, ModelVerdict};
 use super::injection::looks_like_injection;
 use super::kommunicate::KommunicatePayload;
 use super::prompt::{sanitize_message, PromptBuilder};
@@ -64,21 +63,12 @@ pub struct Routed {
     pub decision: Decision,
     /// The payload to send to Kommunicate for the decision.
     pub payload: KommunicatePayload,
-    /// The model's raw output, when there was one.
-    pub output: Option<Value>,
-    /// Probability of each action at the decoder's branch points.
-    pub action_alternatives: Vec<(String, f32)>,
-    /// The backend's error, when it failed.
-    pub backend_error: Option<String>,
-    /// The kind of the backend's error ([`BackendError::kind`]), when it failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backend_error_kind: Option<&'static str>,
-    /// Token counts of the model call, when the backend gave an output.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usage: Option<crate::backend::Usage>,
-    /// What a remote backend billed for the call, when it gave an output.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub billing: Option<crate::backend::Billing>,
+    /// What the model said: its output and the action alternatives (none when it was not
+    /// asked), or the backend's error; the call's token counts and bill. Serialized in line:
+    /// `output`, `action_alternatives`, `backend_error`, then `backend_error_kind`, `usage`
+    /// and `billing` when present.
+    #[serde(flatten)]
+    pub answer: ModelAnswer,
     /// Time to route the message, from the screen to the decision, in ms.
     pub latency_ms: f64,
 }
@@ -308,34 +298,46 @@ impl<B: Backend> Router<B> {
         answer: Option<ModelAnswer>,
     ) -> (Routed, AuditRecord) {
         let Screened { started, ballot, examples_decide, verdict, model_job: _, nearest } = screened;
-        let (verdict, alternatives, backend_error, backend_error_kind, usage, billing) = match (verdict, answer) {
-            (Some(v), _) => (v, Vec::new(), None, None, None, None),
-            (None, Some(a)) => (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing),
-            (None, None) => {
-                let a = self.model_failed("the model was not asked".into(), started.elapsed().as_secs_f64() * 1e3);
-                (a.verdict, a.alternatives, a.backend_error, a.error_kind, a.usage, a.billing)
-            }
+        let answer = match (verdict, answer) {
+            (Some(v), _) => ModelAnswer::from(v),
+            (None, Some(a)) => a,
+            (None, None) => self.model_failed("the model was not asked".into(), started.elapsed().as_secs_f64() * 1e3),
         };
-        let asked = (self.ask_model && !examples_decide).then_some(&verdict);
+        let asked = (self.ask_model && !examples_decide).then_some(&answer.verdict);
         let decision = decide_with(&self.config, message, asked, ballot.as_ref());
-        let mut record = AuditRecord::new(message_id, message, self.config.audit.redact, &decision, &verdict);
-        record.backend_error = backend_error_kind.map(str::to_owned);
+        let (routed, mut record) = self.settle(message, message_id, decision, answer, started.elapsed().as_secs_f64() * 1e3);
         // The phrases would tell what a fully redacted message was about.
         if let Some(e) = self.examples.as_ref().filter(|_| self.config.audit.redact != Redaction::Full) {
             record.nearest = e.recorded(&nearest);
         }
+        (routed, record)
+    }
+
+    /// A decision the caller made without the rules (the service's events, deadlines and
+    /// overloads: [`Decision::new`]), as routed and audited; `latency_ms` is the time it took.
+    pub fn routed_without_model(
+        &self,
+        message: &str,
+        message_id: Option<&str>,
+        decision: Decision,
+        latency_ms: f64,
+    ) -> (Routed, AuditRecord) {
+        let verdict =
+            ModelVerdict { backend: self.backend.name().into(), model: self.backend.model().into(), latency_ms, ..ModelVerdict::default() };
+        self.settle(message, message_id, decision, verdict.into(), latency_ms)
+    }
+
+    /// The routed result of a decision and its audit record: the one way both are made.
+    fn settle(&self, message: &str, id: Option<&str>, decision: Decision, answer: ModelAnswer, latency_ms: f64) -> (Routed, AuditRecord) {
+        let mut record = AuditRecord::new(id, message, self.config.audit.redact, &decision, &answer.verdict);
+        record.backend_error = answer.error_kind.map(str::to_owned);
         let routed = Routed {
             message_id: record.id.clone(),
             decision_id: record.decision_id.clone(),
             payload: KommunicatePayload::from(&decision),
-            output: verdict.output.clone(),
             decision,
-            action_alternatives: alternatives,
-            backend_error,
-            backend_error_kind,
-            usage,
-            billing,
-            latency_ms: started.elapsed().as_secs_f64() * 1e3,
+            answer,
+            latency_ms,
         };
         (routed, record)
     }
@@ -377,24 +379,6 @@ pub struct ModelJob {
     pub schema: SchemaSpec,
 }
 
-/// What [`Router::ask_model`] got back.
-#[derive(Debug, Clone)]
-pub struct ModelAnswer {
-    /// The model's answer as the rules see it (a failed call gives a verdict without output).
-    pub verdict: ModelVerdict,
-    /// Probability of each action at the decoder's branch points.
-    pub alternatives: Vec<(String, f32)>,
-    /// The backend's error, when it failed.
-    pub backend_error: Option<String>,
-    /// The error's [`BackendError::kind`](crate::backend::BackendError::kind), when the backend
-    /// returned one.
-    pub error_kind: Option<&'static str>,
-    /// Token counts, when the backend gave an output.
-    pub usage: Option<crate::backend::Usage>,
-    /// What a remote backend billed, when it gave an output.
-    pub billing: Option<crate::backend::Billing>,
-}
-
 impl<B: Backend> Router<B> {
     /// The examples' vote is as confident as the config's `[vote] decide_at` asks for to route
     /// without the model.
@@ -427,14 +411,7 @@ async fn ask<B: Backend>(backend: &B, job: &ModelJob) -> ModelAnswer {
                 Reply::Refusal { .. } => (None, None),
             };
             let verdict = verdict_from_reply(&reply, backend.name(), backend.model());
-            ModelAnswer {
-                alternatives: verdict.action_alternatives.clone(),
-                verdict,
-                backend_error: None,
-                error_kind: None,
-                usage,
-                billing,
-            }
+            ModelAnswer { verdict, backend_error: None, error_kind: None, usage, billing }
         }
         Err(e) => {
             let mut answer = failed(backend, e.to_string(), started.elapsed().as_secs_f64() * 1e3);
@@ -446,7 +423,7 @@ async fn ask<B: Backend>(backend: &B, job: &ModelJob) -> ModelAnswer {
 
 fn failed<B: Backend>(backend: &B, error: String, latency_ms: f64) -> ModelAnswer {
     let verdict = ModelVerdict { backend: backend.name().into(), model: backend.model().into(), latency_ms, ..ModelVerdict::default() };
-    ModelAnswer { verdict, alternatives: Vec::new(), backend_error: Some(error), error_kind: None, usage: None, billing: None }
+    ModelAnswer { verdict, backend_error: Some(error), ..ModelAnswer::default() }
 }
 
 /// Runs a future to completion on this thread, parking while it waits: enough for a backend

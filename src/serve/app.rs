@@ -13,9 +13,8 @@ use super::worker::{self, ModelQueue};
 use super::{internal, openai, ApiError, ServeConfig};
 use crate::backend::Backend;
 use crate::routing::audit::AuditRecord;
-use crate::routing::kommunicate::KommunicatePayload;
 use crate::routing::router::{Routed, Router};
-use crate::routing::{Decision, ModelVerdict, Rule, Target};
+use crate::routing::{Decision, Rule, Target};
 use crate::store::{Outcome, Recorder, Row};
 
 /// The service's state, shared by every request.
@@ -94,7 +93,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         router: &Arc<Router<B>>,
         job: crate::routing::router::ModelJob,
         expires: Instant,
-    ) -> Result<tokio::sync::oneshot::Receiver<crate::routing::router::ModelAnswer>, worker::QueueFull> {
+    ) -> Result<tokio::sync::oneshot::Receiver<crate::routing::ModelAnswer>, worker::QueueFull> {
         let (router, runtime, metrics) = (router.clone(), self.runtime.clone(), self.metrics.clone());
         self.queue.try_submit(move || ask(&router, &runtime, &metrics, &job), decoded, expires)
     }
@@ -127,42 +126,8 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
         rule: Rule,
         started: Instant,
     ) -> (Routed, AuditRecord) {
-        let decision = Decision {
-            action: target.action(),
-            target,
-            model_action: None,
-            model_assign_to: None,
-            model_assign_team: None,
-            reason: None,
-            model_confidence: None,
-            reported_confidence: None,
-            examples_support: None,
-            examples_confidence: None,
-            rules: vec![rule],
-            reply,
-        };
-        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        let verdict = ModelVerdict {
-            backend: router.backend().name().into(),
-            model: router.backend().model().into(),
-            latency_ms,
-            ..ModelVerdict::default()
-        };
-        let record = AuditRecord::new(id, message, router.config().audit.redact, &decision, &verdict);
-        let routed = Routed {
-            message_id: record.id.clone(),
-            decision_id: record.decision_id.clone(),
-            payload: KommunicatePayload::from(&decision),
-            output: None,
-            decision,
-            action_alternatives: Vec::new(),
-            backend_error: None,
-            backend_error_kind: None,
-            usage: None,
-            billing: None,
-            latency_ms,
-        };
-        (routed, record)
+        let decision = Decision::new(target, vec![rule], reply);
+        router.routed_without_model(message, id, decision, started.elapsed().as_secs_f64() * 1e3)
     }
 
     /// Default routing decided by the service (`deadline`, `overloaded`).
@@ -239,7 +204,7 @@ impl<B: Backend + Send + Sync + 'static> App<B> {
 }
 
 /// The tokens a routing call decoded.
-fn decoded(answer: &crate::routing::router::ModelAnswer) -> usize {
+fn decoded(answer: &crate::routing::ModelAnswer) -> usize {
     answer.usage.as_ref().map_or(0, |u| u.completion_tokens)
 }
 
@@ -250,7 +215,7 @@ fn ask<B: Backend>(
     runtime: &tokio::runtime::Handle,
     metrics: &Metrics,
     job: &crate::routing::router::ModelJob,
-) -> crate::routing::router::ModelAnswer {
+) -> crate::routing::ModelAnswer {
     let started = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(router.ask_model(job))));
     let seconds = started.elapsed().as_secs_f64();

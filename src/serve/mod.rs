@@ -93,7 +93,6 @@ pub async fn open_recorder(config: &ServeConfig, routing: &RoutingConfig) -> Res
     let stem = audit.file_stem().map_or_else(|| "audit".into(), |s| s.to_string_lossy().into_owned());
     let spool_path = config.store.spool_path.clone().unwrap_or_else(|| audit.with_file_name(format!("{stem}.spool.jsonl")));
     let max = config.store.spool_max;
-    let spool =
-        tokio::task::spawn_blocking(move || Spool::open(&spool_path, max)).await.map_err(|e| StoreError::Query(e.to_string()))??;
+    let spool = tokio::task::spawn_blocking(move || Spool::open(&spool_path, max)).await.map_err(StoreError::query)??;
     Ok(Recorder::start(store, spool))
 }

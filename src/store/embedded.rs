@@ -84,7 +84,7 @@ impl EmbeddedStore {
 
     async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| StoreError::Query(e.to_string()))?
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(StoreError::query)?
     }
 
     /// Appends the record unless its `decision_id` was written recently.

@@ -174,7 +174,7 @@ pub async fn correct(
     };
     let text = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     let (decision_id, message_id) = (text("decision_id"), text("id"));
-    let target = serde_json::to_value(expected).map_err(|e| StoreError::Query(e.to_string()))?;
+    let target = serde_json::to_value(expected).map_err(StoreError::query)?;
     let corrections = store.all_corrections().await?;
     if let Some(last) = corrections.iter().rev().find(|c| concerns(c, &decision_id, &message_id)) {
         if last.action == expected.action() && last.target == target {

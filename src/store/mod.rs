@@ -62,6 +62,9 @@ pub enum StoreError {
         url: String,
         /// What is wrong with it.
         reason: String,
+        /// The driver's error behind it.
+        #[source]
+        source: Option<BoxError>,
     },
     /// Connecting or authenticating failed.
     #[error("cannot connect to the store at {url}: {reason}")]
@@ -70,6 +73,9 @@ pub enum StoreError {
         url: String,
         /// The server's or the network's answer.
         reason: String,
+        /// The driver's error behind it, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The database was migrated by a newer version of strictly.
     #[error("the store at {url} is at schema version {found}, newer than this binary's {known}; upgrade strictly")]
@@ -81,9 +87,16 @@ pub enum StoreError {
         /// The newest version this binary knows.
         known: i64,
     },
-    /// A query failed (the connection dropped, the server stopped, ...).
-    #[error("store query failed: {0}")]
-    Query(String),
+    /// A query failed (the connection dropped, the server stopped, ...), or its answer cannot
+    /// be read.
+    #[error("store query failed: {message}")]
+    Query {
+        /// What failed, with the causes the driver gives, on one line.
+        message: String,
+        /// The error behind it (the driver's, the JSON parser's, a task's), when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A file of the embedded store.
     #[error(transparent)]
     File(#[from] AuditError),
@@ -95,6 +108,26 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+}
+
+/// The error behind a [`StoreError`].
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl StoreError {
+    /// A failed query whose message is its cause's.
+    pub(crate) fn query(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Query { message: e.to_string(), source: Some(Box::new(e)) }
+    }
+
+    /// A failed query, said as `message`, with its cause.
+    pub(crate) fn query_because(message: String, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Query { message, source: Some(Box::new(e)) }
+    }
+
+    /// A query whose answer is wrong, with no error behind it.
+    pub(crate) fn bad_answer(message: String) -> Self {
+        StoreError::Query { message, source: None }
+    }
 }
 
 /// The answer to [`Store::claim`].
@@ -172,7 +205,7 @@ impl Row {
     /// `time` and `action`.
     pub fn from_line(line: Value) -> Result<Row, StoreError> {
         let text = |k: &str| line.get(k).and_then(Value::as_str).map(str::to_owned);
-        let missing = |k: &str| StoreError::Query(format!("a record without `{k}`"));
+        let missing = |k: &str| StoreError::bad_answer(format!("a record without `{k}`"));
         Ok(Row {
             decision_id: text("decision_id").ok_or_else(|| missing("decision_id"))?,
             message_id: text("id").ok_or_else(|| missing("id"))?,
@@ -204,7 +237,7 @@ impl Store {
                 let keys_path = config.keys_path.clone();
                 let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path, keys_path.as_deref(), keys))
                     .await
-                    .map_err(|e| StoreError::Query(e.to_string()))??;
+                    .map_err(StoreError::query)??;
                 Ok(Store::Embedded(store))
             }
         }
@@ -283,9 +316,7 @@ impl Store {
             Store::Embedded(s) => {
                 let path = s.audit_path().to_owned();
                 let id = id.to_owned();
-                tokio::task::spawn_blocking(move || EmbeddedStore::find_record(&path, &id))
-                    .await
-                    .map_err(|e| StoreError::Query(e.to_string()))?
+                tokio::task::spawn_blocking(move || EmbeddedStore::find_record(&path, &id)).await.map_err(StoreError::query)?
             }
             Store::Postgres(s) => s.record(id).await,
         }
@@ -343,7 +374,7 @@ impl Store {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Query(e.to_string()))?
+    tokio::task::spawn_blocking(f).await.map_err(StoreError::query)?
 }
 
 /// A new correction id: `c-` and a [decision id](new_decision_id)'s form, unique across

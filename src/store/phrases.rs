@@ -81,7 +81,7 @@ pub fn change_embedded(audit: &Path, add: Option<&LearnedPhrase>, remove: &[Stri
 }
 
 fn query_error(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Query(e.to_string())
+    StoreError::query(e)
 }
 
 impl PgStore {
@@ -102,7 +102,7 @@ impl PgStore {
                 Ok(LearnedPhrase {
                     id: r.get(0),
                     time: humantime::format_rfc3339_millis(r.get::<_, SystemTime>(1)).to_string(),
-                    action: serde_json::from_value(Value::String(action)).map_err(|e| StoreError::Query(e.to_string()))?,
+                    action: serde_json::from_value(Value::String(action)).map_err(StoreError::query)?,
                     target: r.get(3),
                     text: r.get(4),
                     correction_id: r.get(5),
@@ -128,7 +128,8 @@ impl PgStore {
             tx.execute("DELETE FROM learned_phrases WHERE id = ANY($1)", &[&remove]).await.map_err(query_error)?;
         }
         if let Some(p) = add {
-            let time = humantime::parse_rfc3339_weak(&p.time).map_err(|e| StoreError::Query(format!("phrase time {:?}: {e}", p.time)))?;
+            let time = humantime::parse_rfc3339_weak(&p.time)
+                .map_err(|e| StoreError::query_because(format!("phrase time {:?}: {e}", p.time), e))?;
             tx.execute(
                 "INSERT INTO learned_phrases (id, time, action, target, text, correction_id, decision_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[&p.id, &time, &p.action.as_str(), &p.target, &p.text, &p.correction_id, &p.decision_id],

@@ -34,8 +34,8 @@ pub struct PgStore {
     claims: AtomicU64,
 }
 
-fn query_error(e: impl std::error::Error) -> StoreError {
-    StoreError::Query(describe(&e))
+fn query_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::query_because(describe(&e), e)
 }
 
 /// The error and its causes (tokio-postgres shows a server's refusal only as a cause).
@@ -74,8 +74,11 @@ impl PgStore {
     /// and migrates.
     pub async fn connect(url: &str, config: &StoreConfig) -> Result<Self, StoreError> {
         let shown = redact_url(url);
-        let mut pg: tokio_postgres::Config =
-            url.parse().map_err(|e: tokio_postgres::Error| StoreError::Url { url: shown.clone(), reason: describe(&e) })?;
+        let mut pg: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| StoreError::Url {
+            url: shown.clone(),
+            reason: describe(&e),
+            source: Some(Box::new(e)),
+        })?;
         pg.connect_timeout(config.connect_timeout);
         if pg.get_application_name().is_none() {
             pg.application_name("strictly");
@@ -89,8 +92,9 @@ impl PgStore {
             .create_timeout(timeout)
             .recycle_timeout(timeout)
             .build()
-            .map_err(|e| StoreError::Url { url: shown.clone(), reason: describe(&e) })?;
-        let mut client = pool.get().await.map_err(|e| StoreError::Connect { url: shown.clone(), reason: describe(&e) })?;
+            .map_err(|e| StoreError::Url { url: shown.clone(), reason: describe(&e), source: Some(Box::new(e)) })?;
+        let mut client =
+            pool.get().await.map_err(|e| StoreError::Connect { url: shown.clone(), reason: describe(&e), source: Some(Box::new(e)) })?;
         migrate(&mut client, &shown).await?;
         drop(client);
         let store = PgStore {
@@ -205,7 +209,8 @@ impl PgStore {
 
     /// Inserts a correction.
     pub async fn add_correction(&self, c: &Correction) -> Result<(), StoreError> {
-        let time = humantime::parse_rfc3339_weak(&c.time).map_err(|e| StoreError::Query(format!("correction time {:?}: {e}", c.time)))?;
+        let time = humantime::parse_rfc3339_weak(&c.time)
+            .map_err(|e| StoreError::query_because(format!("correction time {:?}: {e}", c.time), e))?;
         let client = self.client().await?;
         client
             .execute(
@@ -286,7 +291,11 @@ async fn insert_decision(client: &impl tokio_postgres::GenericClient, row: &Row)
 
 /// Applies the migrations the database lacks, in one transaction under the advisory lock.
 async fn migrate(client: &mut deadpool_postgres::Client, url: &str) -> Result<(), StoreError> {
-    let failed = |e: tokio_postgres::Error| StoreError::Connect { url: url.to_owned(), reason: format!("migrating: {}", describe(&e)) };
+    let failed = |e: tokio_postgres::Error| StoreError::Connect {
+        url: url.to_owned(),
+        reason: format!("migrating: {}", describe(&e)),
+        source: Some(Box::new(e)),
+    };
     let tx = client.transaction().await.map_err(failed)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(failed)?;
     tx.batch_execute(

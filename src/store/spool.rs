@@ -40,8 +40,14 @@ pub enum SpoolError {
     #[error("the spool is full ({0} records wait for the store)")]
     Full(usize),
     /// The spool file cannot be written, and the entry was not to be held in memory.
-    #[error("cannot write the spool: {0}")]
-    Write(String),
+    #[error("cannot write the spool: {message}")]
+    Write {
+        /// Why.
+        message: String,
+        /// The file's error, when there is one.
+        #[source]
+        source: Option<AuditError>,
+    },
 }
 
 struct State {
@@ -117,28 +123,28 @@ impl Spool {
         }
         let written = match &state.file {
             // Past the bound, an answered decision is still kept, in memory, and reported.
-            _ if full => Err(format!("the spool is full ({} records)", state.queue.len())),
+            _ if full => Err((format!("the spool is full ({} records)", state.queue.len()), None)),
             Some(file) => serde_json::to_vec(&entry)
                 .map_err(AuditError::from)
                 .and_then(|mut line| {
                     line.push(b'\n');
                     file.append_line(&line)
                 })
-                .map_err(|e| e.to_string()),
-            None => Err(format!("{} is not open", self.path.display())),
+                .map_err(|e| (e.to_string(), Some(e))),
+            None => Err((format!("{} is not open", self.path.display()), None)),
         };
         match written {
             Ok(()) => {
                 state.queue.push_back(entry);
                 Ok(true)
             }
-            Err(e) if hold => {
+            Err((e, _)) if hold => {
                 tracing::error!(spool = %self.path.display(), error = %e, "a decision is held in memory only");
                 state.queue.push_back(entry);
                 state.memory_only += 1;
                 Ok(false)
             }
-            Err(e) => Err(SpoolError::Write(e)),
+            Err((message, source)) => Err(SpoolError::Write { message, source }),
         }
     }
 

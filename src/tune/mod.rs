@@ -95,8 +95,14 @@ pub enum TuneError {
     #[error("sentence encoder: {0}")]
     Encoder(#[from] crate::encoder::EncoderError),
     /// The config cannot be patched in place, or a report cannot be written.
-    #[error("{0}")]
-    Write(String),
+    #[error("{message}")]
+    Write {
+        /// The file, and what went wrong.
+        message: String,
+        /// The error behind it (the file system's, the patched config's), when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 const REQUIRED: [&str; 4] = ["id", "source", "text", "expected_action"];

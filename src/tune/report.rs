@@ -335,12 +335,15 @@ pub struct Applied {
 /// `.bak.1`, `.bak.2`, ... when that exists). The edited text must parse to the old config
 /// with only the four values changed, and load as a valid config, or nothing is written.
 pub fn apply_patch(config: &Path, r: &Report) -> Result<Applied, TuneError> {
-    let fail = |why: String| TuneError::Write(format!("{}: {why}", config.display()));
-    let old = std::fs::read_to_string(config).map_err(|e| fail(e.to_string()))?;
+    let fail = |why: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| TuneError::Write {
+        message: format!("{}: {why}", config.display()),
+        source,
+    };
+    let old = std::fs::read_to_string(config).map_err(|e| fail(e.to_string(), Some(e.into())))?;
     let pairs = r.chosen.pairs();
     let new = edit_vote_table(&old, &pairs);
-    check_edit(&old, &new, &pairs).map_err(|why| fail(format!("cannot edit [vote] in place ({why}); apply patch.toml by hand")))?;
-    RoutingConfig::from_toml_str(&new).map_err(|e| fail(format!("the patched config does not load: {e}")))?;
+    check_edit(&old, &new, &pairs).map_err(|why| fail(format!("cannot edit [vote] in place ({why}); apply patch.toml by hand"), None))?;
+    RoutingConfig::from_toml_str(&new).map_err(|e| fail(format!("the patched config does not load: {e}"), Some(e.into())))?;
     let backup = (0..)
         .map(|i| {
             if i == 0 {
@@ -351,11 +354,11 @@ pub fn apply_patch(config: &Path, r: &Report) -> Result<Applied, TuneError> {
         })
         .find(|p| !p.exists())
         .expect("some backup name is free");
-    std::fs::copy(config, &backup).map_err(|e| fail(format!("cannot keep a backup at {}: {e}", backup.display())))?;
+    std::fs::copy(config, &backup).map_err(|e| fail(format!("cannot keep a backup at {}: {e}", backup.display()), Some(e.into())))?;
     let tmp = PathBuf::from(format!("{}.tmp{}", config.display(), std::process::id()));
     std::fs::write(&tmp, &new).and_then(|_| std::fs::rename(&tmp, config)).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        fail(e.to_string())
+        fail(e.to_string(), Some(e.into()))
     })?;
     Ok(Applied { backup })
 }

@@ -8,7 +8,7 @@ use crate::compile_work::{beside_busy_cores, nested_any_of};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use strictly::automaton::cost::{self, PROBE_SETS};
+use strictly::automaton::cost::PROBE_SETS;
 use strictly::automaton::Grammar;
 use strictly::constraint::TokenAutomaton;
 use strictly::schema::{CompileOptions, SchemaErrorKind};
@@ -17,8 +17,7 @@ use strictly::schema::{CompileOptions, SchemaErrorKind};
 fn largest_set(schema: &Value) -> usize {
     let unbounded = CompileOptions { max_mask_work: usize::MAX, ..CompileOptions::default() };
     let g = Grammar::compile(schema, &unbounded).unwrap();
-    let classes: Vec<u8> = g.dfa().byte_classes().representatives(0..=255).filter_map(|u| u.as_u8()).collect();
-    cost::probe(g.dfa().get_nfa(), &classes, PROBE_SETS, unbounded.max_work).largest
+    g.mask_work(PROBE_SETS, unbounded.max_work).largest
 }
 
 fn bounded(max_mask_work: usize) -> CompileOptions {

@@ -82,20 +82,18 @@ fn walks_over_the_real_vocabulary_are_valid() {
 /// A plain recognizer over the grammar's DFA, with none of the constraint's
 /// shortcuts (no loop skipping, no caching, no NFA sets).
 struct PlainDfa<'a> {
-    grammar: &'a Grammar,
-    cache: regex_automata::hybrid::dfa::Cache,
+    walker: strictly::automaton::Walker<'a>,
 }
 
 impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {
-    type State = regex_automata::hybrid::LazyStateID;
+    type State = strictly::automaton::GrammarState;
     fn step(&mut self, s: Self::State, b: u8) -> Option<Self::State> {
-        let dfa = self.grammar.dfa();
-        let next = dfa.next_state(&mut self.cache, s, b).ok().filter(|n| !n.is_dead())?;
+        let next = self.walker.step(s, b)?;
         // The DFA reports a match one byte late: the byte after a complete value leads to a
         // match state from which nothing is accepted, neither the end of input nor any byte.
         // That byte reads past the value's end, so it is rejected here too.
-        if next.is_match() && !self.grammar.is_accepting(&mut self.cache, next) {
-            let goes_on = (0..=255u8).any(|b| dfa.next_state(&mut self.cache, next, b).is_ok_and(|n| !n.is_dead()));
+        if next.follows_match() && !self.walker.is_accepting(next) {
+            let goes_on = (0..=255u8).any(|b| self.walker.step(next, b).is_some());
             return goes_on.then_some(next);
         }
         Some(next)
@@ -130,8 +128,8 @@ fn cached_masks_equal_a_plain_trie_walk() {
             // Replay the walk's text byte by byte, comparing masks at each token boundary we can reach.
             let mut c = strictly::constraint::Constraint::new(automaton.clone());
             let ids = common::tokenizer().encode_plain(&text).unwrap();
-            let mut plain = PlainDfa { grammar: &grammar, cache: grammar.new_cache() };
-            let mut state = grammar.start(&mut plain.cache);
+            let mut plain = PlainDfa { walker: grammar.walker() };
+            let mut state = plain.walker.start();
             for id in ids {
                 let mask = c.mask().unwrap();
                 // Bit sets, not ordered sets: this runs for every token of 24 walks over 49,152 tokens.
@@ -153,7 +151,7 @@ fn cached_masks_equal_a_plain_trie_walk() {
                     break;
                 }
                 for &b in vocab.token_bytes(id) {
-                    state = grammar.dfa().next_state(&mut plain.cache, state, b).unwrap();
+                    state = plain.walker.step(state, b).unwrap();
                 }
             }
         }

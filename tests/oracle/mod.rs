@@ -18,18 +18,16 @@ pub fn text(v: &Value) -> String {
 /// A random complete text of the automaton: uniform over the bytes that keep
 /// it alive, stopping with probability 1/3 wherever it accepts.
 pub fn walk(g: &Grammar, rng: &mut SmallRng) -> Option<String> {
-    let dfa = g.dfa();
-    let mut cache = g.new_cache();
-    let mut state = g.start(&mut cache);
+    let mut w = g.walker();
+    let mut state = w.start();
     let mut out = Vec::new();
     for _ in 0..400 {
-        if g.is_accepting(&mut cache, state) && (rng.random_range(0..3) == 0) {
+        if w.is_accepting(state) && (rng.random_range(0..3) == 0) {
             return String::from_utf8(out).ok();
         }
-        let live: Vec<(u8, _)> =
-            (0..=255u8).filter_map(|b| dfa.next_state(&mut cache, state, b).ok().filter(|s| !s.is_dead()).map(|s| (b, s))).collect();
+        let live: Vec<(u8, _)> = (0..=255u8).filter_map(|b| w.step(state, b).map(|s| (b, s))).collect();
         if live.is_empty() {
-            return g.is_accepting(&mut cache, state).then(|| String::from_utf8(out).ok()).flatten();
+            return w.is_accepting(state).then(|| String::from_utf8(out).ok()).flatten();
         }
         let (b, s) = live[rng.random_range(0..live.len())];
         out.push(b);

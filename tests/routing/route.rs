@@ -45,7 +45,7 @@ fn hostile_messages_are_routed_audited_and_never_panic() {
     ];
     for (i, m) in messages.iter().enumerate() {
         let routed = rt.block_on(r.route(m, Some(&format!("t{i}")))).unwrap();
-        if let Some(output) = &routed.output {
+        if let Some(output) = &routed.answer.verdict.output {
             assert!(validator.is_valid(output), "{m:?}: {output}");
         }
         let payload = serde_json::to_value(&routed.payload).unwrap();
@@ -54,7 +54,7 @@ fn hostile_messages_are_routed_audited_and_never_panic() {
             // Injection attempts are refused without asking the model: a human takes over.
             assert_eq!(payload["metadata"]["KM_ASSIGN_TO"], "", "{m:?}: {payload}");
             assert!(routed.decision.rules.iter().any(|r| r.as_str() == "prompt_injection"), "{m:?}");
-            assert!(routed.output.is_none());
+            assert!(routed.answer.verdict.output.is_none());
         }
     }
     let lines: Vec<serde_json::Value> =
@@ -79,14 +79,14 @@ fn the_examples_settle_what_they_agree_on_and_the_model_the_rest() {
     let settled = rt.block_on(r.route("I forgot my password and can't reset it", None)).unwrap();
     let confidence = settled.decision.examples_confidence.unwrap();
     assert!(confidence >= r.config().vote.decide_at.unwrap(), "confidence {confidence}");
-    assert!(settled.output.is_none() && settled.decision.model_confidence.is_none(), "no model call");
+    assert!(settled.answer.verdict.output.is_none() && settled.decision.model_confidence.is_none(), "no model call");
     assert_eq!(settled.decision.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["examples_vote"]);
     let message = "my discount didn't apply";
     let open = rt.block_on(r.route(message, None)).unwrap();
     let confidence = open.decision.examples_confidence.unwrap();
     assert!(confidence < r.config().vote.decide_at.unwrap(), "confidence {confidence}");
     assert!(!open.decision.rules.contains(&strictly::routing::Rule::OutOfScope));
-    let output = open.output.expect("the model decides what the examples leave open");
+    let output = open.answer.verdict.output.expect("the model decides what the examples leave open");
     // The model chose among the vote's shortlist (or default routing), nothing else.
     let n = r.config().vote.shortlist.expect("the example config shortlists");
     let vote = ExampleVote::with_encoder(r.config(), common::encoder()).unwrap();

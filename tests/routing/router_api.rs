@@ -83,6 +83,6 @@ fn async_route_leaves_the_runtime_free_while_the_model_decodes() {
         (routed, during)
     });
     let (routed, during) = routed;
-    assert!(routed.usage.as_ref().is_some_and(|u| u.completion_tokens > 0), "the model decoded: {routed:?}");
+    assert!(routed.answer.usage.as_ref().is_some_and(|u| u.completion_tokens > 0), "the model decoded: {routed:?}");
     assert_eq!(during, TICKS, "the counter task ran to the end while the model decoded");
 }

@@ -8,6 +8,7 @@ mod common;
 mod llamacpp;
 
 mod ab;
+mod error_sources;
 mod fleet;
 mod fleet_failures;
 mod learn;

@@ -92,7 +92,7 @@ fn responses_chat_and_tool_modes_against_strictly_serve() {
         let b = backend(mode, KEY);
         let reply =
             rt().block_on(b.complete(&messages("I was charged twice for order 1182"), &spec)).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
-        let Reply::Json { value, usage, billing, scored, .. } = reply else { panic!("{mode:?}: a refusal") };
+        let Reply::Json { value, usage, billing, scores, .. } = reply else { panic!("{mode:?}: a refusal") };
         assert!(oracle.is_valid(&value), "{mode:?}: {value}");
         assert!(usage.prompt_tokens > 0 && usage.completion_tokens > 0, "{mode:?}: {usage:?}");
         let billing = billing.expect("a remote reply is billed");
@@ -101,7 +101,7 @@ fn responses_chat_and_tool_modes_against_strictly_serve() {
         // Chat Completions asks for logprobs and strictly serve returns them (from the masked
         // distribution), so the verdict is scored by token probabilities; the Responses API and
         // a tool call carry none, and nothing claims them.
-        assert_eq!(scored, mode == WireMode::Chat, "{mode:?}");
+        assert_eq!(scores.is_some(), mode == WireMode::Chat, "{mode:?}");
     }
 }
 
@@ -218,7 +218,7 @@ fn a_timeout_and_a_refused_connection_are_typed_errors_within_the_bound() {
     s.retries = 1;
     s.backoff = Duration::from_millis(10);
     match rt().block_on(OpenAiBackend::new(s, None).unwrap().complete(&messages("hi"), &spec())) {
-        Err(BackendError::Transport { attempts: 2, message }) => assert!(message.to_lowercase().contains("refused"), "{message}"),
+        Err(BackendError::Transport { attempts: 2, message, .. }) => assert!(message.to_lowercase().contains("refused"), "{message}"),
         other => panic!("{other:?}"),
     }
 }
@@ -250,7 +250,7 @@ fn the_router_turns_backend_errors_into_default_routing_audited() {
         assert_eq!(answer.error_kind, Some(kind));
         let routed = rt().block_on(router.route("I was charged twice for order 1182", Some(&format!("m-{kind}")))).unwrap();
         assert_eq!(routed.decision.action, strictly::routing::Action::DefaultFallback, "{kind}");
-        assert!(routed.backend_error.is_some(), "{kind}");
+        assert!(routed.answer.backend_error.is_some(), "{kind}");
         let audit = std::fs::read_to_string(&config.audit.path).unwrap();
         let line: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
         assert_eq!(line["id"], format!("m-{kind}"));

@@ -29,7 +29,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::{Backend, BackendError, Billing, BranchPoint, OpenAiSettings, Reply, SchemaSpec, Usage, WireMode, OPENAI_DEFAULT_BASE_URL};
+use super::{
+    Backend, BackendError, Billing, BranchPoint, OpenAiSettings, Reply, SchemaSpec, TokenScores, Usage, WireMode, OPENAI_DEFAULT_BASE_URL,
+};
 use crate::chat::ChatMessage;
 use crate::schema::lint::{lint, Target};
 use retry::{post_json, RetryPolicy};
@@ -101,10 +103,11 @@ impl OpenAiBackend {
                 param: None,
             });
         }
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.timeout)
-            .build()
-            .map_err(|e| BackendError::Transport { attempts: 0, message: e.to_string() })?;
+        let client = reqwest::Client::builder().connect_timeout(settings.timeout).build().map_err(|e| BackendError::Transport {
+            attempts: 0,
+            message: e.to_string(),
+            source: e.into(),
+        })?;
         Ok(Self { client, settings, base_url, key, checked: Mutex::new(HashMap::new()) })
     }
 
@@ -180,7 +183,8 @@ impl OpenAiBackend {
             Answer::Refusal(message) => return Ok(Reply::Refusal { message, latency_ms }),
             Answer::Text { text, logprobs } => (text, logprobs),
         };
-        let value: Value = serde_json::from_str(&text).map_err(|e| BackendError::Parse(format!("{e} in {text:?}")))?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|e| BackendError::Parse { message: format!("{e} in {text:?}"), source: e })?;
         let (value, text, start) = if wire::wire_schema(&schema.schema).is_some() {
             match wire::unwrap_value(value, &text) {
                 (value, Some((inner, start))) => (value, inner, Some(start)),
@@ -201,18 +205,18 @@ impl OpenAiBackend {
         // The token probabilities count only when the tokens spell the text (offsets line up).
         let joined: String = logprobs.iter().map(|t| t.token.as_str()).collect();
         let scored = !logprobs.is_empty() && start.is_some_and(|s| joined.get(s..s + text.len()) == Some(text.as_str()));
-        let branches = match start.filter(|_| scored) {
-            Some(s) => {
-                branch_points(&logprobs).into_iter().filter(|b| b.offset >= s).map(|b| BranchPoint { offset: b.offset - s, ..b }).collect()
-            }
-            None => Vec::new(),
-        };
+        let scores = start.filter(|_| scored).map(|s| TokenScores {
+            branches: branch_points(&logprobs)
+                .into_iter()
+                .filter(|b| b.offset >= s)
+                .map(|b| BranchPoint { offset: b.offset - s, ..b })
+                .collect(),
+            logprob: logprobs.iter().map(|t| t.logprob).sum(),
+        });
         Ok(Reply::Json {
             usage: Usage { prompt_tokens: parsed.prompt_tokens, completion_tokens: parsed.completion_tokens, ..Usage::default() },
             latency_ms,
-            branches,
-            logprob: logprobs.iter().map(|t| t.logprob).sum(),
-            scored,
+            scores,
             billing: Some(Billing { cached_prompt_tokens: parsed.cached_tokens, usd }),
             value,
             text,

@@ -88,7 +88,11 @@ async fn send_once(request: reqwest::RequestBuilder, attempts: u32, started: Ins
             Failure { error: BackendError::Timeout { attempts, elapsed_ms: elapsed_ms() }, retry: true, retry_after: None }
         } else {
             // The key is only in a header, which reqwest's errors never print.
-            Failure { error: BackendError::Transport { attempts, message: error_chain(&e) }, retry: true, retry_after: None }
+            Failure {
+                error: BackendError::Transport { attempts, message: error_chain(&e), source: e.into() },
+                retry: true,
+                retry_after: None,
+            }
         }
     };
     let response = request.send().await.map_err(transport)?;
