@@ -81,9 +81,9 @@ fn walks_over_the_real_vocabulary_are_valid() {
 
 /// A plain recognizer over the grammar's DFA, with none of the constraint's
 /// shortcuts (no loop skipping, no caching, no NFA sets).
-struct PlainDfa<'a> {
-    grammar: &'a Grammar,
-    cache: regex_automata::hybrid::dfa::Cache,
+pub(crate) struct PlainDfa<'a> {
+    pub(crate) grammar: &'a Grammar,
+    pub(crate) cache: regex_automata::hybrid::dfa::Cache,
 }
 
 impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {
