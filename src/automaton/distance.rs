@@ -115,6 +115,11 @@ impl Visited {
         Self { stamp: 0, marks: vec![0; states] }
     }
 
+    /// The heap memory this set holds, in bytes.
+    pub fn memory_usage(&self) -> usize {
+        self.marks.capacity() * std::mem::size_of::<u32>()
+    }
+
     fn reset(&mut self, states: usize) {
         if self.marks.len() != states || self.stamp == u32::MAX {
             self.marks = vec![0; states];

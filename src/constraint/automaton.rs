@@ -59,6 +59,13 @@ impl Hasher for IdHasher {
     }
 }
 
+/// The byte classes known to lead a DFA state back to itself, and known not to.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Loops {
+    pub(super) yes: ByteSet,
+    pub(super) no: ByteSet,
+}
+
 /// A map keyed by DFA state.
 pub(super) type StateMap<V> = HashMap<LazyStateID, V, BuildHasherDefault<IdHasher>>;
 
@@ -72,6 +79,9 @@ pub(super) struct Engine {
     /// the same tokens (one DFA state each, one mask for all).
     pub(super) far: HashMap<(Vec<StateID>, StateID), Arc<TokenSet>>,
     pub(super) start: LazyStateID,
+    /// Which byte classes loop each state met by a walk to itself (see
+    /// [`ByteRecognizer::loops_on`]), keyed by ids valid for `clears`.
+    pub(super) loops: StateMap<Loops>,
     /// The guided walk's buffers, kept between walks so that they grow once.
     pub(super) scratch: super::guided::Scratch,
     /// The state past a complete value, once seen (see [`TokenAutomaton::next`]).
@@ -89,6 +99,7 @@ impl Engine {
         if self.cache.clear_count() != self.clears {
             self.states.clear();
             self.far.clear();
+            self.loops.clear();
             self.start = grammar.start(&mut self.cache);
             self.past_end = None;
             self.goes_on.clear();
@@ -132,6 +143,43 @@ impl<'a> DfaStep<'a> {
 
 impl ByteRecognizer for DfaStep<'_> {
     type State = LazyStateID;
+    /// Answers from the engine's record of which byte classes loop each state to itself,
+    /// testing the classes not yet known (one transition each, the first failure ends it).
+    fn loops_on(&mut self, state: LazyStateID, bytes: &ByteSet) -> bool {
+        if self.cleared {
+            return false;
+        }
+        let mut known = self.engine.loops.get(&state).copied().unwrap_or_default();
+        if bytes.intersects(&known.no) {
+            return false;
+        }
+        if bytes.is_subset(&known.yes) {
+            return true;
+        }
+        let mut all = true;
+        for class in &self.automaton.classes {
+            if known.yes.contains(class.rep) || !bytes.intersects(&class.bytes) {
+                continue;
+            }
+            match self.automaton.next(self.engine, state, class.rep) {
+                Err(Cleared) => {
+                    self.cleared = true;
+                    return false;
+                }
+                Ok(next) if next == Some(state) => known.yes = known.yes | class.bytes,
+                Ok(_) => {
+                    known.no = known.no | class.bytes;
+                    all = false;
+                    break;
+                }
+            }
+        }
+        if self.engine.loops.len() >= MAX_CACHED_STATES {
+            self.engine.loops.clear();
+        }
+        self.engine.loops.insert(state, known);
+        all
+    }
     #[inline]
     fn step(&mut self, state: LazyStateID, byte: u8) -> Option<LazyStateID> {
         if self.cleared {
@@ -171,6 +219,7 @@ impl TokenAutomaton {
                 cache,
                 states: StateMap::default(),
                 far: HashMap::new(),
+                loops: StateMap::default(),
                 start,
                 scratch: super::guided::Scratch::for_states(nfa_states),
                 past_end: None,
@@ -181,8 +230,10 @@ impl TokenAutomaton {
         }
     }
 
-    /// The memory this automaton holds now, in bytes: the NFA, the lazy DFA's cache and the
-    /// cached masks (waits for a generation using it to let go).
+    /// The memory this automaton holds now, in bytes: the NFA, the lazy DFA's cache, the
+    /// cached masks, the record of which bytes loop each state, and the walks' buffers (the
+    /// visited set is as large as the NFA). Waits for a generation using it to let go. The
+    /// vocabulary's own tables are shared by every automaton over it and are not counted.
     pub fn memory_usage(&self) -> usize {
         self.memory_of(&self.lock())
     }
@@ -203,7 +254,11 @@ impl TokenAutomaton {
             + dfa.memory_usage()
             + engine.cache.memory_usage()
             + (engine.states.len() + engine.far.len()) * (mask + 64)
-            + self.classes.len() * std::mem::size_of::<ByteClass>()
+            + engine.far.keys().map(|(set, _)| set.capacity() * std::mem::size_of::<StateID>()).sum::<usize>()
+            + engine.loops.capacity() * (std::mem::size_of::<(LazyStateID, Loops)>() + 1)
+            + engine.goes_on.capacity() * std::mem::size_of::<LazyStateID>()
+            + engine.scratch.memory_usage()
+            + self.classes.capacity() * std::mem::size_of::<ByteClass>()
     }
 
     /// The grammar.
@@ -331,5 +386,66 @@ impl TokenAutomaton {
             state = next;
         }
         Ok(forced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::constraint::Constraint;
+    use crate::schema::CompileOptions;
+
+    /// What the memory count held before the walks' buffers and the loop record were counted.
+    fn nfa_dfa_and_cache(a: &TokenAutomaton) -> usize {
+        let dfa = a.grammar.dfa();
+        dfa.get_nfa().memory_usage() + dfa.memory_usage() + a.lock().cache.memory_usage()
+    }
+
+    #[test]
+    fn memory_usage_counts_the_visited_set_and_the_loop_record() {
+        // Many declared keys (a large NFA), and any other key: a key's body loops.
+        let names: serde_json::Map<String, serde_json::Value> =
+            (0..300).map(|n| (format!("key{n}"), serde_json::json!({"type": "integer"}))).collect();
+        let schema = serde_json::json!({"type": "object", "properties": names});
+        let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+        let words = [
+            "{",
+            "\"",
+            "\":",
+            "1",
+            "}",
+            ",",
+            "x",
+            "xyzzy",
+            "xyzzyxyzzy",
+            "xy",
+            "xyz",
+            "xyzz",
+            "zz",
+            "zzz",
+            "zzzz",
+            "zy",
+            "kzzzzzzzzz",
+            "kzzz",
+            "kzy",
+        ];
+        let tokens = words.iter().map(|w| Some(w.as_bytes().to_vec())).chain((0..64).map(|n| Some(format!("zyx{n}").into_bytes())));
+        let vocab = Vocabulary::from_token_bytes(tokens.chain([None]).collect(), None);
+        let a = Arc::new(TokenAutomaton::new(grammar, Arc::new(vocab)));
+        let visited = a.nfa().states().len() * std::mem::size_of::<u32>();
+        assert!(visited > 4096, "a large NFA: {visited}");
+        assert!(a.memory_usage() >= nfa_dfa_and_cache(&a) + visited);
+        // At a key's start, the tokens that begin like a declared name (`k`) are walked, and
+        // past `kz` (no declared name) the key's body loops.
+        let mut c = Constraint::new(a.clone());
+        for bytes in [&b"{"[..], b"\"", b"k", b"z"] {
+            c.mask().unwrap();
+            assert!(c.advance_bytes(bytes).unwrap());
+        }
+        assert!(c.mask().unwrap().count() > 60);
+        let loops = a.lock().loops.len();
+        assert!(loops > 0, "the walks recorded which states loop");
+        let masks = a.lock().states.len() * a.vocab.len().div_ceil(64) * 8;
+        assert!(a.memory_usage() >= nfa_dfa_and_cache(&a) + visited + masks + loops * std::mem::size_of::<(LazyStateID, Loops)>());
     }
 }

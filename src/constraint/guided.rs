@@ -45,6 +45,16 @@ impl Scratch {
     pub(super) fn for_states(states: usize) -> Self {
         Self { visited: Visited::for_states(states), ..Self::default() }
     }
+
+    /// The heap memory these buffers hold, in bytes.
+    pub(super) fn memory_usage(&self) -> usize {
+        let id = std::mem::size_of::<StateID>();
+        self.visited.memory_usage()
+            + self.sets.iter().map(|s| s.capacity() * id).sum::<usize>()
+            + self.sets.capacity() * std::mem::size_of::<NfaSet>()
+            + self.path.capacity()
+            + self.stack.capacity() * id
+    }
 }
 
 /// A walk in progress: where it started, the mask it fills and its buffers.

@@ -168,6 +168,22 @@ pub struct SchemaOutcome {
     pub walk_failures: Vec<String>,
     /// Time of each mask computed during the walks, in microseconds.
     pub mask_us: Vec<f64>,
+    /// The slowest of them: where it was and how long it took.
+    pub slowest_mask: Option<SlowMask>,
+}
+
+/// Where one mask was computed, and its time: the schema, the walk and the token index
+/// within the walk (0 is the first mask, before any token).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SlowMask {
+    /// The record's identifier.
+    pub id: String,
+    /// The walk (0 for the first).
+    pub walk: usize,
+    /// The token index within the walk.
+    pub token: usize,
+    /// The mask's time, in microseconds.
+    pub us: f64,
 }
 
 /// Runs coverage over records with a vocabulary for the walks.
@@ -220,6 +236,7 @@ fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: 
         walks_unchecked: 0,
         walk_failures: Vec::new(),
         mask_us: Vec::new(),
+        slowest_mask: None,
     };
     let started = Instant::now();
     let compiled =
@@ -252,7 +269,14 @@ fn check_schema(record: &Record, index: usize, vocab: &Arc<Vocabulary>, config: 
         for w in 0..config.walks {
             let seed = config.seed ^ ((index as u64) << 16) ^ w as u64;
             out.walks += 1;
-            match random_walk(&automaton, config.walk_tokens, seed, &mut out.mask_us) {
+            let from = out.mask_us.len();
+            let walked = random_walk(&automaton, config.walk_tokens, seed, &mut out.mask_us);
+            for (token, &us) in out.mask_us[from..].iter().enumerate() {
+                if out.slowest_mask.as_ref().is_none_or(|s| us > s.us) {
+                    out.slowest_mask = Some(SlowMask { id: record.id.clone(), walk: w, token, us });
+                }
+            }
+            match walked {
                 Ok(text) => match &validator {
                     Ok(v) => match serde_json::from_str::<Value>(&text) {
                         Ok(value) if v.is_valid(&value) => out.walks_valid += 1,

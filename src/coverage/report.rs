@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::SchemaOutcome;
+use super::{SchemaOutcome, SlowMask};
+
+/// How many of the slowest masks a report names.
+pub const SLOWEST_MASKS: usize = 10;
 use crate::schema::{RefusalClass, UnknownKeywords};
 
 /// Totals for a category (or for everything).
@@ -64,6 +67,9 @@ pub struct Report {
     pub false_accept_examples: Vec<String>,
     /// Up to 20 failed walks, each as `id: why`.
     pub walk_failure_examples: Vec<String>,
+    /// The slowest masks of the run, slowest first: each schema's slowest, the
+    /// [`SLOWEST_MASKS`] slowest of those.
+    pub slowest_masks: Vec<SlowMask>,
     /// Peak resident memory of the run, in MiB (0 when `/proc` cannot tell).
     pub peak_rss_mb: f64,
     /// Wall-clock time of the run, in seconds.
@@ -103,9 +109,18 @@ pub(super) fn summarise(outcomes: &[SchemaOutcome], seconds: f64) -> Report {
             .flat_map(|o| o.walk_failures.iter().map(move |f| format!("{}: {f}", o.id)))
             .take(20)
             .collect(),
+        slowest_masks: slowest(outcomes),
         peak_rss_mb: peak_rss_mb(),
         seconds,
     }
+}
+
+/// Each schema's slowest mask, the slowest [`SLOWEST_MASKS`] of them, slowest first.
+fn slowest(outcomes: &[SchemaOutcome]) -> Vec<SlowMask> {
+    let mut all: Vec<SlowMask> = outcomes.iter().filter_map(|o| o.slowest_mask.clone()).collect();
+    all.sort_by(|a, b| b.us.total_cmp(&a.us));
+    all.truncate(SLOWEST_MASKS);
+    all
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -238,6 +253,12 @@ pub fn render(report: &Report) -> String {
         "\ncompile max {:.1} ms; mask max {:.0} us; walks unchecked (validator could not build) {}; peak RSS {:.0} MB; {:.1} s",
         t.compile_ms_max, t.mask_us_max, t.walks_unchecked, report.peak_rss_mb, report.seconds
     );
+    if !report.slowest_masks.is_empty() {
+        let _ = writeln!(s, "slowest masks (schema, walk, token index):");
+        for m in &report.slowest_masks {
+            let _ = writeln!(s, "  {:>9.0} us  {} walk {} token {}", m.us, m.id, m.walk, m.token);
+        }
+    }
     let _ = writeln!(
         s,
         "TOTAL accepted={:.2}% false_accepts={} walk_valid={:.2}% walks={}",

@@ -40,6 +40,14 @@ pub trait ByteRecognizer {
     type State: Copy + PartialEq;
     /// The state after reading `byte` in `state`; None when the byte is rejected there.
     fn step(&mut self, state: Self::State, byte: u8) -> Option<Self::State>;
+    /// Whether every byte of `bytes` leads `state` back to itself (so every string of
+    /// them is read and ends there). The trie walk asks this at a node with a large subtree
+    /// and, on `true`, takes the subtree's tokens without stepping through it. The default
+    /// says `false`: every node is stepped.
+    fn loops_on(&mut self, state: Self::State, bytes: &ByteSet) -> bool {
+        let _ = (state, bytes);
+        false
+    }
 }
 
 /// Errors building a vocabulary.

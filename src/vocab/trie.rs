@@ -21,6 +21,10 @@ pub(super) struct TrieNode {
 
 pub(super) const NO_TOKEN: u32 = u32::MAX;
 
+/// A walk asks whether the recognizer loops on a subtree's bytes only at a node with at
+/// least this many nodes below it (itself included): below that, stepping is as cheap.
+pub(super) const MIN_LOOP_SUBTREE: usize = 8;
+
 /// Byte trie over the vocabulary, flattened so that skipping a subtree is one
 /// jump: a walk visits each live node once and prunes dead subtrees whole.
 #[derive(Debug, Clone)]
@@ -277,6 +281,15 @@ impl TokenTrie {
                 match recognizer.step(parent, node.byte) {
                     None => i = node.subtree_end as usize,
                     Some(next) => {
+                        // A subtree whose bytes all loop the state back to itself is read
+                        // whole: each of its tokens ends in `next`.
+                        if node.subtree_end as usize - i >= MIN_LOOP_SUBTREE && recognizer.loops_on(next, &self.subtree_bytes[i]) {
+                            for &id in self.subtree_tokens(i) {
+                                visit(Visit::Token(id, next));
+                            }
+                            i = node.subtree_end as usize;
+                            continue;
+                        }
                         for &id in self.own_tokens(i) {
                             visit(Visit::Token(id, next));
                         }

@@ -11,6 +11,7 @@ mod token_oracle;
 
 mod compile_work;
 mod json_schema_test_suite;
+mod mask_loops;
 mod mask_work;
 mod maskbench;
 mod oracle_keywords;

@@ -15,7 +15,7 @@ use strictly::schema::{self, CompileOptions, UnknownKeywords};
 const DEFAULT_FLOOR: usize = 890;
 const DENY_FLOOR: usize = 610;
 
-fn records() -> Vec<coverage::Record> {
+pub(crate) fn records() -> Vec<coverage::Record> {
     let path = common::shared().join("data/maskbench/maskbench-dev.jsonl.gz");
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     parse_records(std::io::BufReader::new(flate2::read::GzDecoder::new(file)), &path).expect("maskbench readable")

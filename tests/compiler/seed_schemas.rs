@@ -81,8 +81,8 @@ fn walks_over_the_real_vocabulary_are_valid() {
 
 /// A plain recognizer over the grammar's DFA, with none of the constraint's
 /// shortcuts (no loop skipping, no caching, no NFA sets).
-struct PlainDfa<'a> {
-    walker: strictly::automaton::Walker<'a>,
+pub(crate) struct PlainDfa<'a> {
+    pub(crate) walker: strictly::automaton::Walker<'a>,
 }
 
 impl strictly::vocab::ByteRecognizer for PlainDfa<'_> {

@@ -1,0 +1,82 @@
+//! Masks on MaskBench schemas equal a plain trie walk over the grammar's DFA, token by token
+//! along each schema's first valid instance: the shortcuts of a state's first mask (subtrees
+//! taken whole where their bytes loop the state to itself, runs, string bodies, the guided
+//! walk) add no token and lose none.
+
+use std::sync::Arc;
+
+use strictly::automaton::Grammar;
+use strictly::constraint::{Constraint, TokenAutomaton};
+use strictly::coverage::serializations;
+use strictly::schema::{self, CompileOptions};
+
+use crate::common;
+use crate::maskbench::records;
+use crate::seed_schemas::PlainDfa;
+
+/// Schemas whose first masks walk the most of the trie: many declared keys beside any other
+/// key, a string under an unanchored pattern, bounded keys and strings, formats.
+const CHOSEN: [&str; 8] = [
+    "Github_hard---o30369",
+    "Github_easy---o33942",
+    "Github_easy---o9814",
+    "Github_medium---o5028",
+    "Github_hard---o366",
+    "Github_medium---o82331",
+    "Github_medium---o61609",
+    "Github_hard---o37609",
+];
+
+/// Tokens compared per schema (each comparison walks the whole trie without shortcuts).
+const TOKENS: usize = 80;
+
+#[test]
+fn masks_equal_a_plain_trie_walk_on_a_maskbench_sample() {
+    let tokenizer = common::tokenizer();
+    let vocab = tokenizer.vocab().clone();
+    let records = records();
+    // The chosen schemas and every 300th of the others.
+    let sample = records.iter().enumerate().filter(|(i, r)| CHOSEN.contains(&r.id.as_str()) || i % 300 == 0).map(|(_, r)| r);
+    let (mut schemas, mut masks, mut chosen) = (0, 0, Vec::new());
+    for record in sample {
+        let options = CompileOptions::default();
+        let Ok(ir) = schema::compile(&record.schema, &options) else { continue };
+        let Ok(grammar) = Grammar::from_ir(&ir, &options, std::time::Instant::now()) else { continue };
+        let Some(valid) = record.tests.iter().find(|t| t.valid) else { continue };
+        let Some(text) = serializations(&ir, &valid.data).into_iter().find(|s| grammar.matches(s.as_bytes())) else { continue };
+        schemas += 1;
+        if CHOSEN.contains(&record.id.as_str()) {
+            chosen.push(record.id.clone());
+        }
+        let automaton = Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone()));
+        let mut c = Constraint::new(automaton);
+        let mut plain = PlainDfa { walker: grammar.walker() };
+        let mut state = plain.walker.start();
+        for id in tokenizer.encode_plain(&text).unwrap().into_iter().take(TOKENS) {
+            // Bit sets, not ordered sets: this runs for every mask compared.
+            let mut expected = vec![false; vocab.len()];
+            vocab.trie().walk(&mut plain, state, |t, _| expected[t as usize] = true);
+            let mut got = vec![false; vocab.len()];
+            c.mask().unwrap().iter().filter(|&t| Some(t) != vocab.eos()).for_each(|t| got[t as usize] = true);
+            if got != expected {
+                let differ = |a: &[bool], b: &[bool]| {
+                    (0..a.len())
+                        .filter(|&t| a[t] && !b[t])
+                        .take(5)
+                        .map(|t| String::from_utf8_lossy(vocab.token_bytes(t as u32)).into_owned())
+                        .collect::<Vec<_>>()
+                };
+                let (extra, missing) = (differ(&got, &expected), differ(&expected, &got));
+                panic!("{}: masks differ after {:?}: extra {extra:?}, missing {missing:?}", record.id, String::from_utf8_lossy(c.bytes()));
+            }
+            masks += 1;
+            c.advance(id).unwrap_or_else(|e| panic!("{}: the instance's token {id}: {e}", record.id));
+            for &b in vocab.token_bytes(id) {
+                state = plain.walker.step(state, b).unwrap();
+            }
+        }
+    }
+    // A chosen schema whose instance this compiler serialises differently is left out.
+    assert!(chosen.len() >= 6, "chosen schemas compared: {chosen:?}");
+    assert!(schemas >= 30 && masks >= 1500, "{schemas} schemas, {masks} masks compared");
+}
