@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 /// base URL.
 pub fn spawn_serve(dir: &Path, args: &[&std::ffi::OsStr], envs: &[(&str, &std::ffi::OsStr)]) -> (Child, String) {
     std::fs::create_dir_all(dir).unwrap();
-    crate::common::one_matmul_thread();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strictly"))
+    let mut child = crate::common::strictly_command()
         .arg("serve")
         .args(args)
         .envs(envs.iter().copied())

@@ -11,8 +11,8 @@ pub fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
 
-/// One thread for candle's quantized matmuls in this test process and the servers it starts,
-/// unless `CANDLE_NUM_THREADS` says otherwise. candle's pool has the calling thread spin until
+/// One thread for candle's quantized matmuls in this test process (the binaries it starts get
+/// theirs from [`strictly_command`]), unless `CANDLE_NUM_THREADS` says otherwise. candle's pool has the calling thread spin until
 /// its workers finish; the harness runs two tests at once, so on 2 cores a worker is often
 /// waiting for a core while its caller spins. A decode test then took 4 to 6 times as long, and
 /// its CPU time was mostly spinning (`decode::a_completion_longer_than_the_cap...`: 52-61 s
@@ -29,6 +29,17 @@ pub fn one_matmul_thread() {
             std::env::set_var("CANDLE_NUM_THREADS", "1");
         }
     });
+}
+
+/// The `strictly` binary as the tests run it: with one matmul thread, as
+/// [`one_matmul_thread`] gives this process, unless `CANDLE_NUM_THREADS` is set.
+#[cfg(all(feature = "cli", feature = "local"))]
+pub fn strictly_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"));
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        command.env("CANDLE_NUM_THREADS", "1");
+    }
+    command
 }
 
 /// The default model, resolved once per test binary (fetched on first use).

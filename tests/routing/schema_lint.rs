@@ -1,6 +1,7 @@
 //! The strict-subset lint (`strictly::schema::lint`): the seed's schemas and the schema the
 //! router sends to OpenAI pass; each broken rule is found with its pointer; the CLI agrees.
 
+use crate::common;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -115,12 +116,12 @@ fn the_cli_prints_each_rule_and_exits_1() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("loose.json");
     std::fs::write(&path, r#"{"type": "object", "properties": {"a": {"type": "string"}}}"#).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strictly")).args(["lint", "--target", "openai"]).arg(&path).output().unwrap();
+    let out = common::strictly_command().args(["lint", "--target", "openai"]).arg(&path).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("(root): [additional-properties]"), "{stdout}");
     assert!(stdout.contains("/properties/a: [required]") && stdout.contains("OpenAI rejects the schema"), "{stdout}");
     let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("grammars/support_classification.schema.json");
-    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_strictly")).arg("lint").arg(&seed).output().unwrap();
+    let ok = common::strictly_command().arg("lint").arg(&seed).output().unwrap();
     assert_eq!(ok.status.code(), Some(0));
 }

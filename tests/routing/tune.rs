@@ -11,7 +11,6 @@
 
 use crate::common;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use strictly::eval::Row;
@@ -126,8 +125,7 @@ fn sample_csv(dir: &Path, n: usize) -> PathBuf {
 }
 
 fn tune(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    common::one_matmul_thread();
-    Command::new(env!("CARGO_BIN_EXE_strictly")).arg("tune").args(args).output().unwrap()
+    common::strictly_command().arg("tune").args(args).output().unwrap()
 }
 
 /// The example config with poor `[vote]` values, so that tuning has something to change.

@@ -6,7 +6,6 @@
 
 use crate::{common, llamacpp};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -49,8 +48,7 @@ fn inputs(dir: &Path) -> (PathBuf, PathBuf) {
 fn ab(out: &Path, extra: &[&str]) -> String {
     let dir = out.parent().unwrap();
     let (csv, config) = (dir.join("rows.csv"), dir.join("routing.toml"));
-    common::one_matmul_thread();
-    let output = Command::new(env!("CARGO_BIN_EXE_strictly"))
+    let output = common::strictly_command()
         .current_dir(root())
         .arg("ab")
         .arg(&csv)

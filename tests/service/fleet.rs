@@ -318,8 +318,7 @@ fn audit_stats_and_export_read_either_store() {
         });
         rt().block_on(s.shutdown()).unwrap();
         let run = |args: &[&str]| {
-            common::one_matmul_thread();
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"));
+            let mut cmd = common::strictly_command();
             cmd.arg("audit").args(args).arg("--audit").arg(&audit).env_remove("STRICTLY_STORE_URL");
             if let Some(u) = &url {
                 cmd.args(["--store-url", u]);

@@ -173,8 +173,7 @@ fn signal_and_wait(child: &mut std::process::Child) {
 /// exit by itself, within 60 s, without getting as far as listening.
 fn start_with_store(dir: &Path, url: &str) -> (Option<i32>, String) {
     let config = common::example_config();
-    common::one_matmul_thread();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))
+    let mut child = common::strictly_command()
         .arg("serve")
         .args(replica_args(&config))
         .env("STRICTLY_STORE_URL", url)

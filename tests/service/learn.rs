@@ -423,8 +423,7 @@ fn with_postgresql_a_correction_on_one_replica_teaches_the_other_on_reload() {
 }
 
 fn strictly(args: &[&str]) -> std::process::Output {
-    common::one_matmul_thread();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strictly")).args(args).output().unwrap();
+    let out = common::strictly_command().args(args).output().unwrap();
     assert!(out.status.success(), "strictly {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -446,8 +445,7 @@ fn the_commands_correct_list_and_promote_and_sighup_reloads_the_server() {
     let dir = common::temp_dir("learn", "cli");
     let config = write_config(&dir, LEARNING);
     let cfg = config.to_str().unwrap();
-    common::one_matmul_thread();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strictly"))
+    let mut child = common::strictly_command()
         .args(["serve", "--backend", "examples", "--config", cfg, "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())

@@ -9,7 +9,7 @@ use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::browser::Browser;
@@ -49,8 +49,7 @@ fn serve(name: &str) -> Service {
     let dir = std::env::temp_dir().join(format!("strictly-review-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    common::one_matmul_thread();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strictly"))
+    let mut child = common::strictly_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--backend", "examples", "--config"])
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/routing.example.toml"))
         .env("STRICTLY_API_KEYS", KEY)
