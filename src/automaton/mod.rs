@@ -213,15 +213,9 @@ impl Grammar {
 
     /// Whether `text` is exactly one instance, in canonical form.
     pub fn matches(&self, text: &[u8]) -> bool {
-        let mut cache = self.new_cache();
-        let mut state = self.start(&mut cache);
-        for &byte in text {
-            match self.dfa.next_state(&mut cache, state, byte) {
-                Ok(s) if !s.is_dead() => state = s,
-                _ => return false,
-            }
-        }
-        self.is_accepting(&mut cache, state)
+        let mut walker = self.walker();
+        let start = walker.start();
+        text.iter().try_fold(start, |state, &byte| walker.step(state, byte)).is_some_and(|end| walker.is_accepting(end))
     }
 }
 
