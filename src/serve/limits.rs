@@ -8,8 +8,14 @@
 //! |---|---|
 //! | URI over [`MAX_URI_BYTES`] | 414 |
 //! | over [`MAX_HEADERS`] headers, or over [`MAX_HEADER_BYTES`] of them | 431 |
-//! | `Content-Length` over `max_body_bytes` | 413 at once (an `Expect: 100-continue` client never gets `100 Continue`) |
-//! | a body over `max_body_bytes` as it arrives | 413 |
+//! | `Content-Length` over `max_body_bytes`, with `Expect: 100-continue` | 413 at once (the client never gets `100 Continue`) |
+//! | `Content-Length` over `max_body_bytes` + [`MAX_DISCARD_BYTES`] | 413 at once |
+//! | a body over `max_body_bytes`, declared or as it arrives | 413 once the body ends, after reading and dropping up to [`MAX_DISCARD_BYTES`] more |
+//!
+//! A client that sends its whole body before reading the answer would meet a closed socket (a
+//! broken pipe, and often no answer at all) if the server closed the connection with the body
+//! half read. So an oversized body is read to its end and thrown away, as RFC 9112 §9.6 advises,
+//! up to [`MAX_DISCARD_BYTES`]; past that bound the connection is closed at once.
 //! | a body not whole within `body_read_timeout` | 408, connection closed |
 //! | a body still arriving at shutdown | 503, connection closed |
 
@@ -33,6 +39,8 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_HEADERS: usize = 100;
 /// Most bytes of headers (names and values) in one request.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most bytes read and dropped past `max_body_bytes` before a 413, so that the client reads it.
+pub const MAX_DISCARD_BYTES: usize = 8 << 20;
 
 fn refuse(status: StatusCode, message: String) -> Response {
     ApiError::invalid_request(message).with_status(status).into_response()
@@ -61,7 +69,9 @@ pub(super) async fn limits<B: Backend + Send + Sync + 'static>(State(app): State
     }
     let limit = app.config.max_body_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    let expects_continue = headers.get(header::EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let over = |bound: usize| declared.is_some_and(|n| n > bound as u64);
+    if over(limit.saturating_add(MAX_DISCARD_BYTES)) || (expects_continue && over(limit)) {
         return closing(ApiError::payload_too_large(limit));
     }
     let (parts, body) = req.into_parts();
@@ -93,15 +103,25 @@ enum Unread {
     Broken(axum::Error),
 }
 
-/// The whole body, refused as soon as it passes `limit` bytes.
+/// The whole body, or `TooLarge` once a body past `limit` bytes has ended or passed
+/// [`MAX_DISCARD_BYTES`] more (held in memory: at most `limit` bytes).
 async fn read_whole(mut body: Body, limit: usize) -> Result<Bytes, Unread> {
     let mut buf = Vec::new();
+    let mut seen = 0usize;
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         let Ok(data) = frame.map_err(Unread::Broken)?.into_data() else { continue };
-        if buf.len() + data.len() > limit {
+        seen = seen.saturating_add(data.len());
+        if seen > limit.saturating_add(MAX_DISCARD_BYTES) {
             return Err(Unread::TooLarge);
         }
-        buf.extend_from_slice(&data);
+        if seen <= limit {
+            buf.extend_from_slice(&data);
+        } else if !buf.is_empty() {
+            buf = Vec::new();
+        }
+    }
+    if seen > limit {
+        return Err(Unread::TooLarge);
     }
     Ok(Bytes::from(buf))
 }

@@ -64,6 +64,7 @@ pub use app::App;
 pub use config::ServeConfig;
 pub use error::ApiError;
 pub use http::routes;
+pub use limits::{MAX_DISCARD_BYTES, MAX_HEADERS, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use logs::{escape_controls, text_fields};
 pub use reload::Reloaded;
 pub use review::escape_html;

@@ -226,18 +226,53 @@ fn shutdown_closes_idle_and_half_sent_connections_at_once() {
 }
 
 #[test]
-fn expect_continue_over_the_limit_is_413_at_once() {
+fn expect_continue_or_far_over_the_limit_is_413_at_once() {
+    let addr = shared().addr;
+    // Over 1 MiB with `Expect: 100-continue`, and over 1 MiB + MAX_DISCARD_BYTES without it:
+    // neither body is waited for.
+    let far = (1usize << 20) + strictly::serve::MAX_DISCARD_BYTES + 1;
+    let heads = ["Content-Length: 9999999\r\nExpect: 100-continue\r\n".to_string(), format!("Content-Length: {far}\r\n")];
+    rt().block_on(async {
+        for head in heads {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let request = format!("POST /v1/route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{head}\r\n");
+            s.write_all(request.as_bytes()).await.unwrap();
+            let answer = read_to_close(&mut s, Duration::from_secs(10)).await.expect("no answer without the body");
+            assert!(!answer.contains("100 Continue"), "{answer}");
+            let (status, body) = parse_answer(&answer);
+            assert_eq!(status, 413, "{head}: {answer}");
+            assert!(is_error(&body), "{answer}");
+        }
+    });
+}
+
+#[test]
+fn a_client_that_sends_an_oversized_body_whole_reads_the_413() {
     let addr = shared().addr;
     rt().block_on(async {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"POST /v1/route HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9999999\r\nExpect: 100-continue\r\n\r\n")
-            .await
-            .unwrap();
-        let answer = read_to_close(&mut s, Duration::from_secs(10)).await.expect("no answer without the body");
-        assert!(!answer.contains("100 Continue"), "{answer}");
-        let (status, body) = parse_answer(&answer);
-        assert_eq!(status, 413, "{answer}");
-        assert!(is_error(&body), "{answer}");
+        // Declared (Content-Length) and streamed (chunked), each written whole before reading.
+        for chunked in [false, true] {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let body = vec![b' '; 3 << 20];
+            let mut request = b"POST /kommunicate/webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".to_vec();
+            if chunked {
+                request.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                for part in body.chunks(64 << 10) {
+                    request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+                    request.extend_from_slice(part);
+                    request.extend_from_slice(b"\r\n");
+                }
+                request.extend_from_slice(b"0\r\n\r\n");
+            } else {
+                request.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                request.extend_from_slice(&body);
+            }
+            s.write_all(&request).await.unwrap_or_else(|e| panic!("chunked {chunked}: the server closed mid-body: {e}"));
+            let answer = read_to_close(&mut s, Duration::from_secs(30)).await.expect("no answer");
+            let (status, json) = parse_answer(&answer);
+            assert_eq!(status, 413, "chunked {chunked}: {answer}");
+            assert!(is_error(&json), "{answer}");
+        }
     });
 }
 
