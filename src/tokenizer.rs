@@ -48,9 +48,15 @@ pub enum TokenizerError {
     /// The GGUF version is not 2 or 3; holds the version read.
     #[error("unsupported GGUF version {0}")]
     Version(u32),
-    /// The metadata cannot be parsed: a bad string, length or value type; holds what was wrong.
-    #[error("GGUF metadata is malformed: {0}")]
-    Malformed(String),
+    /// The metadata cannot be parsed: it ends early, or has a bad string, length or value type.
+    #[error("GGUF metadata is malformed: {message}")]
+    Malformed {
+        /// What was wrong.
+        message: String,
+        /// The error behind it (the read's, the UTF-8 check's), when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A required metadata key is absent; holds the key.
     #[error("GGUF metadata lacks `{0}`")]
     Missing(&'static str),
@@ -120,8 +126,13 @@ pub fn read_gguf_metadata(path: &Path) -> Result<HashMap<String, MetaValue>, Tok
     Ok(meta)
 }
 
+/// Metadata that reads but makes no sense (a length or a type), with no error behind it.
+fn bad(message: String) -> TokenizerError {
+    TokenizerError::Malformed { message, source: None }
+}
+
 fn malformed(e: std::io::Error) -> TokenizerError {
-    TokenizerError::Malformed(e.to_string())
+    TokenizerError::Malformed { message: e.to_string(), source: Some(Box::new(e)) }
 }
 
 fn read_u32(r: &mut impl Read) -> Result<u32, TokenizerError> {
@@ -139,11 +150,11 @@ fn read_u64(r: &mut impl Read) -> Result<u64, TokenizerError> {
 fn read_string(r: &mut impl Read) -> Result<String, TokenizerError> {
     let len = read_u64(r)?;
     if len > 1 << 24 {
-        return Err(TokenizerError::Malformed(format!("string of {len} bytes")));
+        return Err(bad(format!("string of {len} bytes")));
     }
     let mut b = vec![0u8; len as usize];
     r.read_exact(&mut b).map_err(malformed)?;
-    String::from_utf8(b).map_err(|e| TokenizerError::Malformed(e.to_string()))
+    String::from_utf8(b).map_err(|e| TokenizerError::Malformed { message: e.to_string(), source: Some(Box::new(e)) })
 }
 
 fn read_value(r: &mut impl Read, ty: u32) -> Result<MetaValue, TokenizerError> {
@@ -167,7 +178,7 @@ fn read_value(r: &mut impl Read, ty: u32) -> Result<MetaValue, TokenizerError> {
             let item = read_u32(r)?;
             let len = read_u64(r)?;
             if len > 1 << 24 {
-                return Err(TokenizerError::Malformed(format!("array of {len} items")));
+                return Err(bad(format!("array of {len} items")));
             }
             let mut items = Vec::with_capacity(len as usize);
             for _ in 0..len {
@@ -178,7 +189,7 @@ fn read_value(r: &mut impl Read, ty: u32) -> Result<MetaValue, TokenizerError> {
         10 => MetaValue::Int(u64::from_le_bytes(fixed(8, r)?) as i64),
         11 => MetaValue::Int(i64::from_le_bytes(fixed(8, r)?)),
         12 => MetaValue::Float(f64::from_le_bytes(fixed(8, r)?)),
-        other => return Err(TokenizerError::Malformed(format!("value type {other}"))),
+        other => return Err(bad(format!("value type {other}"))),
     })
 }
 

@@ -58,6 +58,9 @@ pub enum AbError {
         path: String,
         /// The error's message (with the line number for a bad JSONL line).
         why: String,
+        /// The error behind it (the file system's, the JSON parser's).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The CSV (or the chosen half or sample of it) has no rows.
     #[error("no rows to compare")]
@@ -65,6 +68,13 @@ pub enum AbError {
     /// A side's concurrency is 0.
     #[error("--concurrency must be at least 1")]
     Concurrency,
+}
+
+impl AbError {
+    /// A file of the run failed: its path, what went wrong, and the error behind it.
+    fn io(path: &std::path::Path, why: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        AbError::Io { path: path.display().to_string(), why, source: Box::new(source) }
+    }
 }
 
 /// One side of the comparison: a router and how to run it.

@@ -262,7 +262,7 @@ pub fn markdown(r: &AbReport) -> String {
 
 /// Writes `report.md`, `report.json` and the pictures into `dir`.
 pub fn write(r: &AbReport, dir: &Path) -> Result<(), AbError> {
-    let json = serde_json::to_string_pretty(r).map_err(|e| AbError::Io { path: "report.json".into(), why: e.to_string() })?;
+    let json = serde_json::to_string_pretty(r).map_err(|e| AbError::io(&dir.join("report.json"), e.to_string(), e))?;
     let files = [
         ("report.md", markdown(r)),
         ("report.json", json),
@@ -274,7 +274,7 @@ pub fn write(r: &AbReport, dir: &Path) -> Result<(), AbError> {
     ];
     for (name, body) in files {
         let path = dir.join(name);
-        std::fs::write(&path, body).map_err(|e| AbError::Io { path: path.display().to_string(), why: e.to_string() })?;
+        std::fs::write(&path, body).map_err(|e| AbError::io(&path, e.to_string(), e))?;
     }
     Ok(())
 }

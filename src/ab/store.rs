@@ -22,8 +22,8 @@ impl Store {
     /// not parse is an error, not something to skip in silence.
     pub fn open(dir: &Path, key: &str) -> Result<Self, AbError> {
         let path = dir.join(format!("rows-{key}.jsonl"));
-        let io = |e: std::io::Error| AbError::Io { path: path.display().to_string(), why: e.to_string() };
-        std::fs::create_dir_all(dir).map_err(|e| AbError::Io { path: dir.display().to_string(), why: e.to_string() })?;
+        let io = |e: std::io::Error| AbError::io(&path, e.to_string(), e);
+        std::fs::create_dir_all(dir).map_err(|e| AbError::io(dir, e.to_string(), e))?;
         let text = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -32,8 +32,7 @@ impl Store {
         let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let mut done = HashMap::new();
         for (n, line) in text[..complete].split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
-            let row: SideRow = serde_json::from_slice(line)
-                .map_err(|e| AbError::Io { path: path.display().to_string(), why: format!("line {}: {e}", n + 1) })?;
+            let row: SideRow = serde_json::from_slice(line).map_err(|e| AbError::io(&path, format!("line {}: {e}", n + 1), e))?;
             done.insert((row.side.clone(), row.result.id.clone()), row);
         }
         let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
@@ -55,8 +54,8 @@ impl Store {
 
     /// Appends a finished row (one line, flushed).
     pub fn append(&mut self, row: &SideRow) -> Result<(), AbError> {
-        let io = |e: std::io::Error| AbError::Io { path: self.path.display().to_string(), why: e.to_string() };
-        let mut line = serde_json::to_vec(row).map_err(|e| AbError::Io { path: self.path.display().to_string(), why: e.to_string() })?;
+        let io = |e: std::io::Error| AbError::io(&self.path, e.to_string(), e);
+        let mut line = serde_json::to_vec(row).map_err(|e| AbError::io(&self.path, e.to_string(), e))?;
         line.push(b'\n');
         self.file.write_all(&line).map_err(io)?;
         self.file.flush().map_err(io)?;

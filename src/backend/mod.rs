@@ -207,8 +207,14 @@ pub enum BackendError {
         text: String,
     },
     /// The reply has none of the shapes the API defines.
-    #[error("unexpected reply: {0}")]
-    Protocol(String),
+    #[error("unexpected reply: {message}")]
+    Protocol {
+        /// What was wrong with the reply.
+        message: String,
+        /// The JSON parser's error, for a reply that is not JSON.
+        #[source]
+        source: Option<serde_json::Error>,
+    },
     /// The schema breaks a rule of the target's strict subset; refused before sending.
     #[error("the schema breaks OpenAI's strict subset: {0}")]
     Lint(String),
@@ -230,7 +236,7 @@ impl BackendError {
             BackendError::Transport { .. } => "transport",
             BackendError::SchemaViolation { .. } => "schema_violation",
             BackendError::Truncated { .. } => "truncated",
-            BackendError::Protocol(_) => "protocol",
+            BackendError::Protocol { .. } => "protocol",
             BackendError::Lint(_) => "lint",
         }
     }

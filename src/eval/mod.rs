@@ -66,20 +66,22 @@ impl Row {
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
     /// The CSV cannot be read or a row does not parse.
-    #[error("cannot read {path}: {why}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         /// The CSV's path.
         path: String,
-        /// The CSV reader's message.
-        why: String,
+        /// The CSV reader's error.
+        #[source]
+        source: csv::Error,
     },
     /// An output file cannot be written.
-    #[error("cannot write {path}: {why}")]
+    #[error("cannot write {path}: {source}")]
     Write {
         /// The output file's path.
         path: String,
-        /// The I/O error's message.
-        why: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
     /// The router failed on a message.
     #[error("routing failed: {0}")]
@@ -88,9 +90,9 @@ pub enum EvalError {
 
 /// Reads the labelled CSV.
 pub fn read_rows(path: &Path) -> Result<Vec<Row>, EvalError> {
-    let err = |why: String| EvalError::Read { path: path.display().to_string(), why };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
-    reader.deserialize().collect::<Result<Vec<Row>, _>>().map_err(|e| err(e.to_string()))
+    let err = |source: csv::Error| EvalError::Read { path: path.display().to_string(), source };
+    let mut reader = csv::Reader::from_path(path).map_err(err)?;
+    reader.deserialize().collect::<Result<Vec<Row>, _>>().map_err(err)
 }
 
 /// One half of a file's rows, by position: tune on one, check on the other.

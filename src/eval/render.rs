@@ -188,7 +188,7 @@ pub fn reliability_svg(r: &EvalReport) -> String {
 
 /// Writes `report.md`, `report.json`, `confusion.svg` and `reliability.svg` into `dir`.
 pub fn write_reports(r: &EvalReport, dir: &Path) -> Result<(), EvalError> {
-    let err = |p: &Path, e: std::io::Error| EvalError::Write { path: p.display().to_string(), why: e.to_string() };
+    let err = |p: &Path, source: std::io::Error| EvalError::Write { path: p.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
     let files = [
         ("report.md", markdown(r)),

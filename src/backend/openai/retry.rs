@@ -101,7 +101,7 @@ async fn send_once(request: reqwest::RequestBuilder, attempts: u32, started: Ins
     let text = response.text().await.map_err(transport)?;
     if (200..300).contains(&status) {
         return serde_json::from_str(&text).map_err(|e| Failure {
-            error: BackendError::Protocol(format!("the reply is not JSON ({e})")),
+            error: BackendError::Protocol { message: format!("the reply is not JSON ({e})"), source: Some(e) },
             retry: false,
             retry_after: None,
         });

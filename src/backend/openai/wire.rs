@@ -143,7 +143,7 @@ fn count(v: &Value, path: &[&str]) -> usize {
 }
 
 fn protocol(what: &str) -> BackendError {
-    BackendError::Protocol(what.to_owned())
+    BackendError::Protocol { message: what.to_owned(), source: None }
 }
 
 /// Reads a 2xx reply body of `mode`. A cut output is [`BackendError::Truncated`].
@@ -342,7 +342,7 @@ mod tests {
                 "top_logprobs": [{"token": "{}", "logprob": -0.1, "bytes": [123, 125]}, {"token": "{\"", "logprob": -2.4, "bytes": [123, 34]}]}], "refusal": null}}]});
         let Answer::Text { logprobs, .. } = parse(WireMode::Chat, &chat).unwrap().answer else { panic!() };
         assert_eq!(logprobs, [TokenLogprob { token: "{}".into(), logprob: -0.1, top: vec![("{}".into(), -0.1), ("{\"".into(), -2.4)] }]);
-        assert!(matches!(parse(WireMode::Chat, &json!({"choices": []})), Err(BackendError::Protocol(_))));
+        assert!(matches!(parse(WireMode::Chat, &json!({"choices": []})), Err(BackendError::Protocol { .. })));
     }
 
     #[test]
