@@ -2,7 +2,7 @@
 //! port with the default GGUF, for tests that need a real third-party implementation.
 //!
 //! The venv is `STRICTLY_BENCH_VENV`, else `.venv-bench` in the project. `benches/llamacpp/setup.sh`
-//! creates it when needed (a source build of llama.cpp: 10 to 20 minutes on 2 cores, once) and
+//! creates it when needed (a source build of llama.cpp: about 3 minutes on 2 cores, once) and
 //! checks on every run that its build decodes on this CPU, rebuilding it more conservatively
 //! when it does not. The server is stopped on drop, pass or fail; a server that died says how
 //! (its exit status or signal, and the tail of its log) through [`LlamaServer::report`].
