@@ -180,6 +180,50 @@ impl ByteRecognizer for DfaStep<'_> {
         self.engine.loops.insert(state, known);
         all
     }
+    /// A breadth-first search over the states `bytes` reach from `state`, each met first at
+    /// its least depth (a later meeting has fewer bytes left), one transition per byte class.
+    fn stays_alive(&mut self, state: LazyStateID, bytes: &ByteSet, longest: usize, max_steps: usize) -> bool {
+        if self.cleared {
+            return false;
+        }
+        let automaton = self.automaton;
+        let reps: Vec<u8> = automaton.classes.iter().filter(|c| c.bytes.intersects(bytes)).map(|c| c.rep).collect();
+        if reps.len() > max_steps {
+            return false;
+        }
+        // `order` lists the states met, level by level; `seen` answers membership.
+        let mut order = vec![state];
+        let mut seen: StateMap<()> = StateMap::default();
+        seen.insert(state, ());
+        let (mut level, mut steps) = (0..1, 0);
+        for _ in 0..longest {
+            for at in level.clone() {
+                for &rep in &reps {
+                    steps += 1;
+                    if steps > max_steps {
+                        return false;
+                    }
+                    match automaton.next(self.engine, order[at], rep) {
+                        Err(Cleared) => {
+                            self.cleared = true;
+                            return false;
+                        }
+                        Ok(None) => return false,
+                        Ok(Some(n)) => {
+                            if seen.insert(n, ()).is_none() {
+                                order.push(n);
+                            }
+                        }
+                    }
+                }
+            }
+            if order.len() == level.end {
+                break;
+            }
+            level = level.end..order.len();
+        }
+        true
+    }
     #[inline]
     fn step(&mut self, state: LazyStateID, byte: u8) -> Option<LazyStateID> {
         if self.cleared {

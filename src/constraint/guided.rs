@@ -133,10 +133,10 @@ impl Guide<'_> {
         let Some(state) = self.automaton.step(engine, self.start, &self.s.path)? else { return Ok(()) };
         let mut walker = DfaStep::new(self.automaton, engine);
         let mask = &mut self.mask;
-        self.trie.walk_below(node, live, &mut walker, state, &ByteSet::EMPTY, 0, |visit| {
-            if let Visit::Token(token, _) = visit {
-                mask.insert(token);
-            }
+        self.trie.walk_below(node, live, &mut walker, state, &ByteSet::EMPTY, 0, |visit| match visit {
+            Visit::Token(token, _) => mask.insert(token),
+            Visit::Live(tokens) => tokens.iter().for_each(|&t| mask.insert(t)),
+            Visit::Run(_) => {}
         });
         if walker.cleared {
             Err(Cleared)

@@ -181,10 +181,10 @@ impl TokenAutomaton {
     ) -> Result<Arc<StateInfo>, Cleared> {
         let mut walker = DfaStep::new(self, engine);
         for walk in walks {
-            walk.trie.walk_from(&walk.first, &mut walker, state, &walk.run_bytes, walk.run, |visit| {
-                if let Visit::Token(token, _) = visit {
-                    mask.insert(token);
-                }
+            walk.trie.walk_from(&walk.first, &mut walker, state, &walk.run_bytes, walk.run, |visit| match visit {
+                Visit::Token(token, _) => mask.insert(token),
+                Visit::Live(tokens) => tokens.iter().for_each(|&t| mask.insert(t)),
+                Visit::Run(_) => {}
             });
         }
         if walker.cleared {

@@ -48,6 +48,14 @@ pub trait ByteRecognizer {
         let _ = (state, bytes);
         false
     }
+    /// Whether every string of `bytes` up to `longest` bytes long is read from `state`
+    /// without a rejection, found in at most `max_steps` steps (`false` past them). A walk
+    /// that needs no end states asks this at a node with a large subtree and, on `true`,
+    /// takes the subtree's tokens whole. The default says `false`.
+    fn stays_alive(&mut self, state: Self::State, bytes: &ByteSet, longest: usize, max_steps: usize) -> bool {
+        let _ = (state, bytes, longest, max_steps);
+        false
+    }
 }
 
 /// Errors building a vocabulary.
@@ -303,6 +311,63 @@ mod tests {
         vocab.trie().walk(&mut Prefix(b"abcd"), 0, |t, _| found.push(t));
         found.sort();
         assert_eq!(found, vec![0, 1, 2, 5, 7]);
+    }
+
+    /// Reads at most `max` bytes, none of them `z`; says so for whole subtrees when asked.
+    struct Short {
+        max: usize,
+        asked: usize,
+    }
+    impl ByteRecognizer for Short {
+        type State = usize;
+        fn step(&mut self, at: usize, byte: u8) -> Option<usize> {
+            (at < self.max && byte != b'z').then_some(at + 1)
+        }
+        fn stays_alive(&mut self, at: usize, bytes: &ByteSet, longest: usize, _max_steps: usize) -> bool {
+            self.asked += 1;
+            !bytes.contains(b'z') && at + longest <= self.max
+        }
+    }
+
+    #[test]
+    fn live_subtrees_give_the_tokens_a_walk_steps_to() {
+        // Behind each of 16 one-byte prefixes, every string of 1 to 6 letters over "ab" (127
+        // nodes below the prefix, past MIN_LIVE_SUBTREE); behind every other prefix also two
+        // tokens with a `z`, which the recognizer rejects.
+        let mut words: Vec<Vec<u8>> = vec![];
+        for p in 0..16u8 {
+            let prefix = b'0' + p;
+            for len in 1..=6u32 {
+                for n in 0..2usize.pow(len) {
+                    words.push(std::iter::once(prefix).chain((0..len).map(|k| b"ab"[n >> k & 1])).collect());
+                }
+            }
+            if p % 2 == 0 {
+                words.extend([vec![prefix, b'z'], vec![prefix, b'a', b'z']]);
+            }
+        }
+        let vocab = Vocabulary::from_token_bytes(words.iter().map(|w| Some(w.clone())).collect(), None);
+        for max in [3, 6, 7, 9] {
+            let mut stepped = vec![];
+            vocab.trie().walk(&mut Short { max, asked: 0 }, 0, |t, _| stepped.push(t));
+            let mut short = Short { max, asked: 0 };
+            let (mut found, mut live) = (vec![], 0);
+            vocab.trie().walk_from(&ByteSet::ALL, &mut short, 0, &ByteSet::EMPTY, 0, |v| match v {
+                Visit::Token(t, _) => found.push(t),
+                Visit::Live(ts) => {
+                    live += 1;
+                    found.extend_from_slice(ts);
+                }
+                Visit::Run(_) => unreachable!("no run bytes given"),
+            });
+            stepped.sort();
+            found.sort();
+            assert_eq!(found, stepped, "max {max}");
+            assert!(stepped.iter().all(|&t| vocab.token_bytes(t).len() <= max && !vocab.token_bytes(t).contains(&b'z')));
+            assert!(short.asked >= 16, "max {max}: asked {}", short.asked);
+            // From 7 bytes on, the 8 prefixes without a `z` behind them are taken whole.
+            assert_eq!(live, if max >= 7 { 8 } else { 0 }, "max {max}");
+        }
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub(super) const NO_TOKEN: u32 = u32::MAX;
 /// least this many nodes below it (itself included): below that, stepping is as cheap.
 pub(super) const MIN_LOOP_SUBTREE: usize = 8;
 
+/// A walk that does not need each token's end state asks whether every string of a subtree's
+/// bytes keeps the recognizer alive ([`ByteRecognizer::stays_alive`]) only at a node with at
+/// least this many nodes below it, and lets that search take at most a quarter of as many
+/// steps: a failed search then costs a fraction of the walk it could have saved.
+pub(super) const MIN_LIVE_SUBTREE: usize = 64;
+
 /// Byte trie over the vocabulary, flattened so that skipping a subtree is one
 /// jump: a walk visits each live node once and prunes dead subtrees whole.
 #[derive(Debug, Clone)]
@@ -208,12 +214,14 @@ impl TokenTrie {
         self.walk_runs(recognizer, start, run_bytes, run, |visit| match visit {
             Visit::Token(token, state) => on_token(token, state),
             Visit::Run(tokens) => tokens.iter().for_each(|&t| on_token(t, start)),
+            Visit::Live(_) => unreachable!("walk_runs reports every token's end state"),
         });
     }
 
     /// The walk behind [`walk_with_run`](Self::walk_with_run): subtrees
     /// accepted whole are reported as one [`Visit::Run`] slice, so a caller
     /// that already holds a run's tokens ([`Vocabulary::run_split`]) can skip them.
+    /// Every other token comes with its end state (never a [`Visit::Live`]).
     pub fn walk_runs<R: ByteRecognizer>(
         &self,
         recognizer: &mut R,
@@ -222,10 +230,12 @@ impl TokenTrie {
         run: usize,
         visit: impl FnMut(Visit<'_, R::State>),
     ) {
-        self.walk_from(&ByteSet::ALL, recognizer, start, run_bytes, run, visit);
+        self.walk_inner(Self::ROOT, &ByteSet::ALL, recognizer, start, run_bytes, run, true, visit);
     }
 
-    /// [`walk_runs`](Self::walk_runs) over the tokens whose first byte is in `first_bytes` only.
+    /// [`walk_runs`](Self::walk_runs) over the tokens whose first byte is in `first_bytes` only,
+    /// for a caller that needs to know which tokens are read, not where they end: a large
+    /// subtree on whose bytes the recognizer stays alive comes as one [`Visit::Live`] slice.
     pub fn walk_from<R: ByteRecognizer>(
         &self,
         first_bytes: &ByteSet,
@@ -250,6 +260,23 @@ impl TokenTrie {
         start: R::State,
         run_bytes: &ByteSet,
         run: usize,
+        visit: impl FnMut(Visit<'_, R::State>),
+    ) {
+        self.walk_inner(parent, first_bytes, recognizer, start, run_bytes, run, false, visit);
+    }
+
+    /// The walk: `end_states` says whether every token must come with its end state (no
+    /// [`Visit::Live`] then).
+    #[allow(clippy::too_many_arguments)]
+    fn walk_inner<R: ByteRecognizer>(
+        &self,
+        parent: TrieNodeId,
+        first_bytes: &ByteSet,
+        recognizer: &mut R,
+        start: R::State,
+        run_bytes: &ByteSet,
+        run: usize,
+        end_states: bool,
         mut visit: impl FnMut(Visit<'_, R::State>),
     ) {
         let base = self.nodes[parent.0 as usize].depth as usize;
@@ -281,14 +308,28 @@ impl TokenTrie {
                 match recognizer.step(parent, node.byte) {
                     None => i = node.subtree_end as usize,
                     Some(next) => {
+                        let size = node.subtree_end as usize - i;
                         // A subtree whose bytes all loop the state back to itself is read
                         // whole: each of its tokens ends in `next`.
-                        if node.subtree_end as usize - i >= MIN_LOOP_SUBTREE && recognizer.loops_on(next, &self.subtree_bytes[i]) {
+                        if size >= MIN_LOOP_SUBTREE && recognizer.loops_on(next, &self.subtree_bytes[i]) {
                             for &id in self.subtree_tokens(i) {
                                 visit(Visit::Token(id, next));
                             }
                             i = node.subtree_end as usize;
                             continue;
+                        }
+                        // So is one where every string of the bytes below, up to its longest
+                        // token, keeps the recognizer alive; the tokens' end states differ.
+                        if !end_states && size >= MIN_LIVE_SUBTREE {
+                            let below = self
+                                .children(TrieNodeId(i as u32), &ByteSet::ALL)
+                                .fold(ByteSet::EMPTY, |acc, (_, c)| acc | self.subtree_bytes[c.0 as usize]);
+                            let longest = self.subtree_depth[i].saturating_sub(node.depth) as usize;
+                            if recognizer.stays_alive(next, &below, longest, size / 4) {
+                                visit(Visit::Live(self.subtree_tokens(i)));
+                                i = node.subtree_end as usize;
+                                continue;
+                            }
                         }
                         for &id in self.own_tokens(i) {
                             visit(Visit::Token(id, next));
@@ -356,12 +397,17 @@ impl TokenTrie {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrieNodeId(u32);
 
-/// What [`TokenTrie::walk_runs`] reports.
+/// What a walk of the trie reports ([`TokenTrie::walk_runs`], [`TokenTrie::walk_from`]).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Visit<'a, S> {
     /// A token the recognizer accepted, with the state after it.
     Token(u32, S),
     /// Tokens accepted whole as run bytes; the recognizer stays where it
     /// started (a self-loop) or moves along the run.
     Run(&'a [u32]),
+    /// Tokens accepted whole because every string of their subtree's bytes, up to its longest
+    /// token, keeps the recognizer alive ([`ByteRecognizer::stays_alive`]); where each ends is
+    /// not known. Only [`TokenTrie::walk_from`] and [`TokenTrie::walk_below`] report these.
+    Live(&'a [u32]),
 }

@@ -1,7 +1,7 @@
 //! Masks on MaskBench schemas equal a plain trie walk over the grammar's DFA, token by token
 //! along each schema's first valid instance: the shortcuts of a state's first mask (subtrees
-//! taken whole where their bytes loop the state to itself, runs, string bodies, the guided
-//! walk) add no token and lose none.
+//! taken whole where their bytes loop the state to itself or keep it alive, runs, string
+//! bodies, the guided walk) add no token and lose none.
 
 use std::sync::Arc;
 
@@ -15,8 +15,13 @@ use crate::maskbench::records;
 use crate::seed_schemas::PlainDfa;
 
 /// Schemas whose first masks walk the most of the trie: many declared keys beside any other
-/// key, a string under an unanchored pattern, bounded keys and strings, formats.
-const CHOSEN: [&str; 8] = [
+/// key, strings under an unanchored pattern, bounded keys and strings, formats, and the four
+/// slowest first masks of `strictly coverage` before live subtrees were taken whole.
+const CHOSEN: [&str; 12] = [
+    "Github_easy---o42983",
+    "Github_hard---o44202",
+    "Github_medium---o13694",
+    "Github_medium---o45264",
     "Github_hard---o30369",
     "Github_easy---o33942",
     "Github_easy---o9814",
