@@ -11,13 +11,13 @@
 //! | `Content-Length` over `max_body_bytes`, with `Expect: 100-continue` | 413 at once (the client never gets `100 Continue`) |
 //! | `Content-Length` over `max_body_bytes` + [`MAX_DISCARD_BYTES`] | 413 at once |
 //! | a body over `max_body_bytes`, declared or as it arrives | 413 once the body ends, after reading and dropping up to [`MAX_DISCARD_BYTES`] more |
+//! | a body not whole within `body_read_timeout` | 408, connection closed |
+//! | a body still arriving at shutdown | 503, connection closed |
 //!
 //! A client that sends its whole body before reading the answer would meet a closed socket (a
 //! broken pipe, and often no answer at all) if the server closed the connection with the body
 //! half read. So an oversized body is read to its end and thrown away, as RFC 9112 §9.6 advises,
 //! up to [`MAX_DISCARD_BYTES`]; past that bound the connection is closed at once.
-//! | a body not whole within `body_read_timeout` | 408, connection closed |
-//! | a body still arriving at shutdown | 503, connection closed |
 
 use std::pin::Pin;
 use std::sync::Arc;
