@@ -137,9 +137,16 @@ impl Grammar {
     /// state that reads a byte a character can start with), that position and its root:
     /// the string takes any character, each uses one position, and after `room` of them
     /// only the closing quote is left.
+    ///
+    /// A set that holds the root of a loop over any character (a free string, or the `.*`
+    /// around an unanchored pattern) is a free position whatever else it holds: every
+    /// string of whole characters leads back to that root, so it stays alive.
     pub(crate) fn string_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
         if self.strings.is_empty() {
             return None;
+        }
+        if let Some(found) = set.iter().find_map(|&id| Some((self.strings.free_loop(id)?, id))) {
+            return Some(found);
         }
         let nfa = self.dfa.get_nfa();
         // What the other states must not read: a byte a character can start with.

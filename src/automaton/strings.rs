@@ -34,6 +34,10 @@ pub struct Position {
 #[derive(Debug, Clone)]
 pub struct StringBodies {
     positions: HashMap<StateID, Position>,
+    /// Every loop over the character gadget, by its root, whatever follows the loop: a free
+    /// string, and the `.*` that an unanchored pattern starts or ends with. From a set that
+    /// holds one, every string of whole characters stays alive.
+    loops: HashMap<StateID, Position>,
     /// [`crate::bytes::json_text_first_bytes`], once per grammar.
     text_first: crate::bytes::ByteSet,
 }
@@ -52,7 +56,12 @@ impl StringBodies {
             }
         }
         let mut positions = HashMap::new();
+        let mut loops = HashMap::new();
         for (&union, &(root, target, exit)) in &gadgets {
+            if target == union {
+                // Any character leads back to the root, whatever comes after the loop.
+                loops.insert(root, Position { room: u32::MAX, chain: union });
+            }
             if positions.contains_key(&root) || !reads_only_quote(nfa, exit) {
                 continue;
             }
@@ -80,7 +89,7 @@ impl StringBodies {
                 positions.insert(root, Position { room: k as u32 + 1, chain: last });
             }
         }
-        Self { positions, text_first: crate::bytes::json_text_first_bytes() }
+        Self { positions, loops, text_first: crate::bytes::json_text_first_bytes() }
     }
 
     /// The bytes a character of a string body can start with.
@@ -93,9 +102,14 @@ impl StringBodies {
         self.positions.get(&root).copied()
     }
 
+    /// The loop a gadget root stands for, if it is one ([`Self::loops`]).
+    pub fn free_loop(&self, root: StateID) -> Option<Position> {
+        self.loops.get(&root).copied()
+    }
+
     /// Whether no string body was found.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty()
+        self.positions.is_empty() && self.loops.is_empty()
     }
 }
 
@@ -165,5 +179,18 @@ mod tests {
         assert_eq!(bounded.iter().map(|p| p.room).collect::<Vec<_>>(), vec![1, 2, 3]);
         // A pattern's string is not a plain gadget chain.
         assert!(bodies(serde_json::json!({"type": "string", "pattern": "^[a-z]{0,5}$"})).is_empty());
+    }
+
+    #[test]
+    fn an_unanchored_pattern_has_a_loop_on_each_open_side() {
+        let loops = |schema| {
+            let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+            (g.strings.loops.len(), g.strings.positions.len())
+        };
+        // `.*ab.*`: the loop before `ab`, and the free string after it.
+        assert_eq!(loops(serde_json::json!({"type": "string", "pattern": "ab"})), (2, 1));
+        // `.*ab`: a loop that does not lead to the closing quote, so no position.
+        assert_eq!(loops(serde_json::json!({"type": "string", "pattern": "ab$"})), (1, 0));
+        assert_eq!(loops(serde_json::json!({"type": "string", "pattern": "^ab$"})), (0, 0));
     }
 }
