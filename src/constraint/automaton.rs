@@ -117,6 +117,8 @@ pub struct TokenAutomaton {
     pub(super) grammar: Grammar,
     pub(super) vocab: Arc<Vocabulary>,
     pub(super) classes: Vec<ByteClass>,
+    /// What [`TokenAutomaton::text_universal`] tries from each place inside a character.
+    pub(super) text_steps: super::text::TextSteps,
     pub(super) engine: Mutex<Engine>,
     pub(super) distances: OnceLock<NfaDistances>,
 }
@@ -254,10 +256,11 @@ impl TokenAutomaton {
                     .collect();
                 ByteClass { rep, bytes }
             })
-            .collect();
+            .collect::<Vec<_>>();
         Self {
             grammar,
             vocab,
+            text_steps: super::text::TextSteps::new(&classes),
             classes,
             engine: Mutex::new(Engine {
                 cache,

@@ -61,6 +61,7 @@ pub mod cache;
 mod cursor;
 mod guided;
 mod plan;
+mod text;
 
 pub use crate::vocab::TokenSet;
 pub use automaton::{TokenAutomaton, MAX_CACHED_STATES};

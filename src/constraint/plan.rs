@@ -46,7 +46,9 @@ impl<'t> Walk<'t> {
 /// ([`TokenAutomaton::plan`]) and carried out in [`TokenAutomaton::info`].
 pub(super) enum Plan {
     /// A string body at a character boundary with `room` characters left: its text tokens
-    /// of at most `room` characters are taken whole, the others walked.
+    /// of at most `room` characters are taken whole, the others walked. Also a state with
+    /// no such room from which every string of text stays alive
+    /// ([`TokenAutomaton::text_universal`]), with `room` `usize::MAX`.
     Text { room: usize },
     /// A state that reads only a few bytes, with a small NFA state set: the walk of their
     /// subtrees, led by the NFA's live bytes at each node (see [`super::guided`]).
@@ -102,6 +104,9 @@ impl TokenAutomaton {
     ) -> Result<Plan, Cleared> {
         if let Some(room) = room {
             return Ok(Plan::Text { room });
+        }
+        if self.text_universal(engine, state, live, nfa_states)? {
+            return Ok(Plan::Text { room: usize::MAX });
         }
         if live.len() <= FEW_LIVE_BYTES {
             return Ok(if nfa_states <= MAX_GUIDED_SET { Plan::Guided } else { Plan::Walk });

@@ -85,3 +85,66 @@ fn masks_equal_a_plain_trie_walk_on_a_maskbench_sample() {
     assert!(chosen.len() >= 6, "chosen schemas compared: {chosen:?}");
     assert!(schemas >= 30 && masks >= 1500, "{schemas} schemas, {masks} masks compared");
 }
+
+/// String bodies that every string of text keeps alive, though the grammar holds no plain
+/// string there: the `.*` of an unanchored pattern, a `patternProperties` key (a product with
+/// the declared names), a key that still shares a prefix with a declared name, and a pattern
+/// beside `maxLength` (a product that counts characters), up to and past where the count
+/// leaves too little room for the longest token. Their masks take text tokens whole; they
+/// still equal the plain walk at each token.
+#[test]
+fn text_universal_masks_equal_a_plain_trie_walk() {
+    let tokenizer = common::tokenizer();
+    let vocab = tokenizer.vocab().clone();
+    let field = |pattern: &str| serde_json::json!({"type": "string", "pattern": pattern});
+    let long = "words and more words ".repeat(4);
+    let cases = [
+        (field("rocket_document"), r#""see the rocket_document here""#.to_string()),
+        (field(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}"), r#""at 2024-01-31T12:00:59.123456 UTC""#.to_string()),
+        (field("(alpha|beta|gamma)[0-9]+$"), r#""release beta42""#.to_string()),
+        (field(r"^v\d+|snapshot"), r#""nightly-snapshot ü ok \"quoted\"""#.to_string()),
+        (serde_json::json!({"type": "string", "pattern": "[a-z ]+", "maxLength": 90}), format!("{:?}", long.trim_end())),
+        (
+            serde_json::json!({"type": "object", "properties": {"name": {"type": "string"}},
+                               "patternProperties": {"after_[create|update]": {"type": "integer"}}}),
+            r#"{"name":"x","after_create_hook":1,"xafter_u":2}"#.to_string(),
+        ),
+        (
+            serde_json::json!({"type": "object", "properties": {"name": {"type": "string"}, "names": {"type": "string"}}}),
+            r#"{"name":"x","nam":1,"namesake":"y"}"#.to_string(),
+        ),
+    ];
+    let mut masks = 0;
+    for (schema, text) in cases {
+        let schema = match schema.get("type") {
+            Some(t) if t == "string" => serde_json::json!({"type": "object", "properties": {"a": schema},
+                                                          "required": ["a"], "additionalProperties": false}),
+            _ => schema,
+        };
+        let text = if text.starts_with('{') { text } else { format!(r#"{{"a":{text}}}"#) };
+        let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+        assert!(grammar.matches(text.as_bytes()), "{schema}: {text}");
+        let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone())));
+        let mut plain = PlainDfa { walker: grammar.walker() };
+        let mut state = plain.walker.start();
+        for id in tokenizer.encode_plain(&text).unwrap() {
+            let mut expected = vec![false; vocab.len()];
+            vocab.trie().walk(&mut plain, state, |t, _| expected[t as usize] = true);
+            let mut got = vec![false; vocab.len()];
+            c.mask().unwrap().iter().filter(|&t| Some(t) != vocab.eos()).for_each(|t| got[t as usize] = true);
+            let differ: Vec<String> = (0..got.len())
+                .filter(|&t| got[t] != expected[t])
+                .take(5)
+                .map(|t| format!("{}{:?}", if got[t] { "+" } else { "-" }, String::from_utf8_lossy(vocab.token_bytes(t as u32))))
+                .collect();
+            assert!(differ.is_empty(), "{schema}: masks differ after {:?}: {differ:?}", String::from_utf8_lossy(c.bytes()));
+            masks += 1;
+            c.advance(id).unwrap_or_else(|e| panic!("{schema}: token {id}: {e}"));
+            for &b in vocab.token_bytes(id) {
+                state = plain.walker.step(state, b).unwrap();
+            }
+        }
+        assert!(c.is_accepting().unwrap(), "{schema}: {text} ends the value");
+    }
+    assert!(masks >= 80, "{masks} masks compared");
+}
