@@ -139,6 +139,9 @@ fn a_full_queue_is_a_429_with_retry_after_then_retried() {
         let mut s = settings(&base, &id, WireMode::Chat);
         s.retries = retries;
         s.backoff = Duration::from_millis(50);
+        // `{"ok":true}` is a few tokens; admission counts each call at its `max_tokens`, and
+        // Retry-After is the queued work ahead, so a budget of 120 made each retry wait ~10 s.
+        s.max_output_tokens = 16;
         s.total_timeout = Duration::from_secs(300);
         let b = Arc::new(OpenAiBackend::new(s, Some(KEY.into())).unwrap());
         rt().block_on(async {
