@@ -21,13 +21,14 @@ use crate::bytes::{json_escapes, json_text_first_bytes, ByteSet};
 /// it, the state keeps its usual plan, having spent a fraction of what that plan costs.
 pub(super) const MAX_TEXT_WORK: usize = 1 << 16;
 
-/// A state whose NFA set is larger is not searched: each of its transitions costs as much as
-/// a walk's many cheaper ones, and a search that passes can cost more than the walk it saves.
+/// A state whose NFA set is larger is not searched: each transition steps the whole set, and a
+/// search can cost more than the walk it saves (one that passed over a 953-state set took
+/// 14 ms, where the walk takes 4 to 7).
 pub(super) const MAX_TEXT_SET: usize = 256;
 
-/// Before the search, one text byte is read this many times in a row: a body that counts
-/// characters (a `pattern` beside `maxLength`) meets a new state at every one, and is given
-/// up on at once instead of at [`MAX_TEXT_STATES`].
+/// Before the search, one text byte is read again and again until a state recurs: a body that
+/// counts characters (a `pattern` beside `maxLength`) meets a new state at every one, and is
+/// given up on after this many and one more, instead of at [`MAX_TEXT_STATES`].
 pub(super) const COUNT_PROBE: usize = 8;
 
 /// DFA states one search may meet. A string body whose text states close up within this
