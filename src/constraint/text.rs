@@ -8,8 +8,8 @@
 //! every string of text characters through, where the run plans would walk the trie for
 //! several milliseconds. This search finds them on the DFA itself: a breadth-first search
 //! over the states text reaches, paired with where the text is inside a UTF-8 character,
-//! up to the longest token. It is bounded in steps, not time, and a state it cannot settle
-//! within them keeps its usual plan.
+//! up to the longest token. It is bounded in work (NFA states stepped, DFA states met), not
+//! time, and a state it cannot settle within that keeps its usual plan.
 
 use regex_automata::hybrid::LazyStateID;
 
