@@ -23,7 +23,7 @@ use super::automaton::{Cleared, DfaStep, Engine, StateInfo, TokenAutomaton};
 use super::plan::FEW_LIVE_BYTES;
 use crate::automaton::distance::{self, NfaSet, Visited};
 use crate::bytes::ByteSet;
-use crate::vocab::{TokenSet, TokenTrie, TrieNodeId, Visit};
+use crate::vocab::{TokenSet, TokenTrie, TrieNodeId};
 
 /// Above this many NFA states a set is no longer stepped by hand: the lazy DFA, which
 /// determinises a set once and then caches it, is cheaper.
@@ -133,11 +133,7 @@ impl Guide<'_> {
         let Some(state) = self.automaton.step(engine, self.start, &self.s.path)? else { return Ok(()) };
         let mut walker = DfaStep::new(self.automaton, engine);
         let mask = &mut self.mask;
-        self.trie.walk_below(node, live, &mut walker, state, &ByteSet::EMPTY, 0, |visit| match visit {
-            Visit::Token(token, _) => mask.insert(token),
-            Visit::Live(tokens) => tokens.iter().for_each(|&t| mask.insert(t)),
-            Visit::Run(_) => {}
-        });
+        self.trie.walk_below(node, live, &mut walker, state, &ByteSet::EMPTY, 0, |visit| mask.insert_walked(&visit));
         if walker.cleared {
             Err(Cleared)
         } else {

@@ -10,7 +10,7 @@ use regex_automata::util::primitives::StateID;
 use super::automaton::{Cleared, DfaStep, Engine, StateInfo, TokenAutomaton, MAX_CACHED_STATES};
 use super::guided::MAX_GUIDED_SET;
 use crate::bytes::ByteSet;
-use crate::vocab::{RunSplit, TokenSet, TokenTrie, Visit};
+use crate::vocab::{RunSplit, TokenSet, TokenTrie};
 
 /// A state that reads at most this many bytes is walked without looking for a run.
 pub(super) const FEW_LIVE_BYTES: u32 = 16;
@@ -186,11 +186,7 @@ impl TokenAutomaton {
     ) -> Result<Arc<StateInfo>, Cleared> {
         let mut walker = DfaStep::new(self, engine);
         for walk in walks {
-            walk.trie.walk_from(&walk.first, &mut walker, state, &walk.run_bytes, walk.run, |visit| match visit {
-                Visit::Token(token, _) => mask.insert(token),
-                Visit::Live(tokens) => tokens.iter().for_each(|&t| mask.insert(t)),
-                Visit::Run(_) => {}
-            });
+            walk.trie.walk_from(&walk.first, &mut walker, state, &walk.run_bytes, walk.run, |visit| mask.insert_walked(&visit));
         }
         if walker.cleared {
             return Err(Cleared);

@@ -20,6 +20,15 @@ impl TokenSet {
     pub fn insert(&mut self, id: u32) {
         self.words[id as usize / 64] |= 1 << (id % 64);
     }
+    /// Adds the tokens a walk of the trie found readable ([`super::TokenTrie::walk_from`]),
+    /// except a [`Visit::Run`]'s, which a mask that starts from its run's split holds already.
+    pub fn insert_walked<S>(&mut self, visit: &super::Visit<'_, S>) {
+        match visit {
+            super::Visit::Token(token, _) => self.insert(*token),
+            super::Visit::Live(tokens) => tokens.iter().for_each(|&t| self.insert(t)),
+            super::Visit::Run(_) => {}
+        }
+    }
     /// Whether an id is in the set.
     pub fn contains(&self, id: u32) -> bool {
         (id as usize) < self.len && self.words[id as usize / 64] & (1 << (id % 64)) != 0
