@@ -37,8 +37,6 @@ const TOKENS: usize = 80;
 
 #[test]
 fn masks_equal_a_plain_trie_walk_on_a_maskbench_sample() {
-    let tokenizer = common::tokenizer();
-    let vocab = tokenizer.vocab().clone();
     let records = records();
     // The chosen schemas and every 300th of the others.
     let sample = records.iter().enumerate().filter(|(i, r)| CHOSEN.contains(&r.id.as_str()) || i % 300 == 0).map(|(_, r)| r);
@@ -53,33 +51,7 @@ fn masks_equal_a_plain_trie_walk_on_a_maskbench_sample() {
         if CHOSEN.contains(&record.id.as_str()) {
             chosen.push(record.id.clone());
         }
-        let automaton = Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone()));
-        let mut c = Constraint::new(automaton);
-        let mut plain = PlainDfa { walker: grammar.walker() };
-        let mut state = plain.walker.start();
-        for id in tokenizer.encode_plain(&text).unwrap().into_iter().take(TOKENS) {
-            // Bit sets, not ordered sets: this runs for every mask compared.
-            let mut expected = vec![false; vocab.len()];
-            vocab.trie().walk(&mut plain, state, |t, _| expected[t as usize] = true);
-            let mut got = vec![false; vocab.len()];
-            c.mask().unwrap().iter().filter(|&t| Some(t) != vocab.eos()).for_each(|t| got[t as usize] = true);
-            if got != expected {
-                let differ = |a: &[bool], b: &[bool]| {
-                    (0..a.len())
-                        .filter(|&t| a[t] && !b[t])
-                        .take(5)
-                        .map(|t| String::from_utf8_lossy(vocab.token_bytes(t as u32)).into_owned())
-                        .collect::<Vec<_>>()
-                };
-                let (extra, missing) = (differ(&got, &expected), differ(&expected, &got));
-                panic!("{}: masks differ after {:?}: extra {extra:?}, missing {missing:?}", record.id, String::from_utf8_lossy(c.bytes()));
-            }
-            masks += 1;
-            c.advance(id).unwrap_or_else(|e| panic!("{}: the instance's token {id}: {e}", record.id));
-            for &b in vocab.token_bytes(id) {
-                state = plain.walker.step(state, b).unwrap();
-            }
-        }
+        masks += masks_equal_along(&grammar, &text, TOKENS, &record.id).0;
     }
     // A chosen schema whose instance this compiler serialises differently is left out.
     assert!(chosen.len() >= 6, "chosen schemas compared: {chosen:?}");
@@ -94,8 +66,6 @@ fn masks_equal_a_plain_trie_walk_on_a_maskbench_sample() {
 /// still equal the plain walk at each token.
 #[test]
 fn text_universal_masks_equal_a_plain_trie_walk() {
-    let tokenizer = common::tokenizer();
-    let vocab = tokenizer.vocab().clone();
     let field = |pattern: &str| serde_json::json!({"type": "string", "pattern": pattern});
     let long = "words and more words ".repeat(4);
     let cases = [
@@ -124,27 +94,40 @@ fn text_universal_masks_equal_a_plain_trie_walk() {
         let text = if text.starts_with('{') { text } else { format!(r#"{{"a":{text}}}"#) };
         let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
         assert!(grammar.matches(text.as_bytes()), "{schema}: {text}");
-        let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone())));
-        let mut plain = PlainDfa { walker: grammar.walker() };
-        let mut state = plain.walker.start();
-        for id in tokenizer.encode_plain(&text).unwrap() {
-            let mut expected = vec![false; vocab.len()];
-            vocab.trie().walk(&mut plain, state, |t, _| expected[t as usize] = true);
-            let mut got = vec![false; vocab.len()];
-            c.mask().unwrap().iter().filter(|&t| Some(t) != vocab.eos()).for_each(|t| got[t as usize] = true);
-            let differ: Vec<String> = (0..got.len())
-                .filter(|&t| got[t] != expected[t])
-                .take(5)
-                .map(|t| format!("{}{:?}", if got[t] { "+" } else { "-" }, String::from_utf8_lossy(vocab.token_bytes(t as u32))))
-                .collect();
-            assert!(differ.is_empty(), "{schema}: masks differ after {:?}: {differ:?}", String::from_utf8_lossy(c.bytes()));
-            masks += 1;
-            c.advance(id).unwrap_or_else(|e| panic!("{schema}: token {id}: {e}"));
-            for &b in vocab.token_bytes(id) {
-                state = plain.walker.step(state, b).unwrap();
-            }
-        }
+        let (compared, mut c) = masks_equal_along(&grammar, &text, usize::MAX, &schema.to_string());
+        masks += compared;
         assert!(c.is_accepting().unwrap(), "{schema}: {text} ends the value");
     }
     assert!(masks >= 80, "{masks} masks compared");
+}
+
+/// Compares, at each of the first `limit` tokens of `text`, the constraint's mask with a plain
+/// walk of the trie over the grammar's DFA, then takes the token; panics at the first mask
+/// that differs, naming `label`. Returns how many masks were compared, and the constraint.
+fn masks_equal_along(grammar: &Grammar, text: &str, limit: usize, label: &str) -> (usize, Constraint) {
+    let tokenizer = common::tokenizer();
+    let vocab = tokenizer.vocab().clone();
+    let mut c = Constraint::new(Arc::new(TokenAutomaton::new(grammar.clone(), vocab.clone())));
+    let mut plain = PlainDfa { walker: grammar.walker() };
+    let mut state = plain.walker.start();
+    let mut masks = 0;
+    for id in tokenizer.encode_plain(text).unwrap().into_iter().take(limit) {
+        // Bit sets, not ordered sets: this runs for every mask compared.
+        let mut expected = vec![false; vocab.len()];
+        vocab.trie().walk(&mut plain, state, |t, _| expected[t as usize] = true);
+        let mut got = vec![false; vocab.len()];
+        c.mask().unwrap().iter().filter(|&t| Some(t) != vocab.eos()).for_each(|t| got[t as usize] = true);
+        let differ: Vec<String> = (0..got.len())
+            .filter(|&t| got[t] != expected[t])
+            .take(5)
+            .map(|t| format!("{}{:?}", if got[t] { "+" } else { "-" }, String::from_utf8_lossy(vocab.token_bytes(t as u32))))
+            .collect();
+        assert!(differ.is_empty(), "{label}: masks differ after {:?}: {differ:?}", String::from_utf8_lossy(c.bytes()));
+        masks += 1;
+        c.advance(id).unwrap_or_else(|e| panic!("{label}: the text's token {id}: {e}"));
+        for &b in vocab.token_bytes(id) {
+            state = plain.walker.step(state, b).unwrap();
+        }
+    }
+    (masks, c)
 }
