@@ -472,7 +472,8 @@ pub(crate) fn on_compiler_stack<T: Send>(compile: impl FnOnce() -> Result<T, Sch
 
 /// The independent validator for a schema: the `jsonschema` crate, formats checked. Every
 /// guarantee strictly states is checked against it (outputs, walks, remote replies), never
-/// against strictly's own automaton.
+/// against strictly's own automaton. (Feature `validate`, on by default.)
+#[cfg(feature = "validate")]
 pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
     jsonschema::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
 }

@@ -72,7 +72,7 @@ fn at_the_bound_the_schema_compiles_and_walks_validly() {
     assert!(Grammar::compile(&schema, &bounded(largest - 1)).is_err());
     let g = Grammar::compile(&schema, &bounded(largest)).unwrap();
     let a = Arc::new(TokenAutomaton::new(g, common::tokenizer().vocab().clone()));
-    let validator = strictly::schema::validator(&schema).unwrap();
+    let validator = crate::oracle::validator(&schema).unwrap();
     for seed in 0..4 {
         let text = strictly::coverage::random_walk(&a, 64, seed, &mut Vec::new()).unwrap();
         let value: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));

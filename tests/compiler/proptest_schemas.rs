@@ -14,6 +14,7 @@ use crate::oracle;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::oracle::validator;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use rand::rngs::SmallRng;
@@ -21,7 +22,6 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 use strictly::automaton::Grammar;
 use strictly::coverage::serializations;
-use strictly::schema::validator;
 use strictly::schema::{self, CompileOptions};
 
 fn config() -> Config {

@@ -41,7 +41,7 @@ fn exclusive_bounds_past_two_to_the_53_are_refused() {
 /// exactly what the oracle accepts.
 fn agrees_on_hundredths(schema: serde_json::Value, range: std::ops::RangeInclusive<i64>) {
     let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap_or_else(|e| panic!("{schema}: {e}"));
-    let oracle = strictly::schema::validator(&schema).unwrap();
+    let oracle = crate::oracle::validator(&schema).unwrap();
     let mut accepted = 0;
     for n in range {
         let text = format!("{}", n as f64 / 100.0);

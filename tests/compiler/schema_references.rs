@@ -82,7 +82,7 @@ fn recursion_past_the_depth_limit_is_rejected_not_cut() {
     let schema = json!({"type": "array", "items": {"$ref": "#"}});
     let options = CompileOptions { max_recursion_depth: 2, ..CompileOptions::default() };
     let g = Grammar::compile(&schema, &options).unwrap();
-    let oracle = strictly::schema::validator(&schema).unwrap();
+    let oracle = crate::oracle::validator(&schema).unwrap();
     let deep = json!([[[[[]]]]]);
     assert!(oracle.is_valid(&deep));
     assert!(!g.matches(oracle::text(&deep).as_bytes()), "a nesting past the limit was admitted");

@@ -4,11 +4,11 @@
 use crate::common;
 use std::sync::Arc;
 
+use crate::oracle::validator;
 use serde_json::json;
 use strictly::automaton::Grammar;
 use strictly::constraint::TokenAutomaton;
 use strictly::coverage::random_walk;
-use strictly::schema::validator;
 use strictly::schema::CompileOptions;
 
 fn accepts(g: &Grammar, v: serde_json::Value) -> bool {

@@ -8,8 +8,13 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use strictly::automaton::Grammar;
-use strictly::schema::validator;
 use strictly::schema::CompileOptions;
+
+/// The `jsonschema` crate's validator for `schema`, formats checked: the oracle, used
+/// directly so that the compiler's tests need none of strictly's features.
+pub fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options().should_validate_formats(true).build(schema).map_err(|e| e.to_string())
+}
 
 pub fn text(v: &Value) -> String {
     serde_json::to_string(v).unwrap()

@@ -8,11 +8,12 @@
 
 use std::sync::Arc;
 
+use crate::oracle::validator;
 use serde_json::Value;
 use strictly::automaton::Grammar;
 use strictly::constraint::{Constraint, TokenAutomaton};
 use strictly::coverage::random_walk;
-use strictly::schema::{validator, CompileOptions};
+use strictly::schema::CompileOptions;
 use strictly::vocab::Vocabulary;
 
 use crate::oracle::{self, text};
