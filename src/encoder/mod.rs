@@ -1,6 +1,6 @@
 //! The sentence encoder: text in, a unit vector out, so that similar meanings are near.
 //!
-//! all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) runs through candle-transformers' BERT:
+//! all-MiniLM-L6-v2 (a 6-layer BERT, 384 dimensions) runs on candle's tensors (`bert.rs`):
 //! WordPiece ids from the model's own `tokenizer.json` (truncated to 256 tokens, as
 //! sentence-transformers does for this model), the last hidden states mean-pooled over the
 //! attention mask, then L2-normalised. The cosine similarity of two embeddings is their dot
@@ -19,12 +19,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bert;
+
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
+
+use bert::{Bert, Config};
 
 /// The longest input, in tokens; longer texts are cut (sentence-transformers' `max_seq_length`
 /// for this model).
@@ -63,7 +66,7 @@ pub enum EncoderError {
 
 /// A loaded sentence encoder. Cheap to share behind an `Arc`; `embed` takes `&self`.
 pub struct SentenceEncoder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     dim: usize,
     /// A short fingerprint of the weights' checksum, for caches keyed by model.
@@ -97,7 +100,7 @@ impl SentenceEncoder {
             Sha256::digest(&weights).iter().take(8).map(|b| format!("{b:02x}")).collect()
         };
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)?;
-        let model = BertModel::load(vb, &config)?;
+        let model = Bert::load(vb, &config)?;
         Ok(Self { model, tokenizer, dim: config.hidden_size, fingerprint })
     }
 
@@ -150,8 +153,7 @@ impl SentenceEncoder {
         let shape = (batch.len(), len);
         let ids = Tensor::from_vec(ids, shape, &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
-        let types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &mask)?;
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;

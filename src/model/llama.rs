@@ -22,8 +22,8 @@
 //!   looked-up rows are expanded (candle-transformers expands the whole
 //!   table: 113 MB of f32 for SmolLM2).
 //!
-//! `tests/routing/decode.rs` checks the logits against candle-transformers'
-//! implementation on the same weights.
+//! `tests/service/llamacpp_logits.rs` checks the logits against llama.cpp's on the
+//! same GGUF.
 
 use std::borrow::Cow;
 

@@ -12,6 +12,7 @@ mod error_sources;
 mod fleet;
 mod fleet_failures;
 mod learn;
+mod llamacpp_logits;
 mod openai;
 mod openai_backend;
 mod openai_llamacpp;
