@@ -16,7 +16,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use regex_automata::nfa::thompson::NFA;
+use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
 
 use super::distance::{self, NfaSet, Visited};
@@ -90,7 +90,21 @@ impl Spans {
     /// The smallest node whose states hold every state of `set` (the root when none does,
     /// or when the NFA does not have the states the builder was given less the dropped).
     fn owner(&self, nfa: &NFA, set: &[StateID], root: NodeId) -> NodeId {
-        // Builder ids by NFA id: every builder id but the dropped, in order.
+        let Some(builder_ids) = self.builder_ids(nfa) else { return root };
+        let ids: Vec<usize> = set.iter().map(|&s| builder_ids[s.as_usize()]).collect();
+        let (Some(&lo), Some(&hi)) = (ids.iter().min(), ids.iter().max()) else { return root };
+        self.spans
+            .iter()
+            .filter(|(first, end, _)| *first <= lo && hi < *end)
+            .min_by_key(|(first, end, _)| end - first)
+            .map_or(root, |&(_, _, node)| node)
+    }
+}
+
+impl Spans {
+    /// Builder ids by NFA id: every builder id but the dropped, in order (`None` when the NFA
+    /// does not have the states the builder was given less the dropped).
+    fn builder_ids(&self, nfa: &NFA) -> Option<Vec<usize>> {
         let mut builder_ids = Vec::with_capacity(nfa.states().len());
         let mut dropped = self.dropped.iter().peekable();
         let mut id = 0;
@@ -100,16 +114,29 @@ impl Spans {
             }
             id += 1;
         }
-        if dropped.next().is_some() {
-            return root;
+        dropped.next().is_none().then_some(builder_ids)
+    }
+
+    /// The NFA ids of builder states that each read the given byte ranges; none at all unless
+    /// every one is found reading exactly those ranges (a state found elsewhere would be
+    /// worse than none).
+    pub(crate) fn nfa_ids(&self, nfa: &NFA, states: &[(StateID, Vec<(u8, u8)>)]) -> Vec<StateID> {
+        let Some(builder_ids) = self.builder_ids(nfa) else { return Vec::new() };
+        let mut found = Vec::with_capacity(states.len());
+        for (builder_id, read) in states {
+            let Ok(i) = builder_ids.binary_search(&builder_id.as_usize()) else { return Vec::new() };
+            let Ok(id) = StateID::new(i) else { return Vec::new() };
+            let reads: Vec<(u8, u8)> = match nfa.state(id) {
+                State::ByteRange { trans } => vec![(trans.start, trans.end)],
+                State::Sparse(t) => t.transitions.iter().map(|t| (t.start, t.end)).collect(),
+                _ => return Vec::new(),
+            };
+            if reads != *read {
+                return Vec::new();
+            }
+            found.push(id);
         }
-        let ids: Vec<usize> = set.iter().map(|&s| builder_ids[s.as_usize()]).collect();
-        let (Some(&lo), Some(&hi)) = (ids.iter().min(), ids.iter().max()) else { return root };
-        self.spans
-            .iter()
-            .filter(|(first, end, _)| *first <= lo && hi < *end)
-            .min_by_key(|(first, end, _)| end - first)
-            .map_or(root, |&(_, _, node)| node)
+        found
     }
 }
 

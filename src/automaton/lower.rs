@@ -66,6 +66,9 @@ pub(crate) struct Lowerer<'a> {
     pub(crate) spans: super::cost::Spans,
     /// Open unions (by builder id) and the alternatives patched in so far.
     open: HashMap<StateID, u32>,
+    /// Roots (builder ids, and the bytes each reads) from which every string of whole
+    /// characters stays alive: the gaps of a key complement ([`super::strings::StringBodies`]).
+    pub(crate) universal: Vec<(StateID, Vec<(u8, u8)>)>,
 }
 
 impl<'a> Lowerer<'a> {
@@ -83,6 +86,7 @@ impl<'a> Lowerer<'a> {
             nesting: 0,
             spans: Default::default(),
             open: HashMap::new(),
+            universal: Vec::new(),
         }
     }
 

@@ -105,12 +105,13 @@ impl Grammar {
         lowerer.b.finish_pattern(start).map_err(nfa_err)?;
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
-        let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa));
+        lowerer.spans.dropped = lowerer.dropped_unions();
+        let universal = lowerer.spans.nfa_ids(&nfa, &lowerer.universal);
+        let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa).with_universal(universal));
         let classes: Vec<u8> = {
             let classes = nfa.byte_classes();
             classes.representatives(0..=255).filter_map(|u| u.as_u8()).collect()
         };
-        lowerer.spans.dropped = lowerer.dropped_unions();
         cost::check(&nfa, &classes, &lowerer.spans, ir, options)?;
         let dfa = lazy_dfa(nfa, CACHE_CAPACITY).map_err(|e| SchemaError::too_large("", e.to_string()))?;
         Ok(Self { dfa, nfa_states, compile_time: started.elapsed(), strings, ignored: ir.ignored().into() })
@@ -140,12 +141,14 @@ impl Grammar {
     ///
     /// A set that holds the root of a loop over any character (a free string, or the `.*`
     /// around an unanchored pattern) is a free position whatever else it holds: every
-    /// string of whole characters leads back to that root, so it stays alive.
+    /// string of whole characters leads back to that root, so it stays alive. So is a set
+    /// that holds a root the lowering marked as one from which every such string stays
+    /// alive (a key that differs from the declared names).
     pub(crate) fn string_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
         if self.strings.is_empty() {
             return None;
         }
-        if let Some(found) = set.iter().find_map(|&id| Some((self.strings.free_loop(id)?, id))) {
+        if let Some(found) = set.iter().find_map(|&id| Some((self.strings.free_loop(id).or_else(|| self.strings.universal(id))?, id))) {
             return Some(found);
         }
         let nfa = self.dfa.get_nfa();

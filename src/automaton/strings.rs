@@ -14,7 +14,7 @@
 //! position's union (bounded, same exit), the last position leading to the
 //! exit itself, an exit that reads only the closing quote.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
@@ -38,6 +38,10 @@ pub struct StringBodies {
     /// string, and the `.*` that an unanchored pattern starts or ends with. From a set that
     /// holds one, every string of whole characters stays alive.
     loops: HashMap<StateID, Position>,
+    /// Roots from which every string of whole characters stays alive though they are no
+    /// loop: the lowering marks them (a key complement's gaps, `lower/objects.rs`), and
+    /// [`Self::with_universal`] takes them once found in the built NFA.
+    universal: HashSet<StateID>,
     /// [`crate::bytes::json_text_first_bytes`], once per grammar.
     text_first: crate::bytes::ByteSet,
 }
@@ -89,7 +93,13 @@ impl StringBodies {
                 positions.insert(root, Position { room: k as u32 + 1, chain: last });
             }
         }
-        Self { positions, loops, text_first: crate::bytes::json_text_first_bytes() }
+        Self { positions, loops, universal: HashSet::new(), text_first: crate::bytes::json_text_first_bytes() }
+    }
+
+    /// Adds roots from which every string of whole characters stays alive.
+    pub(crate) fn with_universal(mut self, roots: impl IntoIterator<Item = StateID>) -> Self {
+        self.universal.extend(roots);
+        self
     }
 
     /// The bytes a character of a string body can start with.
@@ -107,9 +117,15 @@ impl StringBodies {
         self.loops.get(&root).copied()
     }
 
+    /// A free position for a root from which every string of whole characters stays alive
+    /// ([`Self::with_universal`]).
+    pub fn universal(&self, root: StateID) -> Option<Position> {
+        self.universal.contains(&root).then_some(Position { room: u32::MAX, chain: root })
+    }
+
     /// Whether no string body was found.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty() && self.loops.is_empty()
+        self.positions.is_empty() && self.loops.is_empty() && self.universal.is_empty()
     }
 }
 
@@ -192,5 +208,17 @@ mod tests {
         // `.*ab`: a loop that does not lead to the closing quote, so no position.
         assert_eq!(loops(serde_json::json!({"type": "string", "pattern": "ab$"})), (1, 0));
         assert_eq!(loops(serde_json::json!({"type": "string", "pattern": "^ab$"})), (0, 0));
+    }
+
+    #[test]
+    fn a_key_other_than_the_declared_names_has_marked_roots() {
+        let universal = |schema| Grammar::compile(&schema, &CompileOptions::default()).unwrap().strings.universal.len();
+        let names = serde_json::json!({"name": {"type": "integer"}, "names": {"type": "integer"}});
+        // One root per node of the names' character trie (`n`, `a`, `m`, `e`, `s` and the
+        // end), for each place another key may take: found in the built NFA, not dropped.
+        let open = universal(serde_json::json!({"type": "object", "properties": names}));
+        assert!(open >= 6 && open % 6 == 0, "{open}");
+        // No other key: no complement.
+        assert_eq!(universal(serde_json::json!({"type": "object", "properties": names, "additionalProperties": false})), 0);
     }
 }

@@ -60,7 +60,8 @@ fn masks_equal_a_plain_trie_walk_on_a_maskbench_sample() {
 
 /// String bodies that every string of text keeps alive, though the grammar holds no plain
 /// string there: the `.*` of an unanchored pattern, a `patternProperties` key (a product with
-/// the declared names), a key that still shares a prefix with a declared name, and a pattern
+/// the declared names), a key that still shares a prefix with a declared name (beside two
+/// names, and beside three hundred), and a pattern
 /// beside `maxLength` (a product that counts characters), up to and past where the count
 /// leaves too little room for the longest token. Their masks take text tokens whole; they
 /// still equal the plain walk at each token.
@@ -82,6 +83,13 @@ fn text_universal_masks_equal_a_plain_trie_walk() {
         (
             serde_json::json!({"type": "object", "properties": {"name": {"type": "string"}, "names": {"type": "string"}}}),
             r#"{"name":"x","nam":1,"namesake":"y"}"#.to_string(),
+        ),
+        // Hundreds of declared names beside any other key: the first key's set is too large to
+        // search, and the key complement's marked roots take the string plan.
+        (
+            serde_json::json!({"type": "object", "properties": (0..300).map(|i| (format!("field_{i:03}"), serde_json::json!({"type": "integer"})))
+                                                                  .collect::<serde_json::Map<_, _>>()}),
+            r#"{"field_007":1,"field_299":6,"field_0079x":2,"fie":3,"zz ü tail":4,"field_00 7":5}"#.to_string(),
         ),
     ];
     let mut masks = 0;

@@ -97,10 +97,19 @@ impl Lowerer<'_> {
     /// encodings kept one per encoding, and each new DFA state inside a string
     /// costs that much less to determinise.
     pub(crate) fn json_char(&mut self, ranges: &[(char, char)], next: StateID) -> Built {
+        Ok(self.json_char_root(ranges, next)?.map(|(root, _)| root))
+    }
+
+    /// [`Self::json_char`], and the byte ranges its root reads (to find the root again in
+    /// the built NFA).
+    pub(super) fn json_char_root(
+        &mut self,
+        ranges: &[(char, char)],
+        next: StateID,
+    ) -> Result<Option<(StateID, Vec<(u8, u8)>)>, SchemaError> {
         let trie = CharTrie::for_set(ranges);
-        if trie.nodes.is_empty() {
-            return Ok(None);
-        }
+        let Some(last) = trie.nodes.last() else { return Ok(None) };
+        let read: Vec<(u8, u8)> = last.iter().map(|&(start, end, _)| (start, end)).collect();
         let mut ids: Vec<StateID> = Vec::with_capacity(trie.nodes.len());
         for node in &trie.nodes {
             let target = |t: Option<usize>| t.map_or(next, |i| ids[i]);
@@ -114,7 +123,7 @@ impl Lowerer<'_> {
             };
             ids.push(state);
         }
-        Ok(ids.last().copied())
+        Ok(ids.last().map(|&root| (root, read)))
     }
 
     pub(super) fn any_char(&mut self, next: StateID) -> Built {

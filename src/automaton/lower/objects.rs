@@ -207,7 +207,11 @@ impl Lowerer<'_> {
             gaps.push((from, char::MAX));
         }
         let gaps: Vec<_> = gaps.into_iter().filter(|(a, b)| a <= b).collect();
-        if let Some(s) = self.json_char(&gaps, rest)? {
+        if let Some((s, read)) = self.json_char_root(&gaps, rest)? {
+            // From this node every string is a viable prefix: one that leaves the words goes on
+            // through `rest`, one that follows a word can leave it at any character (a gap is
+            // never empty). So a DFA state holding this root lets any text through.
+            self.universal.push((s, read));
             alts.push(s);
         }
         for c in children {
