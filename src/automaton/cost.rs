@@ -120,7 +120,7 @@ impl Spans {
     /// The NFA ids of builder states that each read the given byte ranges; none at all unless
     /// every one is found reading exactly those ranges (a state found elsewhere would be
     /// worse than none).
-    pub(crate) fn nfa_ids(&self, nfa: &NFA, states: &[(StateID, Vec<(u8, u8)>)]) -> Vec<StateID> {
+    pub(crate) fn nfa_ids(&self, nfa: &NFA, states: &[super::lower::Reads]) -> Vec<StateID> {
         let Some(builder_ids) = self.builder_ids(nfa) else { return Vec::new() };
         let mut found = Vec::with_capacity(states.len());
         for (builder_id, read) in states {

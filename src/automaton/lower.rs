@@ -68,8 +68,11 @@ pub(crate) struct Lowerer<'a> {
     open: HashMap<StateID, u32>,
     /// Roots (builder ids, and the bytes each reads) from which every string of whole
     /// characters stays alive: the gaps of a key complement ([`super::strings::StringBodies`]).
-    pub(crate) universal: Vec<(StateID, Vec<(u8, u8)>)>,
+    pub(crate) universal: Vec<Reads>,
 }
+
+/// A state, and the byte ranges it reads (to find it again in the built NFA).
+pub(crate) type Reads = (StateID, Vec<(u8, u8)>);
 
 impl<'a> Lowerer<'a> {
     pub(crate) fn new(ir: &'a Ir, opts: &'a CompileOptions) -> Self {

@@ -102,11 +102,7 @@ impl Lowerer<'_> {
 
     /// [`Self::json_char`], and the byte ranges its root reads (to find the root again in
     /// the built NFA).
-    pub(super) fn json_char_root(
-        &mut self,
-        ranges: &[(char, char)],
-        next: StateID,
-    ) -> Result<Option<(StateID, Vec<(u8, u8)>)>, SchemaError> {
+    pub(super) fn json_char_root(&mut self, ranges: &[(char, char)], next: StateID) -> Result<Option<super::Reads>, SchemaError> {
         let trie = CharTrie::for_set(ranges);
         let Some(last) = trie.nodes.last() else { return Ok(None) };
         let read: Vec<(u8, u8)> = last.iter().map(|&(start, end, _)| (start, end)).collect();
