@@ -99,9 +99,7 @@ impl Spans {
             .min_by_key(|(first, end, _)| end - first)
             .map_or(root, |&(_, _, node)| node)
     }
-}
 
-impl Spans {
     /// Builder ids by NFA id: every builder id but the dropped, in order (`None` when the NFA
     /// does not have the states the builder was given less the dropped).
     fn builder_ids(&self, nfa: &NFA) -> Option<Vec<usize>> {

@@ -68,7 +68,7 @@ pub(crate) struct Lowerer<'a> {
     open: HashMap<StateID, u32>,
     /// Roots (builder ids, and the bytes each reads) from which every string of whole
     /// characters stays alive: the gaps of a key complement ([`super::strings::StringBodies`]).
-    pub(crate) universal: Vec<Reads>,
+    pub(crate) free_roots: Vec<Reads>,
 }
 
 /// A state, and the byte ranges it reads (to find it again in the built NFA).
@@ -89,7 +89,7 @@ impl<'a> Lowerer<'a> {
             nesting: 0,
             spans: Default::default(),
             open: HashMap::new(),
-            universal: Vec::new(),
+            free_roots: Vec::new(),
         }
     }
 

@@ -106,8 +106,8 @@ impl Grammar {
         let nfa = lowerer.b.build(start, start).map_err(nfa_err)?;
         let nfa_states = nfa.states().len();
         lowerer.spans.dropped = lowerer.dropped_unions();
-        let universal = lowerer.spans.nfa_ids(&nfa, &lowerer.universal);
-        let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa).with_universal(universal));
+        let marked = lowerer.spans.nfa_ids(&nfa, &lowerer.free_roots);
+        let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa).with_free_roots(marked));
         let classes: Vec<u8> = {
             let classes = nfa.byte_classes();
             classes.representatives(0..=255).filter_map(|u| u.as_u8()).collect()
@@ -148,7 +148,7 @@ impl Grammar {
         if self.strings.is_empty() {
             return None;
         }
-        if let Some(found) = set.iter().find_map(|&id| Some((self.strings.free_loop(id).or_else(|| self.strings.universal(id))?, id))) {
+        if let Some(found) = set.iter().find_map(|&id| Some((self.strings.free_root(id)?, id))) {
             return Some(found);
         }
         let nfa = self.dfa.get_nfa();

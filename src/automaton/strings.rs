@@ -14,7 +14,7 @@
 //! position's union (bounded, same exit), the last position leading to the
 //! exit itself, an exit that reads only the closing quote.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use regex_automata::nfa::thompson::{State, NFA};
 use regex_automata::util::primitives::StateID;
@@ -34,14 +34,11 @@ pub struct Position {
 #[derive(Debug, Clone)]
 pub struct StringBodies {
     positions: HashMap<StateID, Position>,
-    /// Every loop over the character gadget, by its root, whatever follows the loop: a free
-    /// string, and the `.*` that an unanchored pattern starts or ends with. From a set that
-    /// holds one, every string of whole characters stays alive.
-    loops: HashMap<StateID, Position>,
-    /// Roots from which every string of whole characters stays alive though they are no
-    /// loop: the lowering marks them (a key complement's gaps, `lower/objects.rs`), and
-    /// [`Self::with_universal`] takes them once found in the built NFA.
-    universal: HashSet<StateID>,
+    /// Roots from which every string of whole characters stays alive, each a free position:
+    /// every loop over the character gadget, found by structure, whatever follows the loop (a
+    /// free string, and the `.*` that an unanchored pattern starts or ends with), and the roots
+    /// the lowering marks ([`Self::with_free_roots`]: a key complement's gaps).
+    free: HashMap<StateID, Position>,
     /// [`crate::bytes::json_text_first_bytes`], once per grammar.
     text_first: crate::bytes::ByteSet,
 }
@@ -60,11 +57,11 @@ impl StringBodies {
             }
         }
         let mut positions = HashMap::new();
-        let mut loops = HashMap::new();
+        let mut free = HashMap::new();
         for (&union, &(root, target, exit)) in &gadgets {
             if target == union {
                 // Any character leads back to the root, whatever comes after the loop.
-                loops.insert(root, Position { room: u32::MAX, chain: union });
+                free.insert(root, Position { room: u32::MAX, chain: union });
             }
             if positions.contains_key(&root) || !reads_only_quote(nfa, exit) {
                 continue;
@@ -93,12 +90,13 @@ impl StringBodies {
                 positions.insert(root, Position { room: k as u32 + 1, chain: last });
             }
         }
-        Self { positions, loops, universal: HashSet::new(), text_first: crate::bytes::json_text_first_bytes() }
+        Self { positions, free, text_first: crate::bytes::json_text_first_bytes() }
     }
 
-    /// Adds roots from which every string of whole characters stays alive.
-    pub(crate) fn with_universal(mut self, roots: impl IntoIterator<Item = StateID>) -> Self {
-        self.universal.extend(roots);
+    /// Adds roots from which every string of whole characters stays alive, though they are
+    /// no loop (found in the built NFA from the lowering's marks).
+    pub(crate) fn with_free_roots(mut self, roots: impl IntoIterator<Item = StateID>) -> Self {
+        self.free.extend(roots.into_iter().map(|root| (root, Position { room: u32::MAX, chain: root })));
         self
     }
 
@@ -112,20 +110,14 @@ impl StringBodies {
         self.positions.get(&root).copied()
     }
 
-    /// The loop a gadget root stands for, if it is one ([`Self::loops`]).
-    pub fn free_loop(&self, root: StateID) -> Option<Position> {
-        self.loops.get(&root).copied()
-    }
-
-    /// A free position for a root from which every string of whole characters stays alive
-    /// ([`Self::with_universal`]).
-    pub fn universal(&self, root: StateID) -> Option<Position> {
-        self.universal.contains(&root).then_some(Position { room: u32::MAX, chain: root })
+    /// The free position a root stands for, if it is one ([`Self::free`]).
+    pub fn free_root(&self, root: StateID) -> Option<Position> {
+        self.free.get(&root).copied()
     }
 
     /// Whether no string body was found.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty() && self.loops.is_empty() && self.universal.is_empty()
+        self.positions.is_empty() && self.free.is_empty()
     }
 }
 
@@ -201,7 +193,7 @@ mod tests {
     fn an_unanchored_pattern_has_a_loop_on_each_open_side() {
         let loops = |schema| {
             let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
-            (g.strings.loops.len(), g.strings.positions.len())
+            (g.strings.free.len(), g.strings.positions.len())
         };
         // `.*ab.*`: the loop before `ab`, and the free string after it.
         assert_eq!(loops(serde_json::json!({"type": "string", "pattern": "ab"})), (2, 1));
@@ -212,7 +204,11 @@ mod tests {
 
     #[test]
     fn a_key_other_than_the_declared_names_has_marked_roots() {
-        let universal = |schema| Grammar::compile(&schema, &CompileOptions::default()).unwrap().strings.universal.len();
+        // The free roots beyond the loops the structure alone finds: the marked ones.
+        let universal = |schema| {
+            let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+            g.strings.free.len() - StringBodies::find(g.dfa().get_nfa()).free.len()
+        };
         let names = serde_json::json!({"name": {"type": "integer"}, "names": {"type": "integer"}});
         // One root per node of the names' character trie (`n`, `a`, `m`, `e`, `s` and the
         // end), for each place another key may take: found in the built NFA, not dropped.

@@ -211,7 +211,7 @@ impl Lowerer<'_> {
             // From this node every string is a viable prefix: one that leaves the words goes on
             // through `rest`, one that follows a word can leave it at any character (a gap is
             // never empty). So a DFA state holding this root lets any text through.
-            self.universal.push((s, read));
+            self.free_roots.push((s, read));
             alts.push(s);
         }
         for c in children {
