@@ -118,3 +118,11 @@ pub fn model() -> Arc<strictly::model::local::LocalModel> {
     static MODEL: OnceLock<Arc<LocalModel>> = OnceLock::new();
     MODEL.get_or_init(|| Arc::new(LocalModel::load(&model_path(), &LoadOptions::default()).expect("the model loads"))).clone()
 }
+
+/// The largest difference between two logit vectors, as a share of the first one's largest
+/// magnitude.
+pub fn relative_gap(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+}

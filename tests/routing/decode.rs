@@ -162,6 +162,61 @@ fn product_search_follows_the_recursive_schema() {
     assert!(validator(&schema).unwrap().is_valid(&value), "{}", out.text);
 }
 
+/// Our transformer (fused projections, grouped attention, KV cache written in
+/// place, quantized embeddings) computes what candle-transformers' quantized
+/// llama computes on the same weights.
+///
+/// Fed one token at a time, both run the same single-row kernels and must
+/// agree to float precision. Fed a batch, candle's multi-row quantized
+/// matmul rounds differently from its single-row one (both implementations
+/// move by about 2% of the logit scale between the two), so batches are held
+/// to that looser bound.
+///
+/// candle-transformers is an anchor (`cargo test --features anchors --test routing logits`);
+/// `cargo test` checks the same forward pass against llama.cpp instead
+/// (`tests/service/llamacpp_logits.rs`), to a few hundredths of the logit scale.
+#[cfg(feature = "anchors")]
+#[test]
+fn logits_match_candle_transformers_reference() {
+    use candle_core::quantized::gguf_file;
+    use candle_core::{Device, Tensor};
+    use candle_transformers::models::quantized_llama::ModelWeights;
+    use common::relative_gap;
+    use strictly::model::local::{LoadOptions, LocalModel, Requantize};
+
+    let path = common::model_path();
+    let ours = LocalModel::load(&path, &LoadOptions { requantize: Requantize::Keep }).unwrap();
+    let reference = || {
+        let mut file = std::fs::File::open(&path).unwrap();
+        let content = gguf_file::Content::read(&mut file).unwrap();
+        ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap()
+    };
+    let prompt =
+        chat::render(ours.tokenizer(), &messages("You route support messages.", "My package never arrived, I want to return it")).unwrap();
+    let ids = &prompt.ids[..32.min(prompt.ids.len())];
+    let run_reference = |r: &mut ModelWeights, start: usize, end: usize| -> Vec<f32> {
+        let input = Tensor::new(&ids[start..end], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        r.forward(&input, start).unwrap().squeeze(0).unwrap().to_vec1().unwrap()
+    };
+
+    let (mut ours_steps, mut reference_steps) = (ours.session(), reference());
+    for i in 0..ids.len() {
+        let a = ours_steps.feed(&ids[i..i + 1]).unwrap();
+        let b = run_reference(&mut reference_steps, i, i + 1);
+        let gap = relative_gap(&a, &b);
+        assert!(gap < 1e-4, "one token at a time, the logits after position {i} differ by {gap} of their scale");
+    }
+
+    let (mut ours_batch, mut reference_batch) = (ours.session(), reference());
+    let split = ids.len() / 2;
+    for (start, end) in [(0, split), (split, ids.len())] {
+        let a = ours_batch.feed(&ids[start..end]).unwrap();
+        let b = run_reference(&mut reference_batch, start, end);
+        let gap = relative_gap(&a, &b);
+        assert!(gap < 0.05, "batched, the logits after position {end} differ by {gap} of their scale");
+    }
+}
+
 /// The sparse output layer gives the allowed tokens the logits the whole
 /// layer gives them, and every other token `-inf`.
 #[test]

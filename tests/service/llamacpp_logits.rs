@@ -10,17 +10,10 @@
 //! near-tie.
 
 use crate::{common, llamacpp};
+use common::relative_gap;
 
 use strictly::chat::{self, ChatMessage, Role};
 use strictly::model::local::{LoadOptions, LocalModel, Requantize};
-
-/// The largest difference between two logit vectors, as a share of the first one's largest
-/// magnitude.
-fn relative_gap(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
-    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-}
 
 /// The best token and its lead over the second, in logits.
 fn top(logits: &[f32]) -> (usize, f32) {
