@@ -2,7 +2,7 @@
 //! strictly cannot prove never match the same value, and the refusal
 //! that names them.
 
-use super::admits::admits;
+use super::admits::may_admit;
 use super::error::{SchemaError, SchemaErrorKind};
 use super::merge::{forbids, resolve};
 use super::reader::Reader;
@@ -58,17 +58,19 @@ fn disjoint(r: &mut Reader, a: &Node, b: &Node, at: &str, depth: usize) -> Resul
         }
         (Node::Literals(vs), x) | (x, Node::Literals(vs)) => {
             for v in vs.clone() {
-                if admits(r, x, &v, at)? {
+                if may_admit(r, x, &v, at)? {
                     return Ok(false);
                 }
             }
             true
         }
         (Node::Typed(x), Node::Typed(y)) => {
+            // Unlisted numbers may be any non-integral ones (a subset in the IR, not in the schema).
             let numbers_overlap = match (&x.number, &y.number) {
                 (Some(p), Some(q)) => ranges_overlap(p, q),
                 _ => false,
-            };
+            } || (x.unlisted_numbers && (y.number.is_some() || y.unlisted_numbers))
+                || (y.unlisted_numbers && x.number.is_some());
             let objects_overlap = match (&x.object, &y.object) {
                 (Some(p), Some(q)) => !objects_disjoint(r, p, q, at, depth)?,
                 _ => false,

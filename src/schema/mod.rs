@@ -200,6 +200,10 @@ pub struct Typed {
     pub array: Option<ArrayRule>,
     /// The constraints on objects; None when objects are not admitted.
     pub object: Option<ObjectRule>,
+    /// The schema may also admit numbers that `number` leaves out: the non-integral ones of a
+    /// complement of `type: integer`, which the IR cannot single out. The lowering leaves them
+    /// out (a sound subset); a proof that two schemas share no value counts them in.
+    pub unlisted_numbers: bool,
 }
 
 impl Typed {
@@ -212,11 +216,18 @@ impl Typed {
             string: Some(StringRule::default()),
             array: Some(ArrayRule::default()),
             object: Some(ObjectRule::default()),
+            unlisted_numbers: false,
         }
     }
-    /// Whether no type is admitted.
+    /// Whether the node admits no value at all, unlisted numbers included.
     pub fn is_empty(&self) -> bool {
-        !self.null && !self.boolean && self.number.is_none() && self.string.is_none() && self.array.is_none() && self.object.is_none()
+        !self.null
+            && !self.boolean
+            && self.number.is_none()
+            && self.string.is_none()
+            && self.array.is_none()
+            && self.object.is_none()
+            && !self.unlisted_numbers
     }
 }
 

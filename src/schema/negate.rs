@@ -5,7 +5,8 @@
 //! union of the complements of its keywords (annotations excluded), each of
 //! which is built here:
 //! - `type` → the other types (one sound subset: the complement of
-//!   `integer` alone drops the non-integral numbers too);
+//!   `integer` alone drops the non-integral numbers too, and is marked
+//!   [`Typed::unlisted_numbers`], so that `oneOf` does not take it as exact);
 //! - `enum`/`const` → every other value: the other types, strings minus the
 //!   listed words, numbers in the open intervals between the listed ones;
 //! - `required` → objects lacking one of the names;
@@ -119,9 +120,11 @@ impl Reader<'_> {
                 t.boolean = !has("boolean");
                 // Without `number`, the complement holds the non-integral
                 // numbers, which the IR cannot single out: all numbers are
-                // left out (a sound subset).
+                // left out (a sound subset), and the node says so, for the
+                // proofs that two schemas share no value.
                 if has("number") || has("integer") {
                     t.number = None;
+                    t.unlisted_numbers = !has("number");
                 }
                 if has("string") {
                     t.string = None;
@@ -289,6 +292,7 @@ impl Reader<'_> {
             string: Some(StringRule::default()),
             array: Some(ArrayRule { items: Some(self.any), items_any: true, ..ArrayRule::default() }),
             object: Some(ObjectRule { additional: Some(self.any), additional_any: true, ..ObjectRule::default() }),
+            unlisted_numbers: false,
         }
     }
 

@@ -29,6 +29,37 @@ fn one_of_with_disjoint_branches() {
     );
 }
 
+/// The complement of `type: integer` holds the non-integral numbers, which the IR leaves out
+/// (a sound subset). `oneOf` must still count them when it asks whether two branches share a
+/// value: 0.9 matches both branches here, so it is not an output.
+#[test]
+fn one_of_counts_the_numbers_a_negated_integer_leaves_out() {
+    check(
+        json!({"oneOf": [{"not": {"type": "integer", "exclusiveMinimum": -1}}, {"type": "number", "minimum": 0.5}]}),
+        &["0.", "-5"],
+        &[json!(null), json!(-5), json!(2), json!("x")],
+        &[json!(0.9), json!(1.5), json!(0.5)],
+    );
+    check(
+        json!({"oneOf": [{"not": {"type": "integer"}}, {"const": 0.5}]}),
+        &["0.", "null"],
+        &[json!(null), json!("x"), json!(true)],
+        &[json!(0.5), json!(3)],
+    );
+}
+
+/// A format's regex is a subset of its RFC: an upper-case address is an email to the
+/// validator, so it matches both branches and is not an output.
+#[test]
+fn one_of_counts_the_strings_a_format_leaves_out() {
+    check(
+        json!({"oneOf": [{"type": "string", "format": "email"}, {"const": "A@B.COM"}]}),
+        &["A@", "B.COM"],
+        &[json!("a@b.com")],
+        &[json!("A@B.COM")],
+    );
+}
+
 #[test]
 fn one_of_with_overlapping_branches_excludes_the_overlap() {
     check(
