@@ -169,9 +169,96 @@ pub fn json_text_first_bytes() -> ByteSet {
     json_string_run_bytes() | ByteSet::range(0xC2, 0xF4)
 }
 
+/// Where a string of text stands inside a UTF-8 character: at a boundary, or which bytes may
+/// continue it (RFC 3629's table: no overlong forms, no surrogates, nothing past U+10FFFF).
+/// Text is what a JSON string writes as it is: no byte that [`json_escapes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Utf8 {
+    Boundary,
+    /// This many continuation bytes (80..=BF) still to come.
+    Tail1,
+    Tail2,
+    Tail3,
+    /// After E0: A0..=BF, then one more.
+    E0,
+    /// After ED: 80..=9F, then one more.
+    Ed,
+    /// After F0: 90..=BF, then two more.
+    F0,
+    /// After F4: 80..=8F, then two more.
+    F4,
+}
+
+/// How many places [`Utf8`] has.
+pub(crate) const UTF8_STATES: usize = 8;
+
+impl Utf8 {
+    /// Every place, in order.
+    pub(crate) const ALL: [Utf8; UTF8_STATES] =
+        [Utf8::Boundary, Utf8::Tail1, Utf8::Tail2, Utf8::Tail3, Utf8::E0, Utf8::Ed, Utf8::F0, Utf8::F4];
+
+    /// Where `byte` leads, or `None` when text cannot hold it here (a quote, a backslash or
+    /// a control byte, which a string writes escaped, or broken UTF-8).
+    pub(crate) fn next(self, byte: u8) -> Option<Utf8> {
+        let tail = |n: u8| match n {
+            0 => Utf8::Boundary,
+            1 => Utf8::Tail1,
+            2 => Utf8::Tail2,
+            _ => Utf8::Tail3,
+        };
+        match self {
+            Utf8::Boundary => match byte {
+                0x00..=0x7F if json_escapes(byte) => None,
+                0x00..=0x7F => Some(Utf8::Boundary),
+                0xC2..=0xDF => Some(Utf8::Tail1),
+                0xE0 => Some(Utf8::E0),
+                0xED => Some(Utf8::Ed),
+                0xE1..=0xEF => Some(Utf8::Tail2),
+                0xF0 => Some(Utf8::F0),
+                0xF1..=0xF3 => Some(Utf8::Tail3),
+                0xF4 => Some(Utf8::F4),
+                _ => None,
+            },
+            Utf8::Tail1 | Utf8::Tail2 | Utf8::Tail3 => (0x80..=0xBF).contains(&byte).then(|| tail(self as u8 - 1)),
+            Utf8::E0 => (0xA0..=0xBF).contains(&byte).then_some(Utf8::Tail1),
+            Utf8::Ed => (0x80..=0x9F).contains(&byte).then_some(Utf8::Tail1),
+            Utf8::F0 => (0x90..=0xBF).contains(&byte).then_some(Utf8::Tail2),
+            Utf8::F4 => (0x80..=0x8F).contains(&byte).then_some(Utf8::Tail2),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The UTF-8 places accept exactly the prefixes of valid UTF-8 that a JSON string
+    /// writes as they are (what the vocabulary counts as text), over every 1 to 3 byte string
+    /// and a sample of 4 byte ones.
+    #[test]
+    fn the_places_accept_what_the_vocabulary_calls_text() {
+        let text = |bytes: &[u8]| {
+            !bytes.iter().any(|&b| json_escapes(b))
+                && match std::str::from_utf8(bytes) {
+                    Ok(_) => true,
+                    Err(e) => e.error_len().is_none(),
+                }
+        };
+        let walks = |bytes: &[u8]| bytes.iter().try_fold(Utf8::Boundary, |at, &b| at.next(b)).is_some();
+        for a in 0..=255u8 {
+            assert_eq!(walks(&[a]), text(&[a]), "{a:02x}");
+            for b in 0..=255u8 {
+                assert_eq!(walks(&[a, b]), text(&[a, b]), "{a:02x} {b:02x}");
+                for c in (0..=255u8).step_by(7) {
+                    assert_eq!(walks(&[a, b, c]), text(&[a, b, c]), "{a:02x} {b:02x} {c:02x}");
+                }
+            }
+        }
+        for bytes in [&[0xF0u8, 0x90, 0x80, 0x80][..], &[0xF4, 0x8F, 0xBF, 0xBF], &[0xF4, 0x90, 0x80, 0x80], &[0xF0, 0x8F, 0xBF, 0xBF]] {
+            assert_eq!(walks(bytes), text(bytes), "{bytes:02x?}");
+        }
+    }
 
     #[test]
     fn set_operations_agree_with_a_list_of_bytes() {

@@ -67,7 +67,8 @@ pub(crate) struct Lowerer<'a> {
     /// Open unions (by builder id) and the alternatives patched in so far.
     open: HashMap<StateID, u32>,
     /// Roots (builder ids, and the bytes each reads) from which every string of whole
-    /// characters stays alive: the gaps of a key complement ([`super::strings::StringBodies`]).
+    /// characters stays alive: the gaps of a key complement, the states of a pattern product
+    /// that no text can kill ([`super::strings::StringBodies`]).
     pub(crate) free_roots: Vec<Reads>,
 }
 

@@ -217,4 +217,20 @@ mod tests {
         // No other key: no complement.
         assert_eq!(universal(serde_json::json!({"type": "object", "properties": names, "additionalProperties": false})), 0);
     }
+
+    #[test]
+    fn pattern_products_mark_the_states_no_text_can_kill() {
+        let marked = |schema| {
+            let g = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
+            g.strings.free.len() - StringBodies::find(g.dfa().get_nfa()).free.len()
+        };
+        // A string other than some words: every state of the product, the start included.
+        assert!(marked(serde_json::json!({"type": "string", "not": {"enum": ["none", "all", "hacks"]}})) >= 5);
+        // `a` then anything, at least three characters: the states after the `a`.
+        assert!(marked(serde_json::json!({"type": "string", "pattern": "^a", "minLength": 3})) >= 1);
+        // Counted up to `maxLength`: enough text always kills it.
+        assert_eq!(marked(serde_json::json!({"type": "string", "pattern": "^[a-z ]+$", "maxLength": 5})), 0);
+        // Only digits: a letter kills it.
+        assert_eq!(marked(serde_json::json!({"type": "string", "pattern": "^[0-9]+$", "minLength": 2})), 0);
+    }
 }

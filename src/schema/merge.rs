@@ -104,8 +104,7 @@ fn intersect_typed(r: &mut Reader, a: Typed, b: Typed, at: &str, kw: &str) -> Re
             _ => None,
         },
         // The unlisted numbers of one side may meet the other's numbers, listed or not.
-        unlisted_numbers: (a.unlisted_numbers && (b.number.is_some() || b.unlisted_numbers))
-            || (b.unlisted_numbers && a.number.is_some()),
+        unlisted_numbers: (a.unlisted_numbers && (b.number.is_some() || b.unlisted_numbers)) || (b.unlisted_numbers && a.number.is_some()),
         number: both(a.number, b.number, |x, y| Ok(intersect_number(x, y))).transpose()?,
         object: match (a.object, b.object) {
             (Some(x), Some(y)) => intersect_object(r, x, y, at, kw)?,

@@ -91,6 +91,22 @@ fn text_universal_masks_equal_a_plain_trie_walk() {
                                                                   .collect::<serde_json::Map<_, _>>()}),
             r#"{"field_007":1,"field_299":6,"field_0079x":2,"fie":3,"zz ü tail":4,"field_00 7":5}"#.to_string(),
         ),
+        // `oneOf` branches told apart by their `outputFileName`: each is carved out of the
+        // others, so `commentMode` is either one of the words or (in the other branches) any
+        // string but them, a pattern product whose states are marked.
+        (
+            serde_json::json!({"type": "array", "items": {"$ref": "#/$defs/bundle"}, "$defs": {"bundle": {
+            "required": ["outputFileName"],
+            "properties": {"minify": {"type": "object", "properties": {"enabled": {"type": "boolean"}}}, "outputFileName": {"type": "string"}},
+            "oneOf": [
+                {"properties": {"outputFileName": {"pattern": "\\.js$"}, "minify": {"properties": {"renameLocals": {"type": "boolean"}}}}},
+                {"properties": {"outputFileName": {"pattern": "\\.css$"},
+                                "minify": {"properties": {"commentMode": {"enum": ["none", "all", "hacks", "important"]}}}}},
+                {"properties": {"outputFileName": {"pattern": "\\.(html|htm)$"}, "minify": {"properties": {"preserveCase": {"type": "boolean"}}}}}
+            ]}}}),
+            r#"[{"minify":{"enabled":true,"commentMode":"hacks and more ü \"q\"","preserveCase":"no"},"outputFileName":"a.js"}]"#
+                .to_string(),
+        ),
     ];
     let mut masks = 0;
     for (schema, text) in cases {
@@ -99,7 +115,7 @@ fn text_universal_masks_equal_a_plain_trie_walk() {
                                                           "required": ["a"], "additionalProperties": false}),
             _ => schema,
         };
-        let text = if text.starts_with('{') { text } else { format!(r#"{{"a":{text}}}"#) };
+        let text = if text.starts_with(['{', '[']) { text } else { format!(r#"{{"a":{text}}}"#) };
         let grammar = Grammar::compile(&schema, &CompileOptions::default()).unwrap();
         assert!(grammar.matches(text.as_bytes()), "{schema}: {text}");
         let (compared, mut c) = masks_equal_along(&grammar, &text, usize::MAX, &schema.to_string());

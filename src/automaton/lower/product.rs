@@ -20,6 +20,7 @@ use regex_automata::Anchored;
 use regex_syntax::hir::Hir;
 
 use super::{Built, Lowerer};
+use crate::bytes::{json_escapes, ByteSet, Utf8, UTF8_STATES};
 use crate::schema::SchemaError;
 
 /// Product states beyond this are refused as too large.
@@ -197,6 +198,8 @@ impl Lowerer<'_> {
             return Ok(None);
         }
 
+        let universal = universal(&edges, &live);
+
         // Emit: one union per live state, then its transitions.
         let mut ids: Vec<Option<StateID>> = vec![None; keys.len()];
         for s in 0..keys.len() {
@@ -210,6 +213,9 @@ impl Lowerer<'_> {
                 self.patch(u, next)?;
             }
             let out: Vec<(u8, StateID)> = edges[s].iter().filter_map(|&(b, t)| ids[t].map(|id| (b, id))).collect();
+            // The first range of a state no text can kill marks it: the range's state is in a
+            // DFA state's NFA set exactly when this state is.
+            let mut mark = universal[s];
             let mut j = 0;
             while j < out.len() {
                 let (byte, target) = out[j];
@@ -231,9 +237,52 @@ impl Lowerer<'_> {
                 }
                 let alt = self.range(byte, out[end].0, target)?;
                 self.patch(u, alt)?;
+                if std::mem::take(&mut mark) {
+                    self.free_roots.push((alt, vec![(byte, out[end].0)]));
+                }
                 j = end + 1;
             }
         }
         Ok(ids[0])
     }
+}
+
+/// The live product states from which every string of text stays alive: at a character
+/// boundary, and after each byte of it at the place inside a character that byte leads to,
+/// every byte text may take next has an edge to a live state. A greatest fixed point over
+/// (state, place) pairs: a pair missing an edge is bad, and so is every pair that reaches a
+/// bad one by a text byte.
+fn universal(edges: &[Vec<(u8, usize)>], live: &[bool]) -> Vec<bool> {
+    let n = edges.len();
+    let need: [ByteSet; UTF8_STATES] = Utf8::ALL.map(|place| (0..=255u8).filter(|&b| place.next(b).is_some()).collect());
+    let at = |s: usize, place: Utf8| s * UTF8_STATES + place as usize;
+    let mut bad = vec![false; n * UTF8_STATES];
+    let mut preds: Vec<Vec<(usize, u8)>> = vec![Vec::new(); n];
+    let mut stack = Vec::new();
+    for s in (0..n).filter(|&s| live[s]) {
+        let mut has = ByteSet::EMPTY;
+        for &(b, t) in &edges[s] {
+            if live[t] && !json_escapes(b) {
+                has.insert(b);
+                preds[t].push((s, b));
+            }
+        }
+        for place in Utf8::ALL {
+            if !need[place as usize].is_subset(&has) {
+                bad[at(s, place)] = true;
+                stack.push((s, place));
+            }
+        }
+    }
+    while let Some((t, reached)) = stack.pop() {
+        for &(s, b) in &preds[t] {
+            for place in Utf8::ALL {
+                if place.next(b) == Some(reached) && !bad[at(s, place)] {
+                    bad[at(s, place)] = true;
+                    stack.push((s, place));
+                }
+            }
+        }
+    }
+    (0..n).map(|s| live[s] && !bad[at(s, Utf8::Boundary)]).collect()
 }
