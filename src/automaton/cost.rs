@@ -118,9 +118,9 @@ impl Spans {
     /// The NFA ids of builder states that each read the given byte ranges; none at all unless
     /// every one is found reading exactly those ranges (a state found elsewhere would be
     /// worse than none).
-    pub(crate) fn nfa_ids(&self, nfa: &NFA, states: &[super::lower::Reads]) -> Vec<StateID> {
+    pub(crate) fn nfa_ids<'r>(&self, nfa: &NFA, states: impl IntoIterator<Item = &'r super::lower::Reads>) -> Vec<StateID> {
         let Some(builder_ids) = self.builder_ids(nfa) else { return Vec::new() };
-        let mut found = Vec::with_capacity(states.len());
+        let mut found = Vec::new();
         for (builder_id, read) in states {
             let Ok(i) = builder_ids.binary_search(&builder_id.as_usize()) else { return Vec::new() };
             let Ok(id) = StateID::new(i) else { return Vec::new() };

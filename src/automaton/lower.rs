@@ -70,6 +70,9 @@ pub(crate) struct Lowerer<'a> {
     /// characters stays alive: the gaps of a key complement, the states of a pattern product
     /// that no text can kill ([`super::strings::StringBodies`]).
     pub(crate) free_roots: Vec<Reads>,
+    /// States of a pattern product that counts characters, with the characters of text each
+    /// surely takes and the most it may ([`super::strings::StringBodies::with_rooms`]).
+    pub(crate) room_roots: Vec<(Reads, (u32, u32))>,
 }
 
 /// A state, and the byte ranges it reads (to find it again in the built NFA).
@@ -91,6 +94,7 @@ impl<'a> Lowerer<'a> {
             spans: Default::default(),
             open: HashMap::new(),
             free_roots: Vec::new(),
+            room_roots: Vec::new(),
         }
     }
 

@@ -107,7 +107,10 @@ impl Grammar {
         let nfa_states = nfa.states().len();
         lowerer.spans.dropped = lowerer.dropped_unions();
         let marked = lowerer.spans.nfa_ids(&nfa, &lowerer.free_roots);
-        let strings = std::sync::Arc::new(strings::StringBodies::find(&nfa).with_free_roots(marked));
+        let counted = lowerer.spans.nfa_ids(&nfa, lowerer.room_roots.iter().map(|(reads, _)| reads));
+        let rooms = lowerer.room_roots.iter().map(|&(_, room)| room);
+        let strings =
+            std::sync::Arc::new(strings::StringBodies::find(&nfa).with_free_roots(marked).with_rooms(counted.into_iter().zip(rooms)));
         let classes: Vec<u8> = {
             let classes = nfa.byte_classes();
             classes.representatives(0..=255).filter_map(|u| u.as_u8()).collect()
@@ -143,7 +146,8 @@ impl Grammar {
     /// around an unanchored pattern) is a free position whatever else it holds: every
     /// string of whole characters leads back to that root, so it stays alive. So is a set
     /// that holds a root the lowering marked as one from which every such string stays
-    /// alive (a key that differs from the declared names).
+    /// alive (a key that differs from the declared names, a pattern product's state that no
+    /// text kills).
     pub(crate) fn string_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
         if self.strings.is_empty() {
             return None;
@@ -151,10 +155,31 @@ impl Grammar {
         if let Some(found) = set.iter().find_map(|&id| Some((self.strings.free_root(id)?, id))) {
             return Some(found);
         }
+        self.gadget_position(set)
+    }
+
+    /// Where a pattern product that counts characters marked states of `set`: the most
+    /// characters of text that surely keep it alive (a lower bound), and, when every state of
+    /// the set that reads text is so marked, the most that may (beyond it, text kills them all).
+    pub(crate) fn text_room(&self, set: &[StateID]) -> Option<(usize, Option<usize>)> {
+        let nfa = self.dfa.get_nfa();
+        let text = self.strings.text_first();
+        let (mut sure, mut most) = (None, Some(0));
+        for &id in set {
+            if let Some((room, upper)) = self.strings.room(id) {
+                sure = sure.max(Some(room as usize));
+                most = most.map(|m: usize| m.max(upper as usize));
+            } else if reads_text(nfa, id, text) {
+                most = None;
+            }
+        }
+        sure.map(|sure| (sure, most))
+    }
+
+    fn gadget_position(&self, set: &[StateID]) -> Option<(strings::Position, StateID)> {
         let nfa = self.dfa.get_nfa();
         // What the other states must not read: a byte a character can start with.
         let text = self.strings.text_first();
-        let reads_text = |start: u8, end: u8| crate::bytes::ByteSet::range(start, end).intersects(text);
         let mut found = None;
         for &id in set {
             if let Some(position) = self.strings.position(id) {
@@ -164,13 +189,7 @@ impl Grammar {
                 found = Some((position, id));
                 continue;
             }
-            let reads = match nfa.state(id) {
-                State::ByteRange { trans } => reads_text(trans.start, trans.end),
-                State::Sparse(t) => t.transitions.iter().any(|t| reads_text(t.start, t.end)),
-                State::Dense(_) => true,
-                _ => false,
-            };
-            if reads {
+            if reads_text(nfa, id, text) {
                 return None;
             }
         }
@@ -260,5 +279,16 @@ pub(crate) fn canonical_value(v: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(canonical_value).collect()),
         Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), canonical_value(v))).collect()),
         _ => v.clone(),
+    }
+}
+
+/// Whether an NFA state reads a byte a character can start with (`text`).
+fn reads_text(nfa: &regex_automata::nfa::thompson::NFA, id: StateID, text: &crate::bytes::ByteSet) -> bool {
+    let reads = |start: u8, end: u8| crate::bytes::ByteSet::range(start, end).intersects(text);
+    match nfa.state(id) {
+        State::ByteRange { trans } => reads(trans.start, trans.end),
+        State::Sparse(t) => t.transitions.iter().any(|t| reads(t.start, t.end)),
+        State::Dense(_) => true,
+        _ => false,
     }
 }

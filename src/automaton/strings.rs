@@ -39,6 +39,9 @@ pub struct StringBodies {
     /// free string, and the `.*` that an unanchored pattern starts or ends with), and the roots
     /// the lowering marks ([`Self::with_free_roots`]: a key complement's gaps).
     free: HashMap<StateID, Position>,
+    /// States of a pattern product that counts characters, with the characters of text they
+    /// surely take and the most they may ([`Self::with_rooms`]).
+    rooms: HashMap<StateID, (u32, u32)>,
     /// [`crate::bytes::json_text_first_bytes`], once per grammar.
     text_first: crate::bytes::ByteSet,
 }
@@ -90,7 +93,7 @@ impl StringBodies {
                 positions.insert(root, Position { room: k as u32 + 1, chain: last });
             }
         }
-        Self { positions, free, text_first: crate::bytes::json_text_first_bytes() }
+        Self { positions, free, rooms: HashMap::new(), text_first: crate::bytes::json_text_first_bytes() }
     }
 
     /// Adds roots from which every string of whole characters stays alive, though they are
@@ -98,6 +101,19 @@ impl StringBodies {
     pub(crate) fn with_free_roots(mut self, roots: impl IntoIterator<Item = StateID>) -> Self {
         self.free.extend(roots.into_iter().map(|root| (root, Position { room: u32::MAX, chain: root })));
         self
+    }
+
+    /// Adds the states the lowering marks with rooms (a pattern product that counts
+    /// characters): every string of text that starts at most the first many characters keeps
+    /// them alive, and every one that starts more than the second kills them.
+    pub(crate) fn with_rooms(mut self, roots: impl IntoIterator<Item = (StateID, (u32, u32))>) -> Self {
+        self.rooms.extend(roots);
+        self
+    }
+
+    /// The rooms of a marked state ([`Self::with_rooms`]): what it surely takes, and the most.
+    pub fn room(&self, state: StateID) -> Option<(u32, u32)> {
+        self.rooms.get(&state).copied()
     }
 
     /// The bytes a character of a string body can start with.
@@ -117,7 +133,7 @@ impl StringBodies {
 
     /// Whether no string body was found.
     pub fn is_empty(&self) -> bool {
-        self.positions.is_empty() && self.free.is_empty()
+        self.positions.is_empty() && self.free.is_empty() && self.rooms.is_empty()
     }
 }
 
@@ -216,6 +232,21 @@ mod tests {
         assert!(open >= 6 && open % 6 == 0, "{open}");
         // No other key: no complement.
         assert_eq!(universal(serde_json::json!({"type": "object", "properties": names, "additionalProperties": false})), 0);
+    }
+
+    #[test]
+    fn a_pattern_product_that_counts_marks_its_rooms() {
+        let g = Grammar::compile(
+            &serde_json::json!({"type": "string", "pattern": "[a-z]+", "minLength": 3, "maxLength": 20}),
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let mut rooms: Vec<u32> = g.strings.rooms.values().map(|&(sure, _)| sure).filter(|&sure| sure > 0).collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        // Before a letter, at the start, any text of 19 characters (the 20th must be a
+        // letter); after one, any text up to the end: 19 after the first character, down to 1.
+        assert_eq!(rooms, (1..=19).collect::<Vec<u32>>());
     }
 
     #[test]

@@ -117,19 +117,22 @@ impl Constraint {
         let set = self.nfa_set().clone();
         let live = distance::live_bytes(automaton.nfa(), &set);
         let position = automaton.grammar.string_position(&set);
+        let longest = automaton.vocab.trie().max_token_len();
         let room = position.map(|(p, _)| if p.room == u32::MAX { usize::MAX } else { p.room as usize });
+        // Otherwise, what a counted pattern product surely takes.
+        let sure = if room.is_none() { automaton.grammar.text_room(&set) } else { None };
         // Far from a bounded string's end: the set without the position, and the string.
         let far = position
-            .filter(|(p, _)| p.room != u32::MAX && p.room as usize >= automaton.vocab.trie().max_token_len())
+            .filter(|(p, _)| p.room != u32::MAX && p.room as usize >= longest)
             .map(|(p, root)| (set.iter().copied().filter(|&s| s != root).collect::<Vec<_>>(), p.chain));
         self.run(|a, e, s| {
-            let Some(key) = &far else { return a.info(e, s, &set, &live, room) };
+            let Some(key) = &far else { return a.info(e, s, &set, &live, room, sure) };
             if let Some(mask) = e.far.get(key) {
                 let info = Arc::new(StateInfo { mask: mask.clone(), forced: OnceLock::new() });
                 e.states.insert(s, info.clone());
                 return Ok(info);
             }
-            let info = a.info(e, s, &set, &live, room)?;
+            let info = a.info(e, s, &set, &live, room, sure)?;
             e.far.insert(key.clone(), info.mask.clone());
             Ok(info)
         })

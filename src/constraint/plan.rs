@@ -12,6 +12,10 @@ use super::guided::MAX_GUIDED_SET;
 use crate::bytes::ByteSet;
 use crate::vocab::{RunSplit, TokenSet, TokenTrie};
 
+/// A state that surely takes some characters of text steps its longer text tokens one by one
+/// ([`Plan::Text`]) when there are at most this many; more, and it keeps its usual plan.
+pub(super) const MAX_LONGER_TEXT: usize = 2048;
+
 /// A state that reads at most this many bytes is walked without looking for a run.
 pub(super) const FEW_LIVE_BYTES: u32 = 16;
 
@@ -48,8 +52,11 @@ pub(super) enum Plan {
     /// A string body at a character boundary with `room` characters left: its text tokens
     /// of at most `room` characters are taken whole, the others walked. Also a state with
     /// no such room from which every string of text stays alive
-    /// ([`TokenAutomaton::text_universal`]), with `room` `usize::MAX`.
-    Text { room: usize },
+    /// ([`TokenAutomaton::text_universal`]), with `room` `usize::MAX`. With `longer`, `room`
+    /// is only what the state surely takes (a pattern product that counts characters): the
+    /// text tokens longer than that, up to the most it may take (`None`: no bound), are
+    /// stepped one by one.
+    Text { room: usize, longer: Option<Option<usize>> },
     /// A state that reads only a few bytes, with a small NFA state set: the walk of their
     /// subtrees, led by the NFA's live bytes at each node (see [`super::guided`]).
     Guided,
@@ -74,6 +81,7 @@ impl TokenAutomaton {
         set: &[StateID],
         live: &ByteSet,
         room: Option<usize>,
+        sure: Option<(usize, Option<usize>)>,
     ) -> Result<Arc<StateInfo>, Cleared> {
         if let Some(info) = engine.states.get(&state) {
             return Ok(info.clone());
@@ -82,8 +90,8 @@ impl TokenAutomaton {
             engine.states.clear();
             engine.far.clear();
         }
-        match self.plan(engine, state, set.len(), live, room)? {
-            Plan::Text { room } => self.info_text(engine, state, live, room),
+        match self.plan(engine, state, set.len(), live, room, sure)? {
+            Plan::Text { room, longer } => self.info_text(engine, state, live, room, longer),
             Plan::Guided => self.info_guided(engine, state, set, live),
             Plan::Walk => self.info_walked(engine, state, live),
             Plan::Headed { head, looped, split } => self.info_headed(engine, state, &head, &looped, &split, live),
@@ -101,12 +109,16 @@ impl TokenAutomaton {
         nfa_states: usize,
         live: &ByteSet,
         room: Option<usize>,
+        sure: Option<(usize, Option<usize>)>,
     ) -> Result<Plan, Cleared> {
         if let Some(room) = room {
-            return Ok(Plan::Text { room });
+            return Ok(Plan::Text { room, longer: None });
+        }
+        if let Some((sure, most)) = sure.filter(|&(sure, most)| self.vocab.string_chars().count_between(sure, most) <= MAX_LONGER_TEXT) {
+            return Ok(Plan::Text { room: sure, longer: Some(most) });
         }
         if self.text_universal(engine, state, live, nfa_states)? {
-            return Ok(Plan::Text { room: usize::MAX });
+            return Ok(Plan::Text { room: usize::MAX, longer: None });
         }
         if live.len() <= FEW_LIVE_BYTES {
             return Ok(if nfa_states <= MAX_GUIDED_SET { Plan::Guided } else { Plan::Walk });
@@ -163,9 +175,17 @@ impl TokenAutomaton {
         state: LazyStateID,
         live: &ByteSet,
         room: usize,
+        longer: Option<Option<usize>>,
     ) -> Result<Arc<StateInfo>, Cleared> {
         let chars = self.vocab.string_chars();
-        let mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
+        let mut mask = TokenSet::from_words(chars.text_up_to(room), self.vocab.len());
+        if let Some(most) = longer {
+            for id in chars.text_between(room, most) {
+                if self.step(engine, state, self.vocab.token_bytes(id))?.is_some() {
+                    mask.insert(id);
+                }
+            }
+        }
         self.walked(engine, state, mask, &[Walk::of(&chars.rest, *live)])
     }
 

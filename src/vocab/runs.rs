@@ -95,4 +95,25 @@ impl StringChars {
     pub fn text_up_to(&self, chars: usize) -> &[u64] {
         &self.up_to[chars.min(self.up_to.len() - 1)]
     }
+
+    /// The text tokens of more than `lo` and at most `hi` characters (`None`: any number).
+    pub fn text_between(&self, lo: usize, hi: Option<usize>) -> impl Iterator<Item = u32> + '_ {
+        let long = self.text_up_to(hi.unwrap_or(usize::MAX));
+        self.text_up_to(lo).iter().zip(long.iter()).enumerate().flat_map(|(w, (&short, &long))| {
+            let mut word = long & !short;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros();
+                    word &= word - 1;
+                    (w * 64) as u32 + bit
+                })
+            })
+        })
+    }
+
+    /// How many text tokens have more than `lo` and at most `hi` characters.
+    pub fn count_between(&self, lo: usize, hi: Option<usize>) -> usize {
+        let long = self.text_up_to(hi.unwrap_or(usize::MAX));
+        self.text_up_to(lo).iter().zip(long.iter()).map(|(&short, &long)| (long & !short).count_ones() as usize).sum()
+    }
 }

@@ -75,6 +75,12 @@ fn text_universal_masks_equal_a_plain_trie_walk() {
         (field("(alpha|beta|gamma)[0-9]+$"), r#""release beta42""#.to_string()),
         (field(r"^v\d+|snapshot"), r#""nightly-snapshot ü ok \"quoted\"""#.to_string()),
         (serde_json::json!({"type": "string", "pattern": "[a-z ]+", "maxLength": 90}), format!("{:?}", long.trim_end())),
+        // Counted to `maxLength`: before a name character the last one must be one, after it
+        // any text; the product's states carry what text they surely take and the most.
+        (
+            serde_json::json!({"type": "string", "pattern": "[a-zA-Z0-9_.-]+", "minLength": 3, "maxLength": 40}),
+            r#""); (!) ü body—of the table, then more!!""#.to_string(),
+        ),
         (
             serde_json::json!({"type": "object", "properties": {"name": {"type": "string"}},
                                "patternProperties": {"after_[create|update]": {"type": "integer"}}}),

@@ -198,7 +198,7 @@ impl Lowerer<'_> {
             return Ok(None);
         }
 
-        let universal = universal(&edges, &live);
+        let room = text_rooms(&edges, &live);
 
         // Emit: one union per live state, then its transitions.
         let mut ids: Vec<Option<StateID>> = vec![None; keys.len()];
@@ -213,9 +213,12 @@ impl Lowerer<'_> {
                 self.patch(u, next)?;
             }
             let out: Vec<(u8, StateID)> = edges[s].iter().filter_map(|&(b, t)| ids[t].map(|id| (b, id))).collect();
-            // The first range of a state no text can kill marks it: the range's state is in a
-            // DFA state's NFA set exactly when this state is.
-            let mut mark = universal[s];
+            // A state no text kills marks its first range as free: the range's state is in a
+            // DFA state's NFA set exactly when this state is. Below a maximum, a state marks
+            // every range with what text it surely takes and the most it may, so that a set
+            // whose every text reader is marked knows when text kills it.
+            let mut free = live[s] && room[s] == u32::MAX;
+            let rooms = spec.max_chars.filter(|_| live[s] && !free).map(|max| (room[s], max.saturating_sub(keys[s].2) as u32));
             let mut j = 0;
             while j < out.len() {
                 let (byte, target) = out[j];
@@ -237,8 +240,11 @@ impl Lowerer<'_> {
                 }
                 let alt = self.range(byte, out[end].0, target)?;
                 self.patch(u, alt)?;
-                if std::mem::take(&mut mark) {
+                if std::mem::take(&mut free) {
                     self.free_roots.push((alt, vec![(byte, out[end].0)]));
+                }
+                if let Some(rooms) = rooms {
+                    self.room_roots.push(((alt, vec![(byte, out[end].0)]), rooms));
                 }
                 j = end + 1;
             }
@@ -247,18 +253,21 @@ impl Lowerer<'_> {
     }
 }
 
-/// The live product states from which every string of text stays alive: at a character
-/// boundary, and after each byte of it at the place inside a character that byte leads to,
-/// every byte text may take next has an edge to a live state. A greatest fixed point over
-/// (state, place) pairs: a pair missing an edge is bad, and so is every pair that reaches a
-/// bad one by a text byte.
-fn universal(edges: &[Vec<(u8, usize)>], live: &[bool]) -> Vec<bool> {
+/// For each live product state, how many characters of text it surely takes: every string of
+/// text that starts at most that many characters (a last one may be cut short) keeps it alive
+/// (`u32::MAX`: any string). A state at a place inside a character that lacks an edge for a
+/// byte text may take there fails; the room is the fewest characters text starts on its way to
+/// a failure (a 0-1 breadth-first search back from the failures: a lead byte starts one, a
+/// continuation byte none). Only the place at a character boundary is returned.
+fn text_rooms(edges: &[Vec<(u8, usize)>], live: &[bool]) -> Vec<u32> {
     let n = edges.len();
     let need: [ByteSet; UTF8_STATES] = Utf8::ALL.map(|place| (0..=255u8).filter(|&b| place.next(b).is_some()).collect());
     let at = |s: usize, place: Utf8| s * UTF8_STATES + place as usize;
-    let mut bad = vec![false; n * UTF8_STATES];
+    // One more than the room, so that a failure inside a character (no room even for the
+    // character under way) is 0.
+    let mut dist = vec![u32::MAX; n * UTF8_STATES];
     let mut preds: Vec<Vec<(usize, u8)>> = vec![Vec::new(); n];
-    let mut stack = Vec::new();
+    let mut queue = std::collections::VecDeque::new();
     for s in (0..n).filter(|&s| live[s]) {
         let mut has = ByteSet::EMPTY;
         for &(b, t) in &edges[s] {
@@ -269,20 +278,40 @@ fn universal(edges: &[Vec<(u8, usize)>], live: &[bool]) -> Vec<bool> {
         }
         for place in Utf8::ALL {
             if !need[place as usize].is_subset(&has) {
-                bad[at(s, place)] = true;
-                stack.push((s, place));
-            }
-        }
-    }
-    while let Some((t, reached)) = stack.pop() {
-        for &(s, b) in &preds[t] {
-            for place in Utf8::ALL {
-                if place.next(b) == Some(reached) && !bad[at(s, place)] {
-                    bad[at(s, place)] = true;
-                    stack.push((s, place));
+                let d = u32::from(place == Utf8::Boundary);
+                dist[at(s, place)] = d;
+                if d == 0 {
+                    queue.push_front((s, place));
+                } else {
+                    queue.push_back((s, place));
                 }
             }
         }
     }
-    (0..n).map(|s| live[s] && !bad[at(s, Utf8::Boundary)]).collect()
+    while let Some((t, reached)) = queue.pop_front() {
+        let d = dist[at(t, reached)];
+        for &(s, b) in &preds[t] {
+            for place in Utf8::ALL {
+                if place.next(b) != Some(reached) {
+                    continue;
+                }
+                let step = u32::from(place == Utf8::Boundary);
+                if d + step < dist[at(s, place)] {
+                    dist[at(s, place)] = d + step;
+                    if step == 0 {
+                        queue.push_front((s, place));
+                    } else {
+                        queue.push_back((s, place));
+                    }
+                }
+            }
+        }
+    }
+    (0..n)
+        .map(|s| match dist[at(s, Utf8::Boundary)] {
+            _ if !live[s] => 0,
+            u32::MAX => u32::MAX,
+            d => d - 1,
+        })
+        .collect()
 }
