@@ -25,14 +25,14 @@ pub(crate) fn filter_literals(r: &mut Reader, values: Vec<Value>, typed: &Typed,
 /// Whether a node admits a value. Exact for every node the reader builds: what the lowering
 /// emits, so a value it refuses may still be valid where the IR is a sound subset.
 pub(super) fn admits(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
-    r.nested(at, |r| admits_level(r, node, value, at, false))
+    admits_as(r, node, value, at, false)
 }
 
 /// Whether the schema a node was read from may admit a value: [`admits`], except where the IR
 /// is a subset of its schema (formats, [`Typed::unlisted_numbers`], `contains` counts), which
 /// count as admitting. A proof that two schemas share no value needs this reading.
 pub(super) fn may_admit(r: &mut Reader, node: &Node, value: &Value, at: &str) -> Result<bool, SchemaError> {
-    r.nested(at, |r| admits_level(r, node, value, at, true))
+    admits_as(r, node, value, at, true)
 }
 
 fn admits_as(r: &mut Reader, node: &Node, value: &Value, at: &str, possibly: bool) -> Result<bool, SchemaError> {

@@ -69,8 +69,7 @@ fn disjoint(r: &mut Reader, a: &Node, b: &Node, at: &str, depth: usize) -> Resul
             let numbers_overlap = match (&x.number, &y.number) {
                 (Some(p), Some(q)) => ranges_overlap(p, q),
                 _ => false,
-            } || (x.unlisted_numbers && (y.number.is_some() || y.unlisted_numbers))
-                || (y.unlisted_numbers && x.number.is_some());
+            } || x.unlisted_numbers_meet(y);
             let objects_overlap = match (&x.object, &y.object) {
                 (Some(p), Some(q)) => !objects_disjoint(r, p, q, at, depth)?,
                 _ => false,

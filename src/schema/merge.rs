@@ -95,6 +95,7 @@ fn intersect_level(r: &mut Reader, a: Node, b: Node, at: &str, kw: &str) -> Resu
 }
 
 fn intersect_typed(r: &mut Reader, a: Typed, b: Typed, at: &str, kw: &str) -> Result<Typed, SchemaError> {
+    let unlisted_numbers = a.unlisted_numbers_meet(&b);
     Ok(Typed {
         null: a.null && b.null,
         boolean: a.boolean && b.boolean,
@@ -103,8 +104,7 @@ fn intersect_typed(r: &mut Reader, a: Typed, b: Typed, at: &str, kw: &str) -> Re
             (Some(x), Some(y)) => intersect_array(r, x, y, at, kw)?,
             _ => None,
         },
-        // The unlisted numbers of one side may meet the other's numbers, listed or not.
-        unlisted_numbers: (a.unlisted_numbers && (b.number.is_some() || b.unlisted_numbers)) || (b.unlisted_numbers && a.number.is_some()),
+        unlisted_numbers,
         number: both(a.number, b.number, |x, y| Ok(intersect_number(x, y))).transpose()?,
         object: match (a.object, b.object) {
             (Some(x), Some(y)) => intersect_object(r, x, y, at, kw)?,

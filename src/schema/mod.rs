@@ -219,6 +219,12 @@ impl Typed {
             unlisted_numbers: false,
         }
     }
+    /// Whether the unlisted numbers of one side may meet the other's numbers, listed or not
+    /// ([`Self::unlisted_numbers`]).
+    pub(crate) fn unlisted_numbers_meet(&self, other: &Typed) -> bool {
+        (self.unlisted_numbers && (other.number.is_some() || other.unlisted_numbers)) || (other.unlisted_numbers && self.number.is_some())
+    }
+
     /// Whether the node admits no value at all, unlisted numbers included.
     pub fn is_empty(&self) -> bool {
         !self.null

@@ -98,9 +98,7 @@ impl StringChars {
 
     /// The text tokens of more than `lo` and at most `hi` characters (`None`: any number).
     pub fn text_between(&self, lo: usize, hi: Option<usize>) -> impl Iterator<Item = u32> + '_ {
-        let long = self.text_up_to(hi.unwrap_or(usize::MAX));
-        self.text_up_to(lo).iter().zip(long.iter()).enumerate().flat_map(|(w, (&short, &long))| {
-            let mut word = long & !short;
+        self.words_between(lo, hi).flat_map(|(w, mut word)| {
             std::iter::from_fn(move || {
                 (word != 0).then(|| {
                     let bit = word.trailing_zeros();
@@ -113,7 +111,12 @@ impl StringChars {
 
     /// How many text tokens have more than `lo` and at most `hi` characters.
     pub fn count_between(&self, lo: usize, hi: Option<usize>) -> usize {
+        self.words_between(lo, hi).map(|(_, word)| word.count_ones() as usize).sum()
+    }
+
+    /// [`Self::text_between`] as bitset words, by index.
+    fn words_between(&self, lo: usize, hi: Option<usize>) -> impl Iterator<Item = (usize, u64)> + '_ {
         let long = self.text_up_to(hi.unwrap_or(usize::MAX));
-        self.text_up_to(lo).iter().zip(long.iter()).map(|(&short, &long)| (long & !short).count_ones() as usize).sum()
+        self.text_up_to(lo).iter().zip(long).map(|(&short, &long)| long & !short).enumerate()
     }
 }
