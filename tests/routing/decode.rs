@@ -85,18 +85,16 @@ fn seed_messages_give_valid_output_and_batching_changes_nothing() {
     let system = seed_file("support_system_prompt.txt");
     let options = DecodeOptions { max_tokens: 96, ..DecodeOptions::default() };
     let fast = LocalBackend::new(model(), options.clone());
-    let mut uncached = LocalBackend::new(model(), options.clone());
-    uncached.prefix_cache = false;
+    // The reference has neither the prefix cache nor batching: agreeing with it, the fast path
+    // shows that neither changes the output.
     let mut single = LocalBackend::new(model(), DecodeOptions { batch_forced: false, ..options });
     single.prefix_cache = false;
     let mut identical = 0;
-    // Every other seed message: three decodes of each, two of them refilling the whole prompt.
+    // Every other seed message: two decodes of each, the reference refilling the whole prompt.
     for message in seed_file("support_messages.txt").lines().filter(|l| !l.trim().is_empty()).step_by(2) {
         let a = fast.generate(&messages(&system, message), &spec).unwrap();
         let value: serde_json::Value = serde_json::from_str(&a.text).unwrap_or_else(|e| panic!("{message}: {e}: {}", a.text));
         assert!(v.is_valid(&value), "{message}: {}", a.text);
-        let b = uncached.generate(&messages(&system, message), &spec).unwrap();
-        assert_equivalent(message, "the prefix cache", &a, &b);
         let c = single.generate(&messages(&system, message), &spec).unwrap();
         // Batched, a forced run of several tokens costs one forward pass; one
         // token at a time, every token costs one (the last may need none).
