@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv-python (or $STRICTLY_PYTHON_VENV) with numpy, jsonschema, pytest and maturin (no
-# torch), and installs the Python package from bindings/python into it: a release build of the
+# Creates .venv-python (or $STRICTLY_PYTHON_VENV) with numpy, jsonschema, pytest, pytest-xdist and
+# maturin (no torch), and installs the Python package from bindings/python into it: a release build of the
 # engine without candle, which needs cargo. The build's target folder is bindings/python/target
 # (or $CARGO_TARGET_DIR), so a second run rebuilds only what changed. Prints the venv's python.
 set -euo pipefail
@@ -12,10 +12,10 @@ if ! flock -n 9; then
   echo "python-venv: another build into $VENV is running: waiting for it" >&2
   flock 9
 fi
-if ! "$VENV/bin/python" -c "import numpy, jsonschema, pytest, maturin" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import numpy, jsonschema, pytest, xdist, maturin" 2>/dev/null; then
   python3 -m venv "$VENV" >&2
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    "numpy>=1.26,<3" "jsonschema>=4.23,<5" "pytest>=8,<10" "maturin>=1.9,<2" >&2
+    "numpy>=1.26,<3" "jsonschema>=4.23,<5" "pytest>=8,<10" "pytest-xdist>=3.6,<4" "maturin>=1.9,<2" >&2
 fi
 # The build backend runs the venv's maturin.
 export PATH="$(cd "$VENV" && pwd)/bin:$PATH"

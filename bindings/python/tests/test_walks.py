@@ -28,9 +28,11 @@ def test_seed_schema_walks_validate(path, vocab):
         assert not list(v.iter_errors(value)), f"seed {seed}: {text!r}"
 
 
-def test_maskbench_sample_walks_validate(vocab, maskbench_sample):
+@pytest.mark.parametrize("half", [0, 1])
+def test_maskbench_sample_walks_validate(vocab, maskbench_sample, half):
+    """Every other schema of the sample per half, so that two workers share the walks."""
     compiled = walked = 0
-    for entry in maskbench_sample:
+    for entry in maskbench_sample[half::2]:
         schema = entry["schema"]
         try:
             grammar = strictly.Grammar.from_json_schema(schema)
@@ -48,4 +50,4 @@ def test_maskbench_sample_walks_validate(vocab, maskbench_sample):
             walked += 1
             errors = [e.message for e in v.iter_errors(json.loads(text))]
             assert not errors, f"{entry['id']} seed {seed}: {text!r}: {errors}"
-    assert compiled >= 40 and walked >= 60, (compiled, walked)
+    assert compiled >= 20 and walked >= 30, (compiled, walked)
