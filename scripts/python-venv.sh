@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv-python (or $STRICTLY_PYTHON_VENV) with numpy, jsonschema, pytest, pytest-xdist and
-# maturin (no torch), and installs the Python package from bindings/python into it: a release build of the
-# engine without candle, which needs cargo. The build's target folder is bindings/python/target
+# maturin (no torch), and installs the Python package from bindings/python into it: a release
+# build of the engine without candle, which needs cargo. The build's target folder is bindings/python/target
 # (or $CARGO_TARGET_DIR), so a second run rebuilds only what changed. Prints the venv's python.
 set -euo pipefail
 cd "$(dirname "$0")/.."

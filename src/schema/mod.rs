@@ -219,6 +219,7 @@ impl Typed {
             unlisted_numbers: false,
         }
     }
+
     /// Whether the unlisted numbers of one side may meet the other's numbers, listed or not
     /// ([`Self::unlisted_numbers`]).
     pub(crate) fn unlisted_numbers_meet(&self, other: &Typed) -> bool {
