@@ -18,6 +18,9 @@
 //!   only their rows of the output matrix are computed (see
 //!   [`Weights::logits`]). Disallowed tokens get `-inf`, which the decoder's
 //!   mask would have given them anyway.
+//! - **A prompt kernel for Q8_0** ([`Linear`]): a prompt's rows are
+//!   multiplied four at a time against two weight rows, bit for bit as
+//!   candle's own kernel multiplies them one by one.
 //! - **Quantized embeddings.** Token embeddings stay quantized and only the
 //!   looked-up rows are expanded (candle-transformers expands the whole
 //!   table: 113 MB of f32 for SmolLM2).
@@ -30,6 +33,8 @@ use std::borrow::Cow;
 use candle_core::quantized::k_quants::{self, BlockQ4_0, BlockQ8_0, GgmlType};
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
+
+use super::linear::Linear;
 
 /// Positions the RoPE tables cover.
 pub const MAX_POSITIONS: usize = 4096;
@@ -88,8 +93,8 @@ impl Hparams {
 #[derive(Debug, Clone)]
 enum Projections {
     /// One matmul; the output is split into these widths.
-    Fused(QMatMul, Vec<usize>),
-    Separate(Vec<QMatMul>),
+    Fused(Linear, Vec<usize>),
+    Separate(Vec<Linear>),
 }
 
 impl Projections {
@@ -98,7 +103,7 @@ impl Projections {
         let cols = parts[0].shape().dims2()?.1;
         let fusable = parts.iter().all(|p| p.dtype() == dtype && p.shape().dims2().is_ok_and(|(_, c)| c == cols));
         if !fusable {
-            return Ok(Self::Separate(parts.into_iter().map(QMatMul::from_qtensor).collect::<Result<_, _>>()?));
+            return Ok(Self::Separate(parts.into_iter().map(Linear::new).collect::<Result<_, _>>()?));
         }
         // Rows of a quantized matrix are independent runs of blocks, so
         // stacking matrices is concatenating their bytes.
@@ -110,7 +115,7 @@ impl Projections {
         }
         let rows: usize = widths.iter().sum();
         let storage = QStorage::from_data(Cow::Owned(bytes), &Device::Cpu, dtype)?;
-        Ok(Self::Fused(QMatMul::from_qtensor(QTensor::new(storage, (rows, cols))?)?, widths))
+        Ok(Self::Fused(Linear::new(QTensor::new(storage, (rows, cols))?)?, widths))
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Vec<Tensor>> {
@@ -137,10 +142,10 @@ struct Layer {
     attn_norm: Tensor,
     qkv: Projections,
     qkv_bias: Option<[Tensor; 3]>,
-    wo: QMatMul,
+    wo: Linear,
     ffn_norm: Tensor,
     gate_up: Projections,
-    down: QMatMul,
+    down: Linear,
 }
 
 /// The output matrix, kept in a form whose rows can be dotted one by one.
@@ -247,10 +252,10 @@ impl Weights {
                 attn_norm: vector(w("attn_norm.weight")?)?,
                 qkv: Projections::new(vec![w("attn_q.weight")?, w("attn_k.weight")?, w("attn_v.weight")?])?,
                 qkv_bias,
-                wo: QMatMul::from_qtensor(w("attn_output.weight")?)?,
+                wo: Linear::new(w("attn_output.weight")?)?,
                 ffn_norm: vector(w("ffn_norm.weight")?)?,
                 gate_up: Projections::new(vec![w("ffn_gate.weight")?, w("ffn_up.weight")?])?,
-                down: QMatMul::from_qtensor(w("ffn_down.weight")?)?,
+                down: Linear::new(w("ffn_down.weight")?)?,
             });
         }
         let norm = vector(load("output_norm.weight")?)?;

@@ -4,6 +4,8 @@
 pub mod resolve;
 
 #[cfg(feature = "local")]
+mod linear;
+#[cfg(feature = "local")]
 mod llama;
 #[cfg(feature = "local")]
 pub mod local;
