@@ -244,6 +244,50 @@ fn main() {
         }
     }
 
+    println!("\n## (a2) prompt prefill, default weights (Q8_0)\n");
+    {
+        let model = LocalModel::load(&path, &LoadOptions::default()).unwrap();
+        let render = |system: &str, user: &str| {
+            chat::render(
+                model.tokenizer(),
+                &[ChatMessage { role: Role::System, content: system.into() }, ChatMessage { role: Role::User, content: user.into() }],
+            )
+            .unwrap()
+            .ids
+        };
+        // One whole prompt in one forward pass, from an empty cache; the median of 5.
+        let prefill_ms = |ids: &[u32]| {
+            median(
+                (0..5)
+                    .map(|_| {
+                        let mut session = model.session();
+                        let t0 = Instant::now();
+                        session.feed(ids).unwrap();
+                        t0.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect(),
+            )
+        };
+        println!(
+            "| prompt | tokens | strictly ms | strictly tokens/s | llama.cpp tokens/s (Q4_1 as shipped) | strictly / llama.cpp tokens/s |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|");
+        let theirs = llama.as_ref().and_then(|l| l["plain"]["median_prefill_tok_s"].as_f64());
+        for (name, ids, anchor) in [
+            ("llama.cpp's plain prompt", render(PLAIN_SYSTEM, PLAIN_USER), theirs),
+            ("the seed support prompt, first message", render(&system, &messages[0]), None),
+        ] {
+            let ms = prefill_ms(&ids);
+            let ours = ids.len() as f64 / (ms / 1e3);
+            let (their_cell, ratio) = match anchor {
+                Some(t) => (format!("{t:.0}{old}"), format!("{:.2}", ours / t)),
+                None => ("not measured on this prompt".to_string(), String::new()),
+            };
+            println!("| {name} | {} | {ms:.1} | {ours:.0} | {their_cell} | {ratio} |", ids.len());
+            report["prefill"][name] = serde_json::json!({ "tokens": ids.len(), "median_ms": ms, "tokens_per_s": ours });
+        }
+    }
+
     println!("\n## (b) the 8 seed messages, support schema, prompt cached, cap 256 tokens\n");
     let model = Arc::new(LocalModel::load(&path, &LoadOptions::default()).unwrap());
     let backend = LocalBackend::new(model, DecodeOptions { max_tokens: 256, ..DecodeOptions::default() });
