@@ -59,7 +59,8 @@ pub enum Requantize {
     /// Keep the file's formats (SmolLM2's Q4_1: 13.4 ms/token).
     Keep,
     /// Q8_0 (the default): candle's fastest CPU kernel, 8.5 ms/token; `generate` peaks at
-    /// 286 MB resident.
+    /// 286 MB resident. Prompts also take strictly's own Q8_0 kernel, about twice as fast as
+    /// candle's (docs/benchmarks.md, prompt prefill).
     #[default]
     Q8_0,
     /// Q4_0: 9.1 ms/token, 223 MB resident, for tighter memory.
