@@ -305,7 +305,11 @@ fn a_panicking_model_call_is_one_default_routed_decision() {
 
 #[test]
 fn past_the_deadline_the_webhook_gets_default_routing_and_route_gets_504() {
-    let (server, audit) = server_with("deadline", Hostile { sleep: Some(Duration::from_millis(1500)) }, |c| {
+    // The route request has to come while the webhook's model call still runs: once a call has
+    // ended, the server knows that a call takes longer than the deadline and refuses the next
+    // one at once (a 429, not a 504). A 5 s call leaves a loaded machine 4.7 s to send it; with
+    // 1.5 s a cold CI run once sent it late.
+    let (server, audit) = server_with("deadline", Hostile { sleep: Some(Duration::from_millis(5000)) }, |c| {
         c.deadline = Duration::from_millis(300);
         c.request_timeout = Duration::from_millis(600);
     });
