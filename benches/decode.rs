@@ -38,6 +38,12 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap()
 }
 
+/// A system and a user message in the model's chat template, as token ids.
+fn render(model: &LocalModel, system: &str, user: &str) -> Vec<u32> {
+    let messages = [ChatMessage { role: Role::System, content: system.into() }, ChatMessage { role: Role::User, content: user.into() }];
+    chat::render(model.tokenizer(), &messages).unwrap().ids
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -183,22 +189,11 @@ fn main() {
         let t0 = Instant::now();
         let model = Arc::new(LocalModel::load(&path, &LoadOptions { requantize }).unwrap());
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let prompt = chat::render(
-            model.tokenizer(),
-            &[ChatMessage { role: Role::System, content: system.clone() }, ChatMessage { role: Role::User, content: messages[0].clone() }],
-        )
-        .unwrap();
-        let free = median((0..3).map(|_| unconstrained_ms_per_token(&model, &prompt.ids, 64)).collect());
+        let prompt = render(&model, &system, &messages[0]);
+        let free = median((0..3).map(|_| unconstrained_ms_per_token(&model, &prompt, 64)).collect());
         // llama.cpp's plain-decode prompt and length (benches/llamacpp/bench.py), for the ratio.
-        let plain_prompt = chat::render(
-            model.tokenizer(),
-            &[
-                ChatMessage { role: Role::System, content: PLAIN_SYSTEM.into() },
-                ChatMessage { role: Role::User, content: PLAIN_USER.into() },
-            ],
-        )
-        .unwrap();
-        let plain = median((0..3).map(|_| unconstrained_ms_per_token(&model, &plain_prompt.ids, 128)).collect());
+        let plain_prompt = render(&model, PLAIN_SYSTEM, PLAIN_USER);
+        let plain = median((0..3).map(|_| unconstrained_ms_per_token(&model, &plain_prompt, 128)).collect());
         // Constrained: per generated token, forward passes and masks included. Without
         // lookahead for the like-for-like ratio (one pass per sampled token, as unconstrained),
         // then with the default lookahead.
@@ -225,7 +220,7 @@ fn main() {
         report[format!("{requantize:?}")] = serde_json::json!({ "load_ms": load_ms, "plain_prompt_ms_per_token": plain, "unconstrained_ms_per_token": free, "constrained_ms_per_token": constrained, "constrained_lookahead_ms_per_token": lookahead });
         #[cfg(feature = "anchors")]
         if requantize == Requantize::Keep {
-            let reference = median((0..3).map(|_| reference_ms_per_token(&path, &plain_prompt.ids, 128)).collect());
+            let reference = median((0..3).map(|_| reference_ms_per_token(&path, &plain_prompt, 128)).collect());
             println!("| Keep, candle-transformers' quantized_llama | | {reference:.2} | | | | |");
             report["candle_transformers_keep_plain_ms_per_token"] = serde_json::json!(reference);
         }
@@ -247,14 +242,6 @@ fn main() {
     println!("\n## (a2) prompt prefill, default weights (Q8_0)\n");
     {
         let model = LocalModel::load(&path, &LoadOptions::default()).unwrap();
-        let render = |system: &str, user: &str| {
-            chat::render(
-                model.tokenizer(),
-                &[ChatMessage { role: Role::System, content: system.into() }, ChatMessage { role: Role::User, content: user.into() }],
-            )
-            .unwrap()
-            .ids
-        };
         // One whole prompt in one forward pass, from an empty cache; the median of 5.
         let prefill_ms = |ids: &[u32]| {
             median(
@@ -274,8 +261,8 @@ fn main() {
         println!("|---|---:|---:|---:|---:|---:|");
         let theirs = llama.as_ref().and_then(|l| l["plain"]["median_prefill_tok_s"].as_f64());
         for (name, ids, anchor) in [
-            ("llama.cpp's plain prompt", render(PLAIN_SYSTEM, PLAIN_USER), theirs),
-            ("the seed support prompt, first message", render(&system, &messages[0]), None),
+            ("llama.cpp's plain prompt", render(&model, PLAIN_SYSTEM, PLAIN_USER), theirs),
+            ("the seed support prompt, first message", render(&model, &system, &messages[0]), None),
         ] {
             let ms = prefill_ms(&ids);
             let ours = ids.len() as f64 / (ms / 1e3);

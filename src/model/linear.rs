@@ -109,8 +109,8 @@ fn prompt_matmul(weights: &[u8], lhs: &[f32], m: usize, k: usize, n: usize) -> V
             let tokens = (item / row_items) * TOKENS_PER_ITEM..padded.min((item / row_items + 1) * TOKENS_PER_ITEM);
             let rows = (item % row_items) * ROWS_PER_ITEM..n.min((item % row_items + 1) * ROWS_PER_ITEM);
             for row in rows.step_by(2) {
+                let w = &weights[row * blocks * BLOCK_BYTES..(row + 2) * blocks * BLOCK_BYTES];
                 for token in tokens.clone().step_by(4) {
-                    let w = &weights[row * blocks * BLOCK_BYTES..(row + 2) * blocks * BLOCK_BYTES];
                     let a = &lhs_q[token * blocks * BLOCK_BYTES..(token + 4) * blocks * BLOCK_BYTES];
                     // SAFETY: `available()` held when this matrix chose the kernel, and
                     // the slices hold two weight rows and four input rows of `blocks` blocks.
